@@ -1,0 +1,457 @@
+//! Writing a correct publisher without touching an atomic: the pull kit.
+//!
+//! Implement [`Source`] ("give me the next item, if you have one") and call [`serve`] from your
+//! [`Publisher::subscribe`](crate::Publisher::subscribe). The kit owns the subscriber and the
+//! source, keeps the demand in a [`Demand`], runs every signal under one [`SerialDrain`], and so
+//! gets right, for every source:
+//!
+//! | rule | what the kit does |
+//! | --- | --- |
+//! | 1.1 | calls [`Source::pull`] only while demand is left; one unit of demand per item |
+//! | 1.3 | every signal, `on_subscribe` included, is sent from inside the one serial drain |
+//! | 1.6, 1.7, 3.13 | after a terminal signal or cancel, drops subscriber and source; nothing follows |
+//! | 3.2, 3.3 | `request` from inside `on_next` only adds demand; the outer loop emits (depth 1) |
+//! | 3.6, 3.7 | `request` and `cancel` after cancel do nothing |
+//! | 3.9 | `request(0)` cancels and sends `on_error` whose rule is 3.9 |
+//! | 3.17 | demand saturates at `u64::MAX`, which means unbounded |
+//! | 2.13, 3.16 | a panic in `on_next`/`on_subscribe` cancels, drops the subscriber and goes to [`report_undeliverable`]; a panic in the source becomes `on_error`; neither escapes `request` |
+//!
+//! A source that sometimes has nothing to give (a queue fed by another thread) returns
+//! [`Step::Pending`] and later calls [`PullHandle::wake`]; [`serve_with`] hands it the handle
+//! before the first pull, so no wake-up can be missed.
+//!
+//! ```
+//! use rstreams_protocol::pull::{self, Source, Step};
+//! use rstreams_protocol::{Publisher, Subscriber};
+//!
+//! /// Counts down from `n` to 1.
+//! struct Countdown(u32);
+//!
+//! struct CountdownSource(u32);
+//! impl Source for CountdownSource {
+//!     type Item = u32;
+//!     fn pull(&mut self) -> Step<u32> {
+//!         if self.0 == 0 { return Step::Complete; }
+//!         self.0 -= 1;
+//!         Step::Next(self.0 + 1)
+//!     }
+//!     // Complete right after the last item, without waiting for more demand.
+//!     fn is_exhausted(&mut self) -> bool { self.0 == 0 }
+//! }
+//!
+//! impl Publisher for Countdown {
+//!     type Item = u32;
+//!     fn subscribe<S: Subscriber<u32> + Send + 'static>(&self, subscriber: S) {
+//!         pull::serve(CountdownSource(self.0), subscriber);
+//!     }
+//! }
+//! # use rstreams_protocol::{Error, Subscription};
+//! # struct Print;
+//! # impl Subscriber<u32> for Print {
+//! #     fn on_subscribe(&mut self, s: Box<dyn Subscription>) { s.request(u64::MAX) }
+//! #     fn on_next(&mut self, _: u32) {}
+//! #     fn on_error(&mut self, _: Error) {}
+//! #     fn on_complete(&mut self) {}
+//! # }
+//! Countdown(3).subscribe(Print);
+//! ```
+
+use std::panic::{AssertUnwindSafe, Location, catch_unwind};
+use std::sync::{Arc, Weak};
+
+use crate::sync::{AtomicBool, Ordering};
+use crate::{Demand, Error, Rule, SerialDrain, Subscriber, Subscription, report_undeliverable};
+
+/// What a [`Source`] answers when asked for an item.
+#[derive(Debug)]
+pub enum Step<T> {
+    /// The next item.
+    Next(T),
+    /// The stream ended successfully.
+    Complete,
+    /// The stream failed.
+    Error(Error),
+    /// Nothing now; the source will call [`PullHandle::wake`] when it has something.
+    Pending,
+}
+
+/// A stream of items produced on request, one [`pull`](Source::pull) per unit of demand.
+pub trait Source: Send + 'static {
+    /// The item type.
+    type Item;
+
+    /// Produces the next step. Called only while demand is outstanding, never concurrently.
+    /// A panic here is caught and becomes `on_error` (rule 1.4).
+    fn pull(&mut self) -> Step<Self::Item>;
+
+    /// Whether the stream has certainly ended, asked when demand has run out. Returning `true`
+    /// lets the kit send `on_complete` right after the last item instead of waiting for one more
+    /// `request` (what Reactor and RxJava users expect from `range` or `from_iter`). After `true`,
+    /// [`pull`](Source::pull) is called once more (without demand being charged) to learn
+    /// whether the end is `Complete` or `Error`.
+    fn is_exhausted(&mut self) -> bool {
+        false
+    }
+}
+
+/// A handle to a running subscription, for sources that return [`Step::Pending`].
+///
+/// It holds the subscription weakly: once the subscription has ended and been dropped, every
+/// method is a no-op, so a handle kept by a producer thread never keeps a subscriber alive.
+#[derive(Clone)]
+pub struct PullHandle {
+    core: Weak<dyn Drive>,
+}
+
+impl std::fmt::Debug for PullHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PullHandle")
+            .field("cancelled", &self.is_cancelled())
+            .finish()
+    }
+}
+
+impl PullHandle {
+    /// Asks the kit to pull again: call after a [`Step::Pending`] source got something.
+    #[inline]
+    pub fn wake(&self) {
+        if let Some(core) = self.core.upgrade() {
+            core.drive();
+        }
+    }
+
+    /// Whether the subscriber cancelled or the stream ended (always `true` once dropped).
+    pub fn is_cancelled(&self) -> bool {
+        self.core.upgrade().is_none_or(|c| c.cancelled())
+    }
+
+    /// The outstanding demand (0 once the subscription is gone).
+    pub fn requested(&self) -> u64 {
+        self.core.upgrade().map_or(0, |c| c.requested())
+    }
+
+    /// Cancels from the producer's side: the subscriber is dropped without a terminal signal.
+    pub fn cancel(&self) {
+        if let Some(core) = self.core.upgrade() {
+            core.cancel_and_drive();
+        }
+    }
+}
+
+trait Drive: Send + Sync {
+    fn drive(&self);
+    fn cancelled(&self) -> bool;
+    fn requested(&self) -> u64;
+    fn cancel_and_drive(&self);
+}
+
+/// Subscribes `subscriber` to `source`: calls `on_subscribe`, then emits on demand.
+///
+/// Call it from [`Publisher::subscribe`](crate::Publisher::subscribe). Where the publisher was
+/// built is recorded with `#[track_caller]` and named in protocol errors.
+#[track_caller]
+pub fn serve<G, S>(source: G, subscriber: S) -> PullHandle
+where
+    G: Source,
+    S: Subscriber<G::Item> + Send + 'static,
+{
+    serve_at(source, subscriber, Location::caller())
+}
+
+/// [`serve`] with an explicit stage location (use the one your publisher recorded when built).
+pub fn serve_at<G, S>(source: G, subscriber: S, stage: &'static Location<'static>) -> PullHandle
+where
+    G: Source,
+    S: Subscriber<G::Item> + Send + 'static,
+{
+    serve_with_at(subscriber, move |_| source, stage)
+}
+
+/// [`serve`] for sources that need the [`PullHandle`] (to wake the kit after [`Step::Pending`]):
+/// `make` receives the handle before anything is pulled.
+#[track_caller]
+pub fn serve_with<G, S>(subscriber: S, make: impl FnOnce(PullHandle) -> G) -> PullHandle
+where
+    G: Source,
+    S: Subscriber<G::Item> + Send + 'static,
+{
+    serve_with_at(subscriber, make, Location::caller())
+}
+
+/// [`serve_with`] with an explicit stage location.
+pub fn serve_with_at<G, S>(
+    subscriber: S,
+    make: impl FnOnce(PullHandle) -> G,
+    stage: &'static Location<'static>,
+) -> PullHandle
+where
+    G: Source,
+    S: Subscriber<G::Item> + Send + 'static,
+{
+    let core: Arc<Core<G, S>> = Arc::new_cyclic(|weak: &Weak<Core<G, S>>| {
+        let erased: Weak<dyn Drive> = weak.clone();
+        let source = make(PullHandle { core: erased });
+        Core {
+            demand: Demand::new(),
+            bad_request: AtomicBool::new(false),
+            stage,
+            me: weak.clone(),
+            drain: SerialDrain::new(State {
+                phase: Phase::Fresh,
+                live: Some((source, subscriber)),
+            }),
+        }
+    });
+    core.drive();
+    PullHandle {
+        core: Arc::downgrade(&core) as Weak<dyn Drive>,
+    }
+}
+
+struct Core<G: Source, S> {
+    demand: Demand,
+    /// Set by `request(0)`; the drain turns it into the rule-3.9 `on_error`.
+    bad_request: AtomicBool,
+    stage: &'static Location<'static>,
+    /// Ourselves, to hand `on_subscribe` a strong handle from inside the first pass.
+    me: Weak<Core<G, S>>,
+    drain: SerialDrain<State<G, S>>,
+}
+
+#[derive(PartialEq, Eq)]
+enum Phase {
+    /// `on_subscribe` not sent yet.
+    Fresh,
+    Running,
+}
+
+enum Outcome<T> {
+    OutOfDemand,
+    Pending,
+    Cancelled,
+    End(Step<T>),
+    SubscriberPanicked(Box<dyn std::any::Any + Send>),
+}
+
+struct State<G, S> {
+    phase: Phase,
+    /// `None` once terminated or cancelled: both are dropped then (1.6, 3.13).
+    live: Option<(G, S)>,
+}
+
+/// The subscription the subscriber receives.
+struct Handle<G: Source, S>(Arc<Core<G, S>>);
+
+impl<G, S> Subscription for Handle<G, S>
+where
+    G: Source,
+    S: Subscriber<G::Item> + Send + 'static,
+{
+    fn request(&self, n: u64) {
+        let core = &self.0;
+        if core.demand.is_cancelled() {
+            return; // 3.6
+        }
+        if n == 0 {
+            // Release: pairs with the Acquire load in the drain pass.
+            core.bad_request.store(true, Ordering::Release);
+        } else {
+            core.demand.add(n);
+        }
+        core.drive();
+    }
+
+    fn cancel(&self) {
+        // The winner drives once more so that the subscriber is dropped promptly (3.13) if no
+        // pass is running; a running pass sees the flag instead. 3.7: later calls do nothing.
+        if self.0.demand.cancel() {
+            self.0.drive();
+        }
+    }
+}
+
+impl<G, S> Drive for Core<G, S>
+where
+    G: Source,
+    S: Subscriber<G::Item> + Send + 'static,
+{
+    fn drive(&self) {
+        self.drain.drain(|state| self.pass(state));
+    }
+    fn cancelled(&self) -> bool {
+        self.demand.is_cancelled()
+    }
+    fn requested(&self) -> u64 {
+        if self.demand.is_cancelled() {
+            0
+        } else {
+            self.demand.get()
+        }
+    }
+    fn cancel_and_drive(&self) {
+        if self.demand.cancel() {
+            self.drive();
+        }
+    }
+}
+
+impl<G, S> Core<G, S>
+where
+    G: Source,
+    S: Subscriber<G::Item> + Send + 'static,
+{
+    /// One drain pass: on_subscribe first, then items while demand lasts, then a terminal
+    /// signal if the source has ended.
+    fn pass(&self, state: &mut State<G, S>) {
+        if state.live.is_none() {
+            return;
+        }
+        if state.phase == Phase::Fresh {
+            state.phase = Phase::Running;
+            // `me` upgrades: we are inside a method of the live `Arc`.
+            let Some(me) = self.me.upgrade() else { return };
+            let handle: Box<dyn Subscription> = Box::new(Handle(me));
+            let (_, subscriber) = state.live.as_mut().expect("live checked above");
+            if let Err(payload) = catch_unwind(AssertUnwindSafe(|| subscriber.on_subscribe(handle)))
+            {
+                self.subscriber_panicked(state, payload, "on_subscribe");
+                return;
+            }
+            // Requests made inside on_subscribe left a missed mark: the drain loop comes back.
+        }
+        if self.demand.is_cancelled() {
+            self.drop_all(state);
+            return;
+        }
+        // Acquire: pairs with the Release store in `request(0)`.
+        if self.bad_request.load(Ordering::Acquire) {
+            let error = Error::violation(Rule::R3_9, "request(0): demand must be positive")
+                .at_stage(self.stage);
+            self.terminate(state, Step::Error(error));
+            return;
+        }
+
+        let requested = self.demand.get();
+        let (emitted, outcome) = self.emit(state, requested);
+        self.demand.produced(emitted);
+        match outcome {
+            Outcome::OutOfDemand => {
+                if !self.demand.is_cancelled() {
+                    self.complete_if_exhausted(state);
+                }
+            }
+            Outcome::Pending => {}
+            Outcome::Cancelled => self.drop_all(state),
+            Outcome::End(end) => self.terminate(state, end),
+            Outcome::SubscriberPanicked(payload) => {
+                self.subscriber_panicked(state, payload, "on_next")
+            }
+        }
+    }
+
+    /// The hot loop: pulls and delivers up to `requested` items.
+    #[inline]
+    fn emit(&self, state: &mut State<G, S>, requested: u64) -> (u64, Outcome<G::Item>) {
+        let (source, subscriber) = state.live.as_mut().expect("live checked by the caller");
+        let mut emitted = 0u64;
+        while emitted != requested {
+            if self.demand.is_cancelled() {
+                return (emitted, Outcome::Cancelled);
+            }
+            match catch_unwind(AssertUnwindSafe(|| source.pull())) {
+                Ok(Step::Next(item)) => {
+                    emitted += 1;
+                    if let Err(payload) =
+                        catch_unwind(AssertUnwindSafe(|| subscriber.on_next(item)))
+                    {
+                        return (emitted, Outcome::SubscriberPanicked(payload));
+                    }
+                }
+                Ok(Step::Pending) => return (emitted, Outcome::Pending),
+                Ok(end) => return (emitted, Outcome::End(end)),
+                Err(payload) => {
+                    let error = Error::from_panic(Rule::R1_4, payload).at_stage(self.stage);
+                    return (emitted, Outcome::End(Step::Error(error)));
+                }
+            }
+        }
+        (emitted, Outcome::OutOfDemand)
+    }
+
+    /// Out of demand: an exhausted source completes now rather than on the next request.
+    fn complete_if_exhausted(&self, state: &mut State<G, S>) {
+        let (source, _) = state.live.as_mut().expect("live checked by the caller");
+        let asked = catch_unwind(AssertUnwindSafe(|| {
+            if source.is_exhausted() {
+                Some(source.pull())
+            } else {
+                None
+            }
+        }));
+        match asked {
+            Ok(None) | Ok(Some(Step::Pending)) => {}
+            Ok(Some(Step::Next(_))) => {
+                // The source said it was exhausted, then produced an item: a bug in the source,
+                // reported rather than delivered beyond demand (1.1).
+                let error = Error::violation(
+                    Rule::R1_1,
+                    "Source::is_exhausted returned true but pull produced an item",
+                )
+                .at_stage(self.stage);
+                self.terminate(state, Step::Error(error));
+            }
+            Ok(Some(end)) => self.terminate(state, end),
+            Err(payload) => {
+                let error = Error::from_panic(Rule::R1_4, payload).at_stage(self.stage);
+                self.terminate(state, Step::Error(error));
+            }
+        }
+    }
+
+    /// Sends the terminal signal once and drops subscriber and source (1.6, 1.7, 3.13).
+    fn terminate(&self, state: &mut State<G, S>, end: Step<G::Item>) {
+        self.demand.cancel();
+        let Some((source, mut subscriber)) = state.live.take() else {
+            return;
+        };
+        drop(source);
+        let result = catch_unwind(AssertUnwindSafe(|| match end {
+            Step::Error(error) => {
+                #[cfg(feature = "tracing")]
+                tracing::debug!(%error, "stream failed");
+                subscriber.on_error(error)
+            }
+            _ => subscriber.on_complete(),
+        }));
+        if let Err(payload) = result {
+            report_undeliverable(Error::from_panic(Rule::R2_13, payload).at_stage(self.stage));
+        }
+        drop(subscriber);
+    }
+
+    fn subscriber_panicked(
+        &self,
+        state: &mut State<G, S>,
+        payload: Box<dyn std::any::Any + Send>,
+        callback: &str,
+    ) {
+        // 2.13: the subscription counts as cancelled; nobody downstream can be told, so report.
+        self.demand.cancel();
+        let error = Error::from_panic(Rule::R2_13, payload).at_stage(self.stage);
+        #[cfg(feature = "tracing")]
+        tracing::debug!(%error, callback, "subscriber panicked; subscription cancelled");
+        #[cfg(not(feature = "tracing"))]
+        let _ = callback;
+        self.drop_all(state);
+        report_undeliverable(error);
+    }
+
+    fn drop_all(&self, state: &mut State<G, S>) {
+        // Dropping user values may run user code that panics; keep that inside the kit.
+        if let Some(live) = state.live.take() {
+            if let Err(payload) = catch_unwind(AssertUnwindSafe(move || drop(live))) {
+                report_undeliverable(Error::from_panic(Rule::R2_13, payload).at_stage(self.stage));
+            }
+        }
+    }
+}

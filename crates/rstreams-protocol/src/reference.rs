@@ -1,0 +1,153 @@
+//! Two reference publishers built with the [`pull`](crate::pull) kit.
+//!
+//! Both are synchronous: items are emitted from inside `request`, on the requesting thread. They
+//! are the TCK's helper publishers and the model for the custom-publisher guide.
+
+use std::panic::Location;
+
+use crate::pull::{self, Source, Step};
+use crate::{Publisher, Subscriber};
+
+/// Emits `count` consecutive numbers starting at `start`, then completes.
+///
+/// ```
+/// use rstreams_protocol::{Publisher, reference::RangePublisher};
+/// # use rstreams_protocol::{Error, Subscriber, Subscription};
+/// # use std::sync::{Arc, Mutex};
+/// # struct Collect(Arc<Mutex<Vec<u64>>>);
+/// # impl Subscriber<u64> for Collect {
+/// #     fn on_subscribe(&mut self, s: Box<dyn Subscription>) { s.request(u64::MAX) }
+/// #     fn on_next(&mut self, x: u64) { self.0.lock().unwrap().push(x) }
+/// #     fn on_error(&mut self, _: Error) {}
+/// #     fn on_complete(&mut self) {}
+/// # }
+/// let seen = Arc::new(Mutex::new(Vec::new()));
+/// RangePublisher::new(5, 3).subscribe(Collect(seen.clone()));
+/// assert_eq!(*seen.lock().unwrap(), vec![5, 6, 7]);
+/// ```
+#[derive(Clone, Copy, Debug)]
+pub struct RangePublisher {
+    start: u64,
+    end: u64,
+    stage: &'static Location<'static>,
+}
+
+impl RangePublisher {
+    /// `count` numbers from `start`. Panics if `start + count` overflows `u64`.
+    #[track_caller]
+    pub fn new(start: u64, count: u64) -> Self {
+        let end = start
+            .checked_add(count)
+            .expect("RangePublisher: start + count overflows u64");
+        Self {
+            start,
+            end,
+            stage: Location::caller(),
+        }
+    }
+}
+
+struct RangeSource {
+    next: u64,
+    end: u64,
+}
+
+impl Source for RangeSource {
+    type Item = u64;
+
+    #[inline]
+    fn pull(&mut self) -> Step<u64> {
+        if self.next == self.end {
+            return Step::Complete;
+        }
+        let item = self.next;
+        self.next += 1;
+        Step::Next(item)
+    }
+
+    fn is_exhausted(&mut self) -> bool {
+        self.next == self.end
+    }
+}
+
+impl Publisher for RangePublisher {
+    type Item = u64;
+
+    fn subscribe<S>(&self, subscriber: S)
+    where
+        S: Subscriber<u64> + Send + 'static,
+    {
+        let source = RangeSource {
+            next: self.start,
+            end: self.end,
+        };
+        pull::serve_at(source, subscriber, self.stage);
+    }
+}
+
+/// Emits the items of an iterable, re-iterating it for each subscriber, then completes.
+///
+/// Completion is eager: the next item is looked at once demand is used up, so a subscriber that
+/// requested exactly the number of items receives `on_complete` without asking again.
+#[derive(Clone, Debug)]
+pub struct IterPublisher<I> {
+    iterable: I,
+    stage: &'static Location<'static>,
+}
+
+impl<I> IterPublisher<I>
+where
+    I: IntoIterator + Clone,
+{
+    /// A publisher over `iterable`; each subscriber gets its own `iterable.clone().into_iter()`.
+    #[track_caller]
+    pub fn new(iterable: I) -> Self {
+        Self {
+            iterable,
+            stage: Location::caller(),
+        }
+    }
+}
+
+struct IterSource<It: Iterator> {
+    iter: std::iter::Peekable<It>,
+}
+
+impl<It> Source for IterSource<It>
+where
+    It: Iterator + Send + 'static,
+    It::Item: Send,
+{
+    type Item = It::Item;
+
+    #[inline]
+    fn pull(&mut self) -> Step<It::Item> {
+        match self.iter.next() {
+            Some(item) => Step::Next(item),
+            None => Step::Complete,
+        }
+    }
+
+    fn is_exhausted(&mut self) -> bool {
+        self.iter.peek().is_none()
+    }
+}
+
+impl<I> Publisher for IterPublisher<I>
+where
+    I: IntoIterator + Clone,
+    I::IntoIter: Send + 'static,
+    I::Item: Send,
+{
+    type Item = I::Item;
+
+    fn subscribe<S>(&self, subscriber: S)
+    where
+        S: Subscriber<I::Item> + Send + 'static,
+    {
+        let source = IterSource {
+            iter: self.iterable.clone().into_iter().peekable(),
+        };
+        pull::serve_at(source, subscriber, self.stage);
+    }
+}
