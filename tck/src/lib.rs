@@ -1,1 +1,5 @@
-//! placeholder
+//! # rstreams-tck
+//!
+//! The Reactive Streams conformance suite (TCK) for Rust implementations.
+
+pub mod outcome;

@@ -448,10 +448,10 @@ where
 
     fn drop_all(&self, state: &mut State<G, S>) {
         // Dropping user values may run user code that panics; keep that inside the kit.
-        if let Some(live) = state.live.take() {
-            if let Err(payload) = catch_unwind(AssertUnwindSafe(move || drop(live))) {
-                report_undeliverable(Error::from_panic(Rule::R2_13, payload).at_stage(self.stage));
-            }
+        if let Some(live) = state.live.take()
+            && let Err(payload) = catch_unwind(AssertUnwindSafe(move || drop(live)))
+        {
+            report_undeliverable(Error::from_panic(Rule::R2_13, payload).at_stage(self.stage));
         }
     }
 }
