@@ -46,7 +46,10 @@ impl fmt::Display for TestFailure {
                 rule: Some(rule),
                 message,
             } => write!(f, "failed {}: {message}", rule),
-            TestFailure::Failed { rule: None, message } => write!(f, "failed: {message}"),
+            TestFailure::Failed {
+                rule: None,
+                message,
+            } => write!(f, "failed: {message}"),
             TestFailure::Skipped { reason } => write!(f, "skipped: {reason}"),
         }
     }
@@ -122,5 +125,108 @@ impl Settings {
 impl Default for Settings {
     fn default() -> Self {
         Self::from_env()
+    }
+}
+
+/// One test of a suite, runnable against any implementation `I` of that suite's trait.
+pub struct TestCase<I: ?Sized> {
+    /// The JVM TCK's method name in snake_case (e.g.
+    /// `required_spec109_must_issue_on_subscribe_for_non_null_subscriber`), or a Rust-only name
+    /// starting with `rust_`.
+    pub name: &'static str,
+    /// The rule the test checks, if it checks one.
+    pub rule: Option<Rule>,
+    /// `Some(reason)` when Rust's type system rules the violation out; the test then passes
+    /// without running and the report says why.
+    pub settled_by_types: Option<&'static str>,
+    /// The test body.
+    pub run: fn(&I, &Settings) -> TestResult,
+}
+
+impl<I: ?Sized> Clone for TestCase<I> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<I: ?Sized> Copy for TestCase<I> {}
+
+impl<I: ?Sized> TestCase<I> {
+    /// Runs the test, turning a panic inside it (or inside the implementation, on the test's
+    /// thread) into a failure rather than unwinding into the runner.
+    pub fn execute(&self, implementation: &I, settings: &Settings) -> Outcome {
+        if let Some(reason) = self.settled_by_types {
+            return Outcome::SettledByTypes(reason);
+        }
+        let run = self.run;
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            run(implementation, settings)
+        })) {
+            Ok(result) => result.into(),
+            Err(payload) => {
+                let message = payload
+                    .downcast_ref::<&str>()
+                    .map(|s| (*s).to_owned())
+                    .or_else(|| payload.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "non-string panic".to_owned());
+                Outcome::Failed {
+                    rule: self.rule,
+                    message: format!("panicked: {message}"),
+                }
+            }
+        }
+    }
+}
+
+/// The results of one suite over one implementation.
+#[derive(Clone, Debug)]
+pub struct SuiteReport {
+    /// The implementation's name (e.g. `RangePublisher`).
+    pub implementation: String,
+    /// The suite's name (e.g. `PublisherVerification`).
+    pub suite: &'static str,
+    /// Per test: its name, its rule and what happened.
+    pub results: Vec<(&'static str, Option<Rule>, Outcome)>,
+}
+
+impl SuiteReport {
+    /// Runs every case of a suite against `implementation`.
+    pub fn run<I: ?Sized>(
+        implementation_name: impl Into<String>,
+        suite: &'static str,
+        implementation: &I,
+        cases: &[TestCase<I>],
+        settings: &Settings,
+    ) -> Self {
+        let results = cases
+            .iter()
+            .map(|case| (case.name, case.rule, case.execute(implementation, settings)))
+            .collect();
+        SuiteReport {
+            implementation: implementation_name.into(),
+            suite,
+            results,
+        }
+    }
+
+    /// Names of the failed tests.
+    pub fn failed(&self) -> Vec<&'static str> {
+        self.results
+            .iter()
+            .filter(|(_, _, o)| matches!(o, Outcome::Failed { .. }))
+            .map(|(n, _, _)| *n)
+            .collect()
+    }
+
+    /// Counts of (passed incl. settled-by-types, failed, skipped).
+    pub fn counts(&self) -> (usize, usize, usize) {
+        let mut c = (0, 0, 0);
+        for (_, _, o) in &self.results {
+            match o {
+                Outcome::Passed | Outcome::SettledByTypes(_) => c.0 += 1,
+                Outcome::Failed { .. } => c.1 += 1,
+                Outcome::Skipped { .. } => c.2 += 1,
+            }
+        }
+        c
     }
 }
