@@ -1,0 +1,741 @@
+//! The fixed-size thread pool.
+//!
+//! # Design
+//!
+//! * **Work distribution: one shared, bounded injector queue** (a `crossbeam-channel` array
+//!   channel). Every worker pops from it; there are no per-worker deques. A prototype with
+//!   per-worker `crossbeam-deque` deques and stealing was benchmarked against it
+//!   (`benches/benches/executor.rs`, results in `docs/performance.md`, section "Executor") and did
+//!   not win on this workload (external submitters, short tasks), while making the bound and the
+//!   FIFO order much harder to keep. The shared queue gives global FIFO order and an exact bound.
+//! * **Bounded submission.** The queue holds at most
+//!   [`queue_capacity`](ThreadPoolBuilder::queue_capacity) jobs. When it is full,
+//!   [`FullPolicy::Block`] (default) blocks the submitter until a worker frees a slot, and
+//!   [`FullPolicy::Reject`] hands the task back in a [`Rejected`]. A *worker* of the pool that
+//!   submits into its own full queue under `Block` would risk a deadlock (every worker blocked on
+//!   the queue only workers drain), so in that case the task runs at once on the submitting worker
+//!   ("caller runs").
+//! * **Idle workers** spin briefly (crossbeam `Backoff`: a few exponential spins, then a few
+//!   `yield`s), then park on a condition variable. The sleep/wake protocol and its lost-wakeup
+//!   argument are in [`crate::sleep`]'s docs (module `sleep`, reproduced here):
+//!   a submitter pushes, *then* does one read-modify-write on the sleep word and only takes the
+//!   sleep lock if that RMW saw a registered sleeper; a worker takes the sleep lock, registers with
+//!   one RMW on the same word, re-checks the queue and only then waits. The two RMWs are totally
+//!   ordered: either the worker's re-check sees the push, or the submitter sees the sleeper and
+//!   notifies it under the lock, which the worker holds until it is waiting. Submitting costs no
+//!   lock while all workers are busy.
+//! * **Serial lanes** ([`SerialLane`]) put a single drain job on the queue while they have work;
+//!   the drain runs a batch of the lane's tasks and re-queues itself at the back if more remain.
+//!   A re-queue never blocks: if the queue is full the worker keeps draining instead.
+//! * **Timers** live on one timer thread per pool, started on first use; due tasks are submitted
+//!   to the queue like any other task (blocking if it is full, whatever the policy).
+//!
+//! # Shutdown
+//!
+//! [`shutdown`](ThreadPool::shutdown) closes the queue to new submissions (they get
+//! [`RejectReason::Shutdown`] and their task back), cancels pending timers, lets the workers run
+//! everything already queued (including lane tasks), then joins them.
+//! [`shutdown_now`](ThreadPool::shutdown_now) also closes, then drops every queued task (each one
+//! is dropped, running its destructors, not leaked), lets running tasks finish, joins, and returns
+//! how many tasks it dropped. Dropping the pool is a graceful `shutdown`. Called from one of the
+//! pool's own workers, these do not join the calling worker (it exits once its task returns).
+
+use std::cell::Cell;
+use std::io;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Weak};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, Sender, TrySendError};
+use crossbeam_utils::{Backoff, CachePadded};
+use parking_lot::{Condvar, Mutex, RwLock};
+
+use crate::Scheduler;
+use crate::lane::{Job, LaneHost, LaneInner, SerialLane};
+use crate::sleep::{MAX_SLEEPERS, Sleep};
+use crate::task::{
+    ExecutorStats, PanicHandler, RejectReason, Rejected, RepeatingTask, Task, TaskPanic,
+    TimerHandle, run_caught,
+};
+use crate::timer::{EntryKind, Timers};
+
+/// Default bound of the submission queue.
+pub const DEFAULT_QUEUE_CAPACITY: usize = 1024;
+
+/// What a submission does when the pool's bounded queue is full.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum FullPolicy {
+    /// Block the submitting thread until a slot frees up (the default). Backpressure by waiting.
+    #[default]
+    Block,
+    /// Return [`RejectReason::QueueFull`] at once, handing the task back.
+    Reject,
+}
+
+/// Configures and builds a [`ThreadPool`].
+///
+/// ```
+/// use rstreams_executor::{FullPolicy, ThreadPool};
+///
+/// let pool = ThreadPool::builder()
+///     .workers(2)
+///     .thread_name_prefix("decoder")
+///     .queue_capacity(256)
+///     .full_policy(FullPolicy::Reject)
+///     .panic_handler(|p| eprintln!("task panicked: {:?}", p.message()))
+///     .build()
+///     .expect("spawn worker threads");
+/// assert_eq!(pool.workers(), 2);
+/// ```
+#[must_use]
+pub struct ThreadPoolBuilder {
+    workers: Option<usize>,
+    name_prefix: String,
+    stack_size: Option<usize>,
+    queue_capacity: usize,
+    full_policy: FullPolicy,
+    panic_handler: Option<PanicHandler>,
+}
+
+impl Default for ThreadPoolBuilder {
+    fn default() -> Self {
+        Self {
+            workers: None,
+            name_prefix: "rstreams-worker".to_owned(),
+            stack_size: None,
+            queue_capacity: DEFAULT_QUEUE_CAPACITY,
+            full_policy: FullPolicy::Block,
+            panic_handler: None,
+        }
+    }
+}
+
+impl std::fmt::Debug for ThreadPoolBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ThreadPoolBuilder")
+            .field("workers", &self.workers)
+            .field("name_prefix", &self.name_prefix)
+            .field("stack_size", &self.stack_size)
+            .field("queue_capacity", &self.queue_capacity)
+            .field("full_policy", &self.full_policy)
+            .field("panic_handler", &self.panic_handler.is_some())
+            .finish()
+    }
+}
+
+impl ThreadPoolBuilder {
+    /// The default configuration (same as [`ThreadPool::builder`]).
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Number of worker threads. Default: [`std::thread::available_parallelism`] (1 if unknown).
+    pub fn workers(mut self, n: usize) -> Self {
+        self.workers = Some(n);
+        self
+    }
+
+    /// Thread name prefix; workers are named `{prefix}-{index}` and the timer thread
+    /// `{prefix}-timer`. Default `rstreams-worker`.
+    pub fn thread_name_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.name_prefix = prefix.into();
+        self
+    }
+
+    /// Stack size of each worker thread, in bytes. Default: the std default.
+    pub fn stack_size(mut self, bytes: usize) -> Self {
+        self.stack_size = Some(bytes);
+        self
+    }
+
+    /// Bound of the submission queue (jobs waiting, not counting running ones). Default
+    /// [`DEFAULT_QUEUE_CAPACITY`].
+    pub fn queue_capacity(mut self, capacity: usize) -> Self {
+        self.queue_capacity = capacity;
+        self
+    }
+
+    /// What a submission does when the queue is full. Default [`FullPolicy::Block`].
+    pub fn full_policy(mut self, policy: FullPolicy) -> Self {
+        self.full_policy = policy;
+        self
+    }
+
+    /// A hook called (on the worker) for every caught task panic, after the `tracing` error event.
+    pub fn panic_handler(mut self, hook: impl Fn(&TaskPanic<'_>) + Send + Sync + 'static) -> Self {
+        self.panic_handler = Some(Arc::new(hook));
+        self
+    }
+
+    /// Spawns the workers.
+    ///
+    /// # Errors
+    ///
+    /// `InvalidInput` if `workers` or `queue_capacity` is 0 (or `workers` is absurdly large);
+    /// the OS error if a thread cannot be spawned (threads already spawned are shut down).
+    pub fn build(self) -> io::Result<ThreadPool> {
+        let workers = self.workers.unwrap_or_else(|| {
+            std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+        });
+        if workers == 0 || workers > MAX_SLEEPERS {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "worker count must be between 1 and 2^20 - 1",
+            ));
+        }
+        if self.queue_capacity == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "queue capacity must be at least 1",
+            ));
+        }
+        let (tx, rx) = crossbeam_channel::bounded(self.queue_capacity);
+        let id = NEXT_POOL_ID.fetch_add(1, Ordering::Relaxed); // Relaxed: only uniqueness matters.
+        let name = self.name_prefix.clone();
+        let inner = Arc::new_cyclic(|weak: &Weak<PoolInner>| {
+            let to_pool = weak.clone();
+            PoolInner {
+                id,
+                tx: RwLock::new(Some(tx)),
+                rx,
+                policy: self.full_policy,
+                sleep: Sleep::new(),
+                closed: AtomicBool::new(false),
+                stop_now: AtomicBool::new(false),
+                // One slot per worker plus one shared by threads that are not workers.
+                slots: (0..=workers)
+                    .map(|i| {
+                        CachePadded::new(Slot {
+                            exclusive: i < workers,
+                            ..Slot::default()
+                        })
+                    })
+                    .collect(),
+                rejected: AtomicUsize::new(0),
+                dropped: AtomicUsize::new(0),
+                panic_handler: self.panic_handler,
+                live: Mutex::new(0),
+                terminated: Condvar::new(),
+                threads: Mutex::new(Vec::with_capacity(workers)),
+                timers: Timers::new(
+                    format!("{}-timer", self.name_prefix),
+                    Arc::new(move |task| {
+                        if let Some(pool) = to_pool.upgrade() {
+                            // Err: the pool is closed; the due task is dropped, as documented.
+                            let _ = pool.submit(Job::Task(task), true);
+                        }
+                    }),
+                ),
+                name,
+                weak_self: weak.clone(),
+            }
+        });
+        let pool = ThreadPool { inner };
+        for index in 0..workers {
+            let mut builder =
+                std::thread::Builder::new().name(format!("{}-{index}", self.name_prefix));
+            if let Some(bytes) = self.stack_size {
+                builder = builder.stack_size(bytes);
+            }
+            let worker_inner = Arc::clone(&pool.inner);
+            *pool.inner.live.lock() += 1;
+            match builder.spawn(move || worker_main(&worker_inner, index)) {
+                Ok(handle) => pool.inner.threads.lock().push(handle),
+                Err(error) => {
+                    *pool.inner.live.lock() -= 1;
+                    return Err(error); // `pool` drops here: the started workers are shut down.
+                }
+            }
+        }
+        tracing::debug!(pool = %pool.inner.name, workers, capacity = self.queue_capacity, "thread pool started");
+        Ok(pool)
+    }
+}
+
+static NEXT_POOL_ID: AtomicUsize = AtomicUsize::new(1);
+
+thread_local! {
+    /// (pool id, slot index) of the pool this thread is a worker of; pool id 0 = none.
+    static WORKER: Cell<(usize, usize)> = const { Cell::new((0, 0)) };
+}
+
+/// Per-worker counters, each on its own cache line so workers never share one.
+#[derive(Default)]
+struct Slot {
+    /// `true` for a worker's own slot (single writer); `false` for the shared external slot.
+    exclusive: bool,
+    running: AtomicUsize,
+    completed: AtomicUsize,
+    panicked: AtomicUsize,
+}
+
+impl Slot {
+    fn add(&self, counter: &AtomicUsize, delta: isize) {
+        if self.exclusive {
+            // Single writer (the owning worker): a plain load+store avoids a locked instruction
+            // on the hot path. Relaxed: the counters are statistics, readers only sum them.
+            let value = counter.load(Ordering::Relaxed).wrapping_add_signed(delta);
+            counter.store(value, Ordering::Relaxed);
+        } else {
+            // Relaxed: statistics only.
+            counter.fetch_add(delta as usize, Ordering::Relaxed);
+        }
+    }
+}
+
+struct PoolInner {
+    id: usize,
+    name: String,
+    /// `None` once closed. Submitters hold the read lock while pushing, so `close` (write lock)
+    /// waits for in-flight pushes: after it, nothing can enter the queue.
+    tx: RwLock<Option<Sender<Job>>>,
+    rx: Receiver<Job>,
+    policy: FullPolicy,
+    sleep: Sleep,
+    /// Set (Release) after `tx` is taken; workers exit when they see it and the queue is empty.
+    closed: AtomicBool,
+    /// Immediate shutdown: workers drop instead of run.
+    stop_now: AtomicBool,
+    slots: Box<[CachePadded<Slot>]>,
+    rejected: AtomicUsize,
+    dropped: AtomicUsize,
+    panic_handler: Option<PanicHandler>,
+    live: Mutex<usize>,
+    terminated: Condvar,
+    threads: Mutex<Vec<JoinHandle<()>>>,
+    timers: Timers,
+    weak_self: Weak<PoolInner>,
+}
+
+impl PoolInner {
+    /// The slot of the current thread if it is one of our workers.
+    fn own_worker_slot(&self) -> Option<usize> {
+        let (pool, index) = WORKER.with(Cell::get);
+        (pool == self.id).then_some(index)
+    }
+
+    fn external_slot(&self) -> &Slot {
+        &self.slots[self.slots.len() - 1]
+    }
+
+    fn current_slot(&self) -> &Slot {
+        match self.own_worker_slot() {
+            Some(index) => &self.slots[index],
+            None => self.external_slot(),
+        }
+    }
+
+    /// Pushes a job. `force_block` makes a full queue block even under `FullPolicy::Reject`
+    /// (timer dispatch).
+    fn submit(&self, job: Job, force_block: bool) -> Result<(), (Job, RejectReason)> {
+        let guard = self.tx.read();
+        let Some(tx) = guard.as_ref() else {
+            return Err((job, RejectReason::Shutdown));
+        };
+        match tx.try_send(job) {
+            Ok(()) => {}
+            Err(TrySendError::Full(job)) => {
+                if self.policy == FullPolicy::Reject && !force_block {
+                    return Err((job, RejectReason::QueueFull));
+                }
+                if let Some(index) = self.own_worker_slot() {
+                    drop(guard);
+                    tracing::trace!("queue full on a worker: caller runs");
+                    self.run_job(job, &self.slots[index]);
+                    return Ok(());
+                }
+                if tx.send(job).is_err() {
+                    unreachable!("the receiver lives as long as the pool");
+                }
+            }
+            Err(TrySendError::Disconnected(_)) => {
+                unreachable!("the receiver lives as long as the pool")
+            }
+        }
+        drop(guard);
+        self.sleep.notify_one();
+        Ok(())
+    }
+
+    /// Pushes without ever blocking; gives the job back if full or closed.
+    fn try_push(&self, job: Job) -> Result<(), Job> {
+        let guard = self.tx.read();
+        let Some(tx) = guard.as_ref() else {
+            return Err(job);
+        };
+        let pushed = tx.try_send(job).map_err(TrySendError::into_inner);
+        drop(guard);
+        if pushed.is_ok() {
+            self.sleep.notify_one();
+        }
+        pushed
+    }
+
+    fn execute(&self, task: Task) -> Result<(), Rejected> {
+        self.submit(Job::Task(task), false)
+            .map_err(|(job, reason)| {
+                // Relaxed: statistics only.
+                self.rejected.fetch_add(1, Ordering::Relaxed);
+                let Job::Task(task) = job else {
+                    unreachable!("submit hands back the job it was given")
+                };
+                Rejected::new(task, reason)
+            })
+    }
+
+    fn run_task(&self, task: Task, slot: &Slot) -> bool {
+        // Acquire pairs with the Release store in `shutdown_now`.
+        if self.stop_now.load(Ordering::Acquire) {
+            drop(task);
+            self.dropped.fetch_add(1, Ordering::Relaxed); // Relaxed: read after joining.
+            return true;
+        }
+        slot.add(&slot.running, 1);
+        let ok = run_caught(task, &self.name, self.panic_handler.as_ref());
+        slot.add(&slot.running, -1);
+        slot.add(if ok { &slot.completed } else { &slot.panicked }, 1);
+        ok
+    }
+
+    fn run_job(&self, job: Job, slot: &Slot) {
+        match job {
+            Job::Task(task) => {
+                self.run_task(task, slot);
+            }
+            Job::Lane(lane) => {
+                if lane.drain_batch(|t| self.run_task(t, slot)) {
+                    self.requeue_lane(lane, slot);
+                }
+            }
+        }
+    }
+
+    /// A drain that still has work goes to the back of the queue; if the queue is full or closed
+    /// the worker keeps draining instead (never blocks on its own queue).
+    fn requeue_lane(&self, mut lane: Arc<LaneInner>, slot: &Slot) {
+        loop {
+            match self.try_push(Job::Lane(lane)) {
+                Ok(()) => return,
+                Err(Job::Lane(back)) => {
+                    lane = back;
+                    if !lane.drain_batch(|t| self.run_task(t, slot)) {
+                        return;
+                    }
+                }
+                Err(Job::Task(_)) => unreachable!("try_push hands back the job it was given"),
+            }
+        }
+    }
+
+    fn discard(&self, job: Job) {
+        let n = match job {
+            Job::Task(task) => {
+                drop(task);
+                1
+            }
+            Job::Lane(lane) => lane.discard_all(),
+        };
+        self.dropped.fetch_add(n, Ordering::Relaxed); // Relaxed: read after joining.
+    }
+
+    fn find_job(&self) -> Option<Job> {
+        let backoff = Backoff::new();
+        loop {
+            if let Ok(job) = self.rx.try_recv() {
+                return Some(job);
+            }
+            if backoff.is_completed() {
+                return None;
+            }
+            backoff.snooze();
+        }
+    }
+
+    fn is_closed(&self) -> bool {
+        // Acquire pairs with the Release store in `close`: the queue is final once seen.
+        self.closed.load(Ordering::Acquire)
+    }
+
+    fn is_stopping_now(&self) -> bool {
+        // Acquire pairs with the Release store in `shutdown_now`.
+        self.stop_now.load(Ordering::Acquire)
+    }
+
+    /// Stops accepting work and wakes every worker. Idempotent.
+    fn close(&self) {
+        let was_open = self.tx.write().take().is_some();
+        if was_open {
+            // Release pairs with the workers' Acquire loads: the queue is final from now on.
+            self.closed.store(true, Ordering::Release);
+            let timers = self.timers.stop();
+            tracing::debug!(pool = %self.name, cancelled_timers = timers, "pool closed");
+        }
+        self.sleep.notify_all();
+    }
+
+    /// Joins the workers (all but the calling one, if it is a worker) and waits for termination.
+    fn join(&self) {
+        let handles = std::mem::take(&mut *self.threads.lock());
+        let me = std::thread::current().id();
+        for handle in handles {
+            if handle.thread().id() != me {
+                let _ = handle.join();
+            }
+        }
+        if self.own_worker_slot().is_none() {
+            let mut live = self.live.lock();
+            while *live > 0 {
+                self.terminated.wait(&mut live);
+            }
+        }
+    }
+
+    fn stats(&self) -> ExecutorStats {
+        let mut stats = ExecutorStats {
+            queued: self.rx.len(),
+            // Relaxed: statistics only.
+            rejected: self.rejected.load(Ordering::Relaxed),
+            ..ExecutorStats::default()
+        };
+        for slot in self.slots.iter() {
+            // Relaxed: statistics only.
+            stats.running += slot.running.load(Ordering::Relaxed);
+            stats.completed += slot.completed.load(Ordering::Relaxed);
+            stats.panicked += slot.panicked.load(Ordering::Relaxed);
+        }
+        stats
+    }
+}
+
+impl LaneHost for PoolInner {
+    fn accepting(&self) -> bool {
+        !self.is_closed()
+    }
+
+    fn schedule_lane(&self, lane: Arc<LaneInner>) -> Result<(), Arc<LaneInner>> {
+        self.submit(Job::Lane(lane), false)
+            .map_err(|(job, _)| match job {
+                Job::Lane(lane) => lane,
+                Job::Task(_) => unreachable!("submit hands back the job it was given"),
+            })
+    }
+
+    fn run_lane_task(&self, task: Task) -> bool {
+        self.run_task(task, self.current_slot())
+    }
+}
+
+fn worker_main(inner: &Arc<PoolInner>, index: usize) {
+    WORKER.with(|w| w.set((inner.id, index)));
+    let slot = &inner.slots[index];
+    let span = tracing::debug_span!("rstreams_worker", pool = %inner.name, index);
+    let _entered = span.enter();
+    tracing::debug!("worker started");
+    loop {
+        match inner.find_job() {
+            Some(job) => {
+                if inner.is_stopping_now() {
+                    inner.discard(job);
+                    break;
+                }
+                inner.run_job(job, slot);
+            }
+            None => {
+                if inner.is_stopping_now() || (inner.is_closed() && inner.rx.is_empty()) {
+                    break;
+                }
+                inner
+                    .sleep
+                    .sleep(|| !inner.rx.is_empty() || inner.is_closed() || inner.is_stopping_now());
+            }
+        }
+    }
+    WORKER.with(|w| w.set((0, 0)));
+    tracing::debug!("worker exits");
+    let mut live = inner.live.lock();
+    *live -= 1;
+    if *live == 0 {
+        inner.terminated.notify_all();
+    }
+}
+
+/// A fixed-size pool of worker threads behind a bounded queue. See the [module docs](self) for
+/// the design and the [crate docs](crate) for a tour.
+///
+/// ```
+/// use rstreams_executor::{Scheduler, ThreadPool};
+/// use std::sync::mpsc;
+///
+/// let pool = ThreadPool::builder().workers(2).build().unwrap();
+/// let (tx, rx) = mpsc::channel();
+/// for i in 0..4 {
+///     let tx = tx.clone();
+///     pool.spawn(move || tx.send(i * i).unwrap()).unwrap();
+/// }
+/// drop(tx);
+/// let mut squares: Vec<i32> = rx.iter().collect();
+/// squares.sort();
+/// assert_eq!(squares, [0, 1, 4, 9]);
+/// ```
+pub struct ThreadPool {
+    inner: Arc<PoolInner>,
+}
+
+impl std::fmt::Debug for ThreadPool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ThreadPool")
+            .field("name", &self.inner.name)
+            .field("stats", &self.stats())
+            .finish()
+    }
+}
+
+impl ThreadPool {
+    /// A builder with the defaults (available parallelism, queue of
+    /// [`DEFAULT_QUEUE_CAPACITY`], [`FullPolicy::Block`]).
+    pub fn builder() -> ThreadPoolBuilder {
+        ThreadPoolBuilder::new()
+    }
+
+    /// A pool with the default configuration.
+    ///
+    /// # Errors
+    ///
+    /// If a worker thread cannot be spawned.
+    pub fn new() -> io::Result<Self> {
+        Self::builder().build()
+    }
+
+    /// Number of worker threads.
+    pub fn workers(&self) -> usize {
+        self.inner.slots.len() - 1
+    }
+
+    /// [`Scheduler::execute`] for a closure (boxes it).
+    ///
+    /// # Errors
+    ///
+    /// As [`Scheduler::execute`]: shut down, or full under [`FullPolicy::Reject`].
+    pub fn spawn<F>(&self, f: F) -> Result<(), Rejected>
+    where
+        F: FnOnce() + Send + 'static,
+    {
+        self.inner.execute(Box::new(f))
+    }
+
+    /// Graceful shutdown: stop taking work, cancel pending timers, run what is queued, join the
+    /// workers. Idempotent.
+    pub fn shutdown(&self) {
+        self.inner.close();
+        self.inner.join();
+    }
+
+    /// Immediate shutdown: stop taking work, cancel pending timers, drop every queued task
+    /// (including lane tasks), let running tasks finish, join. Returns the number of tasks
+    /// dropped (pending timers are not counted). If called from one of the pool's own workers
+    /// the count excludes tasks other workers drop after this returns.
+    pub fn shutdown_now(&self) -> usize {
+        // Release pairs with the workers' Acquire loads: they drop instead of run from now on.
+        self.inner.stop_now.store(true, Ordering::Release);
+        self.inner.close();
+        while let Ok(job) = self.inner.rx.try_recv() {
+            self.inner.discard(job);
+        }
+        self.inner.join();
+        // Relaxed: the joins above ordered every worker's increments before this load.
+        self.inner.dropped.load(Ordering::Relaxed)
+    }
+
+    /// Waits up to `timeout` for every worker to exit (after a shutdown). Returns `true` if they
+    /// all did. Does not itself shut down.
+    pub fn await_termination(&self, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        let mut live = self.inner.live.lock();
+        while *live > 0 {
+            if self
+                .inner
+                .terminated
+                .wait_until(&mut live, deadline)
+                .timed_out()
+            {
+                return *live == 0;
+            }
+        }
+        true
+    }
+
+    /// Whether [`shutdown`](ThreadPool::shutdown) or [`shutdown_now`](ThreadPool::shutdown_now)
+    /// has been called.
+    pub fn is_shutdown(&self) -> bool {
+        self.inner.is_closed()
+    }
+
+    /// A snapshot of the pool's counters.
+    pub fn stats(&self) -> ExecutorStats {
+        self.inner.stats()
+    }
+
+    /// Pending (armed, not yet due) timers.
+    pub fn pending_timers(&self) -> usize {
+        self.inner.timers.pending()
+    }
+}
+
+impl Drop for ThreadPool {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+impl Scheduler for ThreadPool {
+    fn execute(&self, task: Task) -> Result<(), Rejected> {
+        self.inner.execute(task)
+    }
+
+    fn execute_after(&self, delay: Duration, task: Task) -> Result<TimerHandle, Rejected> {
+        if self.inner.is_closed() {
+            return Err(Rejected::new(task, RejectReason::Shutdown));
+        }
+        let deadline = Instant::now() + delay;
+        self.inner
+            .timers
+            .schedule(deadline, EntryKind::Once(task))
+            .map_err(|kind| match kind {
+                EntryKind::Once(task) => Rejected::new(task, RejectReason::Shutdown),
+                EntryKind::Periodic { .. } => unreachable!("schedule hands back what it was given"),
+            })
+    }
+
+    fn execute_at_fixed_rate(
+        &self,
+        initial: Duration,
+        period: Duration,
+        task: RepeatingTask,
+    ) -> Result<TimerHandle, Rejected<RepeatingTask>> {
+        if period.is_zero() {
+            return Err(Rejected::new(task, RejectReason::ZeroPeriod));
+        }
+        if self.inner.is_closed() {
+            return Err(Rejected::new(task, RejectReason::Shutdown));
+        }
+        let deadline = Instant::now() + initial;
+        self.inner
+            .timers
+            .schedule(deadline, EntryKind::Periodic { f: task, period })
+            .map_err(|kind| match kind {
+                EntryKind::Periodic { f, .. } => Rejected::new(f, RejectReason::Shutdown),
+                EntryKind::Once(_) => unreachable!("schedule hands back what it was given"),
+            })
+    }
+
+    fn lane(&self) -> SerialLane {
+        let host: Weak<dyn LaneHost> = self.inner.weak_self.clone();
+        SerialLane::new(host)
+    }
+
+    fn now(&self) -> Instant {
+        Instant::now()
+    }
+}

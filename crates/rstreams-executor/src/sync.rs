@@ -1,0 +1,194 @@
+//! The synchronisation facade: std / parking_lot / crossbeam types in normal builds, loom types
+//! under `--cfg rstreams_loom` (the tokio `loom/` pattern, reduced to what this crate needs).
+//!
+//! Only the hand-off protocols that loom models ([`crate::lane::LaneCore`] and
+//! [`crate::sleep::Sleep`]) go through this module; the rest of the crate uses std and
+//! parking_lot directly, because those parts are never executed inside a loom model.
+//!
+//! The API is the intersection of the two worlds: `Mutex::lock` never fails (loom's poisoning is
+//! unwrapped) and `Condvar::wait` takes and returns the guard by value (loom's shape), which
+//! parking_lot's by-reference `wait` is adapted to.
+
+#[cfg(not(rstreams_loom))]
+mod imp {
+    pub use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// A mutex that cannot be poisoned (parking_lot).
+    #[derive(Debug, Default)]
+    pub struct Mutex<T>(parking_lot::Mutex<T>);
+
+    /// The guard of [`Mutex`].
+    pub type MutexGuard<'a, T> = parking_lot::MutexGuard<'a, T>;
+
+    impl<T> Mutex<T> {
+        /// A new unlocked mutex.
+        pub fn new(value: T) -> Self {
+            Self(parking_lot::Mutex::new(value))
+        }
+
+        /// Locks, blocking the thread until the lock is free.
+        pub fn lock(&self) -> MutexGuard<'_, T> {
+            self.0.lock()
+        }
+    }
+
+    /// A condition variable (parking_lot) with loom's by-value `wait` shape.
+    #[derive(Debug, Default)]
+    pub struct Condvar(parking_lot::Condvar);
+
+    impl Condvar {
+        /// A new condition variable.
+        pub fn new() -> Self {
+            Self(parking_lot::Condvar::new())
+        }
+
+        /// Atomically releases the guard's lock and waits; may wake spuriously.
+        pub fn wait<'a, T>(&self, mut guard: MutexGuard<'a, T>) -> MutexGuard<'a, T> {
+            self.0.wait(&mut guard);
+            guard
+        }
+
+        /// Wakes one waiter, if any.
+        pub fn notify_one(&self) {
+            self.0.notify_one();
+        }
+
+        /// Wakes all waiters.
+        pub fn notify_all(&self) {
+            self.0.notify_all();
+        }
+    }
+
+    /// An unbounded multi-producer FIFO queue (crossbeam-channel's list flavour).
+    ///
+    /// Unbounded by name: users of it must bound what they put in by other means.
+    #[derive(Debug)]
+    pub struct UnboundedQueue<T> {
+        tx: crossbeam_channel::Sender<T>,
+        rx: crossbeam_channel::Receiver<T>,
+    }
+
+    impl<T> Default for UnboundedQueue<T> {
+        fn default() -> Self {
+            Self::new()
+        }
+    }
+
+    impl<T> UnboundedQueue<T> {
+        /// An empty queue.
+        pub fn new() -> Self {
+            let (tx, rx) = crossbeam_channel::unbounded();
+            Self { tx, rx }
+        }
+
+        /// Appends at the tail.
+        pub fn push(&self, item: T) {
+            // Both ends live in `self`, so the channel can never be disconnected here.
+            if self.tx.send(item).is_err() {
+                unreachable!("UnboundedQueue owns both channel ends");
+            }
+        }
+
+        /// Removes the head, if any.
+        pub fn pop(&self) -> Option<T> {
+            self.rx.try_recv().ok()
+        }
+
+        /// Whether the queue is empty at this instant (used by the loom models' normal-build twin).
+        #[allow(dead_code)]
+        pub fn is_empty(&self) -> bool {
+            self.rx.is_empty()
+        }
+    }
+}
+
+#[cfg(rstreams_loom)]
+mod imp {
+    pub use loom::sync::atomic::{AtomicUsize, Ordering};
+    use std::collections::VecDeque;
+
+    /// A mutex (loom), with poisoning unwrapped.
+    #[derive(Debug)]
+    pub struct Mutex<T>(loom::sync::Mutex<T>);
+
+    /// The guard of [`Mutex`].
+    pub type MutexGuard<'a, T> = loom::sync::MutexGuard<'a, T>;
+
+    impl<T> Mutex<T> {
+        /// A new unlocked mutex.
+        pub fn new(value: T) -> Self {
+            Self(loom::sync::Mutex::new(value))
+        }
+
+        /// Locks, blocking the thread until the lock is free.
+        pub fn lock(&self) -> MutexGuard<'_, T> {
+            self.0.lock().expect("loom mutex poisoned")
+        }
+    }
+
+    /// A condition variable (loom).
+    #[derive(Debug)]
+    pub struct Condvar(loom::sync::Condvar);
+
+    impl Default for Condvar {
+        fn default() -> Self {
+            Self::new()
+        }
+    }
+
+    impl Condvar {
+        /// A new condition variable.
+        pub fn new() -> Self {
+            Self(loom::sync::Condvar::new())
+        }
+
+        /// Atomically releases the guard's lock and waits.
+        pub fn wait<'a, T>(&self, guard: MutexGuard<'a, T>) -> MutexGuard<'a, T> {
+            self.0.wait(guard).expect("loom mutex poisoned")
+        }
+
+        /// Wakes one waiter, if any.
+        pub fn notify_one(&self) {
+            self.0.notify_one();
+        }
+
+        /// Wakes all waiters.
+        pub fn notify_all(&self) {
+            self.0.notify_all();
+        }
+    }
+
+    /// An unbounded FIFO queue: a loom mutex around a `VecDeque`, so loom sees every access.
+    #[derive(Debug)]
+    pub struct UnboundedQueue<T>(loom::sync::Mutex<VecDeque<T>>);
+
+    impl<T> Default for UnboundedQueue<T> {
+        fn default() -> Self {
+            Self::new()
+        }
+    }
+
+    impl<T> UnboundedQueue<T> {
+        /// An empty queue.
+        pub fn new() -> Self {
+            Self(loom::sync::Mutex::new(VecDeque::new()))
+        }
+
+        /// Appends at the tail.
+        pub fn push(&self, item: T) {
+            self.0.lock().expect("poisoned").push_back(item);
+        }
+
+        /// Removes the head, if any.
+        pub fn pop(&self) -> Option<T> {
+            self.0.lock().expect("poisoned").pop_front()
+        }
+
+        /// Whether the queue is empty at this instant.
+        pub fn is_empty(&self) -> bool {
+            self.0.lock().expect("poisoned").is_empty()
+        }
+    }
+}
+
+pub use imp::*;
