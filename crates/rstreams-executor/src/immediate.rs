@@ -26,7 +26,7 @@ use crate::timer::{EntryKind, Timers};
 /// task that is currently running on this thread.
 ///
 /// ```
-/// use rstreams_executor::{ImmediateExecutor, Scheduler};
+/// use rstreams_executor::ImmediateExecutor;
 /// use std::sync::{Arc, Mutex};
 ///
 /// let exec = ImmediateExecutor::new();

@@ -1,25 +1,4 @@
-//! Serial lanes: ordered, one-at-a-time execution of a stream stage's tasks on a shared executor.
-//!
-//! # The hand-off (work-in-progress counter)
-//!
-//! A lane is a FIFO queue plus a counter `wip` of tasks pushed but not yet run.
-//!
-//! * **Submit:** push the task, *then* `wip.fetch_add(1)`. The one submitter that moves `wip` from
-//!   0 to 1 holds the *drain token* and schedules the lane's drain job on the executor; everyone
-//!   else just leaves.
-//! * **Drain:** whoever holds the token runs tasks in queue order. After running `n` tasks it does
-//!   `wip.fetch_sub(n)`: if that reaches 0 the lane is idle and the token is given up (the next
-//!   submitter will pick it up); otherwise the drain keeps the token and continues. After a
-//!   bounded batch it re-schedules itself at the back of the executor's queue instead, so one busy
-//!   lane cannot starve other work.
-//!
-//! Consequences: only the token holder ever pops, so tasks run in push order and never two at a
-//! time; the drain runs on whichever worker picks the job; a lane with no work holds no worker
-//! (it is just memory). Because every push precedes its increment, a drain that has counted a
-//! task (acquire on `wip`) is guaranteed to find it in the queue.
-//!
-//! `tests/loom_lane_handoff.rs` model-checks [`LaneCore`] and a broken twin (the idle check done
-//! as a load followed by a store) which loses a task.
+//! Serial lanes; the hand-off protocol is documented on [`SerialLane`] (rendered in rustdoc).
 
 use std::sync::{Arc, Weak};
 
@@ -185,6 +164,27 @@ impl LaneInner {
 /// assert_eq!(*seen.lock().unwrap(), (0..100).collect::<Vec<_>>());
 /// ```
 ///
+/// # Hand-off protocol (work-in-progress counter)
+///
+/// A lane is a FIFO queue plus a counter `wip` of tasks pushed but not yet run.
+///
+/// * **Submit:** push the task, *then* `wip.fetch_add(1)`. The one submitter that moves `wip` from
+///   0 to 1 holds the *drain token* and schedules the lane's drain job on the executor; everyone
+///   else just leaves.
+/// * **Drain:** whoever holds the token runs tasks in queue order. After running `n` tasks it does
+///   `wip.fetch_sub(n)`: if that reaches 0 the lane is idle and the token is given up (the next
+///   submitter will pick it up); otherwise the drain keeps the token and continues. After a
+///   bounded batch it re-schedules itself at the back of the executor's queue instead, so one busy
+///   lane cannot starve other work.
+///
+/// Consequences: only the token holder ever pops, so tasks run in push order and never two at a
+/// time; the drain runs on whichever worker picks the job; a lane with no work holds no worker
+/// (it is just memory). Because every push precedes its increment, a drain that has counted a
+/// task (acquire on `wip`) is guaranteed to find it in the queue.
+///
+/// `tests/loom_lane_handoff.rs` model-checks `LaneCore` and a broken twin (the idle check done
+/// as a load followed by a store) which loses a task.
+///
 /// # Capacity and rejection
 ///
 /// The lane's own queue is unbounded by design: a lane is an execution vehicle and whoever feeds it
@@ -238,10 +238,10 @@ impl SerialLane {
         if !host.accepting() {
             return Err(Rejected::new(task, RejectReason::Shutdown));
         }
-        if self.inner.core.push(task) {
-            if let Err(lane) = host.schedule_lane(Arc::clone(&self.inner)) {
-                lane.drain_inline(&*host);
-            }
+        if self.inner.core.push(task)
+            && let Err(lane) = host.schedule_lane(Arc::clone(&self.inner))
+        {
+            lane.drain_inline(&*host);
         }
         Ok(())
     }

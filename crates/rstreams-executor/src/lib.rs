@@ -58,13 +58,13 @@
 //!   The panic is counted in [`ExecutorStats::panicked`], reported as a `tracing` error event, and
 //!   passed to an optional hook ([`ThreadPoolBuilder::panic_handler`]).
 //! * **Lanes are serial.** Tasks of one [`SerialLane`] run in submission order and never
-//!   overlap; see the [`lane` module](SerialLane) docs for the hand-off protocol (model-checked
-//!   with loom).
+//!   overlap; see [`SerialLane`] for the hand-off protocol (model-checked with loom).
 //! * **Deterministic testing.** [`ManualExecutor`] runs nothing on its own and has a virtual clock.
 //!
-//! Design notes: the worker sleep/wake protocol and its lost-wakeup argument are documented on
-//! [`ThreadPool`]'s module (`pool`) and the `sleep` module in the source; `docs/guide/executor.md`
-//! explains how to choose and size an executor.
+//! Design notes: the pool's work distribution, the worker sleep/wake protocol with its
+//! lost-wakeup argument, and shutdown are documented on [`ThreadPool`]; the lane hand-off on
+//! [`SerialLane`]. Both hand-offs are model-checked with loom (`tests/loom_*.rs`).
+//! `docs/guide/executor.md` explains how to choose and size an executor.
 #![doc(test(attr(deny(warnings))))]
 
 mod dedicated;

@@ -1,44 +1,4 @@
-//! The fixed-size thread pool.
-//!
-//! # Design
-//!
-//! * **Work distribution: one shared, bounded injector queue** (a `crossbeam-channel` array
-//!   channel). Every worker pops from it; there are no per-worker deques. A prototype with
-//!   per-worker `crossbeam-deque` deques and stealing was benchmarked against it
-//!   (`benches/benches/executor.rs`, results in `docs/performance.md`, section "Executor") and did
-//!   not win on this workload (external submitters, short tasks), while making the bound and the
-//!   FIFO order much harder to keep. The shared queue gives global FIFO order and an exact bound.
-//! * **Bounded submission.** The queue holds at most
-//!   [`queue_capacity`](ThreadPoolBuilder::queue_capacity) jobs. When it is full,
-//!   [`FullPolicy::Block`] (default) blocks the submitter until a worker frees a slot, and
-//!   [`FullPolicy::Reject`] hands the task back in a [`Rejected`]. A *worker* of the pool that
-//!   submits into its own full queue under `Block` would risk a deadlock (every worker blocked on
-//!   the queue only workers drain), so in that case the task runs at once on the submitting worker
-//!   ("caller runs").
-//! * **Idle workers** spin briefly (crossbeam `Backoff`: a few exponential spins, then a few
-//!   `yield`s), then park on a condition variable. The sleep/wake protocol and its lost-wakeup
-//!   argument are in [`crate::sleep`]'s docs (module `sleep`, reproduced here):
-//!   a submitter pushes, *then* does one read-modify-write on the sleep word and only takes the
-//!   sleep lock if that RMW saw a registered sleeper; a worker takes the sleep lock, registers with
-//!   one RMW on the same word, re-checks the queue and only then waits. The two RMWs are totally
-//!   ordered: either the worker's re-check sees the push, or the submitter sees the sleeper and
-//!   notifies it under the lock, which the worker holds until it is waiting. Submitting costs no
-//!   lock while all workers are busy.
-//! * **Serial lanes** ([`SerialLane`]) put a single drain job on the queue while they have work;
-//!   the drain runs a batch of the lane's tasks and re-queues itself at the back if more remain.
-//!   A re-queue never blocks: if the queue is full the worker keeps draining instead.
-//! * **Timers** live on one timer thread per pool, started on first use; due tasks are submitted
-//!   to the queue like any other task (blocking if it is full, whatever the policy).
-//!
-//! # Shutdown
-//!
-//! [`shutdown`](ThreadPool::shutdown) closes the queue to new submissions (they get
-//! [`RejectReason::Shutdown`] and their task back), cancels pending timers, lets the workers run
-//! everything already queued (including lane tasks), then joins them.
-//! [`shutdown_now`](ThreadPool::shutdown_now) also closes, then drops every queued task (each one
-//! is dropped, running its destructors, not leaked), lets running tasks finish, joins, and returns
-//! how many tasks it dropped. Dropping the pool is a graceful `shutdown`. Called from one of the
-//! pool's own workers, these do not join the calling worker (it exits once its task returns).
+//! The fixed-size thread pool; its design notes are on [`ThreadPool`] (rendered in rustdoc).
 
 use std::cell::Cell;
 use std::io;
@@ -561,11 +521,84 @@ fn worker_main(inner: &Arc<PoolInner>, index: usize) {
     }
 }
 
-/// A fixed-size pool of worker threads behind a bounded queue. See the [module docs](self) for
-/// the design and the [crate docs](crate) for a tour.
+/// A fixed-size pool of worker threads behind a bounded queue.
+///
+/// # Design
+///
+/// # Design
+///
+/// * **Work distribution: one shared, bounded injector queue** (a `crossbeam-channel` array
+///   channel). Every worker pops from it; there are no per-worker deques. A prototype with
+///   per-worker `crossbeam-deque` deques and stealing was benchmarked against it
+///   (`benches/benches/executor.rs`, results in `docs/performance.md`, section "Executor") and did
+///   not win on this workload (external submitters, short tasks), while making the bound and the
+///   FIFO order much harder to keep. The shared queue gives global FIFO order and an exact bound.
+/// * **Bounded submission.** The queue holds at most
+///   [`queue_capacity`](ThreadPoolBuilder::queue_capacity) jobs. When it is full,
+///   [`FullPolicy::Block`] (default) blocks the submitter until a worker frees a slot, and
+///   [`FullPolicy::Reject`] hands the task back in a [`Rejected`]. A *worker* of the pool that
+///   submits into its own full queue under `Block` would risk a deadlock (every worker blocked on
+///   the queue only workers drain), so in that case the task runs at once on the submitting worker
+///   ("caller runs").
+/// * **Idle workers** spin briefly (crossbeam `Backoff`: a few exponential spins, then a few
+///   `yield`s), then park on a condition variable, following the protocol below. Submitting costs
+///   no lock while all workers are busy.
+/// * **Serial lanes** ([`SerialLane`]) put a single drain job on the queue while they have work;
+///   the drain runs a batch of the lane's tasks and re-queues itself at the back if more remain.
+///   A re-queue never blocks: if the queue is full the worker keeps draining instead.
+/// * **Timers** live on one timer thread per pool, started on first use; due tasks are submitted
+///   to the queue like any other task (blocking if it is full, whatever the policy).
+///
+/// ## Shutdown
+///
+/// [`shutdown`](ThreadPool::shutdown) closes the queue to new submissions (they get
+/// [`RejectReason::Shutdown`] and their task back), cancels pending timers, lets the workers run
+/// everything already queued (including lane tasks), then joins them.
+/// [`shutdown_now`](ThreadPool::shutdown_now) also closes, then drops every queued task (each one
+/// is dropped, running its destructors, not leaked), lets running tasks finish, joins, and returns
+/// how many tasks it dropped. Dropping the pool is a graceful `shutdown`. Called from one of the
+/// pool's own workers, these do not join the calling worker (it exits once its task returns).
+///
+///
+/// ## Sleep/wake protocol
+///
+/// One word, `state`, counts the workers that are registered as sleepers (low bits) and the
+/// number of "work published" events (high bits, wrapping; only there so that the submitter's
+/// access is a meaningful read-modify-write).
+///
+/// * **Submitter** (`Sleep::notify_one`), *after* pushing its task onto the queue: one RMW on
+///   `state` (add one event). If the value it read shows a sleeper, it takes `lock` and calls
+///   `notify_one` on the condition variable.
+/// * **Worker** (`Sleep::sleep`), after a failed pop and a short spin: take `lock`; one RMW on
+///   `state` (add one sleeper); re-check `must_wake()` (queue non-empty, or shutdown); if
+///   nothing, `wait` on the condition variable, which releases `lock` atomically. When it wakes
+///   it removes itself from `state` and goes back to popping.
+///
+/// ## Why no wakeup is lost
+///
+/// The two RMWs act on the same atomic, so they are totally ordered (modification order), and an
+/// RMW always reads the latest value.
+///
+/// 1. Submitter's RMW first: it is a release, the worker's RMW is an acquire that reads from it
+///    (or from a later RMW in its release sequence), so the push happens-before the worker's
+///    re-check, which therefore sees a non-empty queue and does not wait.
+/// 2. Worker's RMW first: the submitter's RMW reads a sleeper count of at least one and goes to
+///    take `lock`. The worker has held `lock` since before its RMW and only releases it inside
+///    `wait` (or after deciding not to wait), so the submitter's `notify_one` happens while the
+///    worker is already waiting (or after it left). Either way someone is awake to run the task.
+///
+/// A plain load on the submitter side would not do: with the push and the load on different
+/// locations, both threads could read stale values (the store-buffer pattern) and both proceed as
+/// if the other were not there. `tests/loom_queue_handoff.rs` models the protocol, together with a
+/// broken twin (notify without the lock) that loom shows deadlocking.
+///
+/// A woken worker drains the queue until it is empty before it sleeps again, so one wakeup per
+/// "at least one sleeper saw nothing" is enough; extra wakeups are only wasted work.
+///
+/// # Example
 ///
 /// ```
-/// use rstreams_executor::{Scheduler, ThreadPool};
+/// use rstreams_executor::ThreadPool;
 /// use std::sync::mpsc;
 ///
 /// let pool = ThreadPool::builder().workers(2).build().unwrap();

@@ -1,40 +1,6 @@
-//! The worker sleep/wake protocol: how an idle worker parks without missing work that is
-//! published while it is going to sleep (the "lost wakeup").
-//!
-//! # Protocol
-//!
-//! One word, `state`, counts the workers that are registered as sleepers (low bits) and the
-//! number of "work published" events (high bits, wrapping; only there so that the submitter's
-//! access is a meaningful read-modify-write).
-//!
-//! * **Submitter** ([`Sleep::notify_one`]), *after* pushing its task onto the queue: one RMW on
-//!   `state` (add one event). If the value it read shows a sleeper, it takes `lock` and calls
-//!   `notify_one` on the condition variable.
-//! * **Worker** ([`Sleep::sleep`]), after a failed pop and a short spin: take `lock`; one RMW on
-//!   `state` (add one sleeper); re-check `must_wake()` (queue non-empty, or shutdown); if
-//!   nothing, `wait` on the condition variable, which releases `lock` atomically. When it wakes
-//!   it removes itself from `state` and goes back to popping.
-//!
-//! # Why no wakeup is lost
-//!
-//! The two RMWs act on the same atomic, so they are totally ordered (modification order), and an
-//! RMW always reads the latest value.
-//!
-//! 1. Submitter's RMW first: it is a release, the worker's RMW is an acquire that reads from it
-//!    (or from a later RMW in its release sequence), so the push happens-before the worker's
-//!    re-check, which therefore sees a non-empty queue and does not wait.
-//! 2. Worker's RMW first: the submitter's RMW reads a sleeper count of at least one and goes to
-//!    take `lock`. The worker has held `lock` since before its RMW and only releases it inside
-//!    `wait` (or after deciding not to wait), so the submitter's `notify_one` happens while the
-//!    worker is already waiting (or after it left). Either way someone is awake to run the task.
-//!
-//! A plain load on the submitter side would not do: with the push and the load on different
-//! locations, both threads could read stale values (the store-buffer pattern) and both proceed as
-//! if the other were not there. `tests/loom_queue_handoff.rs` models the protocol, together with a
-//! broken twin (notify without the lock) that loom shows deadlocking.
-//!
-//! A woken worker drains the queue until it is empty before it sleeps again, so one wakeup per
-//! "at least one sleeper saw nothing" is enough; extra wakeups are only wasted work.
+//! The worker sleep/wake protocol. The protocol and the lost-wakeup argument are documented on
+//! [`ThreadPool`](crate::ThreadPool) (section "Sleep/wake protocol"), where rustdoc shows them;
+//! this file implements exactly that.
 
 use crate::sync::{AtomicUsize, Condvar, Mutex, Ordering};
 

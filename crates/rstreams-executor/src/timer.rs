@@ -238,10 +238,10 @@ impl Timers {
         };
         self.shared.cv.notify_all();
         let handle = self.thread.lock().take();
-        if let Some(handle) = handle {
-            if handle.thread().id() != std::thread::current().id() {
-                let _ = handle.join();
-            }
+        if let Some(handle) = handle
+            && handle.thread().id() != std::thread::current().id()
+        {
+            let _ = handle.join();
         }
         dropped
     }

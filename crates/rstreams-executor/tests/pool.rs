@@ -1,0 +1,529 @@
+//! Thread pool behaviour: ordering, shutdown, panics, bounded queue, timers, stats.
+
+mod common;
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Barrier, Mutex, mpsc};
+use std::thread;
+use std::time::Duration;
+
+use common::{DropCounter, gate};
+use rstreams_executor::{
+    FullPolicy, RejectReason, Scheduler, SchedulerExt, SerialLane, ThreadPool,
+};
+
+fn pool(workers: usize) -> ThreadPool {
+    ThreadPool::builder().workers(workers).build().unwrap()
+}
+
+/// 4 submitters x 10^5 tasks spread over 2 lanes: per-lane, per-submitter order exact, nothing
+/// lost, and no two tasks of a lane ever overlap (atomic in-flight flag).
+#[test]
+fn lane_ordering_under_contention() {
+    const SUBMITTERS: usize = 4;
+    const PER_SUBMITTER: usize = 100_000;
+    const LANES: usize = 2;
+
+    struct LaneCheck {
+        lane: SerialLane,
+        in_flight: AtomicBool,
+        overlaps: AtomicUsize,
+        // Per submitter: the next sequence number expected on this lane.
+        next: Mutex<Vec<usize>>,
+        out_of_order: AtomicUsize,
+        ran: AtomicUsize,
+    }
+
+    let pool = pool(2);
+    let checks: Arc<Vec<LaneCheck>> = Arc::new(
+        (0..LANES)
+            .map(|_| LaneCheck {
+                lane: pool.lane(),
+                in_flight: AtomicBool::new(false),
+                overlaps: AtomicUsize::new(0),
+                next: Mutex::new(vec![0; SUBMITTERS]),
+                out_of_order: AtomicUsize::new(0),
+                ran: AtomicUsize::new(0),
+            })
+            .collect(),
+    );
+    let start = Arc::new(Barrier::new(SUBMITTERS));
+    let submitters: Vec<_> = (0..SUBMITTERS)
+        .map(|s| {
+            let checks = Arc::clone(&checks);
+            let start = Arc::clone(&start);
+            thread::spawn(move || {
+                start.wait();
+                for i in 0..PER_SUBMITTER {
+                    let lane_index = i % LANES;
+                    // Sequence number of this submitter's task on this lane.
+                    let seq = i / LANES;
+                    let checks2 = Arc::clone(&checks);
+                    checks[lane_index]
+                        .lane
+                        .spawn(move || {
+                            let c = &checks2[lane_index];
+                            if c.in_flight.swap(true, Ordering::SeqCst) {
+                                c.overlaps.fetch_add(1, Ordering::SeqCst);
+                            }
+                            {
+                                let mut next = c.next.lock().unwrap();
+                                if next[s] != seq {
+                                    c.out_of_order.fetch_add(1, Ordering::SeqCst);
+                                }
+                                next[s] = seq + 1;
+                            }
+                            c.ran.fetch_add(1, Ordering::SeqCst);
+                            c.in_flight.store(false, Ordering::SeqCst);
+                        })
+                        .unwrap();
+                }
+            })
+        })
+        .collect();
+    for s in submitters {
+        s.join().unwrap();
+    }
+    pool.shutdown();
+    for c in checks.iter() {
+        assert_eq!(
+            c.overlaps.load(Ordering::SeqCst),
+            0,
+            "lane tasks overlapped"
+        );
+        assert_eq!(
+            c.out_of_order.load(Ordering::SeqCst),
+            0,
+            "lane order broken"
+        );
+        assert_eq!(
+            c.ran.load(Ordering::SeqCst),
+            SUBMITTERS * PER_SUBMITTER / LANES
+        );
+        assert_eq!(c.lane.stats().pending, 0);
+        assert_eq!(c.lane.stats().completed, SUBMITTERS * PER_SUBMITTER / LANES);
+    }
+    assert_eq!(pool.stats().completed, SUBMITTERS * PER_SUBMITTER);
+}
+
+#[test]
+fn graceful_shutdown_runs_everything_queued_and_rejects_new_work() {
+    const N: usize = 500;
+    let pool = Arc::new(
+        ThreadPool::builder()
+            .workers(1)
+            .queue_capacity(N + 1)
+            .build()
+            .unwrap(),
+    );
+    let (open, wait) = gate();
+    pool.spawn(move || wait.wait()).unwrap(); // holds the only worker
+    let drops = DropCounter::default();
+    let ran = Arc::new(AtomicUsize::new(0));
+    let lane = pool.lane();
+    for i in 0..N {
+        let payload = drops.payload();
+        let ran = Arc::clone(&ran);
+        let task = move || {
+            let _keep = payload;
+            ran.fetch_add(1, Ordering::SeqCst);
+        };
+        if i % 2 == 0 {
+            pool.spawn(task).unwrap();
+        } else {
+            lane.spawn(task).unwrap();
+        }
+    }
+    let closer = {
+        let pool = Arc::clone(&pool);
+        thread::spawn(move || pool.shutdown())
+    };
+    while !pool.is_shutdown() {
+        thread::yield_now(); // polling a flag, not sleeping for a guess
+    }
+    let err = pool.spawn(|| ()).unwrap_err();
+    assert_eq!(err.reason(), RejectReason::Shutdown);
+    let lane_err = lane.spawn(|| ()).unwrap_err();
+    assert_eq!(lane_err.reason(), RejectReason::Shutdown);
+    err.into_task()(); // the task is ours again
+    open.open();
+    closer.join().unwrap();
+    assert_eq!(ran.load(Ordering::SeqCst), N);
+    assert_eq!(drops.get(), N);
+    assert!(pool.await_termination(Duration::ZERO));
+    let stats = pool.stats();
+    assert_eq!(stats.completed, N + 1);
+    assert_eq!(stats.queued, 0);
+    assert_eq!(stats.rejected, 1);
+}
+
+#[test]
+fn shutdown_now_drops_everything_queued_and_counts_it() {
+    const N: usize = 300;
+    let pool = Arc::new(
+        ThreadPool::builder()
+            .workers(1)
+            .queue_capacity(N + 1)
+            .build()
+            .unwrap(),
+    );
+    let (open, wait) = gate();
+    let (started_tx, started_rx) = mpsc::channel();
+    pool.spawn(move || {
+        started_tx.send(()).unwrap();
+        wait.wait();
+    })
+    .unwrap();
+    started_rx.recv().unwrap(); // the worker is inside the gate task
+    let drops = DropCounter::default();
+    let ran = Arc::new(AtomicUsize::new(0));
+    let lane = pool.lane();
+    for i in 0..N {
+        let payload = drops.payload();
+        let ran = Arc::clone(&ran);
+        let task = move || {
+            let _keep = payload;
+            ran.fetch_add(1, Ordering::SeqCst);
+        };
+        if i % 3 == 0 {
+            lane.spawn(task).unwrap();
+        } else {
+            pool.spawn(task).unwrap();
+        }
+    }
+    let stopper = {
+        let pool = Arc::clone(&pool);
+        thread::spawn(move || pool.shutdown_now())
+    };
+    while !pool.is_shutdown() {
+        thread::yield_now();
+    }
+    open.open();
+    let dropped = stopper.join().unwrap();
+    assert_eq!(dropped, N);
+    assert_eq!(drops.get(), N, "every dropped task was dropped, not leaked");
+    assert_eq!(ran.load(Ordering::SeqCst), 0);
+    assert!(pool.await_termination(Duration::ZERO));
+}
+
+#[test]
+fn drop_is_a_graceful_shutdown() {
+    let ran = Arc::new(AtomicUsize::new(0));
+    {
+        let pool = ThreadPool::builder()
+            .workers(2)
+            .queue_capacity(2000)
+            .build()
+            .unwrap();
+        for _ in 0..1000 {
+            let ran = Arc::clone(&ran);
+            pool.spawn(move || {
+                ran.fetch_add(1, Ordering::SeqCst);
+            })
+            .unwrap();
+        }
+    }
+    assert_eq!(ran.load(Ordering::SeqCst), 1000);
+}
+
+#[test]
+fn panics_are_isolated_counted_and_reported() {
+    let hook_calls = Arc::new(Mutex::new(Vec::new()));
+    let hooked = Arc::clone(&hook_calls);
+    let pool = ThreadPool::builder()
+        .workers(2)
+        .thread_name_prefix("panicky")
+        .panic_handler(move |p| {
+            hooked
+                .lock()
+                .unwrap()
+                .push((p.message().map(str::to_owned), p.executor().to_owned()));
+        })
+        .build()
+        .unwrap();
+    let ran = Arc::new(AtomicUsize::new(0));
+    let lane = pool.lane();
+    let order = Arc::new(Mutex::new(Vec::new()));
+    for i in 0..10 {
+        pool.spawn(move || {
+            if i % 2 == 0 {
+                panic!("boom {i}");
+            }
+        })
+        .unwrap();
+        let order = Arc::clone(&order);
+        lane.spawn(move || {
+            order.lock().unwrap().push(i);
+            if i == 3 {
+                panic!("lane boom");
+            }
+        })
+        .unwrap();
+        let ran = Arc::clone(&ran);
+        pool.spawn(move || {
+            ran.fetch_add(1, Ordering::SeqCst);
+        })
+        .unwrap();
+    }
+    pool.shutdown();
+    assert_eq!(
+        ran.load(Ordering::SeqCst),
+        10,
+        "workers survived the panics"
+    );
+    assert_eq!(*order.lock().unwrap(), (0..10).collect::<Vec<_>>());
+    let stats = pool.stats();
+    assert_eq!(stats.panicked, 6);
+    assert_eq!(stats.completed, 24);
+    assert_eq!(lane.stats().panicked, 1);
+    assert_eq!(lane.stats().completed, 9);
+    let calls = hook_calls.lock().unwrap();
+    assert_eq!(calls.len(), 6);
+    assert!(calls.iter().all(|(_, exec)| exec == "panicky"));
+    assert!(calls.iter().any(|(m, _)| m.as_deref() == Some("lane boom")));
+    assert!(calls.iter().any(|(m, _)| m.as_deref() == Some("boom 4")));
+}
+
+#[test]
+fn full_queue_rejects_under_reject_policy() {
+    let pool = ThreadPool::builder()
+        .workers(1)
+        .queue_capacity(2)
+        .full_policy(FullPolicy::Reject)
+        .build()
+        .unwrap();
+    let (open, wait) = gate();
+    let (started_tx, started_rx) = mpsc::channel();
+    pool.spawn(move || {
+        started_tx.send(()).unwrap();
+        wait.wait();
+    })
+    .unwrap();
+    started_rx.recv().unwrap();
+    let ran = Arc::new(AtomicUsize::new(0));
+    for _ in 0..2 {
+        let ran = Arc::clone(&ran);
+        pool.spawn(move || {
+            ran.fetch_add(1, Ordering::SeqCst);
+        })
+        .unwrap();
+    }
+    let ran3 = Arc::clone(&ran);
+    let err = pool
+        .spawn(move || {
+            ran3.fetch_add(100, Ordering::SeqCst);
+        })
+        .unwrap_err();
+    assert_eq!(err.reason(), RejectReason::QueueFull);
+    assert_eq!(pool.stats().queued, 2);
+    assert_eq!(pool.stats().rejected, 1);
+    open.open();
+    pool.shutdown();
+    assert_eq!(ran.load(Ordering::SeqCst), 2);
+    err.into_task()();
+    assert_eq!(ran.load(Ordering::SeqCst), 102);
+}
+
+#[test]
+fn full_queue_blocks_the_submitter_until_space_frees() {
+    let pool = Arc::new(
+        ThreadPool::builder()
+            .workers(1)
+            .queue_capacity(2)
+            .build()
+            .unwrap(),
+    );
+    let (open, wait) = gate();
+    let (started_tx, started_rx) = mpsc::channel();
+    pool.spawn(move || {
+        started_tx.send(()).unwrap();
+        wait.wait();
+    })
+    .unwrap();
+    started_rx.recv().unwrap();
+    let ran = Arc::new(AtomicUsize::new(0));
+    for _ in 0..2 {
+        let ran = Arc::clone(&ran);
+        pool.spawn(move || {
+            ran.fetch_add(1, Ordering::SeqCst);
+        })
+        .unwrap();
+    }
+    let returned = Arc::new(AtomicBool::new(false));
+    let blocked = {
+        let (pool, ran, returned) = (Arc::clone(&pool), Arc::clone(&ran), Arc::clone(&returned));
+        thread::spawn(move || {
+            pool.spawn(move || {
+                ran.fetch_add(1, Ordering::SeqCst);
+            })
+            .unwrap();
+            returned.store(true, Ordering::SeqCst);
+        })
+    };
+    // The queue is full and its only consumer is held by the gate, so the third submission
+    // cannot have completed yet, however the threads are scheduled.
+    assert!(!returned.load(Ordering::SeqCst));
+    assert_eq!(pool.stats().queued, 2);
+    open.open();
+    blocked.join().unwrap();
+    pool.shutdown();
+    assert_eq!(ran.load(Ordering::SeqCst), 3);
+    assert_eq!(pool.stats().rejected, 0);
+}
+
+#[test]
+fn a_worker_submitting_into_its_own_full_queue_does_not_deadlock() {
+    let pool = Arc::new(
+        ThreadPool::builder()
+            .workers(1)
+            .queue_capacity(1)
+            .build()
+            .unwrap(),
+    );
+    let ran = Arc::new(AtomicUsize::new(0));
+    let (done_tx, done_rx) = mpsc::channel();
+    let (p, r) = (Arc::clone(&pool), Arc::clone(&ran));
+    pool.spawn(move || {
+        for _ in 0..5 {
+            let r = Arc::clone(&r);
+            p.spawn(move || {
+                r.fetch_add(1, Ordering::SeqCst);
+            })
+            .unwrap();
+        }
+        done_tx.send(()).unwrap();
+    })
+    .unwrap();
+    done_rx.recv().unwrap();
+    pool.shutdown();
+    assert_eq!(ran.load(Ordering::SeqCst), 5);
+}
+
+#[test]
+fn timers_fire_and_cancel_on_the_pool() {
+    let pool = pool(2);
+    let (tx, rx) = mpsc::channel();
+    let t = tx.clone();
+    pool.spawn_after(Duration::from_millis(2), move || t.send("once").unwrap())
+        .unwrap();
+    assert_eq!(rx.recv().unwrap(), "once");
+
+    // Cancelled before it is due: never runs, and its payload is dropped at shutdown.
+    let drops = DropCounter::default();
+    let payload = drops.payload();
+    let t = tx.clone();
+    let handle = pool
+        .spawn_after(Duration::from_secs(3600), move || {
+            let _keep = payload;
+            t.send("cancelled").unwrap();
+        })
+        .unwrap();
+    assert!(handle.cancel());
+    assert!(!handle.cancel());
+
+    // Fixed rate: three runs, then the task cancels itself via its own handle.
+    let count = Arc::new(AtomicUsize::new(0));
+    let handle_slot: Arc<Mutex<Option<rstreams_executor::TimerHandle>>> = Arc::default();
+    let (c, hs, t) = (Arc::clone(&count), Arc::clone(&handle_slot), tx.clone());
+    let handle = pool
+        .execute_at_fixed_rate(
+            Duration::ZERO,
+            Duration::from_millis(1),
+            Arc::new(move || {
+                let n = c.fetch_add(1, Ordering::SeqCst) + 1;
+                t.send("tick").unwrap();
+                if n == 3
+                    && let Some(h) = hs.lock().unwrap().as_ref()
+                {
+                    h.cancel();
+                }
+            }),
+        )
+        .unwrap();
+    *handle_slot.lock().unwrap() = Some(handle.clone());
+    for _ in 0..3 {
+        assert_eq!(rx.recv().unwrap(), "tick");
+    }
+    handle.cancel();
+    pool.shutdown();
+    drop(tx);
+    let rest: Vec<_> = rx.iter().collect();
+    assert!(
+        rest.iter().all(|m| *m == "tick"),
+        "cancelled timer ran: {rest:?}"
+    );
+    assert_eq!(drops.get(), 1);
+    assert_eq!(pool.pending_timers(), 0);
+}
+
+#[test]
+fn zero_period_and_post_shutdown_timers_are_rejected() {
+    let pool = pool(1);
+    let err = pool
+        .execute_at_fixed_rate(Duration::ZERO, Duration::ZERO, Arc::new(|| ()))
+        .unwrap_err();
+    assert_eq!(err.reason(), RejectReason::ZeroPeriod);
+    pool.shutdown();
+    let err = pool
+        .execute_after(Duration::ZERO, Box::new(|| ()))
+        .unwrap_err();
+    assert_eq!(err.reason(), RejectReason::Shutdown);
+}
+
+#[test]
+fn workers_are_named_and_counted() {
+    let pool = ThreadPool::builder()
+        .workers(3)
+        .stack_size(256 * 1024)
+        .build()
+        .unwrap();
+    assert_eq!(pool.workers(), 3);
+    let (tx, rx) = mpsc::channel();
+    pool.spawn(move || {
+        tx.send(thread::current().name().map(str::to_owned))
+            .unwrap()
+    })
+    .unwrap();
+    let name = rx.recv().unwrap().unwrap();
+    assert!(name.starts_with("rstreams-worker-"), "{name}");
+    assert!(!pool.await_termination(Duration::ZERO));
+    pool.shutdown();
+    assert!(pool.await_termination(Duration::ZERO));
+}
+
+#[test]
+fn invalid_configuration_is_an_error() {
+    assert!(ThreadPool::builder().workers(0).build().is_err());
+    assert!(ThreadPool::builder().queue_capacity(0).build().is_err());
+}
+
+#[test]
+fn shutdown_from_inside_a_task_does_not_deadlock() {
+    let pool = Arc::new(pool(2));
+    let (tx, rx) = mpsc::channel();
+    let p = Arc::clone(&pool);
+    pool.spawn(move || {
+        p.shutdown();
+        tx.send(()).unwrap();
+    })
+    .unwrap();
+    rx.recv().unwrap();
+    pool.shutdown();
+    assert!(pool.is_shutdown());
+}
+
+#[test]
+fn dyn_scheduler_is_usable() {
+    let pool: Arc<dyn Scheduler> = Arc::new(pool(2));
+    let (tx, rx) = mpsc::channel();
+    pool.spawn(move || tx.send(7).unwrap()).unwrap();
+    assert_eq!(rx.recv().unwrap(), 7);
+    let lane = pool.lane();
+    let (tx, rx) = mpsc::channel();
+    for i in 0..10 {
+        let tx = tx.clone();
+        lane.spawn(move || tx.send(i).unwrap()).unwrap();
+    }
+    drop(tx);
+    assert_eq!(rx.iter().collect::<Vec<_>>(), (0..10).collect::<Vec<_>>());
+}
