@@ -15,11 +15,17 @@ const EVENT: usize = 1 << SLEEPER_BITS;
 pub const MAX_SLEEPERS: usize = SLEEPER_MASK;
 
 /// Parking place for idle workers; see the module docs for the protocol.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Sleep {
     state: AtomicUsize,
     lock: Mutex<()>,
     cv: Condvar,
+}
+
+impl Default for Sleep {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 impl Sleep {

@@ -1,0 +1,110 @@
+//! Loom model of the pool's queue hand-off: a worker that finds the queue empty parks (`Sleep`),
+//! and a submitter that pushes afterwards must wake it (no lost wakeup). A lost wakeup leaves the
+//! worker parked forever, which loom reports as a deadlock.
+//!
+//! Run with:
+//! `RUSTFLAGS="--cfg rstreams_loom" LOOM_MAX_PREEMPTIONS=3 cargo test -p rstreams-executor --profile loom --test 'loom_*'`
+#![cfg(rstreams_loom)]
+
+use loom::sync::atomic::{AtomicUsize, Ordering};
+// std `Arc` for sharing: a loom `Arc` asserts in its destructor, which turns the deadlock that the
+// broken twin must produce into an abort instead of a catchable panic.
+use loom::sync::{Condvar, Mutex};
+use loom::thread;
+use rstreams_executor::__loom::{Sleep, UnboundedQueue};
+use std::sync::Arc;
+
+/// The protocol both the real `Sleep` and the broken twin implement.
+trait Parking: Send + Sync + 'static {
+    fn notify_one(&self);
+    fn sleep(&self, must_wake: &dyn Fn() -> bool);
+}
+
+impl Parking for Sleep {
+    fn notify_one(&self) {
+        Sleep::notify_one(self);
+    }
+    fn sleep(&self, must_wake: &dyn Fn() -> bool) {
+        Sleep::sleep(self, must_wake);
+    }
+}
+
+fn check_handoff<P: Parking>(parking: impl Fn() -> P + Sync + Send + 'static) {
+    let mut builder = loom::model::Builder::new();
+    builder.preemption_bound = Some(3);
+    builder.check(move || {
+        let queue = Arc::new(UnboundedQueue::<u32>::new());
+        let parking = Arc::new(parking());
+        // The worker: pop, or park until woken; exits after two tasks.
+        let worker = {
+            let (queue, parking) = (Arc::clone(&queue), Arc::clone(&parking));
+            thread::spawn(move || {
+                let mut got = 0;
+                while got < 2 {
+                    if queue.pop().is_some() {
+                        got += 1;
+                    } else {
+                        parking.sleep(&|| !queue.is_empty());
+                    }
+                }
+            })
+        };
+        // Two submitters: push, then notify (the order the pool uses).
+        let submitter = {
+            let (queue, parking) = (Arc::clone(&queue), Arc::clone(&parking));
+            thread::spawn(move || {
+                queue.push(1);
+                parking.notify_one();
+            })
+        };
+        queue.push(2);
+        parking.notify_one();
+        submitter.join().unwrap();
+        worker.join().unwrap();
+    });
+}
+
+#[test]
+fn queue_handoff_never_loses_a_wakeup() {
+    check_handoff(Sleep::new);
+}
+
+/// The broken twin: identical, except that the submitter notifies without taking the sleep lock.
+/// Between the worker's registration + re-check and its `wait`, the notify finds nobody waiting
+/// and is lost; the worker then waits forever.
+struct BrokenSleep {
+    sleepers: AtomicUsize,
+    lock: Mutex<()>,
+    cv: Condvar,
+}
+
+impl Parking for BrokenSleep {
+    fn notify_one(&self) {
+        if self.sleepers.fetch_add(0, Ordering::AcqRel) != 0 {
+            // BUG: no `self.lock.lock()` here.
+            self.cv.notify_one();
+        }
+    }
+
+    fn sleep(&self, must_wake: &dyn Fn() -> bool) {
+        let guard = self.lock.lock().unwrap();
+        self.sleepers.fetch_add(1, Ordering::AcqRel);
+        let guard = if must_wake() {
+            guard
+        } else {
+            self.cv.wait(guard).unwrap()
+        };
+        self.sleepers.fetch_sub(1, Ordering::Release);
+        drop(guard);
+    }
+}
+
+#[test]
+#[should_panic]
+fn broken_queue_handoff_loses_a_wakeup() {
+    check_handoff(|| BrokenSleep {
+        sleepers: AtomicUsize::new(0),
+        lock: Mutex::new(()),
+        cv: Condvar::new(),
+    });
+}
