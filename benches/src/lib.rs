@@ -1,1 +1,90 @@
-//! Shared helpers for the benches.
+//! Shared pieces of the rstreams benches: sinks that every bench and its baseline feed alike.
+
+use std::hint::black_box;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use rstreams_protocol::{Error, Subscriber, Subscription};
+
+/// How a [`SumSubscriber`] asks for items.
+#[derive(Clone, Copy, Debug)]
+pub enum Demand {
+    /// `request(u64::MAX)` once.
+    Unbounded,
+    /// `request(batch)` first, then `request(batch - low)` each time only `low` remain
+    /// outstanding (256 and 64 make "request 256, replenish 192").
+    Batched {
+        /// The first request.
+        batch: u64,
+        /// Outstanding demand that triggers the replenish.
+        low: u64,
+    },
+}
+
+/// Sums the items it receives (each through `black_box`), publishing the sum on completion.
+pub struct SumSubscriber {
+    demand: Demand,
+    subscription: Option<Box<dyn Subscription>>,
+    outstanding: u64,
+    total: u64,
+    out: Arc<AtomicU64>,
+}
+
+impl SumSubscriber {
+    /// A subscriber that stores its final sum in `out`.
+    pub fn new(demand: Demand, out: Arc<AtomicU64>) -> Self {
+        Self {
+            demand,
+            subscription: None,
+            outstanding: 0,
+            total: 0,
+            out,
+        }
+    }
+
+    /// The per-item work, shared with the baselines so both sides do the same.
+    #[inline(always)]
+    pub fn accept(&mut self, item: u64) {
+        self.total = self.total.wrapping_add(black_box(item));
+    }
+
+    /// The running sum.
+    pub fn total(&self) -> u64 {
+        self.total
+    }
+}
+
+impl Subscriber<u64> for SumSubscriber {
+    fn on_subscribe(&mut self, s: Box<dyn Subscription>) {
+        match self.demand {
+            Demand::Unbounded => s.request(u64::MAX),
+            Demand::Batched { batch, .. } => {
+                self.outstanding = batch;
+                s.request(batch);
+            }
+        }
+        self.subscription = Some(s);
+    }
+
+    #[inline]
+    fn on_next(&mut self, item: u64) {
+        self.accept(item);
+        if let Demand::Batched { batch, low } = self.demand {
+            self.outstanding -= 1;
+            if self.outstanding == low {
+                self.outstanding = batch;
+                if let Some(s) = &self.subscription {
+                    s.request(batch - low);
+                }
+            }
+        }
+    }
+
+    fn on_error(&mut self, error: Error) {
+        panic!("bench stream failed: {error}");
+    }
+
+    fn on_complete(&mut self) {
+        self.out.store(self.total, Ordering::Release);
+    }
+}

@@ -61,3 +61,9 @@ pub use hook::{clear_undeliverable_hook, report_undeliverable, set_undeliverable
 pub use rule::Rule;
 pub use serial::SerialDrain;
 pub use traits::{BoxPublisher, DynPublisher, Processor, Publisher, Subscriber, Subscription};
+
+/// The custom-publisher guide (`docs/guide/custom-publisher.md`), compiled as doctests so that
+/// its code cannot rot.
+#[cfg(doctest)]
+#[doc = include_str!("../../../docs/guide/custom-publisher.md")]
+pub struct CustomPublisherGuide;
