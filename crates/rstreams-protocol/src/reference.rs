@@ -68,6 +68,30 @@ impl Source for RangeSource {
     fn is_exhausted(&mut self) -> bool {
         self.next == self.end
     }
+
+    // A counted loop with no per-item end check: the batch is clamped to what is left.
+    #[inline]
+    fn pull_many<F>(&mut self, limit: u64, mut emit: F) -> (u64, Option<Step<u64>>)
+    where
+        F: FnMut(u64) -> bool,
+    {
+        let start = self.next;
+        let stop = start + limit.min(self.end - start);
+        // A local cursor stays in a register; if `emit` unwinds, the subscription ends and the
+        // stale `self.next` is never read again.
+        let mut next = start;
+        while next != stop {
+            let item = next;
+            next += 1;
+            if !emit(item) {
+                self.next = next;
+                return (next - start, None);
+            }
+        }
+        self.next = next;
+        let end = (next == self.end).then_some(Step::Complete);
+        (stop - start, end)
+    }
 }
 
 impl Publisher for RangePublisher {
