@@ -1,0 +1,1212 @@
+//! `PublisherVerification`: the 38 tests of the JVM TCK's class of that name, under their JVM
+//! names in snake_case, plus Rust-only tests (names starting with `rust_`).
+//!
+//! Implement [`PublisherVerification`] for a small factory type, then either expand
+//! [`publisher_verification_tests!`](crate::publisher_verification_tests) (one `#[test]` per
+//! TCK test) or call [`run`] for a [`SuiteReport`].
+//!
+//! Differences from the JVM TCK, all deliberate:
+//! * the seven `untested_` placeholders run real checks (drop flags instead of a garbage
+//!   collector, `catch_unwind`, a blocked subscriber for the "returns quickly" rules), except
+//!   1.10, which ownership settles;
+//! * optional tests fail when they fail; what a publisher supports is declared up front
+//!   ([`max_supported_subscribers`](PublisherVerification::max_supported_subscribers),
+//!   [`same_elements_for_every_subscriber`](PublisherVerification::same_elements_for_every_subscriber))
+//!   and the tests that do not apply are skipped with the reason;
+//! * the null-subscriber and negative-request tests pass as "settled by types".
+
+use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use rstreams_protocol::{BoxPublisher, Publisher, Rule};
+
+use crate::outcome::{Settings, SuiteReport, TestCase, TestFailure, TestResult};
+use crate::probe::{Probe, ProbeBuilder, Signal, guarded};
+
+/// The name reports use for this suite.
+pub const SUITE: &str = "PublisherVerification";
+
+/// What a publisher under test must provide. Only [`create_publisher`] is required.
+///
+/// [`create_publisher`]: PublisherVerification::create_publisher
+///
+/// ```
+/// use rstreams_protocol::reference::RangePublisher;
+/// use rstreams_tck::publisher::PublisherVerification;
+///
+/// struct Range;
+/// impl PublisherVerification for Range {
+///     type Item = u64;
+///     type Pub = RangePublisher;
+///     fn create_publisher(&self, elements: u64) -> RangePublisher {
+///         // u64::MAX elements would overflow start + count; a range that long never ends anyway.
+///         RangePublisher::new(0, elements.min(u64::MAX - 1))
+///     }
+/// }
+///
+/// let report = rstreams_tck::publisher::run("RangePublisher", &Range, &Default::default());
+/// assert!(report.failed().is_empty(), "{:?}", report.failed());
+/// ```
+pub trait PublisherVerification {
+    /// The item type; compared between subscribers in the multi-subscriber tests.
+    type Item: Send + PartialEq + fmt::Debug + 'static;
+    /// The publisher type under test.
+    type Pub: Publisher<Item = Self::Item> + Send + Sync + 'static;
+
+    /// A publisher of exactly `elements` items followed by `on_complete`; `u64::MAX` means an
+    /// endless stream. Never called with more than
+    /// [`max_elements_from_publisher`](Self::max_elements_from_publisher), except `u64::MAX`.
+    fn create_publisher(&self, elements: u64) -> Self::Pub;
+
+    /// A publisher that signals `on_subscribe` then `on_error`, or `None` (the failed-publisher
+    /// tests are then skipped).
+    fn create_failed_publisher(&self) -> Option<BoxPublisher<Self::Item>> {
+        None
+    }
+
+    /// The longest stream the publisher can produce; tests needing more are skipped.
+    /// `u64::MAX` says the publisher never completes (tests needing `on_complete` are skipped).
+    fn max_elements_from_publisher(&self) -> u64 {
+        u64::MAX - 1
+    }
+
+    /// How deeply `request` and `on_next` may recurse on one thread (rule 3.3); at least 1.
+    fn bounded_depth_of_on_next_and_request_recursion(&self) -> u64 {
+        1
+    }
+
+    /// Skips the stochastic rule 1.3 test.
+    fn skip_stochastic_tests(&self) -> bool {
+        false
+    }
+
+    /// How many subscribers one publisher serves at once (rule 1.11); the multi-subscriber
+    /// tests need 2 or 3 and are skipped below that.
+    fn max_supported_subscribers(&self) -> u64 {
+        u64::MAX
+    }
+
+    /// Whether every subscriber sees the same items in the same order (a cold or replaying
+    /// publisher). `false` skips the three `multicast` tests of rule 1.11.
+    fn same_elements_for_every_subscriber(&self) -> bool {
+        true
+    }
+}
+
+/// Runs the whole suite over `verification`.
+pub fn run<V: PublisherVerification>(
+    implementation: impl Into<String>,
+    verification: &V,
+    settings: &Settings,
+) -> SuiteReport {
+    SuiteReport::run(implementation, SUITE, verification, &cases::<V>(), settings)
+}
+
+macro_rules! case {
+    ($name:ident, $rule:expr) => {
+        TestCase {
+            name: stringify!($name),
+            rule: $rule,
+            settled_by_types: None,
+            run: $name::<V>,
+        }
+    };
+    ($name:ident, $rule:expr, settled: $why:literal) => {
+        TestCase {
+            name: stringify!($name),
+            rule: $rule,
+            settled_by_types: Some($why),
+            run: settled::<V>,
+        }
+    };
+}
+
+/// Every test of the suite, in the JVM TCK's order, then the Rust-only ones.
+pub fn cases<V: PublisherVerification>() -> Vec<TestCase<V>> {
+    vec![
+        case!(required_create_publisher_1_must_produce_a_stream_of_exactly_1_element, None),
+        case!(required_create_publisher_3_must_produce_a_stream_of_exactly_3_elements, None),
+        case!(required_validate_max_elements_from_publisher, None,
+            settled: "max_elements_from_publisher returns u64, which cannot be negative"),
+        case!(required_validate_bounded_depth_of_on_next_and_request_recursion, None),
+        case!(required_spec101_subscription_request_must_result_in_the_correct_number_of_produced_elements, Some(Rule::R1_1)),
+        case!(required_spec102_may_signal_less_than_requested_and_terminate_subscription, Some(Rule::R1_2)),
+        case!(stochastic_spec103_must_signal_on_methods_sequentially, Some(Rule::R1_3)),
+        case!(optional_spec104_must_signal_on_error_when_fails, Some(Rule::R1_4)),
+        case!(required_spec105_must_signal_on_complete_when_finite_stream_terminates, Some(Rule::R1_5)),
+        case!(optional_spec105_empty_stream_must_terminate_by_signalling_on_complete, Some(Rule::R1_5)),
+        case!(untested_spec106_must_consider_subscription_cancelled_after_on_error_or_on_complete_has_been_called, Some(Rule::R1_6)),
+        case!(required_spec107_must_not_emit_further_signals_once_on_complete_has_been_signalled, Some(Rule::R1_7)),
+        case!(untested_spec107_must_not_emit_further_signals_once_on_error_has_been_signalled, Some(Rule::R1_7)),
+        case!(untested_spec108_possibly_canceled_subscription_should_not_receive_on_error_or_on_complete_signals, Some(Rule::R1_8)),
+        case!(untested_spec109_subscribe_should_not_throw_non_fatal_throwable, Some(Rule::R1_9)),
+        case!(required_spec109_subscribe_throw_npe_on_null_subscriber, Some(Rule::R1_9),
+            settled: "subscribe takes the subscriber by value: there is no null subscriber in Rust"),
+        case!(required_spec109_must_issue_on_subscribe_for_non_null_subscriber, Some(Rule::R1_9)),
+        case!(required_spec109_may_reject_calls_to_subscribe_if_publisher_is_unable_or_unwilling_to_serve_them_rejection_must_trigger_on_error_after_on_subscribe, Some(Rule::R1_9)),
+        case!(untested_spec110_reject_a_subscription_request_if_the_same_subscriber_subscribes_twice, Some(Rule::R1_10),
+            settled: "subscribe moves the subscriber in, so the same subscriber cannot be subscribed twice"),
+        case!(optional_spec111_may_support_multi_subscribe, Some(Rule::R1_11)),
+        case!(optional_spec111_registered_subscribers_must_receive_on_next_or_on_complete_signals, Some(Rule::R1_11)),
+        case!(optional_spec111_multicast_must_produce_the_same_elements_in_the_same_sequence_to_all_of_its_subscribers_when_requesting_one_by_one, Some(Rule::R1_11)),
+        case!(optional_spec111_multicast_must_produce_the_same_elements_in_the_same_sequence_to_all_of_its_subscribers_when_requesting_many_upfront, Some(Rule::R1_11)),
+        case!(optional_spec111_multicast_must_produce_the_same_elements_in_the_same_sequence_to_all_of_its_subscribers_when_requesting_many_upfront_and_complete_as_expected, Some(Rule::R1_11)),
+        case!(required_spec302_must_allow_synchronous_request_calls_from_on_next_and_on_subscribe, Some(Rule::R3_2)),
+        case!(required_spec303_must_not_allow_unbounded_recursion, Some(Rule::R3_3)),
+        case!(untested_spec304_request_should_not_perform_heavy_computations, Some(Rule::R3_4)),
+        case!(untested_spec305_cancel_must_not_synchronously_perform_heavy_computation, Some(Rule::R3_5)),
+        case!(required_spec306_after_subscription_is_cancelled_request_must_be_nops, Some(Rule::R3_6)),
+        case!(required_spec307_after_subscription_is_cancelled_additional_cancelations_must_be_nops, Some(Rule::R3_7)),
+        case!(required_spec309_request_zero_must_signal_illegal_argument_exception, Some(Rule::R3_9)),
+        case!(required_spec309_request_negative_number_must_signal_illegal_argument_exception, Some(Rule::R3_9),
+            settled: "request takes u64: a negative demand does not compile"),
+        case!(optional_spec309_request_negative_number_may_signal_illegal_argument_exception_with_specific_message, Some(Rule::R3_9)),
+        case!(required_spec312_cancel_must_make_the_publisher_to_eventually_stop_signaling, Some(Rule::R3_12)),
+        case!(required_spec313_cancel_must_make_the_publisher_eventually_drop_all_references_to_the_subscriber, Some(Rule::R3_13)),
+        case!(required_spec317_must_support_a_pending_element_count_up_to_long_max_value, Some(Rule::R3_17)),
+        case!(required_spec317_must_support_a_cumulative_pending_element_count_up_to_long_max_value, Some(Rule::R3_17)),
+        case!(required_spec317_must_not_signal_on_error_when_pending_above_long_max_value, Some(Rule::R3_17)),
+        // Rust-only.
+        case!(rust_spec101_large_requests_are_counted_exactly, Some(Rule::R1_1)),
+        case!(rust_spec101_seeded_random_batches_are_counted_exactly, Some(Rule::R1_1)),
+        case!(rust_spec302_reentrant_requests_deliver_exact_totals, Some(Rule::R3_2)),
+        case!(rust_spec308_concurrent_requests_from_other_threads_add_up_exactly, Some(Rule::R3_8)),
+        case!(rust_spec313_cancel_before_any_request_drops_the_subscriber, Some(Rule::R3_13)),
+        case!(rust_spec313_cancel_inside_on_next_drops_the_subscriber, Some(Rule::R3_13)),
+        case!(rust_spec317_demand_saturates_instead_of_wrapping, Some(Rule::R3_17)),
+    ]
+}
+
+/// How many of [`cases`] are ports of JVM tests (the rest are Rust-only).
+pub const JVM_TESTS: usize = 38;
+
+fn settled<V>(_: &V, _: &Settings) -> TestResult {
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Shared steps.
+
+/// The publisher for an "active" test of `n` elements, or the skip the JVM TCK would take.
+fn active<V: PublisherVerification>(
+    v: &V,
+    n: u64,
+    needs_complete: bool,
+) -> Result<Arc<V::Pub>, TestFailure> {
+    let max = v.max_elements_from_publisher();
+    if n != u64::MAX && n > max {
+        return Err(TestFailure::skip(format!(
+            "needs a stream of {n} elements; max_elements_from_publisher is {max}"
+        )));
+    }
+    if needs_complete && max == u64::MAX {
+        return Err(TestFailure::skip(
+            "needs on_complete; max_elements_from_publisher is u64::MAX (never completes)",
+        ));
+    }
+    Ok(Arc::new(v.create_publisher(n)))
+}
+
+fn failed_publisher<V: PublisherVerification>(v: &V) -> Result<BoxPublisher<V::Item>, TestFailure> {
+    v.create_failed_publisher()
+        .ok_or_else(|| TestFailure::skip("create_failed_publisher returned None"))
+}
+
+fn subscribe<P: Publisher + ?Sized>(p: &P, s: &Settings) -> Result<Probe<P::Item>, TestFailure>
+where
+    P::Item: Send + 'static,
+{
+    Probe::subscribe(p, s)
+}
+
+fn subscribers<V: PublisherVerification>(v: &V, k: u64) -> TestResult {
+    let max = v.max_supported_subscribers();
+    if max < k {
+        return Err(TestFailure::skip(format!(
+            "needs {k} subscribers at once; max_supported_subscribers is {max}"
+        )));
+    }
+    Ok(())
+}
+
+/// A failure with no rule: the publisher does not do what the test setup needs.
+fn setup(r: TestResult) -> TestResult {
+    r.map_err(|f| match f {
+        TestFailure::Failed { message, .. } => TestFailure::Failed {
+            rule: None,
+            message,
+        },
+        skip => skip,
+    })
+}
+
+fn fail(rule: Rule, message: impl Into<String>) -> TestResult {
+    Err(TestFailure::rule(rule, message))
+}
+
+/// Takes up to `limit` signals, stopping at the first no-signal window; returns (items,
+/// terminal signals) seen. Queued signals are taken at once; only the final window waits.
+fn drain_until_quiet<T: Send + 'static>(probe: &Probe<T>, limit: u32) -> (u64, u32) {
+    let (mut items, mut terminals) = (0, 0);
+    for _ in 0..limit {
+        match probe.next_signal_within(probe.settings().no_signal) {
+            Some(Signal::Next(_)) => items += 1,
+            Some(_) => terminals += 1,
+            None => break,
+        }
+    }
+    (items, terminals)
+}
+
+// ---------------------------------------------------------------------------------------------
+// The 38 JVM tests.
+
+fn required_create_publisher_1_must_produce_a_stream_of_exactly_1_element<
+    V: PublisherVerification,
+>(
+    v: &V,
+    s: &Settings,
+) -> TestResult {
+    let p = active(v, 1, true)?;
+    setup((|| {
+        let probe = subscribe(&*p, s)?;
+        probe.request(1)?;
+        probe.expect_next(Rule::R1_1)?;
+        probe.request(1)?;
+        probe.expect_complete(Rule::R1_5)?;
+        probe.verify_after_quiet()
+    })())
+}
+
+fn required_create_publisher_3_must_produce_a_stream_of_exactly_3_elements<
+    V: PublisherVerification,
+>(
+    v: &V,
+    s: &Settings,
+) -> TestResult {
+    let p = active(v, 3, true)?;
+    setup((|| {
+        let probe = subscribe(&*p, s)?;
+        for _ in 0..3 {
+            probe.request(1)?;
+            probe.expect_next(Rule::R1_1)?;
+        }
+        probe.request(1)?;
+        probe.expect_complete(Rule::R1_5)?;
+        probe.verify_after_quiet()
+    })())
+}
+
+fn required_validate_bounded_depth_of_on_next_and_request_recursion<V: PublisherVerification>(
+    v: &V,
+    _: &Settings,
+) -> TestResult {
+    if v.bounded_depth_of_on_next_and_request_recursion() < 1 {
+        return Err(TestFailure::Failed {
+            rule: None,
+            message: "bounded_depth_of_on_next_and_request_recursion must be at least 1".into(),
+        });
+    }
+    Ok(())
+}
+
+fn required_spec101_subscription_request_must_result_in_the_correct_number_of_produced_elements<
+    V: PublisherVerification,
+>(
+    v: &V,
+    s: &Settings,
+) -> TestResult {
+    let p = active(v, 5, false)?;
+    let probe = subscribe(&*p, s)?;
+    probe.expect_none(Rule::R1_1)?; // nothing before a request
+    probe.request(1)?;
+    probe.expect_next(Rule::R1_1)?;
+    probe.expect_none(Rule::R1_1)?;
+    probe.request(1)?;
+    probe.request(2)?;
+    probe.expect_items(3, Rule::R1_1)?;
+    probe.expect_none(Rule::R1_1)?;
+    probe.cancel()?;
+    probe.verify()
+}
+
+fn required_spec102_may_signal_less_than_requested_and_terminate_subscription<
+    V: PublisherVerification,
+>(
+    v: &V,
+    s: &Settings,
+) -> TestResult {
+    let p = active(v, 3, true)?;
+    let probe = subscribe(&*p, s)?;
+    probe.request(10)?;
+    probe.expect_items(3, Rule::R1_2)?;
+    probe.expect_complete(Rule::R1_2)?;
+    probe.verify_after_quiet()
+}
+
+fn stochastic_spec103_must_signal_on_methods_sequentially<V: PublisherVerification>(
+    v: &V,
+    s: &Settings,
+) -> TestResult {
+    if v.skip_stochastic_tests() {
+        return Err(TestFailure::skip("skip_stochastic_tests is true"));
+    }
+    active(v, 10, true)?;
+    for iteration in 0..100 {
+        let p = Arc::new(v.create_publisher(10));
+        // One more request than there are items, each from inside the previous callback.
+        let probe = ProbeBuilder::new()
+            .count_only()
+            .on_subscribe(|c| c.request(1))
+            .on_next(|c, i| {
+                if i <= 10 {
+                    c.request(1)
+                }
+            })
+            .subscribe_guarded(&p, s, Rule::R1_3)?;
+        if !probe.wait_terminated(s.timeout * 10) {
+            return fail(
+                Rule::R1_3,
+                format!(
+                    "iteration {iteration}: no terminal signal after {} items",
+                    probe.received()
+                ),
+            );
+        }
+        let items = probe.expect_items(10, Rule::R1_3);
+        items?;
+        probe.expect_complete(Rule::R1_3)?;
+        probe.verify()?;
+    }
+    Ok(())
+}
+
+fn optional_spec104_must_signal_on_error_when_fails<V: PublisherVerification>(
+    v: &V,
+    s: &Settings,
+) -> TestResult {
+    let p = failed_publisher(v)?;
+    let probe = subscribe(&p, s)?;
+    probe.expect_subscribed()?;
+    probe.expect_error(Rule::R1_4)?;
+    probe.verify_after_quiet()
+}
+
+fn required_spec105_must_signal_on_complete_when_finite_stream_terminates<
+    V: PublisherVerification,
+>(
+    v: &V,
+    s: &Settings,
+) -> TestResult {
+    let p = active(v, 3, true)?;
+    let probe = subscribe(&*p, s)?;
+    for _ in 0..3 {
+        probe.request(1)?;
+        probe.expect_next(Rule::R1_5)?;
+    }
+    probe.request(1)?;
+    probe.expect_complete(Rule::R1_5)?;
+    probe.expect_none(Rule::R1_7)?;
+    probe.verify()
+}
+
+fn optional_spec105_empty_stream_must_terminate_by_signalling_on_complete<
+    V: PublisherVerification,
+>(
+    v: &V,
+    s: &Settings,
+) -> TestResult {
+    let p = active(v, 0, true)?;
+    let probe = subscribe(&*p, s)?;
+    probe.request(1)?;
+    probe.expect_complete(Rule::R1_5)?;
+    probe.expect_none(Rule::R1_7)?;
+    probe.verify()
+}
+
+fn untested_spec106_must_consider_subscription_cancelled_after_on_error_or_on_complete_has_been_called<
+    V: PublisherVerification,
+>(
+    v: &V,
+    s: &Settings,
+) -> TestResult {
+    // Completion: the publisher drops the subscriber, and later calls on the old subscription
+    // neither panic nor produce signals.
+    let p = active(v, 1, true)?;
+    let probe = subscribe(&*p, s)?;
+    probe.request(1)?;
+    probe.expect_next(Rule::R1_6)?;
+    probe.expect_complete(Rule::R1_6)?;
+    probe.expect_dropped(Rule::R1_6, "on_complete")?;
+    probe.request(1)?;
+    probe.cancel()?;
+    probe.expect_none(Rule::R1_6)?;
+    probe.verify()?;
+    // The error case, when the publisher can fail.
+    if let Some(failed) = v.create_failed_publisher() {
+        let probe = subscribe(&failed, s)?;
+        probe.expect_error(Rule::R1_6)?;
+        probe.expect_dropped(Rule::R1_6, "on_error")?;
+        probe.request(1)?;
+        probe.cancel()?;
+        probe.expect_none(Rule::R1_6)?;
+        probe.verify()?;
+    }
+    Ok(())
+}
+
+fn required_spec107_must_not_emit_further_signals_once_on_complete_has_been_signalled<
+    V: PublisherVerification,
+>(
+    v: &V,
+    s: &Settings,
+) -> TestResult {
+    let p = active(v, 1, true)?;
+    let probe = subscribe(&*p, s)?;
+    probe.request(10)?;
+    probe.expect_next(Rule::R1_7)?;
+    probe.expect_complete(Rule::R1_7)?;
+    probe.request(10)?;
+    probe.expect_none(Rule::R1_7)?;
+    probe.verify()
+}
+
+fn untested_spec107_must_not_emit_further_signals_once_on_error_has_been_signalled<
+    V: PublisherVerification,
+>(
+    v: &V,
+    s: &Settings,
+) -> TestResult {
+    let p = failed_publisher(v)?;
+    let probe = subscribe(&p, s)?;
+    probe.expect_error(Rule::R1_4)?;
+    probe.request(10)?;
+    probe.cancel()?;
+    probe.expect_none(Rule::R1_7)?;
+    probe.verify()
+}
+
+fn untested_spec108_possibly_canceled_subscription_should_not_receive_on_error_or_on_complete_signals<
+    V: PublisherVerification,
+>(
+    v: &V,
+    s: &Settings,
+) -> TestResult {
+    // Cancel inside the first on_next with plenty of demand outstanding: signals must stop, and
+    // no terminal signal may follow the cancel.
+    let p = active(v, 10, false)?;
+    let probe = ProbeBuilder::new()
+        .on_subscribe(|c| c.request(10))
+        .on_next(|c, i| {
+            if i == 1 {
+                c.cancel()
+            }
+        })
+        .subscribe_guarded(&p, s, Rule::R1_8)?;
+    probe.wait_received(1);
+    let (items, terminals) = drain_until_quiet(&probe, 64);
+    if terminals > 0 {
+        return fail(
+            Rule::R1_8,
+            "a terminal signal arrived after cancel (inside on_next)",
+        );
+    }
+    if items >= 10 {
+        return fail(
+            Rule::R1_8,
+            format!(
+                "all {items} requested items arrived although the subscriber cancelled at the first"
+            ),
+        );
+    }
+    probe.verify()?;
+    // Cancel inside on_subscribe of an empty stream: no on_complete may follow.
+    let empty = active(v, 0, false)?;
+    let probe = ProbeBuilder::new()
+        .on_subscribe(|c| c.cancel())
+        .subscribe_guarded(&empty, s, Rule::R1_8)?;
+    probe.expect_subscribed()?;
+    probe.expect_none(Rule::R1_8)?;
+    probe.verify()
+}
+
+fn untested_spec109_subscribe_should_not_throw_non_fatal_throwable<V: PublisherVerification>(
+    v: &V,
+    s: &Settings,
+) -> TestResult {
+    // Every subscribe in this suite runs under catch_unwind; here it is the point of the test.
+    for n in [0, 1] {
+        if let Ok(p) = active(v, n, false) {
+            let probe = subscribe(&*p, s)?;
+            probe.expect_subscribed()?;
+            probe.cancel()?;
+        }
+    }
+    if let Some(failed) = v.create_failed_publisher() {
+        let probe = subscribe(&failed, s)?;
+        probe.expect_subscribed()?;
+    }
+    Ok(())
+}
+
+fn required_spec109_must_issue_on_subscribe_for_non_null_subscriber<V: PublisherVerification>(
+    v: &V,
+    s: &Settings,
+) -> TestResult {
+    let p = active(v, 0, false)?;
+    let probe = subscribe(&*p, s)?;
+    probe.expect_subscribed()?;
+    probe.verify()?;
+    probe.cancel()
+}
+
+fn required_spec109_may_reject_calls_to_subscribe_if_publisher_is_unable_or_unwilling_to_serve_them_rejection_must_trigger_on_error_after_on_subscribe<
+    V: PublisherVerification,
+>(
+    v: &V,
+    s: &Settings,
+) -> TestResult {
+    let p = failed_publisher(v)?;
+    let probe = subscribe(&p, s)?;
+    probe.expect_subscribed()?;
+    probe.expect_error(Rule::R1_9)?;
+    probe.verify()
+}
+
+fn optional_spec111_may_support_multi_subscribe<V: PublisherVerification>(
+    v: &V,
+    s: &Settings,
+) -> TestResult {
+    subscribers(v, 2)?;
+    let p = active(v, 1, false)?;
+    let a = subscribe(&*p, s)?;
+    let b = subscribe(&*p, s)?;
+    a.expect_subscribed()?;
+    b.expect_subscribed()?;
+    a.verify_after_quiet()?;
+    b.verify()?;
+    a.cancel()?;
+    b.cancel()
+}
+
+fn optional_spec111_registered_subscribers_must_receive_on_next_or_on_complete_signals<
+    V: PublisherVerification,
+>(
+    v: &V,
+    s: &Settings,
+) -> TestResult {
+    subscribers(v, 2)?;
+    let p = active(v, 1, false)?;
+    let a = subscribe(&*p, s)?;
+    let b = subscribe(&*p, s)?;
+    a.request(1)?;
+    b.request(1)?;
+    a.expect_next_or_end(Rule::R1_11)?;
+    b.expect_next_or_end(Rule::R1_11)?;
+    a.verify_after_quiet()?;
+    b.verify()?;
+    a.cancel()?;
+    b.cancel()
+}
+
+fn same_elements<V: PublisherVerification>(v: &V, k: u64) -> TestResult {
+    subscribers(v, k)?;
+    if !v.same_elements_for_every_subscriber() {
+        return Err(TestFailure::skip(
+            "same_elements_for_every_subscriber is false",
+        ));
+    }
+    Ok(())
+}
+
+fn compare_sequences<T: PartialEq + fmt::Debug>(seqs: &[Vec<T>]) -> TestResult {
+    for (i, seq) in seqs.iter().enumerate().skip(1) {
+        if *seq != seqs[0] {
+            return fail(
+                Rule::R1_11,
+                format!(
+                    "subscriber 1 received {:?} but subscriber {} received {:?}",
+                    seqs[0],
+                    i + 1,
+                    seq
+                ),
+            );
+        }
+    }
+    Ok(())
+}
+
+fn optional_spec111_multicast_must_produce_the_same_elements_in_the_same_sequence_to_all_of_its_subscribers_when_requesting_one_by_one<
+    V: PublisherVerification,
+>(
+    v: &V,
+    s: &Settings,
+) -> TestResult {
+    same_elements(v, 3)?;
+    let p = active(v, 5, true)?;
+    let subs = [subscribe(&*p, s)?, subscribe(&*p, s)?, subscribe(&*p, s)?];
+    let mut seqs: [Vec<V::Item>; 3] = [Vec::new(), Vec::new(), Vec::new()];
+    // Interleaved requests, in the JVM test's order: (subscriber, how many).
+    for (who, n) in [(0, 1), (1, 2), (0, 1), (2, 3), (2, 1), (2, 1)] {
+        subs[who].request(n)?;
+        for _ in 0..n {
+            seqs[who].push(subs[who].expect_next(Rule::R1_11)?);
+        }
+    }
+    subs[2].request(1)?;
+    subs[2].expect_complete(Rule::R1_11)?;
+    subs[1].request(3)?;
+    for _ in 0..3 {
+        seqs[1].push(subs[1].expect_next(Rule::R1_11)?);
+    }
+    subs[1].request(1)?;
+    subs[1].expect_complete(Rule::R1_11)?;
+    subs[0].request(2)?;
+    for _ in 0..2 {
+        seqs[0].push(subs[0].expect_next(Rule::R1_11)?);
+    }
+    subs[0].request(1)?;
+    seqs[0].push(subs[0].expect_next(Rule::R1_11)?);
+    subs[0].request(1)?;
+    subs[0].expect_complete(Rule::R1_11)?;
+    compare_sequences(&seqs)?;
+    for sub in &subs {
+        sub.verify()?;
+    }
+    Ok(())
+}
+
+fn many_upfront<V: PublisherVerification>(v: &V, s: &Settings, complete: bool) -> TestResult {
+    same_elements(v, 3)?;
+    let p = active(v, 3, complete)?;
+    let subs = [subscribe(&*p, s)?, subscribe(&*p, s)?, subscribe(&*p, s)?];
+    let mut seqs: Vec<Vec<V::Item>> = Vec::new();
+    for sub in &subs {
+        sub.request(4)?;
+    }
+    for sub in &subs {
+        let mut seq = Vec::new();
+        for _ in 0..3 {
+            seq.push(sub.expect_next(Rule::R1_11)?);
+        }
+        seqs.push(seq);
+    }
+    compare_sequences(&seqs)?;
+    if complete {
+        for sub in &subs {
+            sub.expect_complete(Rule::R1_11)?;
+        }
+    }
+    for sub in &subs {
+        sub.verify()?;
+    }
+    Ok(())
+}
+
+fn optional_spec111_multicast_must_produce_the_same_elements_in_the_same_sequence_to_all_of_its_subscribers_when_requesting_many_upfront<
+    V: PublisherVerification,
+>(
+    v: &V,
+    s: &Settings,
+) -> TestResult {
+    many_upfront(v, s, false)
+}
+
+fn optional_spec111_multicast_must_produce_the_same_elements_in_the_same_sequence_to_all_of_its_subscribers_when_requesting_many_upfront_and_complete_as_expected<
+    V: PublisherVerification,
+>(
+    v: &V,
+    s: &Settings,
+) -> TestResult {
+    many_upfront(v, s, true)
+}
+
+fn required_spec302_must_allow_synchronous_request_calls_from_on_next_and_on_subscribe<
+    V: PublisherVerification,
+>(
+    v: &V,
+    s: &Settings,
+) -> TestResult {
+    let p = active(v, 6, false)?;
+    let probe = ProbeBuilder::new()
+        .on_subscribe(|c| {
+            c.request(1);
+            c.request(1);
+            c.request(1);
+        })
+        .on_next(|c, _| c.request(1))
+        .subscribe_guarded(&p, s, Rule::R3_2)?;
+    probe.expect_subscribed()?;
+    probe.verify_after_quiet()
+}
+
+fn required_spec303_must_not_allow_unbounded_recursion<V: PublisherVerification>(
+    v: &V,
+    s: &Settings,
+) -> TestResult {
+    let bound = v.bounded_depth_of_on_next_and_request_recursion().max(1);
+    let p = active(v, bound.saturating_add(1), false)?;
+    let stop_after = bound.saturating_add(1);
+    let probe = ProbeBuilder::new()
+        .count_only()
+        .on_next(move |c, i| {
+            if i < stop_after {
+                c.request(1)
+            }
+        })
+        .subscribe_guarded(&p, s, Rule::R3_3)?;
+    probe.request_guarded(1, Rule::R3_3)?;
+    probe.wait_received(stop_after);
+    let depth = u64::from(probe.max_depth());
+    if depth > bound {
+        return fail(
+            Rule::R3_3,
+            format!(
+                "on_next and request recursed {depth} deep on one thread; the bound is {bound}"
+            ),
+        );
+    }
+    probe.cancel()?;
+    probe.verify()
+}
+
+/// Blocks the subscriber inside its first `on_next` (on whatever thread delivers it) and calls
+/// `act` on the subscription from another thread: it must return while the subscriber is busy.
+fn while_subscriber_busy<V: PublisherVerification>(
+    v: &V,
+    s: &Settings,
+    rule: Rule,
+    what: &'static str,
+    act: fn(&Probe<V::Item>) -> TestResult,
+) -> TestResult {
+    let p = active(v, 3, false)?;
+    let (release_tx, release_rx) = crossbeam_channel::bounded::<()>(1);
+    let limit = s.timeout * 2;
+    let probe = Arc::new(
+        ProbeBuilder::new()
+            .on_next(move |_, i| {
+                if i == 1 {
+                    // Bounded, so a test that fails cannot leave this thread parked for ever.
+                    let _ = release_rx.recv_timeout(limit);
+                }
+            })
+            .subscribe(&*p, s)?,
+    );
+    probe.expect_subscribed()?;
+    // The first request may deliver synchronously and block in on_next: issue it elsewhere.
+    let first = Arc::clone(&probe);
+    let _ = std::thread::Builder::new()
+        .name("rstreams-tck-first-request".into())
+        .spawn(move || first.request(1));
+    if probe.wait_received(1) < 1 {
+        let _ = release_tx.send(());
+        return fail(Rule::R1_1, "the first requested item did not arrive");
+    }
+    let other = Arc::clone(&probe);
+    let returned = guarded(s, move || act(&other));
+    let _ = release_tx.send(());
+    match returned {
+        Some(r) => r?,
+        None => {
+            return fail(
+                rule,
+                format!(
+                    "{what} did not return within {:?} while the subscriber was busy in on_next",
+                    s.timeout
+                ),
+            );
+        }
+    }
+    probe.verify()
+}
+
+fn untested_spec304_request_should_not_perform_heavy_computations<V: PublisherVerification>(
+    v: &V,
+    s: &Settings,
+) -> TestResult {
+    while_subscriber_busy(v, s, Rule::R3_4, "request(1)", |p| p.request(1))
+}
+
+fn untested_spec305_cancel_must_not_synchronously_perform_heavy_computation<
+    V: PublisherVerification,
+>(
+    v: &V,
+    s: &Settings,
+) -> TestResult {
+    while_subscriber_busy(v, s, Rule::R3_5, "cancel", |p| p.cancel())
+}
+
+fn required_spec306_after_subscription_is_cancelled_request_must_be_nops<
+    V: PublisherVerification,
+>(
+    v: &V,
+    s: &Settings,
+) -> TestResult {
+    let p = active(v, 3, false)?;
+    let probe = subscribe(&*p, s)?;
+    probe.cancel()?;
+    for _ in 0..3 {
+        probe.request(1)?;
+    }
+    probe.expect_none(Rule::R3_6)?;
+    probe.verify()
+}
+
+fn required_spec307_after_subscription_is_cancelled_additional_cancelations_must_be_nops<
+    V: PublisherVerification,
+>(
+    v: &V,
+    s: &Settings,
+) -> TestResult {
+    let p = active(v, 1, false)?;
+    let probe = subscribe(&*p, s)?;
+    for _ in 0..3 {
+        probe.cancel().map_err(|f| match f {
+            TestFailure::Failed { message, .. } => TestFailure::rule(Rule::R3_7, message),
+            other => other,
+        })?;
+    }
+    probe.expect_none(Rule::R3_7)?;
+    probe.verify()
+}
+
+fn required_spec309_request_zero_must_signal_illegal_argument_exception<
+    V: PublisherVerification,
+>(
+    v: &V,
+    s: &Settings,
+) -> TestResult {
+    let p = active(v, 10, false)?;
+    let probe = subscribe(&*p, s)?;
+    probe.request(0)?;
+    probe.expect_error(Rule::R3_9)?;
+    Ok(())
+}
+
+fn optional_spec309_request_negative_number_may_signal_illegal_argument_exception_with_specific_message<
+    V: PublisherVerification,
+>(
+    v: &V,
+    s: &Settings,
+) -> TestResult {
+    // Unsigned demand: the illegal request is 0, and the error's kind names the rule (no
+    // message matching).
+    let p = active(v, 10, false)?;
+    let probe = subscribe(&*p, s)?;
+    probe.request(0)?;
+    let e = probe.expect_error(Rule::R3_9)?;
+    if e.rule() != Some(Rule::R3_9) {
+        return fail(
+            Rule::R3_9,
+            format!(
+                "the error for request(0) does not name rule 3.9 (Error::rule is {:?}): {e}",
+                e.rule()
+            ),
+        );
+    }
+    Ok(())
+}
+
+fn required_spec312_cancel_must_make_the_publisher_to_eventually_stop_signaling<
+    V: PublisherVerification,
+>(
+    v: &V,
+    s: &Settings,
+) -> TestResult {
+    let p = active(v, 20, false)?;
+    let probe = subscribe(&*p, s)?;
+    probe.request(10)?;
+    probe.request(5)?;
+    probe.expect_next(Rule::R3_12)?;
+    probe.cancel()?;
+    let (items, _) = drain_until_quiet(&probe, 64);
+    let total = items + 1;
+    if total > 15 {
+        return fail(
+            Rule::R3_12,
+            format!("{total} items arrived for a demand of 15 (cancelled after the first)"),
+        );
+    }
+    probe.verify()
+}
+
+fn required_spec313_cancel_must_make_the_publisher_eventually_drop_all_references_to_the_subscriber<
+    V: PublisherVerification,
+>(
+    v: &V,
+    s: &Settings,
+) -> TestResult {
+    let p = active(v, 3, false)?;
+    let probe = subscribe(&*p, s)?;
+    probe.request(1)?;
+    probe.expect_next(Rule::R3_13)?;
+    probe.cancel()?;
+    probe.expect_dropped(Rule::R3_13, "cancel")
+}
+
+fn required_spec317_must_support_a_pending_element_count_up_to_long_max_value<
+    V: PublisherVerification,
+>(
+    v: &V,
+    s: &Settings,
+) -> TestResult {
+    let p = active(v, 3, true)?;
+    let probe = subscribe(&*p, s)?;
+    probe.request(u64::MAX)?;
+    probe.expect_items(3, Rule::R3_17)?;
+    probe.expect_complete(Rule::R3_17)?;
+    probe.verify()
+}
+
+fn required_spec317_must_support_a_cumulative_pending_element_count_up_to_long_max_value<
+    V: PublisherVerification,
+>(
+    v: &V,
+    s: &Settings,
+) -> TestResult {
+    let p = active(v, 3, true)?;
+    let probe = subscribe(&*p, s)?;
+    probe.request(u64::MAX / 2)?;
+    probe.request(u64::MAX / 2)?;
+    probe.request(1)?;
+    probe.expect_items(3, Rule::R3_17)?;
+    probe.expect_complete(Rule::R3_17)?;
+    probe.verify()?;
+    probe.cancel()
+}
+
+fn required_spec317_must_not_signal_on_error_when_pending_above_long_max_value<
+    V: PublisherVerification,
+>(
+    v: &V,
+    s: &Settings,
+) -> TestResult {
+    let p = active(v, (1 << 31) - 1, false)?;
+    let probe = ProbeBuilder::new()
+        .count_only()
+        .on_next(|c, i| {
+            if i < 10 {
+                c.request(u64::MAX - 1)
+            } else if i == 10 {
+                c.cancel()
+            }
+        })
+        .subscribe_guarded(&p, s, Rule::R3_17)?;
+    probe.request_guarded(1, Rule::R3_17)?;
+    probe.wait_received(10);
+    probe.verify_after_quiet()?;
+    probe.cancel()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Rust-only tests.
+
+fn rust_spec101_large_requests_are_counted_exactly<V: PublisherVerification>(
+    v: &V,
+    s: &Settings,
+) -> TestResult {
+    let p = active(v, 1024 + 4096 + 1, false)?;
+    let probe = ProbeBuilder::new().count_only().subscribe(&*p, s)?;
+    let mut total = 0;
+    for n in [1024, 4096] {
+        probe.request(n)?;
+        total += n;
+        let got = probe.wait_received(total);
+        if got != total {
+            return fail(
+                Rule::R1_1,
+                format!("requested {total} in total, received {got}"),
+            );
+        }
+        probe.verify_after_quiet()?;
+        let got = probe.received();
+        if got != total {
+            return fail(
+                Rule::R1_1,
+                format!("requested {total} in total, received {got}"),
+            );
+        }
+        probe.discard_signals();
+    }
+    probe.cancel()
+}
+
+fn rust_spec101_seeded_random_batches_are_counted_exactly<V: PublisherVerification>(
+    v: &V,
+    s: &Settings,
+) -> TestResult {
+    const SEED: u64 = 0x5eed_1234_abcd_0001;
+    let mut x = SEED;
+    let mut batches = Vec::new();
+    for _ in 0..32 {
+        // xorshift64: a fixed seed keeps the run reproducible.
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        batches.push(1 + x % 257);
+    }
+    let sum: u64 = batches.iter().sum();
+    let p = active(v, sum + 1, false)?;
+    let probe = ProbeBuilder::new().count_only().subscribe(&*p, s)?;
+    let mut total = 0;
+    for (i, n) in batches.into_iter().enumerate() {
+        probe.request(n)?;
+        total += n;
+        let got = probe.wait_received(total);
+        if got != total {
+            return fail(
+                Rule::R1_1,
+                format!("seed {SEED:#x}, batch {i}: requested {total} in total, received {got}"),
+            );
+        }
+        probe.verify()?;
+        probe.discard_signals();
+    }
+    probe.verify_after_quiet()?;
+    let got = probe.received();
+    if got != total {
+        return fail(
+            Rule::R1_1,
+            format!("seed {SEED:#x}: requested {total} in total, received {got}"),
+        );
+    }
+    probe.cancel()
+}
+
+fn rust_spec302_reentrant_requests_deliver_exact_totals<V: PublisherVerification>(
+    v: &V,
+    s: &Settings,
+) -> TestResult {
+    const TARGET: u64 = 100;
+    let p = active(v, TARGET + 50, false)?;
+    let asked = Arc::new(AtomicU64::new(0));
+    let in_hook = Arc::clone(&asked);
+    let probe = ProbeBuilder::new()
+        .count_only()
+        .on_subscribe(|c| c.request(1))
+        .on_next(move |c, i| {
+            // Vary the batch (0, 1 or 2 per item) but stop exactly at TARGET.
+            let want = (i % 3).min(TARGET.saturating_sub(in_hook.load(Ordering::Relaxed) + 1));
+            if want > 0 {
+                in_hook.fetch_add(want, Ordering::Relaxed);
+                c.request(want);
+            }
+        })
+        .subscribe_guarded(&p, s, Rule::R3_2)?;
+    probe.wait_received(TARGET);
+    probe.verify_after_quiet()?;
+    let requested = 1 + asked.load(Ordering::Relaxed);
+    let got = probe.received();
+    if got != requested {
+        return fail(
+            Rule::R3_2,
+            format!("requested {requested} in total (mostly from inside on_next), received {got}"),
+        );
+    }
+    probe.cancel()
+}
+
+fn rust_spec308_concurrent_requests_from_other_threads_add_up_exactly<V: PublisherVerification>(
+    v: &V,
+    s: &Settings,
+) -> TestResult {
+    const THREADS: u64 = 4;
+    const EACH: u64 = 250;
+    let p = active(v, THREADS * EACH + 1, false)?;
+    let probe = ProbeBuilder::new().count_only().subscribe(&*p, s)?;
+    probe.expect_subscribed()?;
+    let results: Vec<TestResult> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..THREADS)
+            .map(|_| {
+                scope.spawn(|| {
+                    for _ in 0..EACH {
+                        probe.request(1)?;
+                    }
+                    Ok(())
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| fail(Rule::R3_16, "request panicked"))
+            })
+            .collect()
+    });
+    for r in results {
+        r?;
+    }
+    let total = THREADS * EACH;
+    probe.wait_received(total);
+    probe.verify_after_quiet()?;
+    let got = probe.received();
+    if got != total {
+        return fail(
+            Rule::R3_8,
+            format!("{THREADS} threads requested {total} one by one, received {got}"),
+        );
+    }
+    probe.cancel()
+}
+
+fn rust_spec313_cancel_before_any_request_drops_the_subscriber<V: PublisherVerification>(
+    v: &V,
+    s: &Settings,
+) -> TestResult {
+    let p = active(v, 3, false)?;
+    let probe = subscribe(&*p, s)?;
+    probe.cancel()?;
+    probe.expect_dropped(Rule::R3_13, "cancel without any request")?;
+    probe.verify()
+}
+
+fn rust_spec313_cancel_inside_on_next_drops_the_subscriber<V: PublisherVerification>(
+    v: &V,
+    s: &Settings,
+) -> TestResult {
+    let p = active(v, 10, false)?;
+    let probe = ProbeBuilder::new()
+        .count_only()
+        .on_subscribe(|c| c.request(10))
+        .on_next(|c, i| {
+            if i == 2 {
+                c.cancel()
+            }
+        })
+        .subscribe_guarded(&p, s, Rule::R3_13)?;
+    probe.expect_dropped(Rule::R3_13, "cancel inside on_next")?;
+    probe.verify()
+}
+
+fn rust_spec317_demand_saturates_instead_of_wrapping<V: PublisherVerification>(
+    v: &V,
+    s: &Settings,
+) -> TestResult {
+    // 2^63 + 2^63 is exactly 2^64: wrapping arithmetic lands on the outstanding demand (0 or
+    // 1) and the stream stalls; saturating arithmetic makes the demand unbounded.
+    let p = active(v, 10, true)?;
+    let probe = ProbeBuilder::new()
+        .count_only()
+        .on_subscribe(|c| c.request(1))
+        .on_next(|c, i| {
+            if i == 1 {
+                c.request(1 << 63);
+                c.request(1 << 63);
+            }
+        })
+        .subscribe_guarded(&p, s, Rule::R3_17)?;
+    let got = probe.wait_received(10);
+    if got != 10 {
+        return fail(
+            Rule::R3_17,
+            format!(
+                "after request(1), then request(2^63) twice, only {got} of 10 items arrived: demand wrapped?"
+            ),
+        );
+    }
+    probe.expect_items(10, Rule::R3_17)?;
+    probe.expect_complete(Rule::R3_17)?;
+    probe.verify()
+}
