@@ -54,6 +54,7 @@ mod rule;
 mod serial;
 mod sync;
 mod traits;
+pub mod type_rules;
 
 pub use demand::Demand;
 pub use error::{Error, ErrorKind};

@@ -50,3 +50,30 @@ fn broken_twin_check_then_set_entry_over_delivers() {
         assert_eq!(seen.received.load(loom::sync::atomic::Ordering::SeqCst), 2);
     });
 }
+
+/// Three threads: two requesters and a canceller. The bound holds at every delivery, callbacks
+/// never overlap, and the subscriber is released.
+#[test]
+fn bound_holds_with_two_requesters_and_a_canceller() {
+    model(|| {
+        let seen = Seen::new();
+        pull::serve(
+            Counter {
+                next: 0,
+                limit: u64::MAX,
+            },
+            Probe::new(&seen, 0),
+        );
+        let subscription = seen.subscription();
+        let (s1, sub1) = (seen.clone(), subscription.clone());
+        let requester = thread::spawn(move || s1.request_on(&sub1, 2));
+        let sub2 = subscription.clone();
+        let canceller = thread::spawn(move || sub2.cancel());
+        seen.request_on(&subscription, 1);
+        requester.join().unwrap();
+        canceller.join().unwrap();
+        seen.assert_clean();
+        assert!(seen.received.load(loom::sync::atomic::Ordering::SeqCst) <= 3);
+        assert!(seen.dropped.load(loom::sync::atomic::Ordering::SeqCst));
+    });
+}
