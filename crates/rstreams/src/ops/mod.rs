@@ -1,0 +1,27 @@
+//! Synchronous operators: one file per operator or small family. Each is a generic struct
+//! implementing [`Publisher`](rstreams_protocol::Publisher), built by a method of
+//! [`PublisherExt`](crate::PublisherExt); no boxing per stage.
+
+mod aggregate;
+mod buffer;
+mod filter;
+mod limit_rate;
+mod map;
+pub(crate) mod replenish;
+mod resume;
+mod scan;
+pub(crate) mod sequence;
+mod skip;
+mod take;
+mod tap;
+
+pub use aggregate::{Collect, Reduce};
+pub use buffer::Buffer;
+pub use filter::{Filter, FilterMap};
+pub use limit_rate::LimitRate;
+pub use map::Map;
+pub use resume::{OnErrorMap, OnErrorResume};
+pub use scan::Scan;
+pub use skip::{Skip, SkipWhile};
+pub use take::{Take, TakeWhile};
+pub use tap::{DoOnCancel, DoOnComplete, DoOnError, DoOnNext, DoOnRequest};

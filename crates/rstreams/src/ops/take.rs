@@ -1,0 +1,160 @@
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use rstreams_protocol::{Error, Publisher, Subscriber, Subscription};
+
+use crate::stage::{Link, Loc, guard};
+
+/// The publisher made by [`PublisherExt::take`](crate::PublisherExt::take).
+#[derive(Clone, Debug)]
+pub struct Take<P> {
+    pub(crate) upstream: P,
+    pub(crate) n: u64,
+    pub(crate) loc: Loc,
+}
+
+/// The publisher made by [`PublisherExt::take_while`](crate::PublisherExt::take_while).
+#[derive(Debug)]
+pub struct TakeWhile<P, F> {
+    pub(crate) upstream: P,
+    pub(crate) f: Arc<F>,
+    pub(crate) loc: Loc,
+}
+
+impl<P: Clone, F> Clone for TakeWhile<P, F> {
+    fn clone(&self) -> Self {
+        TakeWhile {
+            upstream: self.upstream.clone(),
+            f: Arc::clone(&self.f),
+            loc: self.loc,
+        }
+    }
+}
+
+impl<P> Publisher for Take<P>
+where
+    P: Publisher,
+{
+    type Item = P::Item;
+    fn subscribe<S: Subscriber<P::Item> + Send + 'static>(&self, subscriber: S) {
+        self.upstream.subscribe(TakeSubscriber {
+            link: Link::new(subscriber, self.loc),
+            remaining: self.n,
+        });
+    }
+}
+
+/// Forwards requests, capping their running total at `cap`.
+struct CappedSubscription {
+    cap: u64,
+    asked: AtomicU64,
+    up: Arc<dyn Subscription>,
+}
+
+impl Subscription for CappedSubscription {
+    fn request(&self, n: u64) {
+        if n == 0 {
+            self.up.request(0); // the upstream answers with the rule-3.9 error
+            return;
+        }
+        let cap = self.cap;
+        let prev = self
+            .asked
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |asked| {
+                (asked < cap).then(|| cap.min(asked.saturating_add(n)))
+            });
+        if let Ok(prev) = prev {
+            self.up.request(cap.min(prev.saturating_add(n)) - prev);
+        }
+    }
+    fn cancel(&self) {
+        self.up.cancel();
+    }
+}
+
+struct TakeSubscriber<S> {
+    link: Link<S>,
+    remaining: u64,
+}
+
+impl<T, S: Subscriber<T>> Subscriber<T> for TakeSubscriber<S> {
+    fn on_subscribe(&mut self, s: Box<dyn Subscription>) {
+        let Some(up) = self.link.accept(s) else {
+            return;
+        };
+        let capped = CappedSubscription {
+            cap: self.remaining,
+            asked: AtomicU64::new(0),
+            up,
+        };
+        self.link.down.on_subscribe(Box::new(capped));
+        if self.remaining == 0 && !self.link.done {
+            self.link.finish();
+        }
+    }
+    #[inline]
+    fn on_next(&mut self, item: T) {
+        if self.link.done {
+            return;
+        }
+        self.remaining -= 1;
+        self.link.down.on_next(item);
+        if self.remaining == 0 && !self.link.done {
+            self.link.finish();
+        }
+    }
+    fn on_error(&mut self, error: Error) {
+        self.link.upstream_error(error);
+    }
+    fn on_complete(&mut self) {
+        self.link.upstream_complete();
+    }
+}
+
+impl<P, F> Publisher for TakeWhile<P, F>
+where
+    P: Publisher,
+    F: Fn(&P::Item) -> bool + Send + Sync + 'static,
+{
+    type Item = P::Item;
+    fn subscribe<S: Subscriber<P::Item> + Send + 'static>(&self, subscriber: S) {
+        self.upstream.subscribe(TakeWhileSubscriber {
+            link: Link::new(subscriber, self.loc),
+            f: Arc::clone(&self.f),
+        });
+    }
+}
+
+struct TakeWhileSubscriber<S, F> {
+    link: Link<S>,
+    f: Arc<F>,
+}
+
+impl<T, S, F> Subscriber<T> for TakeWhileSubscriber<S, F>
+where
+    S: Subscriber<T>,
+    F: Fn(&T) -> bool,
+{
+    fn on_subscribe(&mut self, s: Box<dyn Subscription>) {
+        if let Some(up) = self.link.accept(s) {
+            self.link.down.on_subscribe(Box::new(up));
+        }
+    }
+    #[inline]
+    fn on_next(&mut self, item: T) {
+        if self.link.done {
+            return;
+        }
+        match guard(|| (self.f)(&item)) {
+            Ok(true) => self.link.down.on_next(item),
+            Ok(false) => self.link.finish(),
+            Err(p) => self.link.panicked(p),
+        }
+    }
+    fn on_error(&mut self, error: Error) {
+        self.link.upstream_error(error);
+    }
+    fn on_complete(&mut self) {
+        self.link.upstream_complete();
+    }
+}

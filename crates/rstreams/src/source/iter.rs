@@ -1,0 +1,208 @@
+use std::iter::Peekable;
+use std::panic::Location;
+
+use parking_lot::Mutex;
+use rstreams_protocol::pull::{self, Source, Step};
+use rstreams_protocol::{Error, Publisher, Rule, Subscriber};
+
+use crate::stage::{Loc, reject};
+
+/// A [`Source`] over any iterator, with eager completion (`on_complete` follows the last item
+/// without waiting for more demand).
+pub(crate) struct IterSource<I: Iterator>(pub(crate) Peekable<I>);
+
+impl<I> Source for IterSource<I>
+where
+    I: Iterator + Send + 'static,
+    I::Item: Send,
+{
+    type Item = I::Item;
+    #[inline]
+    fn pull(&mut self) -> Step<I::Item> {
+        match self.0.next() {
+            Some(item) => Step::Next(item),
+            None => Step::Complete,
+        }
+    }
+    fn is_exhausted(&mut self) -> bool {
+        self.0.peek().is_none()
+    }
+}
+
+/// The publisher made by [`from_iter`].
+#[derive(Clone, Debug)]
+pub struct FromIter<I> {
+    iterable: I,
+    loc: Loc,
+}
+
+/// Emits the items of `iterable`, then completes. Each subscriber iterates its own clone, so the
+/// publisher can be subscribed any number of times. For an iterator that cannot be cloned, use
+/// [`from_iter_once`].
+///
+/// Demand: one `next()` per unit of demand; the iterator is peeked once when demand runs out so
+/// that `on_complete` follows the last item at once.
+///
+/// ```
+/// use rstreams::prelude::*;
+/// let v = rstreams::from_iter(vec![1, 2, 3]).to_vec().blocking_first();
+/// assert_eq!(v.unwrap(), Some(vec![1, 2, 3]));
+/// ```
+#[track_caller]
+pub fn from_iter<I>(iterable: I) -> FromIter<I>
+where
+    I: IntoIterator + Clone,
+{
+    FromIter {
+        iterable,
+        loc: Location::caller(),
+    }
+}
+
+impl<I> Publisher for FromIter<I>
+where
+    I: IntoIterator + Clone,
+    I::IntoIter: Send + 'static,
+    I::Item: Send,
+{
+    type Item = I::Item;
+    fn subscribe<S: Subscriber<I::Item> + Send + 'static>(&self, subscriber: S) {
+        let source = IterSource(self.iterable.clone().into_iter().peekable());
+        pull::serve_at(source, subscriber, self.loc);
+    }
+}
+
+/// The publisher made by [`from_iter_once`].
+pub struct FromIterOnce<I> {
+    iter: Mutex<Option<I>>,
+    loc: Loc,
+}
+
+impl<I> std::fmt::Debug for FromIterOnce<I> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FromIterOnce")
+            .field("used", &self.iter.lock().is_none())
+            .finish()
+    }
+}
+
+/// Emits the items of an iterator that cannot be cloned (a `Drain`, a file's lines, a channel's
+/// receiver). Single-use, like Reactor's `fromStream`: the first subscriber gets the items; every
+/// later subscriber gets `on_subscribe` then `on_error` with an error whose
+/// [`rule`](Error::rule) is 1.11 (a publisher may refuse further subscribers) and whose message
+/// says the iterator was already consumed.
+///
+/// ```
+/// use rstreams::prelude::*;
+/// let lines = "a\nb".lines().map(str::to_owned);
+/// let p = rstreams::from_iter_once(lines);
+/// assert_eq!(p.blocking_last().unwrap(), Some("b".to_owned()));
+/// let again = p.blocking_last().unwrap_err();
+/// assert_eq!(again.rule(), Some(rstreams::Rule::R1_11));
+/// ```
+#[track_caller]
+pub fn from_iter_once<I>(iterable: I) -> FromIterOnce<I::IntoIter>
+where
+    I: IntoIterator,
+{
+    FromIterOnce {
+        iter: Mutex::new(Some(iterable.into_iter())),
+        loc: Location::caller(),
+    }
+}
+
+impl<I> Publisher for FromIterOnce<I>
+where
+    I: Iterator + Send + 'static,
+    I::Item: Send,
+{
+    type Item = I::Item;
+    fn subscribe<S: Subscriber<I::Item> + Send + 'static>(&self, subscriber: S) {
+        let taken = self.iter.lock().take();
+        match taken {
+            Some(iter) => {
+                pull::serve_at(IterSource(iter.peekable()), subscriber, self.loc);
+            }
+            None => reject(
+                subscriber,
+                Error::violation(
+                    Rule::R1_11,
+                    "from_iter_once is single-use: its iterator was already consumed by an \
+                     earlier subscriber",
+                )
+                .at_stage(self.loc),
+            ),
+        }
+    }
+}
+
+/// The publisher made by [`range`].
+#[derive(Clone, Copy, Debug)]
+pub struct Range {
+    start: u64,
+    count: u64,
+    loc: Loc,
+}
+
+/// Emits `count` consecutive numbers from `start`. If `start + count` would overflow `u64`, the
+/// stream fails with an error naming the stage instead of panicking.
+///
+/// ```
+/// use rstreams::prelude::*;
+/// assert_eq!(rstreams::range(5, 3).to_vec().blocking_first().unwrap(), Some(vec![5, 6, 7]));
+/// ```
+#[track_caller]
+pub fn range(start: u64, count: u64) -> Range {
+    Range {
+        start,
+        count,
+        loc: Location::caller(),
+    }
+}
+
+struct RangeSource {
+    next: u64,
+    end: u64,
+}
+
+impl Source for RangeSource {
+    type Item = u64;
+    #[inline]
+    fn pull(&mut self) -> Step<u64> {
+        if self.next == self.end {
+            return Step::Complete;
+        }
+        let item = self.next;
+        self.next += 1;
+        Step::Next(item)
+    }
+    fn is_exhausted(&mut self) -> bool {
+        self.next == self.end
+    }
+}
+
+impl Publisher for Range {
+    type Item = u64;
+    fn subscribe<S: Subscriber<u64> + Send + 'static>(&self, subscriber: S) {
+        match self.start.checked_add(self.count) {
+            Some(end) => {
+                pull::serve_at(
+                    RangeSource {
+                        next: self.start,
+                        end,
+                    },
+                    subscriber,
+                    self.loc,
+                );
+            }
+            None => reject(
+                subscriber,
+                Error::msg(format!(
+                    "range({}, {}): start + count overflows u64",
+                    self.start, self.count
+                ))
+                .at_stage(self.loc),
+            ),
+        }
+    }
+}
