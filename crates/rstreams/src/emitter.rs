@@ -210,7 +210,8 @@ impl<T: Send + 'static> Emitter<T> {
     /// Do not call it from inside the subscriber's own `on_next` with a full buffer: the thread
     /// would wait for itself.
     pub fn send(&self, item: T) -> Result<(), SendError<T>> {
-        self.send_until(item, None).map_err(|e| SendError(e.into_inner()))
+        self.send_until(item, None)
+            .map_err(|e| SendError(e.into_inner()))
     }
 
     /// Buffers `item` if there is room now.

@@ -170,12 +170,10 @@ where
                 down.on_next(value);
                 down.on_complete();
             }
-            Some((mut down, _)) => down.on_error(
-                rstreams_protocol::Error::violation(
-                    rstreams_protocol::Rule::R3_9,
-                    "request(0): demand must be positive",
-                ),
-            ),
+            Some((mut down, _)) => down.on_error(rstreams_protocol::Error::violation(
+                rstreams_protocol::Rule::R3_9,
+                "request(0): demand must be positive",
+            )),
             None if n == 0 => self.0.up.request(0),
             None if first => self.0.up.request(u64::MAX),
             None => {}

@@ -102,11 +102,13 @@ impl Rate {
 
     #[inline]
     fn received(&self) {
-        let left = self.in_flight.fetch_sub(1, Ordering::SeqCst).saturating_sub(1);
+        let left = self
+            .in_flight
+            .fetch_sub(1, Ordering::SeqCst)
+            .saturating_sub(1);
         // SeqCst with the requester's store of `pending` then load of `in_flight`: one of the two
         // sides sees the other, so new demand is never stranded.
-        if (left == 0 || self.high - left >= self.low) && self.pending.load(Ordering::SeqCst) != 0
-        {
+        if (left == 0 || self.high - left >= self.low) && self.pending.load(Ordering::SeqCst) != 0 {
             self.top_up();
         }
     }
@@ -152,7 +154,9 @@ impl<T, S: Subscriber<T>> Subscriber<T> for LimitSubscriber<S> {
                 up,
             });
             self.shared = Some(Arc::clone(&rate));
-            self.link.down.on_subscribe(Box::new(RateSubscription(rate)));
+            self.link
+                .down
+                .on_subscribe(Box::new(RateSubscription(rate)));
         }
     }
     #[inline]
