@@ -3,7 +3,7 @@
 //!
 //! The buffer holds at most `capacity` items; `send` blocks while it is full, which is whenever
 //! the subscriber is slower than the producers or has not asked for more. Items leave the buffer
-//! only on demand (built on the protocol crate's [`pull`](rstreams_protocol::pull) kit: the
+//! only on demand (built on the protocol crate's [`pull`] kit: the
 //! producer's `send` wakes the kit with [`PullHandle::wake`], and the subscriber's `on_next` runs
 //! on the thread that woke it or on the thread that requested).
 //!

@@ -48,7 +48,7 @@ proptest! {
 
     #[test]
     fn filter_map_matches(v in input(), s in schedule()) {
-        let f = |x: u32| (x % 3 != 0).then_some(x + 7);
+        let f = |x: u32| (!x.is_multiple_of(3)).then_some(x + 7);
         let (got, done) = drive(rstreams::from_iter(v.clone()).filter_map(f), &s);
         prop_assert_eq!(got, v.iter().copied().filter_map(f).collect::<Vec<_>>());
         prop_assert!(done);

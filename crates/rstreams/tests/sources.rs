@@ -86,7 +86,7 @@ fn from_iter_is_cold_and_completes_eagerly() {
 
 #[test]
 fn from_iter_once_second_subscriber_gets_an_error_naming_rule_1_11() {
-    let p = rstreams::from_iter_once(vec![String::from("a")].into_iter());
+    let p = rstreams::from_iter_once(vec![String::from("a")]);
     assert_eq!(p.blocking_first().unwrap(), Some("a".to_owned()));
     let (r, probe) = recorder(1);
     p.subscribe(r);

@@ -6,7 +6,7 @@ use rstreams_protocol::{Publisher, Subscriber};
 use crate::ops::sequence::{self, Ended, Next, Successor};
 use crate::stage::Loc;
 
-/// The publisher made by [`concat`].
+/// The publisher made by [`concat()`].
 pub struct Concat<P> {
     publishers: Arc<[P]>,
     loc: Loc,

@@ -138,7 +138,7 @@ impl<T: Send + 'static> Publisher for Fail<T> {
     }
 }
 
-/// The publisher made by [`never`].
+/// The publisher made by [`never()`].
 #[derive(Debug)]
 pub struct Never<T> {
     loc: Loc,
