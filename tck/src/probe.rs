@@ -244,7 +244,7 @@ impl<T: Send + 'static> ProbeBuilder<T> {
                 Err(TestFailure::rule(
                     rule,
                     format!(
-                        "subscribe did not return within {:?}: deadlock when request re-enters?",
+                        "subscribe did not return within {:?} (a deadlock when request re-enters, or endless emission?)",
                         settings.timeout
                     ),
                 ))
@@ -383,6 +383,13 @@ impl<T: Send + 'static> Subscriber<T> for ProbeSubscriber<T> {
     }
 
     fn on_next(&mut self, item: T) {
+        if self.shared.stuck.load(Ordering::Acquire) {
+            // The test gave up on a call that never returned, typically a publisher emitting
+            // without end after cancel; unwinding its thread is the only way left to stop it.
+            panic!(
+                "rstreams-tck: this subscription was abandoned by the TCK (a call never returned)"
+            );
+        }
         let _enter = Enter::new(&self.shared, "on_next");
         let mut st = self.shared.state.lock();
         st.received += 1;
@@ -511,7 +518,7 @@ impl<T: Send + 'static> Probe<T> {
                 Err(TestFailure::rule(
                     rule,
                     format!(
-                        "request({n}) did not return within {:?}: deadlock when request re-enters?",
+                        "request({n}) did not return within {:?} (a deadlock when request re-enters, or endless emission?)",
                         self.settings.timeout
                     ),
                 ))

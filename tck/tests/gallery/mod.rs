@@ -1,0 +1,3 @@
+//! Support code for the gallery self-tests.
+
+pub mod faulty;
