@@ -179,6 +179,28 @@ impl Source for RangeSource {
     fn is_exhausted(&mut self) -> bool {
         self.next == self.end
     }
+
+    /// A counted loop over the batch of demand, the cursor kept in a local.
+    #[inline]
+    fn pull_many<F>(&mut self, limit: u64, mut emit: F) -> (u64, Option<Step<u64>>)
+    where
+        F: FnMut(u64) -> bool,
+    {
+        let first = self.next;
+        let last = first + limit.min(self.end - first);
+        let mut cursor = first;
+        while cursor != last {
+            let item = cursor;
+            cursor += 1;
+            if !emit(item) {
+                break;
+            }
+        }
+        // Written back once; if `emit` unwinds the subscription is over and it is never read.
+        self.next = cursor;
+        let end = (cursor == self.end).then_some(Step::Complete);
+        (cursor - first, end)
+    }
 }
 
 impl Publisher for Range {

@@ -1,0 +1,97 @@
+//! rstreams operators against hand-written loops doing the same work into the same sink.
+//!
+//! Read each group's ratio `plain_loop / pipeline` from one run:
+//!
+//! * `operators/{unbounded,batched_256_192}`: range -> map -> filter -> sum over 10^7 items;
+//!   the baseline loop applies the same map and filter and feeds the same `SumSubscriber`
+//!   (which `black_box`es every item, and in batched mode does the same demand bookkeeping).
+//! * `blocking_iter`: a range drained through `blocking_iter(256)` against iterating the range.
+
+use std::hint::black_box;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use rstreams::prelude::*;
+use rstreams_benches::{Demand, SumSubscriber};
+
+const N: u64 = 10_000_000;
+const N_ITER: u64 = 1_000_000;
+
+#[inline(always)]
+fn f(x: u64) -> u64 {
+    x.wrapping_mul(3)
+}
+
+#[inline(always)]
+fn keep(x: &u64) -> bool {
+    x % 4 != 1
+}
+
+fn map_filter_sum(c: &mut Criterion) {
+    for (name, demand) in [
+        ("unbounded", Demand::Unbounded),
+        (
+            "batched_256_192",
+            Demand::Batched {
+                batch: 256,
+                low: 64,
+            },
+        ),
+    ] {
+        let mut group = c.benchmark_group(format!("operators/{name}"));
+        group.throughput(Throughput::Elements(N));
+        group.sample_size(10);
+        group.bench_function("plain_loop", |b| {
+            b.iter(|| {
+                let mut sink = SumSubscriber::new(demand, Arc::new(AtomicU64::new(0)));
+                for i in 0..black_box(N) {
+                    let y = f(i);
+                    if keep(&y) {
+                        sink.on_next(y);
+                    }
+                }
+                black_box(sink.total())
+            })
+        });
+        group.bench_function("pipeline", |b| {
+            b.iter(|| {
+                let out = Arc::new(AtomicU64::new(0));
+                rstreams::range(0, black_box(N))
+                    .map(f)
+                    .filter(keep)
+                    .subscribe(SumSubscriber::new(demand, out.clone()));
+                black_box(out.load(Ordering::Acquire))
+            })
+        });
+        group.finish();
+    }
+}
+
+fn blocking_iter(c: &mut Criterion) {
+    let mut group = c.benchmark_group("blocking_iter");
+    group.throughput(Throughput::Elements(N_ITER));
+    group.sample_size(10);
+    group.bench_function("plain_loop", |b| {
+        b.iter(|| {
+            let mut total = 0u64;
+            for i in 0..black_box(N_ITER) {
+                total = total.wrapping_add(black_box(i));
+            }
+            black_box(total)
+        })
+    });
+    group.bench_function("blocking_iter_256", |b| {
+        b.iter(|| {
+            let mut total = 0u64;
+            for i in rstreams::range(0, black_box(N_ITER)).blocking_iter(256) {
+                total = total.wrapping_add(black_box(i.unwrap()));
+            }
+            black_box(total)
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, map_filter_sum, blocking_iter);
+criterion_main!(benches);

@@ -1,0 +1,19 @@
+//! Thread hops: [`PublishOn`] moves the downstream's signals onto a scheduler through a bounded
+//! SPSC ring with prefetch; [`SubscribeOn`] moves subscribing and requesting onto a scheduler.
+//! Both are built by [`FlowExt`](crate::FlowExt) methods. `docs/guide/backpressure.md` explains
+//! how demand flows through a hop.
+
+mod publish_on;
+mod ring;
+mod subscribe_on;
+mod sync;
+
+pub use publish_on::{DEFAULT_PREFETCH, MAX_PREFETCH, PublishOn};
+pub use subscribe_on::SubscribeOn;
+
+/// The SPSC ring, exposed to `tests/loom_hop_queue.rs` only (`--cfg rstreams_loom`).
+#[cfg(rstreams_loom)]
+#[doc(hidden)]
+pub mod __loom {
+    pub use super::ring::loom_api::*;
+}
