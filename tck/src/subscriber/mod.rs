@@ -21,8 +21,9 @@
 //! struct Verify;
 //! impl SubscriberBlackboxVerification for Verify {
 //!     type Item = u64;
-//!     fn create_subscriber(&self) -> Box<dyn Subscriber<u64> + Send> {
-//!         Box::new(SyncSubscriber::new(8, |_x: u64| true))
+//!     type Subscriber = SyncSubscriber<u64, fn(u64) -> bool>;
+//!     fn create_subscriber(&self) -> Self::Subscriber {
+//!         SyncSubscriber::new(8, |_x: u64| true)
 //!     }
 //!     fn create_element(&self, i: u64) -> u64 { i }
 //! }

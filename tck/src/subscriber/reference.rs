@@ -339,7 +339,8 @@ pub mod builtin {
 
     impl SubscriberBlackboxVerification for SyncBlackbox {
         type Item = u64;
-        fn create_subscriber(&self) -> Box<dyn Subscriber<u64> + Send> {
+        type Subscriber = Box<dyn Subscriber<u64> + Send>;
+        fn create_subscriber(&self) -> Self::Subscriber {
             Box::new(SyncSubscriber::new(BATCH, stop_after(STOP_AFTER)))
         }
         fn create_element(&self, i: u64) -> u64 {
@@ -353,8 +354,9 @@ pub mod builtin {
 
     impl SubscriberBlackboxVerification for AsyncBlackbox {
         type Item = u64;
-        fn create_subscriber(&self) -> Box<dyn Subscriber<u64> + Send> {
-            Box::new(AsyncSubscriber::new(BATCH, stop_after(STOP_AFTER)))
+        type Subscriber = AsyncSubscriber<u64>;
+        fn create_subscriber(&self) -> Self::Subscriber {
+            AsyncSubscriber::new(BATCH, stop_after(STOP_AFTER))
         }
         fn create_element(&self, i: u64) -> u64 {
             i

@@ -13,6 +13,7 @@
 //! requested items (and the terminal signal) from inside the call, on the requesting thread
 //! (3.10, 3.11), trampolined when the request itself comes from inside a callback.
 
+use std::any::Any;
 use std::cell::Cell;
 use std::collections::VecDeque;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -34,8 +35,20 @@ thread_local! {
     static IN_TERMINAL: Cell<Option<&'static str>> = const { Cell::new(None) };
 }
 
+/// The subscriber under test, boxed, still reachable by its concrete type (for the blackbox
+/// `trigger_request` hook).
+pub(crate) trait TestSubscriber<T>: Subscriber<T> + Send {
+    fn as_any_mut(&mut self) -> &mut dyn Any;
+}
+
+impl<T, S: Subscriber<T> + Send + 'static> TestSubscriber<T> for S {
+    fn as_any_mut(&mut self) -> &mut dyn Any {
+        self
+    }
+}
+
 /// The subscriber under test, boxed.
-pub(crate) type BoxSubscriber<T> = Box<dyn Subscriber<T> + Send>;
+pub(crate) type BoxSubscriber<T> = Box<dyn TestSubscriber<T>>;
 
 /// Which subscription a call came through.
 pub(crate) const PRIMARY: usize = 0;
@@ -507,10 +520,7 @@ impl<T: Send + 'static> Stage<T> {
 
     /// Runs `f` with the subscriber, serialised with every signal, waiting up to the timeout for
     /// a signal in progress on another thread to finish.
-    pub(crate) fn with_subscriber(
-        &self,
-        f: impl FnOnce(&mut (dyn Subscriber<T> + Send)),
-    ) -> TestResult {
+    pub(crate) fn with_subscriber(&self, f: impl FnOnce(&mut dyn Any)) -> TestResult {
         let deadline = Instant::now() + self.core.env.settings.timeout;
         let mut f = Some(f);
         let mut panicked = None;
@@ -518,7 +528,7 @@ impl<T: Send + 'static> Stage<T> {
             self.core.drain.drain(|st| {
                 if let Some(f) = f.take()
                     && let Some(s) = st.subscriber.as_mut()
-                    && let Err(p) = catch_unwind(AssertUnwindSafe(|| f(&mut **s)))
+                    && let Err(p) = catch_unwind(AssertUnwindSafe(|| f(s.as_any_mut())))
                 {
                     panicked = Some(panic_text(&*p));
                 }
@@ -562,14 +572,11 @@ impl<T: Send + 'static> Stage<T> {
     }
 
     /// Waits for the next request on the primary subscription and returns its `n`.
-    pub(crate) fn expect_request(
-        &self,
-        rule: Option<Rule>,
-        context: &str,
-    ) -> Result<u64, TestFailure> {
+    /// No request is a rule 2.1 failure: a subscriber signals demand with `request`.
+    pub(crate) fn expect_request(&self, context: &str) -> Result<u64, TestFailure> {
         self.wait(|log| log.pending.pop_front()).ok_or_else(|| {
             self.core.env.timeout(
-                rule,
+                Some(Rule::R2_1),
                 format!(
                     "expected a request within {:?} {context}, none came",
                     self.core.env.settings.timeout

@@ -1,0 +1,350 @@
+//! The TCK proves itself, subscriber side: every broken subscriber in the gallery fails the
+//! tests of the rule it breaks, naming that rule, and nothing else; the correct ones (the
+//! gallery's control and the reference subscribers) pass everything.
+//!
+//! Where a flaw shows in every test that exercises it (a panic in `on_next`, `request(0)`, a
+//! request from `on_complete`), the assertion is that the dedicated test fails and every failure
+//! names the flaw's rule; where it belongs to one test, the failing set is exact.
+
+mod gallery_sub;
+
+use std::time::Duration;
+
+use gallery_sub::{Blackbox, Flaw, Whitebox};
+use rstreams_protocol::Rule;
+use rstreams_tck::outcome::{Outcome, Settings, SuiteReport};
+use rstreams_tck::subscriber::reference::builtin::{
+    AsyncBlackbox, AsyncWhitebox, SyncBlackbox, SyncWhitebox,
+};
+use rstreams_tck::subscriber::{run_blackbox, run_whitebox};
+
+/// Short waits: the broken subscribers make many tests wait for a signal that never comes.
+/// Signals that do come arrive in microseconds, so this is still generous for the passing ones.
+fn settings() -> Settings {
+    let env = Settings::from_env();
+    Settings {
+        timeout: env.timeout.min(Duration::from_millis(400)),
+        no_signal: env.no_signal.min(Duration::from_millis(40)),
+    }
+}
+
+/// Which rule the failures must name.
+enum Expect {
+    /// This rule, in every failing test.
+    Rule(Rule),
+    /// Each failing test's own rule.
+    Own,
+    /// No rule (a broken whitebox contract, not a spec rule).
+    NoRule,
+}
+
+/// Asserts that `must_fail` fail (and, when `exact`, nothing else), naming the expected rule.
+fn check(report: &SuiteReport, expect: Expect, must_fail: &[&str], exact: bool) {
+    let failed: Vec<(&str, Option<Rule>, Option<Rule>, String)> = report
+        .results
+        .iter()
+        .filter_map(|(name, own, o)| match o {
+            Outcome::Failed { rule, message } => Some((*name, *own, *rule, message.clone())),
+            _ => None,
+        })
+        .collect();
+    let names: Vec<&str> = failed.iter().map(|f| f.0).collect();
+    let who = format!("{} under {}", report.implementation, report.suite);
+    for name in must_fail {
+        assert!(
+            names.contains(name),
+            "{who}: {name} should fail; failures: {failed:#?}"
+        );
+    }
+    if exact {
+        assert_eq!(
+            names.len(),
+            must_fail.len(),
+            "{who}: unexpected failures {failed:#?}"
+        );
+    }
+    for (name, own, rule, message) in &failed {
+        let want = match expect {
+            Expect::Rule(r) => Some(r),
+            Expect::Own => *own,
+            Expect::NoRule => None,
+        };
+        assert_eq!(
+            *rule, want,
+            "{who}: {name} failed naming the wrong rule: {message}"
+        );
+    }
+}
+
+fn passes(report: &SuiteReport) {
+    check(report, Expect::NoRule, &[], true);
+}
+
+fn wb(flaw: Flaw) -> SuiteReport {
+    run_whitebox(format!("{flaw:?}"), &Whitebox(flaw), &settings())
+}
+
+fn bb(flaw: Flaw) -> SuiteReport {
+    run_blackbox(format!("{flaw:?}"), &Blackbox(flaw), &settings())
+}
+
+const W_HAPPY: &str = "required_exercise_whitebox_happy_path";
+const W_201: &str = "required_spec201_must_signal_demand_via_subscription_request";
+const W_203C: &str =
+    "required_spec203_must_not_call_methods_on_subscription_or_publisher_in_on_complete";
+const W_203E: &str =
+    "required_spec203_must_not_call_methods_on_subscription_or_publisher_in_on_error";
+const W_204: &str = "untested_spec204_must_consider_the_subscription_as_cancelled_in_after_recieving_on_complete_or_on_error";
+const W_205: &str = "required_spec205_must_call_subscription_cancel_if_it_already_has_an_subscription_and_receives_another_on_subscribe_signal";
+const W_206: &str = "untested_spec206_must_call_subscription_cancel_if_it_is_no_longer_valid";
+const W_207: &str = "untested_spec207_must_ensure_all_calls_on_its_subscription_take_place_from_the_same_thread_or_take_care_of_synchronization";
+const W_208: &str = "required_spec208_must_be_prepared_to_receive_on_next_signals_after_having_called_subscription_cancel";
+const W_209W: &str = "required_spec209_must_be_prepared_to_receive_an_on_complete_signal_without_preceding_request_call";
+const W_213: &str = "untested_spec213_failing_on_signal_invocation";
+const W_310: &str = "untested_spec310_request_may_synchronously_call_on_next_on_subscriber";
+const W_311: &str = "untested_spec311_request_may_synchronously_call_on_complete_or_on_error";
+const W_314: &str =
+    "untested_spec314_cancel_may_cause_the_publisher_to_shutdown_if_no_other_subscription_exists";
+const W_315: &str = "untested_spec315_cancel_must_not_throw_exception_and_must_signal_on_error";
+const W_R309: &str = "rust_spec309_must_not_request_zero";
+const W_R310: &str = "rust_spec310_whole_stream_from_synchronous_source";
+const B_201: &str = "required_spec201_blackbox_must_signal_demand_via_subscription_request";
+const B_203C: &str =
+    "required_spec203_blackbox_must_not_call_methods_on_subscription_or_publisher_in_on_complete";
+const B_203E: &str =
+    "required_spec203_blackbox_must_not_call_methods_on_subscription_or_publisher_in_on_error";
+const B_204: &str = "untested_spec204_blackbox_must_consider_the_subscription_as_cancelled_in_after_recieving_on_complete_or_on_error";
+const B_205: &str = "required_spec205_blackbox_must_call_subscription_cancel_if_it_already_has_an_subscription_and_receives_another_on_subscribe_signal";
+const B_206: &str =
+    "untested_spec206_blackbox_must_call_subscription_cancel_if_it_is_no_longer_valid";
+const B_207: &str = "untested_spec207_blackbox_must_ensure_all_calls_on_its_subscription_take_place_from_the_same_thread_or_take_care_of_synchronization";
+const B_208: &str = "untested_spec208_blackbox_must_be_prepared_to_receive_on_next_signals_after_having_called_subscription_cancel";
+const B_209W: &str = "required_spec209_blackbox_must_be_prepared_to_receive_an_on_complete_signal_without_preceding_request_call";
+const B_213: &str = "untested_spec213_blackbox_failing_on_signal_invocation";
+const B_R309: &str = "rust_spec309_blackbox_must_not_request_zero";
+
+#[test]
+fn reference_subscribers_pass_both_suites() {
+    let s = settings();
+    passes(&run_whitebox("SyncSubscriber", &SyncWhitebox, &s));
+    passes(&run_whitebox("AsyncSubscriber", &AsyncWhitebox, &s));
+    passes(&run_blackbox("SyncSubscriber", &SyncBlackbox, &s));
+    passes(&run_blackbox("AsyncSubscriber", &AsyncBlackbox, &s));
+}
+
+#[test]
+fn control_without_flaw_passes_both_suites() {
+    passes(&wb(Flaw::None));
+    passes(&bb(Flaw::None));
+}
+
+#[test]
+fn never_requesting_fails_rule_2_1() {
+    check(
+        &wb(Flaw::NeverRequests),
+        Expect::Rule(Rule::R2_1),
+        &[W_HAPPY, W_201, W_310, W_311],
+        false,
+    );
+    check(
+        &bb(Flaw::NeverRequests),
+        Expect::Rule(Rule::R2_1),
+        &[B_201],
+        false,
+    );
+}
+
+#[test]
+fn request_from_on_complete_fails_rule_2_3() {
+    let w = wb(Flaw::RequestsInOnComplete);
+    check(&w, Expect::Rule(Rule::R2_3), &[W_203C], false);
+    assert!(
+        !w.failed().contains(&W_203E),
+        "on_error is not where the flaw is"
+    );
+    let b = bb(Flaw::RequestsInOnComplete);
+    check(&b, Expect::Rule(Rule::R2_3), &[B_203C], false);
+    assert!(
+        !b.failed().contains(&B_203E),
+        "on_error is not where the flaw is"
+    );
+}
+
+#[test]
+fn cancel_from_on_error_fails_rule_2_3() {
+    let w = wb(Flaw::CancelsInOnError);
+    check(&w, Expect::Rule(Rule::R2_3), &[W_203E], false);
+    assert!(
+        !w.failed().contains(&W_203C),
+        "on_complete is not where the flaw is"
+    );
+    let b = bb(Flaw::CancelsInOnError);
+    check(&b, Expect::Rule(Rule::R2_3), &[B_203E], false);
+    assert!(
+        !b.failed().contains(&B_203C),
+        "on_complete is not where the flaw is"
+    );
+}
+
+#[test]
+fn request_after_terminal_fails_rule_2_4() {
+    check(
+        &wb(Flaw::RequestsAfterTerminal),
+        Expect::Rule(Rule::R2_4),
+        &[W_204],
+        true,
+    );
+    check(
+        &bb(Flaw::RequestsAfterTerminal),
+        Expect::Rule(Rule::R2_4),
+        &[B_204],
+        true,
+    );
+}
+
+#[test]
+fn keeping_a_second_subscription_fails_rule_2_5() {
+    check(
+        &wb(Flaw::KeepsSecondSubscription),
+        Expect::Rule(Rule::R2_5),
+        &[W_205],
+        true,
+    );
+    check(
+        &bb(Flaw::KeepsSecondSubscription),
+        Expect::Rule(Rule::R2_5),
+        &[B_205],
+        true,
+    );
+}
+
+#[test]
+fn requesting_on_a_second_subscription_fails_blackbox_rule_2_5() {
+    // As on the JVM, the whitebox 2.5 test only asks for the cancel; the blackbox one is strict.
+    passes(&wb(Flaw::RequestsOnSecondSubscription));
+    check(
+        &bb(Flaw::RequestsOnSecondSubscription),
+        Expect::Rule(Rule::R2_5),
+        &[B_205],
+        true,
+    );
+}
+
+#[test]
+fn not_cancelling_when_dropped_fails_rule_2_6() {
+    check(
+        &wb(Flaw::NoCancelOnDrop),
+        Expect::Rule(Rule::R2_6),
+        &[W_206],
+        true,
+    );
+    check(
+        &bb(Flaw::NoCancelOnDrop),
+        Expect::Rule(Rule::R2_6),
+        &[B_206],
+        true,
+    );
+}
+
+#[test]
+fn overlapping_requests_fail_rule_2_7() {
+    check(
+        &wb(Flaw::OverlappingRequests),
+        Expect::Rule(Rule::R2_7),
+        &[W_207],
+        false,
+    );
+    check(
+        &bb(Flaw::OverlappingRequests),
+        Expect::Rule(Rule::R2_7),
+        &[B_207],
+        false,
+    );
+}
+
+#[test]
+fn panicking_on_items_after_cancel_fails_rule_2_8() {
+    // The subscriber panics, so the failure names 2.13 (callbacks must return normally).
+    check(
+        &wb(Flaw::PanicsOnItemAfterCancel),
+        Expect::Rule(Rule::R2_13),
+        &[W_208],
+        true,
+    );
+    check(
+        &bb(Flaw::PanicsOnItemAfterCancel),
+        Expect::Rule(Rule::R2_13),
+        &[B_208],
+        true,
+    );
+}
+
+#[test]
+fn panicking_on_completion_without_items_fails_rule_2_9() {
+    check(
+        &wb(Flaw::PanicsOnEmptyCompletion),
+        Expect::Rule(Rule::R2_13),
+        &[W_209W],
+        false,
+    );
+    check(
+        &bb(Flaw::PanicsOnEmptyCompletion),
+        Expect::Rule(Rule::R2_13),
+        &[B_209W],
+        false,
+    );
+}
+
+#[test]
+fn panicking_in_on_next_fails_rule_2_13() {
+    check(
+        &wb(Flaw::PanicsInOnNext),
+        Expect::Rule(Rule::R2_13),
+        &[W_213, W_201],
+        false,
+    );
+    check(
+        &bb(Flaw::PanicsInOnNext),
+        Expect::Rule(Rule::R2_13),
+        &[B_213, B_201],
+        false,
+    );
+}
+
+#[test]
+fn requesting_zero_fails_rule_3_9() {
+    check(
+        &wb(Flaw::RequestsZero),
+        Expect::Rule(Rule::R3_9),
+        &[W_R309],
+        false,
+    );
+    check(
+        &bb(Flaw::RequestsZero),
+        Expect::Rule(Rule::R3_9),
+        &[B_R309],
+        false,
+    );
+}
+
+#[test]
+fn lock_held_across_request_deadlocks_with_a_synchronous_source() {
+    // Rules 3.10/3.11 allow delivery from inside request: a subscriber holding a lock across
+    // request that on_next also takes deadlocks; the watchdog reports it instead of hanging.
+    check(
+        &wb(Flaw::LockAcrossRequest),
+        Expect::Own,
+        &[W_310, W_311, W_R310],
+        true,
+    );
+}
+
+#[test]
+fn puppet_ignoring_cancel_fails_the_cancel_tests() {
+    check(
+        &wb(Flaw::IgnoresCancelSignal),
+        Expect::NoRule,
+        &[W_HAPPY, W_208, W_314, W_315],
+        true,
+    );
+}
