@@ -225,13 +225,14 @@ fn produce<T>(
 
 /// A pass-through processor with a bounded buffer, serving one downstream subscriber.
 ///
-/// It requests `buffer` items upstream when subscribed and one more for each item it hands
-/// downstream, so it never holds more than `buffer` items. An upstream error is passed on at
-/// once, without waiting for demand and dropping buffered items (rule 4.2). A second downstream
-/// subscriber is rejected with `on_subscribe` followed by `on_error` (rule 1.9). Downstream
-/// cancel cancels upstream.
-///
-/// Clone it to get both ends: subscribe one clone upstream and subscribe downstream to another.
+/// [`IdentityProcessor`] is the publisher side; [`input`](IdentityProcessor::input) gives the
+/// subscriber side to subscribe upstream. It asks upstream for `buffer` items at a time, and only
+/// once downstream has demand and the buffer is empty, so it never holds more than `buffer`
+/// items. Buffered items go downstream while there is demand; an upstream error goes downstream
+/// at once, without waiting for demand (dropping what is still buffered, rule 4.2). A second
+/// downstream subscriber is rejected with `on_subscribe` then `on_error` (rule 1.9). Downstream
+/// cancel cancels upstream; dropping the subscribed input before the stream ended cancels
+/// upstream too (rule 2.6).
 ///
 /// ```
 /// use rstreams_protocol::{Publisher, Rule, reference::RangePublisher};
@@ -240,7 +241,7 @@ fn produce<T>(
 /// use rstreams_tck::probe::Probe;
 ///
 /// let processor = IdentityProcessor::new(4);
-/// RangePublisher::new(0, 3).subscribe(processor.clone());
+/// RangePublisher::new(0, 3).subscribe(processor.input());
 /// let probe = Probe::subscribe(&processor, &Settings::default()).unwrap();
 /// probe.request(3).unwrap();
 /// assert_eq!(probe.expect_next(Rule::R1_1).unwrap(), 0);
@@ -260,6 +261,13 @@ impl<T> Clone for IdentityProcessor<T> {
     }
 }
 
+/// The subscriber side of an [`IdentityProcessor`].
+pub struct ProcessorInput<T> {
+    shared: Arc<ProcShared<T>>,
+    /// Whether this input holds the processor's upstream subscription.
+    subscribed: bool,
+}
+
 struct ProcShared<T> {
     buffer: usize,
     stage: &'static Location<'static>,
@@ -269,11 +277,13 @@ struct ProcShared<T> {
 struct ProcState<T> {
     queue: VecDeque<T>,
     upstream: Option<Arc<dyn Subscription>>,
+    /// Items asked from upstream and not yet received.
+    outstanding: u64,
     /// Set once upstream ended: `Ok` completed, `Err` failed.
     end: Option<Result<(), Error>>,
     downstream: Option<PullHandle>,
     has_subscriber: bool,
-    /// Downstream cancelled before upstream subscribed: cancel it on arrival.
+    /// Downstream went away: an upstream arriving later is cancelled at once.
     cancelled: bool,
 }
 
@@ -288,12 +298,22 @@ impl<T: Send + 'static> IdentityProcessor<T> {
                 state: Mutex::new(ProcState {
                     queue: VecDeque::with_capacity(buffer.max(1)),
                     upstream: None,
+                    outstanding: 0,
                     end: None,
                     downstream: None,
                     has_subscriber: false,
                     cancelled: false,
                 }),
             }),
+        }
+    }
+
+    /// The subscriber side, to subscribe upstream. Only the first input to receive
+    /// `on_subscribe` is used; later subscriptions are cancelled (rule 2.5).
+    pub fn input(&self) -> ProcessorInput<T> {
+        ProcessorInput {
+            shared: Arc::clone(&self.shared),
+            subscribed: false,
         }
     }
 }
@@ -307,10 +327,10 @@ impl<T> ProcShared<T> {
     }
 }
 
-impl<T: Send + 'static> Subscriber<T> for IdentityProcessor<T> {
+impl<T: Send + 'static> Subscriber<T> for ProcessorInput<T> {
     fn on_subscribe(&mut self, subscription: Box<dyn Subscription>) {
         let mut st = self.shared.state.lock();
-        if st.upstream.is_some() || st.end.is_some() {
+        if st.upstream.is_some() || st.end.is_some() || self.subscribed {
             drop(st);
             subscription.cancel(); // 2.5
             return;
@@ -321,9 +341,11 @@ impl<T: Send + 'static> Subscriber<T> for IdentityProcessor<T> {
             sub.cancel();
             return;
         }
-        st.upstream = Some(Arc::clone(&sub));
+        st.upstream = Some(sub);
+        self.subscribed = true;
         drop(st);
-        sub.request(self.shared.buffer as u64);
+        // Downstream may be waiting for items already.
+        self.shared.wake();
     }
 
     fn on_next(&mut self, item: T) {
@@ -331,7 +353,7 @@ impl<T: Send + 'static> Subscriber<T> for IdentityProcessor<T> {
         if st.end.is_some() {
             return;
         }
-        if st.queue.len() >= self.shared.buffer {
+        if st.outstanding == 0 || st.queue.len() >= self.shared.buffer {
             // Upstream sent more than was requested (1.1): fail rather than grow the buffer.
             let up = st.upstream.take();
             st.queue.clear();
@@ -345,6 +367,7 @@ impl<T: Send + 'static> Subscriber<T> for IdentityProcessor<T> {
                 up.cancel();
             }
         } else {
+            st.outstanding -= 1;
             st.queue.push_back(item);
             drop(st);
         }
@@ -356,7 +379,6 @@ impl<T: Send + 'static> Subscriber<T> for IdentityProcessor<T> {
             let mut st = self.shared.state.lock();
             if st.end.is_none() {
                 st.end = Some(Err(error));
-                st.queue.clear(); // 4.2: the error goes downstream at once
             }
             st.upstream = None;
         }
@@ -375,6 +397,19 @@ impl<T: Send + 'static> Subscriber<T> for IdentityProcessor<T> {
     }
 }
 
+impl<T> Drop for ProcessorInput<T> {
+    fn drop(&mut self) {
+        if !self.subscribed {
+            return;
+        }
+        // Nobody can deliver to the processor any more (2.6): release upstream.
+        let up = self.shared.state.lock().upstream.take();
+        if let Some(up) = up {
+            up.cancel();
+        }
+    }
+}
+
 /// The downstream side of the processor, driven by the pull kit.
 struct ProcSource<T> {
     shared: Arc<ProcShared<T>>,
@@ -384,29 +419,43 @@ impl<T: Send + 'static> Source for ProcSource<T> {
     type Item = T;
     fn pull(&mut self) -> Step<T> {
         let mut st = self.shared.state.lock();
-        if let Some(Err(e)) = &st.end {
-            return Step::Error(e.clone());
+        if let Some(item) = st.queue.pop_front() {
+            return Step::Next(item);
         }
-        match st.queue.pop_front() {
-            Some(item) => {
-                let up = st.upstream.clone();
-                drop(st);
-                // Replace what was taken; may deliver synchronously into on_next, which only
-                // queues and wakes (the drain running this pull picks it up).
-                if let Some(up) = up {
-                    up.request(1);
-                }
-                Step::Next(item)
+        match &st.end {
+            Some(Err(e)) => return Step::Error(e.clone()),
+            Some(Ok(())) => return Step::Complete,
+            None => {}
+        }
+        if st.outstanding == 0
+            && let Some(up) = st.upstream.clone()
+        {
+            st.outstanding = self.shared.buffer as u64;
+            drop(st);
+            // May deliver synchronously into on_next, which only queues and wakes (the drain
+            // running this pull picks the wake-up up).
+            up.request(self.shared.buffer as u64);
+            st = self.shared.state.lock();
+            if let Some(item) = st.queue.pop_front() {
+                return Step::Next(item);
             }
-            None if st.end.is_some() => Step::Complete,
-            None => Step::Pending,
+            match &st.end {
+                Some(Err(e)) => return Step::Error(e.clone()),
+                Some(Ok(())) => return Step::Complete,
+                None => {}
+            }
         }
+        Step::Pending
     }
 
     fn is_exhausted(&mut self) -> bool {
-        let st = self.shared.state.lock();
+        let mut st = self.shared.state.lock();
         match &st.end {
-            Some(Err(_)) => true,
+            Some(Err(_)) => {
+                // 4.2: the error does not wait for demand; what is still buffered is dropped.
+                st.queue.clear();
+                true
+            }
             Some(Ok(())) => st.queue.is_empty(),
             None => false,
         }
@@ -426,6 +475,22 @@ impl<T> Drop for ProcSource<T> {
         if let Some(up) = up {
             up.cancel();
         }
+    }
+}
+
+/// Rejects a subscriber: `on_subscribe`, then `on_error` naming rule 1.9.
+struct Rejected<T>(std::marker::PhantomData<fn() -> T>);
+
+impl<T: Send + 'static> Source for Rejected<T> {
+    type Item = T;
+    fn pull(&mut self) -> Step<T> {
+        Step::Error(Error::violation(
+            Rule::R1_9,
+            "this processor serves one subscriber and already has one",
+        ))
+    }
+    fn is_exhausted(&mut self) -> bool {
+        true
     }
 }
 
@@ -453,21 +518,5 @@ impl<T: Send + 'static> Publisher for IdentityProcessor<T> {
             },
             self.shared.stage,
         );
-    }
-}
-
-/// Rejects a subscriber: `on_subscribe`, then `on_error` naming rule 1.9.
-struct Rejected<T>(std::marker::PhantomData<fn() -> T>);
-
-impl<T: Send + 'static> Source for Rejected<T> {
-    type Item = T;
-    fn pull(&mut self) -> Step<T> {
-        Step::Error(Error::violation(
-            Rule::R1_9,
-            "this processor serves one subscriber and already has one",
-        ))
-    }
-    fn is_exhausted(&mut self) -> bool {
-        true
     }
 }
