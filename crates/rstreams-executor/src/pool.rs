@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender, TrySendError};
 use crossbeam_utils::{Backoff, CachePadded};
-use parking_lot::{Condvar, Mutex, RwLock};
+use parking_lot::{Condvar, Mutex};
 
 use crate::Scheduler;
 use crate::lane::{Job, LaneHost, LaneInner, SerialLane};
@@ -158,11 +158,10 @@ impl ThreadPoolBuilder {
             let to_pool = weak.clone();
             PoolInner {
                 id,
-                tx: RwLock::new(Some(tx)),
+                tx,
                 rx,
                 policy: self.full_policy,
-                sleep: Sleep::new(),
-                closed: AtomicBool::new(false),
+                sleep: CachePadded::new(Sleep::new()),
                 stop_now: AtomicBool::new(false),
                 // One slot per worker plus one shared by threads that are not workers.
                 slots: (0..=workers)
@@ -248,14 +247,13 @@ impl Slot {
 struct PoolInner {
     id: usize,
     name: String,
-    /// `None` once closed. Submitters hold the read lock while pushing, so `close` (write lock)
-    /// waits for in-flight pushes: after it, nothing can enter the queue.
-    tx: RwLock<Option<Sender<Job>>>,
+    /// Never disconnected: closing is the CLOSED bit of `sleep` (see `submit`).
+    tx: Sender<Job>,
     rx: Receiver<Job>,
     policy: FullPolicy,
-    sleep: Sleep,
-    /// Set (Release) after `tx` is taken; workers exit when they see it and the queue is empty.
-    closed: AtomicBool,
+    /// Sleep/wake protocol and the CLOSED gate, on its own cache line (the submitter writes it
+    /// on every submission).
+    sleep: CachePadded<Sleep>,
     /// Immediate shutdown: workers drop instead of run.
     stop_now: AtomicBool,
     slots: Box<[CachePadded<Slot>]>,
@@ -289,24 +287,27 @@ impl PoolInner {
 
     /// Pushes a job. `force_block` makes a full queue block even under `FullPolicy::Reject`
     /// (timer dispatch).
+    ///
+    /// Gate: a cheap `is_closed` check before the push, and the `publish` RMW after it. If the
+    /// RMW shows the queue was closed meanwhile, the workers may have exited after finding the
+    /// queue empty, so this thread drains the queue itself (`help_after_close`): an accepted task
+    /// is never stranded, and no lock is taken on the submission path.
     fn submit(&self, job: Job, force_block: bool) -> Result<(), (Job, RejectReason)> {
-        let guard = self.tx.read();
-        let Some(tx) = guard.as_ref() else {
+        if self.sleep.is_closed() {
             return Err((job, RejectReason::Shutdown));
-        };
-        match tx.try_send(job) {
+        }
+        match self.tx.try_send(job) {
             Ok(()) => {}
             Err(TrySendError::Full(job)) => {
                 if self.policy == FullPolicy::Reject && !force_block {
                     return Err((job, RejectReason::QueueFull));
                 }
                 if let Some(index) = self.own_worker_slot() {
-                    drop(guard);
                     tracing::trace!("queue full on a worker: caller runs");
                     self.run_job(job, &self.slots[index]);
                     return Ok(());
                 }
-                if tx.send(job).is_err() {
+                if self.tx.send(job).is_err() {
                     unreachable!("the receiver lives as long as the pool");
                 }
             }
@@ -314,23 +315,35 @@ impl PoolInner {
                 unreachable!("the receiver lives as long as the pool")
             }
         }
-        drop(guard);
-        self.sleep.notify_one();
+        if self.sleep.publish() {
+            self.help_after_close();
+        }
         Ok(())
     }
 
     /// Pushes without ever blocking; gives the job back if full or closed.
     fn try_push(&self, job: Job) -> Result<(), Job> {
-        let guard = self.tx.read();
-        let Some(tx) = guard.as_ref() else {
+        if self.sleep.is_closed() {
             return Err(job);
-        };
-        let pushed = tx.try_send(job).map_err(TrySendError::into_inner);
-        drop(guard);
-        if pushed.is_ok() {
-            self.sleep.notify_one();
         }
-        pushed
+        self.tx.try_send(job).map_err(TrySendError::into_inner)?;
+        if self.sleep.publish() {
+            self.help_after_close();
+        }
+        Ok(())
+    }
+
+    /// A push raced with `close`: run (or, after `shutdown_now`, drop) whatever is queued.
+    fn help_after_close(&self) {
+        tracing::debug!("submission raced with shutdown; the submitter drains the queue");
+        let slot = self.current_slot();
+        while let Ok(job) = self.rx.try_recv() {
+            if self.is_stopping_now() {
+                self.discard(job);
+            } else {
+                self.run_job(job, slot);
+            }
+        }
     }
 
     fn execute(&self, task: Task) -> Result<(), Rejected> {
@@ -414,8 +427,7 @@ impl PoolInner {
     }
 
     fn is_closed(&self) -> bool {
-        // Acquire pairs with the Release store in `close`: the queue is final once seen.
-        self.closed.load(Ordering::Acquire)
+        self.sleep.is_closed()
     }
 
     fn is_stopping_now(&self) -> bool {
@@ -425,14 +437,10 @@ impl PoolInner {
 
     /// Stops accepting work and wakes every worker. Idempotent.
     fn close(&self) {
-        let was_open = self.tx.write().take().is_some();
-        if was_open {
-            // Release pairs with the workers' Acquire loads: the queue is final from now on.
-            self.closed.store(true, Ordering::Release);
+        if self.sleep.close() {
             let timers = self.timers.stop();
             tracing::debug!(pool = %self.name, cancelled_timers = timers, "pool closed");
         }
-        self.sleep.notify_all();
     }
 
     /// Joins the workers (all but the calling one, if it is a worker) and waits for termination.
@@ -525,8 +533,6 @@ fn worker_main(inner: &Arc<PoolInner>, index: usize) {
 ///
 /// # Design
 ///
-/// # Design
-///
 /// * **Work distribution: one shared, bounded injector queue** (a `crossbeam-channel` array
 ///   channel). Every worker pops from it; there are no per-worker deques. A prototype with
 ///   per-worker `crossbeam-deque` deques and stealing was benchmarked against it
@@ -559,20 +565,32 @@ fn worker_main(inner: &Arc<PoolInner>, index: usize) {
 /// how many tasks it dropped. Dropping the pool is a graceful `shutdown`. Called from one of the
 /// pool's own workers, these do not join the calling worker (it exits once its task returns).
 ///
+/// Closing is one bit (CLOSED) in the same atomic word the sleep protocol uses, so submission
+/// takes no lock: a submitter checks the bit, pushes, then does the protocol's read-modify-write.
+/// If that RMW shows CLOSED, the submission raced with the shutdown and the workers may already
+/// have exited, so the submitter drains the queue itself. A task accepted (`Ok`) is therefore
+/// always run (or, after `shutdown_now`, dropped and counted), possibly on the submitting thread
+/// when it raced with the shutdown; a task refused comes back. Workers exit only after seeing
+/// CLOSED and an empty queue; seeing CLOSED (an acquire) also shows them every push whose RMW
+/// came before the close.
 ///
 /// ## Sleep/wake protocol
 ///
-/// One word, `state`, counts the workers that are registered as sleepers (low bits) and the
-/// number of "work published" events (high bits, wrapping; only there so that the submitter's
-/// access is a meaningful read-modify-write).
+/// One word, `state`, holds the number of workers registered as sleeping that no submitter has
+/// claimed yet (low bits), the CLOSED bit, and a wrapping count of "work published" events (high
+/// bits; they exist so that the submitter's access is a meaningful read-modify-write). A mutex
+/// guards a count of wakeup tokens; a condition variable goes with it.
 ///
-/// * **Submitter** (`Sleep::notify_one`), *after* pushing its task onto the queue: one RMW on
-///   `state` (add one event). If the value it read shows a sleeper, it takes `lock` and calls
-///   `notify_one` on the condition variable.
-/// * **Worker** (`Sleep::sleep`), after a failed pop and a short spin: take `lock`; one RMW on
-///   `state` (add one sleeper); re-check `must_wake()` (queue non-empty, or shutdown); if
-///   nothing, `wait` on the condition variable, which releases `lock` atomically. When it wakes
-///   it removes itself from `state` and goes back to popping.
+/// * **Submitter** (`Sleep::publish`), *after* pushing its task onto the queue: one RMW on
+///   `state` (add one event). Only if the value it read shows an unclaimed sleeper does it take
+///   the mutex, claim the sleeper (move one unit from `state` to the tokens) and `notify_one`.
+///   Later submitters then see no unclaimed sleeper and skip the lock until that worker sleeps
+///   again.
+/// * **Worker** (`Sleep::sleep`), after a failed pop and a short spin: take the mutex; one RMW on
+///   `state` (register as sleeper); re-check `must_wake()` (queue non-empty, or closed); if
+///   nothing, `wait`, which releases the mutex atomically. It returns when it finds a token (or,
+///   after a broadcast, when `must_wake()` holds, releasing its own registration) and goes back to
+///   popping. Every worker inside `sleep` accounts for exactly one unit of sleepers + tokens.
 ///
 /// ## Why no wakeup is lost
 ///
@@ -583,17 +601,17 @@ fn worker_main(inner: &Arc<PoolInner>, index: usize) {
 ///    (or from a later RMW in its release sequence), so the push happens-before the worker's
 ///    re-check, which therefore sees a non-empty queue and does not wait.
 /// 2. Worker's RMW first: the submitter's RMW reads a sleeper count of at least one and goes to
-///    take `lock`. The worker has held `lock` since before its RMW and only releases it inside
-///    `wait` (or after deciding not to wait), so the submitter's `notify_one` happens while the
-///    worker is already waiting (or after it left). Either way someone is awake to run the task.
+///    take the mutex. The worker has held it since before its RMW and only releases it inside
+///    `wait` (or after deciding not to wait), so the claim and `notify_one` happen while the
+///    worker is already waiting (or after it left, in which case the count it registered is gone
+///    and nothing is claimed). If another submitter claimed that sleeper first, that worker is
+///    awake and will pop our task too: a woken worker drains the queue until it is empty before it
+///    sleeps again.
 ///
 /// A plain load on the submitter side would not do: with the push and the load on different
 /// locations, both threads could read stale values (the store-buffer pattern) and both proceed as
-/// if the other were not there. `tests/loom_queue_handoff.rs` models the protocol, together with a
-/// broken twin (notify without the lock) that loom shows deadlocking.
-///
-/// A woken worker drains the queue until it is empty before it sleeps again, so one wakeup per
-/// "at least one sleeper saw nothing" is enough; extra wakeups are only wasted work.
+/// if the other were not there. `tests/loom_queue_handoff.rs` model-checks the protocol and the
+/// close race, together with a broken twin (notify without the lock) that loom shows deadlocking.
 ///
 /// # Example
 ///

@@ -8,17 +8,25 @@ use crate::sync::{AtomicUsize, Condvar, Mutex, Ordering};
 const SLEEPER: usize = 1;
 const SLEEPER_BITS: u32 = 20;
 const SLEEPER_MASK: usize = (1 << SLEEPER_BITS) - 1;
-/// High bits of `state`: published-work events (wrapping counter).
-const EVENT: usize = 1 << SLEEPER_BITS;
+/// Next bit: the queue is closed (set once, never cleared).
+const CLOSED: usize = 1 << SLEEPER_BITS;
+/// High bits of `state`: published-work events (wrapping counter; its carry falls off the top).
+const EVENT: usize = 1 << (SLEEPER_BITS + 1);
 
 /// Upper bound on workers that may sleep on one [`Sleep`] at once.
 pub const MAX_SLEEPERS: usize = SLEEPER_MASK;
 
-/// Parking place for idle workers; see the module docs for the protocol.
+/// Parking place for idle workers; see the protocol on [`ThreadPool`](crate::ThreadPool).
+///
+/// `state` (low bits) counts workers registered as sleeping that no notifier has claimed yet;
+/// the mutex guards `tokens`, wakeups handed out but not yet consumed. Every worker inside
+/// `sleep` accounts for exactly one unit of `sleepers + tokens`, so a notifier that claims a
+/// sleeper (moving one unit from `state` to `tokens`) makes later submitters skip the lock
+/// until that worker has gone back to sleep.
 #[derive(Debug)]
 pub struct Sleep {
     state: AtomicUsize,
-    lock: Mutex<()>,
+    tokens: Mutex<usize>,
     cv: Condvar,
 }
 
@@ -33,43 +41,89 @@ impl Sleep {
     pub fn new() -> Self {
         Self {
             state: AtomicUsize::new(0),
-            lock: Mutex::new(()),
+            tokens: Mutex::new(0),
             cv: Condvar::new(),
         }
     }
 
-    /// Call after publishing work (the push must come first): wakes one sleeper if any.
-    pub fn notify_one(&self) {
-        // AcqRel RMW: release pairs with the sleeper's acquire RMW in `sleep` (case 1 in the
-        // module docs); being an RMW it reads the latest sleeper count (case 2).
+    /// Whether [`close`](Sleep::close) has been called. Cheap: submitters check it before
+    /// pushing, workers before exiting.
+    pub fn is_closed(&self) -> bool {
+        // Acquire pairs with the release half of every earlier `publish` RMW (through the release
+        // sequence that `close`'s RMW extends): a worker that sees CLOSED also sees every push
+        // published before it.
+        self.state.load(Ordering::Acquire) & CLOSED != 0
+    }
+
+    /// Closes: from now on `is_closed` is true and every sleeper is woken. Returns `true` for the
+    /// call that closed.
+    pub fn close(&self) -> bool {
+        // AcqRel RMW: totally ordered with the submitters' `publish` RMWs (see `publish`).
+        let prev = self.state.fetch_or(CLOSED, Ordering::AcqRel);
+        self.notify_all();
+        prev & CLOSED == 0
+    }
+
+    /// Call after pushing work (the push must come first): wakes one sleeper if any. Returns
+    /// `true` if the queue was closed before this publish, in which case the workers may already
+    /// have exited and the caller must make sure the queue is drained (it helps).
+    pub fn publish(&self) -> bool {
+        // AcqRel RMW: release pairs with the sleeper's acquire RMW in `sleep` (case 1 of the
+        // argument) and with workers' acquire in `is_closed`; being an RMW it reads the latest
+        // sleeper count (case 2) and the latest CLOSED bit.
         let seen = self.state.fetch_add(EVENT, Ordering::AcqRel);
         if seen & SLEEPER_MASK != 0 {
-            let _guard = self.lock.lock();
+            self.wake_one();
+        }
+        seen & CLOSED != 0
+    }
+
+    /// Wakes one sleeper if one is registered and unclaimed.
+    fn wake_one(&self) {
+        let mut tokens = self.tokens.lock();
+        // The sleeper bits only change under the lock, so this re-read is exact. Relaxed: the
+        // lock orders it.
+        if self.state.load(Ordering::Relaxed) & SLEEPER_MASK != 0 {
+            // Relaxed: under the lock, like every change of the sleeper bits.
+            self.state.fetch_sub(SLEEPER, Ordering::Relaxed);
+            *tokens += 1;
             self.cv.notify_one();
         }
     }
 
     /// Wakes every sleeper, e.g. after setting a shutdown flag that `must_wake` checks.
     pub fn notify_all(&self) {
-        let _guard = self.lock.lock();
+        let _tokens = self.tokens.lock();
         self.cv.notify_all();
     }
 
     /// Parks the calling worker unless `must_wake()` is already true. Returns after a wakeup
-    /// (possibly spurious) or at once; the caller re-checks its queue either way.
+    /// (a claimed token, or `must_wake()` true after a broadcast) or at once; the caller re-checks
+    /// its queue either way.
     pub fn sleep(&self, must_wake: impl Fn() -> bool) {
-        let guard = self.lock.lock();
-        // AcqRel RMW: acquire pairs with the submitter's release RMW in `notify_one`, so a push
+        let mut tokens = self.tokens.lock();
+        // AcqRel RMW: acquire pairs with the submitter's release RMW in `publish`, so a push
         // ordered before it is visible to `must_wake` below.
         self.state.fetch_add(SLEEPER, Ordering::AcqRel);
-        let guard = if must_wake() {
-            guard
-        } else {
-            tracing::trace!("worker parks");
-            self.cv.wait(guard)
-        };
-        // Release: nothing to publish, this only keeps the count exact; the lock orders the rest.
-        self.state.fetch_sub(SLEEPER, Ordering::Release);
-        drop(guard);
+        if must_wake() {
+            // Relaxed: under the lock; our own registration is still unclaimed (notifiers need the
+            // lock we hold to claim one).
+            self.state.fetch_sub(SLEEPER, Ordering::Relaxed);
+            return;
+        }
+        tracing::trace!("worker parks");
+        loop {
+            tokens = self.cv.wait(tokens);
+            if *tokens > 0 {
+                *tokens -= 1;
+                return;
+            }
+            if must_wake() {
+                // No token, so (sleepers + tokens accounting) an unclaimed registration remains:
+                // release it. Relaxed: under the lock.
+                self.state.fetch_sub(SLEEPER, Ordering::Relaxed);
+                return;
+            }
+        }
     }
 }

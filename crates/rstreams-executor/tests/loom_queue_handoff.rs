@@ -22,7 +22,9 @@ trait Parking: Send + Sync + 'static {
 
 impl Parking for Sleep {
     fn notify_one(&self) {
-        Sleep::notify_one(self);
+        // The pool only helps drain when `publish` reports a close; nothing closes here.
+        let closed = Sleep::publish(self);
+        assert!(!closed);
     }
     fn sleep(&self, must_wake: &dyn Fn() -> bool) {
         Sleep::sleep(self, must_wake);
@@ -67,6 +69,56 @@ fn check_handoff<P: Parking>(parking: impl Fn() -> P + Sync + Send + 'static) {
 #[test]
 fn queue_handoff_never_loses_a_wakeup() {
     check_handoff(Sleep::new);
+}
+
+/// Submission racing with close: a submitter checks `is_closed`, pushes, publishes; the worker
+/// exits once it sees CLOSED and an empty queue. Every accepted task must run exactly once:
+/// either a worker runs it, or the submitter learns from `publish` that it raced and drains the
+/// queue itself (as `ThreadPool::submit` does).
+#[test]
+fn close_racing_a_submission_strands_nothing() {
+    let mut builder = loom::model::Builder::new();
+    builder.preemption_bound = Some(3);
+    builder.check(|| {
+        let queue = Arc::new(UnboundedQueue::<u32>::new());
+        let sleep = Arc::new(Sleep::new());
+        let ran = Arc::new(AtomicUsize::new(0));
+        let worker = {
+            let (queue, sleep, ran) = (Arc::clone(&queue), Arc::clone(&sleep), Arc::clone(&ran));
+            thread::spawn(move || {
+                loop {
+                    if queue.pop().is_some() {
+                        ran.fetch_add(1, Ordering::SeqCst);
+                        continue;
+                    }
+                    if sleep.is_closed() && queue.is_empty() {
+                        return;
+                    }
+                    sleep.sleep(|| !queue.is_empty() || sleep.is_closed());
+                }
+            })
+        };
+        let submitter = {
+            let (queue, sleep, ran) = (Arc::clone(&queue), Arc::clone(&sleep), Arc::clone(&ran));
+            thread::spawn(move || {
+                if sleep.is_closed() {
+                    return false; // rejected, the task is handed back
+                }
+                queue.push(1);
+                if sleep.publish() {
+                    while queue.pop().is_some() {
+                        ran.fetch_add(1, Ordering::SeqCst);
+                    }
+                }
+                true
+            })
+        };
+        sleep.close();
+        let accepted = submitter.join().unwrap();
+        worker.join().unwrap();
+        assert_eq!(ran.load(Ordering::SeqCst), usize::from(accepted));
+        assert!(queue.is_empty());
+    });
 }
 
 /// The broken twin: identical, except that the submitter notifies without taking the sleep lock.
