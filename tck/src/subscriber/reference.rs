@@ -16,6 +16,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use crossbeam_channel::{Receiver, Sender, TrySendError};
 use rstreams_protocol::{Error, Subscriber, Subscription};
 
+use super::SubscriberPuppet;
+
+type TerminalHook = Box<dyn FnOnce(Option<Error>) + Send>;
+
 /// Demand bookkeeping and the handler, shared by both subscribers.
 struct Core<T, F> {
     batch: u64,
@@ -25,6 +29,8 @@ struct Core<T, F> {
     outstanding: u64,
     /// Stopped: terminal signal received, or cancelled.
     done: bool,
+    /// Called once with the terminal signal (`None` for completion).
+    on_terminal: Option<TerminalHook>,
     _item: std::marker::PhantomData<fn(T)>,
 }
 
@@ -36,6 +42,7 @@ impl<T, F: FnMut(T) -> bool> Core<T, F> {
             subscription: None,
             outstanding: 0,
             done: false,
+            on_terminal: None,
             _item: std::marker::PhantomData,
         }
     }
@@ -85,10 +92,28 @@ impl<T, F: FnMut(T) -> bool> Core<T, F> {
         }
     }
 
-    fn on_terminal(&mut self) {
+    /// An outside request for more (the whitebox puppet): tops demand up to a full batch now;
+    /// the usual refills keep it coming as items arrive, so the queue never overflows.
+    fn request_more(&mut self) {
+        if self.done || self.outstanding >= self.batch {
+            return;
+        }
+        if let Some(s) = &self.subscription {
+            let more = self.batch - self.outstanding;
+            self.outstanding = self.batch;
+            s.request(more);
+        }
+    }
+
+    fn on_terminal(&mut self, error: Option<Error>) {
         // 2.3/2.4: the subscription counts as cancelled; drop it without calling it.
         self.done = true;
         self.subscription = None;
+        if let Some(hook) = self.on_terminal.take()
+            && catch_unwind(AssertUnwindSafe(|| hook(error))).is_err()
+        {
+            tracing::debug!("reference subscriber: terminal hook panicked");
+        }
     }
 }
 
@@ -129,6 +154,12 @@ impl<T, F: FnMut(T) -> bool> SyncSubscriber<T, F> {
             core: Core::new(batch, handler),
         }
     }
+
+    /// Calls `hook` once when the stream ends: `None` on completion, `Some(error)` on failure.
+    pub fn on_terminal(mut self, hook: impl FnOnce(Option<Error>) + Send + 'static) -> Self {
+        self.core.on_terminal = Some(Box::new(hook));
+        self
+    }
 }
 
 impl<T, F> fmt::Debug for SyncSubscriber<T, F> {
@@ -149,10 +180,10 @@ impl<T, F: FnMut(T) -> bool> Subscriber<T> for SyncSubscriber<T, F> {
     }
     fn on_error(&mut self, error: Error) {
         tracing::debug!(%error, "SyncSubscriber: stream failed");
-        self.core.on_terminal();
+        self.core.on_terminal(Some(error));
     }
     fn on_complete(&mut self) {
-        self.core.on_terminal();
+        self.core.on_terminal(None);
     }
 }
 
@@ -161,12 +192,22 @@ enum Signal<T> {
     Next(T),
     Error(Error),
     Complete,
+    /// From an [`AsyncController`].
+    RequestMore,
+    /// From an [`AsyncController`].
+    Cancel,
+    /// Set by [`AsyncSubscriber::on_terminal`] before any signal.
+    Hook(TerminalHook),
+    /// The subscriber was dropped.
+    Gone,
 }
 
 /// A subscriber that processes signals on its own thread (rule 2.2): its callbacks only put the
-/// signal in a bounded queue. The queue holds one batch plus room for the non-item signals, so
-/// a publisher that keeps to the demand never finds it full; a publisher that sends more than
-/// was requested (1.1) has the surplus dropped and the subscription cancelled.
+/// signal in a bounded queue. At most one batch of items is ever outstanding and the queue has
+/// room for it plus the other signals, so a publisher that keeps to the demand never finds it
+/// full (not even a synchronous one delivering from inside the subscriber's own `request`); a
+/// publisher that sends more than was requested (1.1) has the surplus dropped and the
+/// subscription cancelled.
 ///
 /// Every call on the subscription is made from the worker thread, so calls are serial (2.7).
 ///
@@ -183,7 +224,16 @@ enum Signal<T> {
 /// ```
 pub struct AsyncSubscriber<T> {
     tx: Option<Sender<Signal<T>>>,
-    overflow: Arc<AtomicBool>,
+    flags: Arc<Flags>,
+}
+
+/// What the subscriber's callbacks tell its thread outside the queue.
+#[derive(Default)]
+struct Flags {
+    /// The publisher sent more than was requested (rule 1.1).
+    overflow: AtomicBool,
+    /// The subscriber was dropped: finish the queue, then stop.
+    gone: AtomicBool,
 }
 
 impl<T> fmt::Debug for AsyncSubscriber<T> {
@@ -205,17 +255,35 @@ impl<T: Send + 'static> AsyncSubscriber<T> {
             .min(1 << 16)
             + 4;
         let (tx, rx) = crossbeam_channel::bounded(capacity);
-        let overflow = Arc::new(AtomicBool::new(false));
-        let seen_overflow = Arc::clone(&overflow);
+        let flags = Arc::new(Flags::default());
+        let worker_flags = Arc::clone(&flags);
         let worker = std::thread::Builder::new()
             .name("rstreams-async-subscriber".into())
-            .spawn(move || run_worker(rx, Core::new(batch, handler), seen_overflow));
+            .spawn(move || run_worker(rx, Core::new(batch, handler), worker_flags));
         if let Err(e) = worker {
             tracing::debug!(%e, "AsyncSubscriber: could not start its thread");
         }
         AsyncSubscriber {
             tx: Some(tx),
-            overflow,
+            flags,
+        }
+    }
+
+    /// Calls `hook` once, on the subscriber's thread, when it has processed the end of the
+    /// stream: `None` on completion, `Some(error)` on failure.
+    pub fn on_terminal(self, hook: impl FnOnce(Option<Error>) + Send + 'static) -> Self {
+        if let Some(tx) = &self.tx {
+            let _ = tx.send(Signal::Hook(Box::new(hook)));
+        }
+        self
+    }
+
+    /// A handle that asks the subscriber, on its own thread, for more items or to cancel (what
+    /// the whitebox TCK's puppet needs: the calls stay serial, rule 2.7, and inside the
+    /// subscriber's demand accounting).
+    pub fn controller(&self) -> AsyncController<T> {
+        AsyncController {
+            tx: self.tx.clone(),
         }
     }
 
@@ -225,7 +293,7 @@ impl<T: Send + 'static> AsyncSubscriber<T> {
             Ok(()) => {}
             Err(TrySendError::Full(Signal::Next(_))) => {
                 // More items than requested: the publisher broke rule 1.1.
-                self.overflow.store(true, Ordering::Release);
+                self.flags.overflow.store(true, Ordering::Release);
             }
             Err(TrySendError::Full(other)) => {
                 // Not an item: worth waiting for (the worker is draining the queue).
@@ -236,26 +304,76 @@ impl<T: Send + 'static> AsyncSubscriber<T> {
     }
 }
 
+/// Drives an [`AsyncSubscriber`] from outside; see [`AsyncSubscriber::controller`].
+pub struct AsyncController<T> {
+    tx: Option<Sender<Signal<T>>>,
+}
+
+impl<T> fmt::Debug for AsyncController<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AsyncController").finish_non_exhaustive()
+    }
+}
+
+impl<T> AsyncController<T> {
+    /// Asks for more items (a batch at most is outstanding at any time).
+    pub fn request_more(&self) {
+        // Never fills the queue with these: the room is kept for the publisher's signals, and a
+        // pending top-up already covers this one.
+        if let Some(tx) = &self.tx
+            && tx.len() < tx.capacity().unwrap_or(usize::MAX) / 2
+        {
+            let _ = tx.try_send(Signal::RequestMore);
+        }
+    }
+
+    /// Asks the subscriber to cancel.
+    pub fn cancel(&self) {
+        if let Some(tx) = &self.tx {
+            let _ = tx.send(Signal::Cancel);
+        }
+    }
+}
+
+impl<T: Send> SubscriberPuppet for AsyncController<T> {
+    fn trigger_request(&self, _n: u64) {
+        // The subscriber keeps requesting as items arrive, so topping up now and letting the
+        // refills follow satisfies "eventually at least n more".
+        self.request_more();
+    }
+    fn signal_cancel(&self) {
+        self.cancel();
+    }
+}
+
 fn run_worker<T, F: FnMut(T) -> bool>(
     rx: Receiver<Signal<T>>,
     mut core: Core<T, F>,
-    overflow: Arc<AtomicBool>,
+    flags: Arc<Flags>,
 ) {
-    // Ends when the subscriber is dropped (the sender goes away): `core` is dropped then and
-    // cancels a live subscription (2.6).
+    // Ends when the subscriber is dropped (after the signals it had queued): `core` is dropped
+    // then and cancels a live subscription (2.6). Controllers may still hold senders, so the
+    // drop is announced rather than detected by disconnection.
     for signal in rx.iter() {
         match signal {
             Signal::Subscribe(s) => core.on_subscribe(s),
             Signal::Next(item) => core.on_next(item),
             Signal::Error(error) => {
                 tracing::debug!(%error, "AsyncSubscriber: stream failed");
-                core.on_terminal();
+                core.on_terminal(Some(error));
             }
-            Signal::Complete => core.on_terminal(),
+            Signal::Complete => core.on_terminal(None),
+            Signal::RequestMore => core.request_more(),
+            Signal::Cancel => core.stop(),
+            Signal::Hook(hook) => core.on_terminal = Some(hook),
+            Signal::Gone => break,
         }
-        if overflow.load(Ordering::Acquire) && !core.done {
+        if flags.overflow.load(Ordering::Acquire) && !core.done {
             tracing::debug!("AsyncSubscriber: publisher sent more than requested; cancelling");
             core.stop();
+        }
+        if flags.gone.load(Ordering::Acquire) && rx.is_empty() {
+            break;
         }
     }
 }
@@ -277,18 +395,24 @@ impl<T: Send + 'static> Subscriber<T> for AsyncSubscriber<T> {
 
 impl<T> Drop for AsyncSubscriber<T> {
     fn drop(&mut self) {
-        self.tx = None;
+        if let Some(tx) = self.tx.take() {
+            // Never blocks (the drop may run on the worker itself, inside a synchronous
+            // publisher's request): a full queue means the worker is busy and sees the flag.
+            self.flags.gone.store(true, Ordering::Release);
+            let _ = tx.try_send(Signal::Gone);
+        }
     }
 }
 
 /// The verifications of the reference subscribers that [`builtin_reports`](super::builtin_reports)
 /// runs (items are `u64`, the item for index `i` is `i`).
 pub mod builtin {
-    use rstreams_protocol::Subscriber;
+    use rstreams_protocol::{Error, Subscriber, Subscription};
 
     use super::{AsyncSubscriber, SyncSubscriber};
     use crate::subscriber::{
-        SubscriberBlackboxVerification, SubscriberWhiteboxVerification, WhiteboxProbe,
+        SubscriberBlackboxVerification, SubscriberPuppet, SubscriberWhiteboxVerification,
+        WhiteboxProbe,
     };
 
     /// Batch size of the reference subscribers under test.
@@ -319,17 +443,59 @@ pub mod builtin {
         }
     }
 
-    /// [`AsyncSubscriber`] under the whitebox suite.
+    /// [`AsyncSubscriber`] under the whitebox suite: items and the terminal signal are
+    /// registered on the subscriber's own thread, where it processes them, and the puppet is its
+    /// [`AsyncController`](super::AsyncController).
     #[derive(Debug, Default, Clone, Copy)]
     pub struct AsyncWhitebox;
 
     impl SubscriberWhiteboxVerification for AsyncWhitebox {
         type Item = u64;
         fn create_subscriber(&self, probe: WhiteboxProbe<u64>) -> Box<dyn Subscriber<u64> + Send> {
-            Box::new(probe.wrap(AsyncSubscriber::new(BATCH, |_: u64| true)))
+            let items = probe.clone();
+            let end = probe.clone();
+            let subscriber = AsyncSubscriber::new(BATCH, move |x: u64| {
+                items.register_on_next(x);
+                true
+            })
+            .on_terminal(move |error| match error {
+                None => end.register_on_complete(),
+                Some(e) => end.register_on_error(e),
+            });
+            let puppet = subscriber.controller();
+            Box::new(RegistersPuppet {
+                inner: subscriber,
+                probe,
+                puppet: Some(puppet),
+            })
         }
         fn create_element(&self, i: u64) -> u64 {
             i
+        }
+    }
+
+    /// Registers its puppet with the probe at the first `on_subscribe`; forwards everything.
+    struct RegistersPuppet<S, P> {
+        inner: S,
+        probe: WhiteboxProbe<u64>,
+        puppet: Option<P>,
+    }
+
+    impl<S: Subscriber<u64>, P: SubscriberPuppet + 'static> Subscriber<u64> for RegistersPuppet<S, P> {
+        fn on_subscribe(&mut self, subscription: Box<dyn Subscription>) {
+            if let Some(p) = self.puppet.take() {
+                self.probe.register_on_subscribe(p);
+            }
+            self.inner.on_subscribe(subscription);
+        }
+        fn on_next(&mut self, item: u64) {
+            self.inner.on_next(item);
+        }
+        fn on_error(&mut self, error: Error) {
+            self.inner.on_error(error);
+        }
+        fn on_complete(&mut self) {
+            self.inner.on_complete();
         }
     }
 
