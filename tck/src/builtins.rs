@@ -1,1 +1,224 @@
-//! (in progress)
+//! The built-in implementations the report CLI verifies, one line each.
+//!
+//! To add a publisher, add one line to [`entries`]:
+//!
+//! ```ignore
+//! publisher("rstreams::range.map", |n| rstreams::range(0, n).map(|x| x + 1)),
+//! ```
+//!
+//! `make(n)` must return a publisher of exactly `n` items then `on_complete` (`u64::MAX`: an
+//! endless stream). [`Builtin::with_failed`] adds a publisher that fails, for the 1.4/1.9 tests.
+
+use std::any::Any;
+use std::fmt;
+use std::sync::Arc;
+
+use rstreams::PublisherExt;
+use rstreams_protocol::reference::{IterPublisher, RangePublisher};
+use rstreams_protocol::{BoxPublisher, Error, Publisher};
+
+use crate::helpers::{AsyncHelperPublisher, IdentityProcessor, SyncHelperPublisher};
+use crate::outcome::{Settings, SuiteReport};
+use crate::processor::{self, IdentityProcessorVerification};
+use crate::publisher::{self, PublisherVerification};
+
+/// Makes the failed publisher of an entry, type-erased (downcast to `BoxPublisher<Item>`).
+type FailedFn = Arc<dyn Fn() -> Box<dyn Any> + Send + Sync>;
+type Runner = Arc<dyn Fn(&Settings, Option<&FailedFn>) -> SuiteReport + Send + Sync>;
+
+/// One implementation and the suite that verifies it.
+#[derive(Clone)]
+pub struct Builtin {
+    /// The implementation's name in the report.
+    pub name: &'static str,
+    run: Runner,
+    failed: Option<FailedFn>,
+}
+
+impl fmt::Debug for Builtin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Builtin").field("name", &self.name).finish()
+    }
+}
+
+impl Builtin {
+    /// Runs the entry's suite.
+    pub fn run(&self, settings: &Settings) -> SuiteReport {
+        (self.run)(settings, self.failed.as_ref())
+    }
+
+    /// The same publisher entry, with `failed()` as its failed publisher (for the tests of
+    /// rules 1.4, 1.6, 1.7 and 1.9 that need one). Its item type must be the entry's.
+    pub fn with_failed<T: 'static>(
+        self,
+        failed: impl Fn() -> BoxPublisher<T> + Send + Sync + 'static,
+    ) -> Self {
+        Builtin {
+            failed: Some(Arc::new(move || Box::new(failed()) as Box<dyn Any>)),
+            ..self
+        }
+    }
+}
+
+/// A [`PublisherVerification`] from a closure.
+struct FnVerification<F> {
+    make: F,
+    failed: Option<FailedFn>,
+}
+
+impl<P, F> PublisherVerification for FnVerification<F>
+where
+    F: Fn(u64) -> P,
+    P: Publisher + Send + Sync + 'static,
+    P::Item: Send + PartialEq + fmt::Debug + 'static,
+{
+    type Item = P::Item;
+    type Pub = P;
+    fn create_publisher(&self, elements: u64) -> P {
+        (self.make)(elements)
+    }
+    fn create_failed_publisher(&self) -> Option<BoxPublisher<P::Item>> {
+        let any = (self.failed.as_ref()?)();
+        any.downcast::<BoxPublisher<P::Item>>().ok().map(|b| *b)
+    }
+}
+
+/// A publisher entry: `make(n)` builds a publisher of `n` items.
+pub fn publisher<P, F>(name: &'static str, make: F) -> Builtin
+where
+    F: Fn(u64) -> P + Send + Sync + 'static,
+    P: Publisher + Send + Sync + 'static,
+    P::Item: Send + PartialEq + fmt::Debug + 'static,
+{
+    Builtin {
+        name,
+        failed: None,
+        run: Arc::new(move |settings: &Settings, failed: Option<&FailedFn>| {
+            let v = FnVerification {
+                make: &make,
+                failed: failed.cloned(),
+            };
+            publisher::run(name, &v, settings)
+        }),
+    }
+}
+
+/// A processor entry: `make(buffer)` builds a fresh processor's (input, output), fed in the
+/// publisher tests by the synchronous helper publisher.
+pub fn processor<I, O, F>(name: &'static str, max_subscribers: u64, make: F) -> Builtin
+where
+    F: Fn(usize) -> (I, O) + Send + Sync + 'static,
+    I: rstreams_protocol::Subscriber<u64> + Send + 'static,
+    O: Publisher<Item = u64> + Send + Sync + 'static,
+{
+    struct V<F> {
+        make: F,
+        max_subscribers: u64,
+    }
+    impl<I, O, F> IdentityProcessorVerification for V<F>
+    where
+        F: Fn(usize) -> (I, O),
+        I: rstreams_protocol::Subscriber<u64> + Send + 'static,
+        O: Publisher<Item = u64> + Send + Sync + 'static,
+    {
+        type Item = u64;
+        type Input = I;
+        type Output = O;
+        fn create_identity_processor(&self, buffer: usize) -> (I, O) {
+            (self.make)(buffer)
+        }
+        fn create_element(&self, i: u64) -> u64 {
+            i
+        }
+        fn create_helper_publisher(&self, elements: u64) -> BoxPublisher<u64> {
+            SyncHelperPublisher::new(elements, |i| i).boxed()
+        }
+        fn max_supported_subscribers(&self) -> u64 {
+            self.max_subscribers
+        }
+        fn create_failed_publisher(&self) -> Option<BoxPublisher<u64>> {
+            // A processor whose upstream failed.
+            let (input, output) = (self.make)(crate::processor::TEST_BUFFER_SIZE);
+            failing::<u64>().subscribe(input);
+            Some(output.boxed())
+        }
+    }
+    let v = Arc::new(V {
+        make,
+        max_subscribers,
+    });
+    Builtin {
+        name,
+        failed: None,
+        run: Arc::new(move |s: &Settings, _: Option<&FailedFn>| processor::run(name, &*v, s)),
+    }
+}
+
+fn failing<T: Send + 'static>() -> BoxPublisher<T> {
+    rstreams::error::<T>(Error::msg("a failed publisher for the TCK")).boxed()
+}
+
+/// Every publisher and processor the report verifies. One line per implementation.
+pub fn entries() -> Vec<Builtin> {
+    vec![
+        // The protocol crate's reference publishers.
+        publisher("protocol::RangePublisher", |n| RangePublisher::new(0, n))
+            .with_failed(failing::<u64>),
+        publisher("protocol::IterPublisher", |n| IterPublisher::new(0..n))
+            .with_failed(failing::<u64>),
+        // The TCK's own helpers.
+        publisher("tck::SyncHelperPublisher", |n| {
+            SyncHelperPublisher::new(n, |i| i)
+        })
+        .with_failed(failing::<u64>),
+        publisher("tck::AsyncHelperPublisher", |n| {
+            AsyncHelperPublisher::new(n, |i| i)
+        })
+        .with_failed(failing::<u64>),
+        processor("tck::IdentityProcessor", 1, |b| {
+            let p = IdentityProcessor::<u64>::new(b);
+            (p.input(), p)
+        }),
+        // The operator crate.
+        publisher("rstreams::range", |n| rstreams::range(0, n)).with_failed(failing::<u64>),
+        publisher("rstreams::from_iter", |n| rstreams::from_iter(0..n)).with_failed(failing::<u64>),
+        publisher("rstreams::range.map", |n| {
+            rstreams::range(0, n).map(|x| x * 2)
+        })
+        .with_failed(failing::<u64>),
+        publisher("rstreams::range.filter", |n| {
+            rstreams::range(0, n.saturating_mul(2)).filter(|x| x % 2 == 0)
+        })
+        .with_failed(failing::<u64>),
+        publisher("rstreams::range.take", |n| {
+            rstreams::range(0, u64::MAX).take(n)
+        })
+        .with_failed(failing::<u64>),
+        publisher("rstreams::range.boxed", |n| rstreams::range(0, n).boxed())
+            .with_failed(failing::<u64>),
+    ]
+}
+
+/// Runs every built-in entry and both subscriber suites over the reference subscribers; up to
+/// `parallel` suites run at once.
+pub fn reports(settings: &Settings, parallel: usize) -> Vec<SuiteReport> {
+    let entries = entries();
+    let mut out: Vec<Option<SuiteReport>> = vec![None; entries.len()];
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let results = parking_lot::Mutex::new(&mut out);
+    std::thread::scope(|scope| {
+        for _ in 0..parallel.max(1) {
+            scope.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let Some(entry) = entries.get(i) else { break };
+                    let report = entry.run(settings);
+                    results.lock()[i] = Some(report);
+                }
+            });
+        }
+    });
+    let mut reports: Vec<SuiteReport> = out.into_iter().flatten().collect();
+    reports.extend(crate::subscriber::builtin_reports(settings));
+    reports
+}

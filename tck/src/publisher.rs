@@ -436,7 +436,8 @@ fn untested_spec106_must_consider_subscription_cancelled_after_on_error_or_on_co
     // neither panic nor produce signals.
     let p = active(v, 1, true)?;
     let probe = subscribe(&*p, s)?;
-    probe.request(1)?;
+    // One more than there is: completion may need demand to be detected (lazy end).
+    probe.request(2)?;
     probe.expect_next(Rule::R1_6)?;
     probe.expect_complete(Rule::R1_6)?;
     probe.expect_dropped(Rule::R1_6, "on_complete")?;

@@ -126,13 +126,13 @@ impl<S: Subscriber<u64> + Send + 'static> Subscription for Handle<S> {
             } else {
                 st.demand = match core.fault {
                     Fault::WrappingDemand => st.demand.wrapping_add(n),
-                    Fault::OverflowingDemand => {
-                        let d = st.demand;
-                        drop(st);
-                        let sum = d.checked_add(n).expect("attempt to add with overflow");
-                        st = core.state.lock().unwrap();
-                        sum
-                    }
+                    Fault::OverflowingDemand => match st.demand.checked_add(n) {
+                        Some(sum) => sum,
+                        None => {
+                            drop(st); // keep the mutex unpoisoned: only the overflow is the bug
+                            panic!("attempt to add with overflow");
+                        }
+                    },
                     Fault::ReplaceDemand => n,
                     _ => st.demand.saturating_add(n),
                 };
