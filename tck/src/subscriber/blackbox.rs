@@ -206,7 +206,7 @@ fn untested_spec204_blackbox_must_consider_the_subscription_as_cancelled_in_afte
         rig.stage.send_next(item)?;
         // The subscriber goes quiet first, so that any call after the terminal signal was caused
         // by it rather than by an item still being processed.
-        settle_requests(&rig.stage);
+        settle_requests(&rig.stage, &rig.env.settings);
         rig.stage.check_after_terminal();
         if error {
             rig.stage.send_error(test_error("spec204"));
@@ -272,7 +272,7 @@ fn untested_spec207_blackbox_must_ensure_all_calls_on_its_subscription_take_plac
     rig.stage
         .expect_request("after on_subscribe and trigger_request")?;
     rig.send_while_demanded(16);
-    settle_requests(&rig.stage);
+    settle_requests(&rig.stage, &rig.env.settings);
     if !rig.stage.cancelled(PRIMARY) {
         rig.stage.send_complete();
     }
@@ -513,7 +513,7 @@ fn rust_spec309_blackbox_must_not_request_zero<I: SubscriberBlackboxVerification
     rig.stage
         .expect_request("after on_subscribe and trigger_request")?;
     rig.send_while_demanded(8);
-    settle_requests(&rig.stage);
+    settle_requests(&rig.stage, &rig.env.settings);
     rig.finish()
 }
 

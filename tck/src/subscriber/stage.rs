@@ -585,10 +585,9 @@ impl<T: Send + 'static> Stage<T> {
         })
     }
 
-    /// Waits up to the no-signal time for a request; `None` when none came.
-    pub(crate) fn maybe_request(&self) -> Option<u64> {
-        let d = self.core.env.settings.no_signal;
-        self.wait_for(d, &mut |log: &mut Log| log.pending.pop_front())
+    /// Waits up to `within` for a request; `None` when none came.
+    pub(crate) fn maybe_request(&self, within: Duration) -> Option<u64> {
+        self.wait_for(within, &mut |log: &mut Log| log.pending.pop_front())
     }
 
     /// Drops requests not yet looked at.

@@ -261,7 +261,7 @@ fn untested_spec204_must_consider_the_subscription_as_cancelled_in_after_recievi
         rig.stage.expect_request("after trigger_request(1)")?;
         rig.signal_next(None)?;
         // Let requests already in flight land before the terminal signal.
-        settle_requests(&rig.stage);
+        settle_requests(&rig.stage, &rig.env.settings);
         rig.stage.check_after_terminal();
         if error {
             rig.stage.send_error(test_error("spec204"));
@@ -325,7 +325,7 @@ fn untested_spec207_must_ensure_all_calls_on_its_subscription_take_place_from_th
     for _ in 0..8 {
         rig.signal_next(None)?;
     }
-    settle_requests(&rig.stage);
+    settle_requests(&rig.stage, &rig.env.settings);
     rig.stage.send_complete();
     rig.probe.expect_complete(None)?;
     rig.finish()
@@ -553,7 +553,7 @@ fn rust_spec309_must_not_request_zero<I: SubscriberWhiteboxVerification>(
     for _ in 0..4 {
         rig.signal_next(Some(Rule::R3_9))?;
     }
-    settle_requests(&rig.stage);
+    settle_requests(&rig.stage, &rig.env.settings);
     rig.stage.send_complete();
     rig.probe.expect_complete(Some(Rule::R3_9))?;
     rig.finish()
