@@ -10,7 +10,7 @@ mod gallery_sub;
 
 use std::time::Duration;
 
-use gallery_sub::{Blackbox, Flaw, Whitebox};
+use gallery_sub::{Blackbox, Flaw, TriggeredBlackbox, Whitebox};
 use rstreams_protocol::Rule;
 use rstreams_tck::outcome::{Outcome, Settings, SuiteReport};
 use rstreams_tck::subscriber::reference::builtin::{
@@ -346,5 +346,46 @@ fn puppet_ignoring_cancel_fails_the_cancel_tests() {
         Expect::NoRule,
         &[W_HAPPY, W_208, W_314, W_315],
         true,
+    );
+}
+
+#[test]
+fn forgetting_register_on_subscribe_fails_every_test_clearly() {
+    let report = wb(Flaw::ForgetsToRegister);
+    let mut ran = 0;
+    for (name, _, outcome) in &report.results {
+        match outcome {
+            Outcome::Failed { rule, message } => {
+                ran += 1;
+                assert_eq!(*rule, None, "{name}: {message}");
+                assert!(
+                    message.contains("register_on_subscribe"),
+                    "{name}: {message}"
+                );
+            }
+            Outcome::Passed => panic!("{name} passed without a puppet"),
+            Outcome::SettledByTypes(_) | Outcome::Skipped { .. } => {}
+        }
+    }
+    assert!(ran >= 20, "only {ran} tests failed");
+}
+
+#[test]
+fn a_subscriber_that_waits_for_an_outside_trigger_needs_the_hook() {
+    // With the hook it is correct (JVM issue #233); without, it never requests: rule 2.1.
+    passes(&run_blackbox(
+        "Triggered",
+        &TriggeredBlackbox(true),
+        &settings(),
+    ));
+    check(
+        &run_blackbox(
+            "Triggered without hook",
+            &TriggeredBlackbox(false),
+            &settings(),
+        ),
+        Expect::Rule(Rule::R2_1),
+        &[B_201],
+        false,
     );
 }

@@ -92,11 +92,20 @@ impl<'a, I: SubscriberBlackboxVerification + ?Sized> Rig<'a, I> {
     }
 
     fn trigger_request(&self) -> TestResult {
-        self.stage.with_subscriber(|s| {
-            if let Some(s) = s.downcast_mut::<I::Subscriber>() {
-                self.imp.trigger_request(s);
-            }
-        })
+        let mut reached = true;
+        self.stage
+            .with_subscriber(|s| match s.downcast_mut::<I::Subscriber>() {
+                Some(s) => self.imp.trigger_request(s),
+                None => reached = false,
+            })?;
+        if reached {
+            Ok(())
+        } else {
+            Err(TestFailure::Failed {
+                rule: None,
+                message: "TCK bug: trigger_request could not reach the subscriber's type".into(),
+            })
+        }
     }
 
     fn element(&mut self) -> I::Item {

@@ -528,7 +528,7 @@ impl<T: Send + 'static> Stage<T> {
             self.core.drain.drain(|st| {
                 if let Some(f) = f.take()
                     && let Some(s) = st.subscriber.as_mut()
-                    && let Err(p) = catch_unwind(AssertUnwindSafe(|| f(s.as_any_mut())))
+                    && let Err(p) = catch_unwind(AssertUnwindSafe(|| f((**s).as_any_mut())))
                 {
                     panicked = Some(panic_text(&*p));
                 }

@@ -44,6 +44,8 @@ pub enum Flaw {
     LockAcrossRequest,
     /// Whitebox: the puppet ignores `signal_cancel`.
     IgnoresCancelSignal,
+    /// Whitebox: never calls `register_on_subscribe` (the JVM's "did not registerOnSubscribe").
+    ForgetsToRegister,
 }
 
 struct Shared {
@@ -149,7 +151,9 @@ impl Subscriber<u64> for Broken {
             flaw: self.flaw,
         });
         self.shared = Some(Arc::clone(&sh));
-        if let Some(p) = &self.probe {
+        if let Some(p) = &self.probe
+            && self.flaw != Flaw::ForgetsToRegister
+        {
             p.register_on_subscribe(Puppet(Arc::clone(&sh)));
         }
         if self.flaw == Flaw::RequestsZero {
@@ -257,5 +261,74 @@ impl SubscriberBlackboxVerification for Blackbox {
     }
     fn create_element(&self, i: u64) -> u64 {
         i
+    }
+}
+
+/// A subscriber that requests only when told to from outside (JVM issue #233): it passes the
+/// blackbox suite only through the `trigger_request` hook.
+pub struct Triggered {
+    subscription: Option<Box<dyn Subscription>>,
+    done: bool,
+}
+
+impl Triggered {
+    /// Starts the flow: one item at a time from now on.
+    pub fn start(&mut self) {
+        if let Some(s) = &self.subscription {
+            s.request(1);
+        }
+    }
+}
+
+impl Subscriber<u64> for Triggered {
+    fn on_subscribe(&mut self, s: Box<dyn Subscription>) {
+        if self.subscription.is_some() || self.done {
+            s.cancel();
+        } else {
+            self.subscription = Some(s);
+        }
+    }
+    fn on_next(&mut self, _: u64) {
+        if !self.done {
+            self.start();
+        }
+    }
+    fn on_error(&mut self, _: Error) {
+        self.done = true;
+        self.subscription = None;
+    }
+    fn on_complete(&mut self) {
+        self.done = true;
+        self.subscription = None;
+    }
+}
+
+impl Drop for Triggered {
+    fn drop(&mut self) {
+        if let Some(s) = self.subscription.take() {
+            s.cancel();
+        }
+    }
+}
+
+/// `Triggered` under the blackbox suite, with (`true`) or without the hook.
+pub struct TriggeredBlackbox(pub bool);
+
+impl SubscriberBlackboxVerification for TriggeredBlackbox {
+    type Item = u64;
+    type Subscriber = Triggered;
+    fn create_subscriber(&self) -> Triggered {
+        Triggered {
+            subscription: None,
+            done: false,
+        }
+    }
+    fn create_element(&self, i: u64) -> u64 {
+        i
+    }
+    fn trigger_request(&self, subscriber: &mut Triggered) {
+        if self.0 {
+            subscriber.start();
+        }
     }
 }
