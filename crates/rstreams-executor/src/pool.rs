@@ -333,9 +333,17 @@ impl PoolInner {
         Ok(())
     }
 
+    /// After close and join: run (or, after `shutdown_now`, drop) anything a racing submission
+    /// left behind.
+    fn drain_after_join(&self) {
+        if !self.rx.is_empty() {
+            self.help_after_close();
+        }
+    }
+
     /// A push raced with `close`: run (or, after `shutdown_now`, drop) whatever is queued.
     fn help_after_close(&self) {
-        tracing::debug!("submission raced with shutdown; the submitter drains the queue");
+        tracing::debug!("submission raced with shutdown; draining the queue on this thread");
         let slot = self.current_slot();
         while let Ok(job) = self.rx.try_recv() {
             if self.is_stopping_now() {
@@ -566,52 +574,54 @@ fn worker_main(inner: &Arc<PoolInner>, index: usize) {
 /// pool's own workers, these do not join the calling worker (it exits once its task returns).
 ///
 /// Closing is one bit (CLOSED) in the same atomic word the sleep protocol uses, so submission
-/// takes no lock: a submitter checks the bit, pushes, then does the protocol's read-modify-write.
-/// If that RMW shows CLOSED, the submission raced with the shutdown and the workers may already
-/// have exited, so the submitter drains the queue itself. A task accepted (`Ok`) is therefore
-/// always run (or, after `shutdown_now`, dropped and counted), possibly on the submitting thread
-/// when it raced with the shutdown; a task refused comes back. Workers exit only after seeing
-/// CLOSED and an empty queue; seeing CLOSED (an acquire) also shows them every push whose RMW
-/// came before the close.
+/// takes no lock: a submitter checks the bit, pushes, then runs the protocol's fenced read of the
+/// word (below). The closer sets the bit, issues the same kind of SeqCst fence, wakes and joins
+/// the workers, and finally drains whatever is still queued on its own thread. Of the two
+/// fences one comes first: either the submitter's read sees CLOSED (then it drains the queue
+/// itself, because the workers may be gone), or the closer's final drain sees the push. So a task
+/// accepted (`Ok`) is always run (or, after `shutdown_now`, dropped and counted), possibly on the
+/// submitting or the closing thread when it raced with the shutdown; a task refused comes back.
 ///
 /// ## Sleep/wake protocol
 ///
 /// One word, `state`, holds the number of workers registered as sleeping that no submitter has
-/// claimed yet (low bits), the CLOSED bit, and a wrapping count of "work published" events (high
-/// bits; they exist so that the submitter's access is a meaningful read-modify-write). A mutex
-/// guards a count of wakeup tokens; a condition variable goes with it.
+/// claimed yet (low bits) and the CLOSED bit. A mutex guards a count of wakeup tokens; a
+/// condition variable goes with it.
 ///
-/// * **Submitter** (`Sleep::publish`), *after* pushing its task onto the queue: one RMW on
-///   `state` (add one event). Only if the value it read shows an unclaimed sleeper does it take
-///   the mutex, claim the sleeper (move one unit from `state` to the tokens) and `notify_one`.
-///   Later submitters then see no unclaimed sleeper and skip the lock until that worker sleeps
-///   again.
-/// * **Worker** (`Sleep::sleep`), after a failed pop and a short spin: take the mutex; one RMW on
-///   `state` (register as sleeper); re-check `must_wake()` (queue non-empty, or closed); if
-///   nothing, `wait`, which releases the mutex atomically. It returns when it finds a token (or,
-///   after a broadcast, when `must_wake()` holds, releasing its own registration) and goes back to
-///   popping. Every worker inside `sleep` accounts for exactly one unit of sleepers + tokens.
+/// * **Submitter** (`Sleep::publish`), *after* pushing its task onto the queue: a SeqCst fence,
+///   then a plain load of `state`. Only if it shows an unclaimed sleeper does it take the mutex,
+///   claim the sleeper (move one unit from `state` to the tokens) and `notify_one`. Later
+///   submitters then see no unclaimed sleeper and skip the lock until that worker sleeps again.
+///   While every worker is busy a submission is a push, a fence and a load: no lock, and no write
+///   to a line the workers read.
+/// * **Worker** (`Sleep::sleep`), after a failed pop and a short spin: take the mutex; register
+///   (one RMW on `state`); a SeqCst fence; re-check `must_wake()` (queue non-empty, or closed);
+///   if nothing, `wait`, which releases the mutex atomically. It returns when it finds a token
+///   (or, after a broadcast, when `must_wake()` holds, releasing its own registration) and goes
+///   back to popping. Every worker inside `sleep` accounts for exactly one unit of
+///   sleepers + tokens.
 ///
 /// ## Why no wakeup is lost
 ///
-/// The two RMWs act on the same atomic, so they are totally ordered (modification order), and an
-/// RMW always reads the latest value.
+/// SeqCst fences are totally ordered (the order S), and if fence X precedes fence Y in S, a read
+/// after Y sees every write made before X (or a later one).
 ///
-/// 1. Submitter's RMW first: it is a release, the worker's RMW is an acquire that reads from it
-///    (or from a later RMW in its release sequence), so the push happens-before the worker's
-///    re-check, which therefore sees a non-empty queue and does not wait.
-/// 2. Worker's RMW first: the submitter's RMW reads a sleeper count of at least one and goes to
-///    take the mutex. The worker has held it since before its RMW and only releases it inside
-///    `wait` (or after deciding not to wait), so the claim and `notify_one` happen while the
-///    worker is already waiting (or after it left, in which case the count it registered is gone
-///    and nothing is claimed). If another submitter claimed that sleeper first, that worker is
-///    awake and will pop our task too: a woken worker drains the queue until it is empty before it
+/// 1. Submitter's fence first: the worker's re-check comes after its own fence, so it sees the
+///    push and does not wait.
+/// 2. Worker's fence first: the submitter's load sees the registration (or a later value) and
+///    goes to take the mutex. The worker has held it since before registering and only releases
+///    it inside `wait` (or after deciding not to wait), so the claim and `notify_one` happen while
+///    the worker is already waiting (or after it left, in which case its registration is gone and
+///    nothing is claimed). If another submitter claimed that sleeper first, that worker is awake
+///    and will pop our task too: a woken worker drains the queue until it is empty before it
 ///    sleeps again.
 ///
-/// A plain load on the submitter side would not do: with the push and the load on different
-/// locations, both threads could read stale values (the store-buffer pattern) and both proceed as
-/// if the other were not there. `tests/loom_queue_handoff.rs` model-checks the protocol and the
-/// close race, together with a broken twin (notify without the lock) that loom shows deadlocking.
+/// Without the fences (a plain load after the push) both threads could read stale values (the
+/// store-buffer pattern) and both proceed as if the other were not there. An earlier version used
+/// a read-modify-write of `state` on every submission instead of the fence; it was correct but
+/// the benchmark showed it bouncing the line with the workers (see `docs/performance.md`).
+/// `tests/loom_queue_handoff.rs` model-checks the protocol and the close race, with a broken twin
+/// (notify without the lock) that loom shows deadlocking.
 ///
 /// # Example
 ///
@@ -681,6 +691,9 @@ impl ThreadPool {
     pub fn shutdown(&self) {
         self.inner.close();
         self.inner.join();
+        // A submission that raced with the close may have pushed after the workers left; its
+        // push is visible here (see the shutdown notes), so run it now.
+        self.inner.drain_after_join();
     }
 
     /// Immediate shutdown: stop taking work, cancel pending timers, drop every queued task
@@ -695,6 +708,7 @@ impl ThreadPool {
             self.inner.discard(job);
         }
         self.inner.join();
+        self.inner.drain_after_join();
         // Relaxed: the joins above ordered every worker's increments before this load.
         self.inner.dropped.load(Ordering::Relaxed)
     }

@@ -2,7 +2,7 @@
 //! [`ThreadPool`](crate::ThreadPool) (section "Sleep/wake protocol"), where rustdoc shows them;
 //! this file implements exactly that.
 
-use crate::sync::{AtomicUsize, Condvar, Mutex, Ordering};
+use crate::sync::{AtomicUsize, Condvar, Mutex, Ordering, fence};
 
 /// Low bits of `state`: registered sleepers.
 const SLEEPER: usize = 1;
@@ -10,8 +10,6 @@ const SLEEPER_BITS: u32 = 20;
 const SLEEPER_MASK: usize = (1 << SLEEPER_BITS) - 1;
 /// Next bit: the queue is closed (set once, never cleared).
 const CLOSED: usize = 1 << SLEEPER_BITS;
-/// High bits of `state`: published-work events (wrapping counter; its carry falls off the top).
-const EVENT: usize = 1 << (SLEEPER_BITS + 1);
 
 /// Upper bound on workers that may sleep on one [`Sleep`] at once.
 pub const MAX_SLEEPERS: usize = SLEEPER_MASK;
@@ -46,20 +44,22 @@ impl Sleep {
         }
     }
 
-    /// Whether [`close`](Sleep::close) has been called. Cheap: submitters check it before
-    /// pushing, workers before exiting.
+    /// Whether [`close`](Sleep::close) has been called. A cheap pre-check for submitters and an
+    /// exit condition for workers; not a synchronisation point (the closer drains the queue after
+    /// joining, see `ThreadPool`'s shutdown notes).
     pub fn is_closed(&self) -> bool {
-        // Acquire pairs with the release half of every earlier `publish` RMW (through the release
-        // sequence that `close`'s RMW extends): a worker that sees CLOSED also sees every push
-        // published before it.
+        // Acquire pairs with the AcqRel `fetch_or` in `close`.
         self.state.load(Ordering::Acquire) & CLOSED != 0
     }
 
     /// Closes: from now on `is_closed` is true and every sleeper is woken. Returns `true` for the
     /// call that closed.
     pub fn close(&self) -> bool {
-        // AcqRel RMW: totally ordered with the submitters' `publish` RMWs (see `publish`).
+        // AcqRel: pairs with the Acquire in `is_closed`.
         let prev = self.state.fetch_or(CLOSED, Ordering::AcqRel);
+        // SeqCst fence, paired with the one in `publish`: either the submitter sees CLOSED, or
+        // the closer's later reads of the queue (its final drain) see the submitter's push.
+        fence(Ordering::SeqCst);
         self.notify_all();
         prev & CLOSED == 0
     }
@@ -68,10 +68,14 @@ impl Sleep {
     /// `true` if the queue was closed before this publish, in which case the workers may already
     /// have exited and the caller must make sure the queue is drained (it helps).
     pub fn publish(&self) -> bool {
-        // AcqRel RMW: release pairs with the sleeper's acquire RMW in `sleep` (case 1 of the
-        // argument) and with workers' acquire in `is_closed`; being an RMW it reads the latest
-        // sleeper count (case 2) and the latest CLOSED bit.
-        let seen = self.state.fetch_add(EVENT, Ordering::AcqRel);
+        // SeqCst fence between the push and the read of `state`, paired with the fence in `sleep`
+        // (after the sleeper registers, before it re-checks the queue) and the one in `close`.
+        // Of two SeqCst fences one comes first in the single total order S: if ours does, the
+        // other thread's later reads see our push; if theirs does, our read below sees their
+        // registration (or CLOSED). A plain load without the fence would allow both to miss.
+        fence(Ordering::SeqCst);
+        // Relaxed: ordered by the fence above.
+        let seen = self.state.load(Ordering::Relaxed);
         if seen & SLEEPER_MASK != 0 {
             self.wake_one();
         }
@@ -102,9 +106,11 @@ impl Sleep {
     /// its queue either way.
     pub fn sleep(&self, must_wake: impl Fn() -> bool) {
         let mut tokens = self.tokens.lock();
-        // AcqRel RMW: acquire pairs with the submitter's release RMW in `publish`, so a push
-        // ordered before it is visible to `must_wake` below.
-        self.state.fetch_add(SLEEPER, Ordering::AcqRel);
+        // Relaxed RMW under the lock; the SeqCst fence after it pairs with the fence in `publish`
+        // (see there): either that submitter sees this registration, or `must_wake` below sees
+        // its push.
+        self.state.fetch_add(SLEEPER, Ordering::Relaxed);
+        fence(Ordering::SeqCst);
         if must_wake() {
             // Relaxed: under the lock; our own registration is still unclaimed (notifiers need the
             // lock we hold to claim one).

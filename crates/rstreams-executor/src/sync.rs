@@ -11,7 +11,7 @@
 
 #[cfg(not(rstreams_loom))]
 mod imp {
-    pub use std::sync::atomic::{AtomicUsize, Ordering};
+    pub use std::sync::atomic::{AtomicUsize, Ordering, fence};
 
     /// A mutex that cannot be poisoned (parking_lot).
     #[derive(Debug, Default)]
@@ -104,7 +104,7 @@ mod imp {
 
 #[cfg(rstreams_loom)]
 mod imp {
-    pub use loom::sync::atomic::{AtomicUsize, Ordering};
+    pub use loom::sync::atomic::{AtomicUsize, Ordering, fence};
     use std::collections::VecDeque;
 
     /// A mutex (loom), with poisoning unwrapped.
@@ -158,9 +158,15 @@ mod imp {
         }
     }
 
-    /// An unbounded FIFO queue: a loom mutex around a `VecDeque`, so loom sees every access.
+    /// An unbounded FIFO queue: a loom mutex around a `VecDeque`, plus an atomic length that
+    /// `is_empty` reads *without* the lock. That keeps the model honest about the real,
+    /// lock-free queue: an emptiness check may see a stale value unless something orders it
+    /// after the push (a mutex-only model would hide store-buffer bugs behind the mutex's order).
     #[derive(Debug)]
-    pub struct UnboundedQueue<T>(loom::sync::Mutex<VecDeque<T>>);
+    pub struct UnboundedQueue<T> {
+        items: loom::sync::Mutex<VecDeque<T>>,
+        len: AtomicUsize,
+    }
 
     impl<T> Default for UnboundedQueue<T> {
         fn default() -> Self {
@@ -171,22 +177,32 @@ mod imp {
     impl<T> UnboundedQueue<T> {
         /// An empty queue.
         pub fn new() -> Self {
-            Self(loom::sync::Mutex::new(VecDeque::new()))
+            Self {
+                items: loom::sync::Mutex::new(VecDeque::new()),
+                len: AtomicUsize::new(0),
+            }
         }
 
         /// Appends at the tail.
         pub fn push(&self, item: T) {
-            self.0.lock().expect("poisoned").push_back(item);
+            let mut items = self.items.lock().expect("poisoned");
+            items.push_back(item);
+            // Release, like the real queue's publication of a slot.
+            self.len.store(items.len(), Ordering::Release);
         }
 
         /// Removes the head, if any.
         pub fn pop(&self) -> Option<T> {
-            self.0.lock().expect("poisoned").pop_front()
+            let mut items = self.items.lock().expect("poisoned");
+            let item = items.pop_front();
+            self.len.store(items.len(), Ordering::Release);
+            item
         }
 
-        /// Whether the queue is empty at this instant.
+        /// Whether the queue is empty, read without the lock (may be stale).
         pub fn is_empty(&self) -> bool {
-            self.0.lock().expect("poisoned").is_empty()
+            // Acquire pairs with the Release stores in push/pop.
+            self.len.load(Ordering::Acquire) == 0
         }
     }
 }

@@ -72,9 +72,10 @@ fn queue_handoff_never_loses_a_wakeup() {
 }
 
 /// Submission racing with close: a submitter checks `is_closed`, pushes, publishes; the worker
-/// exits once it sees CLOSED and an empty queue. Every accepted task must run exactly once:
-/// either a worker runs it, or the submitter learns from `publish` that it raced and drains the
-/// queue itself (as `ThreadPool::submit` does).
+/// exits once it sees CLOSED and an empty queue; the closer closes, joins, then drains what is
+/// left (as `ThreadPool::shutdown` does). Every accepted task must run exactly once: a worker
+/// runs it, or the submitter learns from `publish` that it raced and drains the queue itself, or
+/// the closer's final drain finds it.
 #[test]
 fn close_racing_a_submission_strands_nothing() {
     let mut builder = loom::model::Builder::new();
@@ -114,8 +115,14 @@ fn close_racing_a_submission_strands_nothing() {
             })
         };
         sleep.close();
-        let accepted = submitter.join().unwrap();
         worker.join().unwrap();
+        // The final drain: in the pool the closer also waits for racing submitters only through
+        // this drain, so join the submitter afterwards to model a drain that overlaps with it,
+        // then count what it accepted.
+        while queue.pop().is_some() {
+            ran.fetch_add(1, Ordering::SeqCst);
+        }
+        let accepted = submitter.join().unwrap();
         assert_eq!(ran.load(Ordering::SeqCst), usize::from(accepted));
         assert!(queue.is_empty());
     });
@@ -157,6 +164,57 @@ fn broken_queue_handoff_loses_a_wakeup() {
     check_handoff(|| BrokenSleep {
         sleepers: AtomicUsize::new(0),
         lock: Mutex::new(()),
+        cv: Condvar::new(),
+    });
+}
+
+/// The second broken twin: the real protocol minus the SeqCst fences — the submitter reads the
+/// sleeper count with a plain load after its push, the worker re-checks the queue right after
+/// registering. Both can read stale values (store-buffer pattern): the submitter sees no sleeper,
+/// the worker sees an empty queue and waits forever.
+struct NoFenceSleep {
+    sleepers: AtomicUsize,
+    tokens: Mutex<usize>,
+    cv: Condvar,
+}
+
+impl Parking for NoFenceSleep {
+    fn notify_one(&self) {
+        // BUG: no fence between the push and this load.
+        if self.sleepers.load(Ordering::Relaxed) != 0 {
+            let mut tokens = self.tokens.lock().unwrap();
+            if self.sleepers.load(Ordering::Relaxed) != 0 {
+                self.sleepers.fetch_sub(1, Ordering::Relaxed);
+                *tokens += 1;
+                self.cv.notify_one();
+            }
+        }
+    }
+
+    fn sleep(&self, must_wake: &dyn Fn() -> bool) {
+        let mut tokens = self.tokens.lock().unwrap();
+        self.sleepers.fetch_add(1, Ordering::Relaxed);
+        // BUG: no fence between the registration and the re-check.
+        if must_wake() {
+            self.sleepers.fetch_sub(1, Ordering::Relaxed);
+            return;
+        }
+        loop {
+            tokens = self.cv.wait(tokens).unwrap();
+            if *tokens > 0 {
+                *tokens -= 1;
+                return;
+            }
+        }
+    }
+}
+
+#[test]
+#[should_panic]
+fn unfenced_queue_handoff_loses_a_wakeup() {
+    check_handoff(|| NoFenceSleep {
+        sleepers: AtomicUsize::new(0),
+        tokens: Mutex::new(0),
         cv: Condvar::new(),
     });
 }
