@@ -1,0 +1,346 @@
+//! Executor benchmarks, each beside its baseline in the same criterion group.
+//!
+//! * `executor/tasks_1e6`: 10^6 empty tasks submitted from one thread and run to completion on
+//!   2 workers, through
+//!   - `baseline_channel_pool`: the minimal pool (one bounded crossbeam-channel, N threads doing
+//!     blocking `recv`, a per-worker completion counter);
+//!   - `stealing_prototype`: per-worker crossbeam-deque deques with an injector and stealing (the
+//!     alternative work distribution the executor was chosen against);
+//!   - `thread_pool`: `rstreams_executor::ThreadPool` (shared bounded injector).
+//! * `executor/lane_1e6`: 10^6 empty tasks through one `SerialLane` of the pool, beside the pool
+//!   and the baseline running the same 10^6 tasks directly.
+//!
+//! Run: `cargo bench -p rstreams-benches --bench executor -- --warm-up-time 1 --measurement-time 3`
+
+use std::hint::black_box;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use crossbeam_deque::{Injector, Steal, Stealer, Worker};
+use crossbeam_utils::{Backoff, CachePadded};
+use parking_lot::{Condvar, Mutex};
+use rstreams_executor::{Scheduler, Task, ThreadPool};
+
+const TASKS: usize = 1_000_000;
+const WORKERS: usize = 2;
+const CAPACITY: usize = 1024;
+
+fn empty_task() -> Task {
+    Box::new(|| {
+        black_box(());
+    })
+}
+
+/// Spins (yielding) until `done()`; the submitting thread is otherwise idle.
+fn wait_until(done: impl Fn() -> bool) {
+    let backoff = Backoff::new();
+    while !done() {
+        backoff.snooze();
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Baseline: one bounded crossbeam channel + N threads.
+
+struct BaselinePool {
+    tx: Option<crossbeam_channel::Sender<Task>>,
+    completed: Arc<Vec<CachePadded<AtomicUsize>>>,
+    threads: Vec<JoinHandle<()>>,
+}
+
+impl BaselinePool {
+    fn new(workers: usize) -> Self {
+        let (tx, rx) = crossbeam_channel::bounded::<Task>(CAPACITY);
+        let completed: Arc<Vec<CachePadded<AtomicUsize>>> = Arc::new(
+            (0..workers)
+                .map(|_| CachePadded::new(AtomicUsize::new(0)))
+                .collect(),
+        );
+        let threads = (0..workers)
+            .map(|i| {
+                let rx = rx.clone();
+                let completed = Arc::clone(&completed);
+                thread::spawn(move || {
+                    while let Ok(task) = rx.recv() {
+                        task();
+                        let c = &completed[i];
+                        c.store(c.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+                    }
+                })
+            })
+            .collect();
+        Self {
+            tx: Some(tx),
+            completed,
+            threads,
+        }
+    }
+
+    fn execute(&self, task: Task) {
+        self.tx.as_ref().unwrap().send(task).unwrap();
+    }
+
+    fn completed(&self) -> usize {
+        self.completed
+            .iter()
+            .map(|c| c.load(Ordering::Relaxed))
+            .sum()
+    }
+}
+
+impl Drop for BaselinePool {
+    fn drop(&mut self) {
+        self.tx = None;
+        for t in self.threads.drain(..) {
+            t.join().unwrap();
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Prototype: per-worker deques with stealing (crossbeam-deque), injector for external submits.
+
+struct StealShared {
+    injector: Injector<Task>,
+    stealers: Vec<Stealer<Task>>,
+    sleepers: AtomicUsize,
+    lock: Mutex<()>,
+    cv: Condvar,
+    stop: AtomicBool,
+    completed: Vec<CachePadded<AtomicUsize>>,
+}
+
+struct StealingPool {
+    shared: Arc<StealShared>,
+    threads: Vec<JoinHandle<()>>,
+}
+
+impl StealingPool {
+    fn new(workers: usize) -> Self {
+        let locals: Vec<Worker<Task>> = (0..workers).map(|_| Worker::new_fifo()).collect();
+        let shared = Arc::new(StealShared {
+            injector: Injector::new(),
+            stealers: locals.iter().map(Worker::stealer).collect(),
+            sleepers: AtomicUsize::new(0),
+            lock: Mutex::new(()),
+            cv: Condvar::new(),
+            stop: AtomicBool::new(false),
+            completed: (0..workers)
+                .map(|_| CachePadded::new(AtomicUsize::new(0)))
+                .collect(),
+        });
+        let threads = locals
+            .into_iter()
+            .enumerate()
+            .map(|(i, local)| {
+                let shared = Arc::clone(&shared);
+                thread::spawn(move || steal_worker(&shared, &local, i))
+            })
+            .collect();
+        Self { shared, threads }
+    }
+
+    fn execute(&self, task: Task) {
+        // Same bound as the others: wait while the injector holds CAPACITY tasks.
+        if self.shared.injector.len() >= CAPACITY {
+            let backoff = Backoff::new();
+            while self.shared.injector.len() >= CAPACITY {
+                backoff.snooze();
+            }
+        }
+        self.shared.injector.push(task);
+        // Same lost-wakeup protocol as the executor: RMW after the push, lock only if sleeping.
+        if self.shared.sleepers.fetch_add(0, Ordering::AcqRel) != 0 {
+            let _g = self.shared.lock.lock();
+            self.shared.cv.notify_one();
+        }
+    }
+
+    fn completed(&self) -> usize {
+        self.shared
+            .completed
+            .iter()
+            .map(|c| c.load(Ordering::Relaxed))
+            .sum()
+    }
+}
+
+fn find_task(shared: &StealShared, local: &Worker<Task>) -> Option<Task> {
+    local.pop().or_else(|| {
+        std::iter::repeat_with(|| {
+            shared
+                .injector
+                .steal_batch_and_pop(local)
+                .or_else(|| shared.stealers.iter().map(Stealer::steal).collect())
+        })
+        .find(|s| !s.is_retry())
+        .and_then(Steal::success)
+    })
+}
+
+fn steal_worker(shared: &StealShared, local: &Worker<Task>, index: usize) {
+    loop {
+        let backoff = Backoff::new();
+        let task = loop {
+            if let Some(task) = find_task(shared, local) {
+                break Some(task);
+            }
+            if backoff.is_completed() {
+                break None;
+            }
+            backoff.snooze();
+        };
+        match task {
+            Some(task) => {
+                task();
+                let c = &shared.completed[index];
+                c.store(c.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+            }
+            None => {
+                if shared.stop.load(Ordering::Acquire) {
+                    return;
+                }
+                let mut guard = shared.lock.lock();
+                shared.sleepers.fetch_add(1, Ordering::AcqRel);
+                if shared.injector.is_empty() && !shared.stop.load(Ordering::Acquire) {
+                    shared.cv.wait(&mut guard);
+                }
+                shared.sleepers.fetch_sub(1, Ordering::Release);
+            }
+        }
+    }
+}
+
+impl Drop for StealingPool {
+    fn drop(&mut self) {
+        self.shared.stop.store(true, Ordering::Release);
+        {
+            let _g = self.shared.lock.lock();
+            self.shared.cv.notify_all();
+        }
+        for t in self.threads.drain(..) {
+            t.join().unwrap();
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+
+fn run_batches(iters: u64, mut batch: impl FnMut()) -> Duration {
+    let start = Instant::now();
+    for _ in 0..iters {
+        batch();
+    }
+    start.elapsed()
+}
+
+fn tasks(c: &mut Criterion) {
+    let mut group = c.benchmark_group("executor/tasks_1e6");
+    group.sample_size(10);
+    group.throughput(Throughput::Elements(TASKS as u64));
+
+    group.bench_function("baseline_channel_pool", |b| {
+        let pool = BaselinePool::new(WORKERS);
+        b.iter_custom(|iters| {
+            run_batches(iters, || {
+                let target = pool.completed() + TASKS;
+                for _ in 0..TASKS {
+                    pool.execute(empty_task());
+                }
+                wait_until(|| pool.completed() >= target);
+            })
+        });
+    });
+
+    group.bench_function("stealing_prototype", |b| {
+        let pool = StealingPool::new(WORKERS);
+        b.iter_custom(|iters| {
+            run_batches(iters, || {
+                let target = pool.completed() + TASKS;
+                for _ in 0..TASKS {
+                    pool.execute(empty_task());
+                }
+                wait_until(|| pool.completed() >= target);
+            })
+        });
+    });
+
+    group.bench_function("thread_pool", |b| {
+        let pool = ThreadPool::builder()
+            .workers(WORKERS)
+            .queue_capacity(CAPACITY)
+            .build()
+            .unwrap();
+        b.iter_custom(|iters| {
+            run_batches(iters, || {
+                let target = pool.stats().completed + TASKS;
+                for _ in 0..TASKS {
+                    pool.execute(empty_task()).unwrap();
+                }
+                wait_until(|| pool.stats().completed >= target);
+            })
+        });
+    });
+    group.finish();
+}
+
+fn lanes(c: &mut Criterion) {
+    let mut group = c.benchmark_group("executor/lane_1e6");
+    group.sample_size(10);
+    group.throughput(Throughput::Elements(TASKS as u64));
+
+    group.bench_function("baseline_channel_pool", |b| {
+        let pool = BaselinePool::new(WORKERS);
+        b.iter_custom(|iters| {
+            run_batches(iters, || {
+                let target = pool.completed() + TASKS;
+                for _ in 0..TASKS {
+                    pool.execute(empty_task());
+                }
+                wait_until(|| pool.completed() >= target);
+            })
+        });
+    });
+
+    group.bench_function("thread_pool", |b| {
+        let pool = ThreadPool::builder()
+            .workers(WORKERS)
+            .queue_capacity(CAPACITY)
+            .build()
+            .unwrap();
+        b.iter_custom(|iters| {
+            run_batches(iters, || {
+                let target = pool.stats().completed + TASKS;
+                for _ in 0..TASKS {
+                    pool.execute(empty_task()).unwrap();
+                }
+                wait_until(|| pool.stats().completed >= target);
+            })
+        });
+    });
+
+    group.bench_function("one_lane", |b| {
+        let pool = ThreadPool::builder()
+            .workers(WORKERS)
+            .queue_capacity(CAPACITY)
+            .build()
+            .unwrap();
+        let lane = pool.lane();
+        b.iter_custom(|iters| {
+            run_batches(iters, || {
+                let target = lane.stats().completed + TASKS;
+                for _ in 0..TASKS {
+                    lane.execute(empty_task()).unwrap();
+                }
+                wait_until(|| lane.stats().completed >= target);
+            })
+        });
+    });
+    group.finish();
+}
+
+criterion_group!(benches, tasks, lanes);
+criterion_main!(benches);
