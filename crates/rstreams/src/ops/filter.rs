@@ -2,7 +2,7 @@ use std::sync::Arc;
 
 use rstreams_protocol::{Error, Publisher, Subscriber, Subscription};
 
-use crate::ops::replenish::{Replenish, ReplenishSubscription};
+use crate::ops::replenish::{Received, Replenish, ReplenishSubscription};
 use crate::stage::{Link, Loc, guard};
 
 /// The publisher made by [`PublisherExt::filter`](crate::PublisherExt::filter).
@@ -82,6 +82,7 @@ pub(crate) struct DropSubscriber<S, D> {
     pub(crate) link: Link<S>,
     pub(crate) decide: D,
     pub(crate) demand: Option<Arc<Replenish>>,
+    pub(crate) received: Received,
 }
 
 impl<S, D> DropSubscriber<S, D> {
@@ -90,6 +91,7 @@ impl<S, D> DropSubscriber<S, D> {
             link: Link::new(down, loc),
             decide,
             demand: None,
+            received: Received::default(),
         }
     }
 }
@@ -117,12 +119,12 @@ where
             Ok(Some(out)) => {
                 self.link.down.on_next(out);
                 if let Some(d) = &self.demand {
-                    d.received(false);
+                    self.received.record(d, false);
                 }
             }
             Ok(None) => {
                 if let Some(d) = &self.demand {
-                    d.received(true);
+                    self.received.record(d, true);
                 }
             }
             Err(p) => self.link.panicked(p),

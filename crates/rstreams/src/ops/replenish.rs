@@ -2,28 +2,28 @@
 //! what they drop is asked for again in batches, never one `request(1)` per dropped item, and
 //! never more than the downstream wants.
 //!
-//! Two counters, shared by the downstream's `request` (any thread) and the stage's `on_next`:
+//! Shared by the downstream's `request` (any thread) and the stage's `on_next`:
 //!
-//! * `owed`: demand not yet forwarded upstream = downstream requests + dropped items - forwarded;
-//! * `in_flight`: requested upstream and not yet received.
+//! * `owed`: demand not yet forwarded upstream (downstream requests + dropped items - forwarded);
+//! * `requested`: the running total requested upstream (`u64::MAX`: unbounded).
 //!
-//! A kept item changes neither the downstream's unmet demand minus `in_flight`, so it does not
-//! touch `owed`; a dropped item adds one to `owed`. A downstream `request` forwards all of `owed`
-//! at once; a dropped item's debt is forwarded when `in_flight` reaches zero (everything asked for
-//! has arrived) — one upstream request per batch. Each unit of `owed` is claimed by exactly one
-//! `swap`, so the total forwarded is `downstream demand + dropped`, and the stage can never
-//! receive an item it could not pass on (rule 1.1). Once the downstream asks for `u64::MAX` the
-//! upstream is asked for `u64::MAX` too and the accounting stops (one relaxed load per item).
+//! Only the `on_next` side counts what arrived (`received`) and what it dropped (`debt`), in plain
+//! fields: a kept item costs one load of `requested` and no atomic read-modify-write. When
+//! `received` catches up with `requested` (everything asked for has arrived) the debt is moved
+//! into `owed` and `owed` is forwarded in one request, which is then the downstream's whole unmet
+//! demand. A downstream `request` adds to `owed` and forwards it at once. Each unit of `owed` is
+//! claimed by exactly one `swap`, so the total forwarded is `downstream demand + dropped`, and the
+//! stage never receives an item it could not pass on (rule 1.1). Once the downstream asks for
+//! `u64::MAX`, so does the stage and the accounting stops.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use rstreams_protocol::Subscription;
 
 pub(crate) struct Replenish {
     owed: AtomicU64,
-    in_flight: AtomicU64,
-    unbounded: AtomicBool,
+    requested: AtomicU64,
     up: Arc<dyn Subscription>,
 }
 
@@ -39,8 +39,7 @@ impl Replenish {
     pub(crate) fn new(up: Arc<dyn Subscription>) -> Arc<Self> {
         Arc::new(Self {
             owed: AtomicU64::new(0),
-            in_flight: AtomicU64::new(0),
-            unbounded: AtomicBool::new(false),
+            requested: AtomicU64::new(0),
             up,
         })
     }
@@ -51,27 +50,39 @@ impl Replenish {
         if owed == 0 {
             return;
         }
-        // `in_flight` goes up before the request: a synchronous upstream delivers inside it.
-        if owed == u64::MAX || saturating_add(&self.in_flight, owed) == u64::MAX {
-            self.unbounded.store(true, Ordering::Release);
+        // `requested` goes up before the request: a synchronous upstream delivers inside it.
+        if saturating_add(&self.requested, owed) == u64::MAX {
             self.up.request(u64::MAX);
             return;
         }
         tracing::trace!(owed, "replenishing upstream demand");
         self.up.request(owed);
     }
+}
 
+/// The `on_next` side's plain counters.
+#[derive(Default)]
+pub(crate) struct Received {
+    received: u64,
+    debt: u64,
+}
+
+impl Received {
     /// Records one received item; `dropped` if it was not passed downstream.
     #[inline]
-    pub(crate) fn received(&self, dropped: bool) {
-        if self.unbounded.load(Ordering::Relaxed) {
+    pub(crate) fn record(&mut self, r: &Replenish, dropped: bool) {
+        let requested = r.requested.load(Ordering::Acquire);
+        if requested == u64::MAX {
             return;
         }
-        if dropped {
-            saturating_add(&self.owed, 1);
-        }
-        if self.in_flight.fetch_sub(1, Ordering::AcqRel) == 1 {
-            self.flush();
+        self.received += 1;
+        self.debt += u64::from(dropped);
+        if self.received >= requested {
+            // Everything asked for has arrived: ask again for the downstream's unmet demand.
+            if self.debt != 0 {
+                saturating_add(&r.owed, std::mem::take(&mut self.debt));
+            }
+            r.flush();
         }
     }
 }
@@ -86,7 +97,7 @@ impl Subscription for ReplenishSubscription {
             r.up.request(0); // the upstream answers with the rule-3.9 error
             return;
         }
-        if r.unbounded.load(Ordering::Acquire) {
+        if r.requested.load(Ordering::Acquire) == u64::MAX {
             return;
         }
         saturating_add(&r.owed, n);
