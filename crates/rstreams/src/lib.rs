@@ -32,6 +32,8 @@
 
 pub mod emitter;
 mod ext;
+mod ext_flow;
+pub mod hop;
 pub mod ops;
 pub mod sink;
 pub mod source;
@@ -39,6 +41,7 @@ mod stage;
 
 pub use emitter::{Emitter, EmitterPublisher, emitter};
 pub use ext::PublisherExt;
+pub use ext_flow::FlowExt;
 pub use rstreams_executor as executor;
 pub use rstreams_protocol as protocol;
 pub use rstreams_protocol::{
@@ -52,6 +55,7 @@ pub use source::{
 
 /// Everything a pipeline needs: the traits, the extension trait and the sources.
 pub mod prelude {
+    pub use crate::FlowExt;
     pub use crate::sink::{Cancellable, Consumer};
     pub use crate::source::{
         concat, defer, empty, error, from_iter, from_iter_once, generate, just, never, range,

@@ -101,6 +101,7 @@ where
             terminal: Mutex::new(None),
             up: Mutex::new(None),
             lane: self.scheduler.lane(),
+            _scheduler: Arc::clone(&self.scheduler),
             prefetch,
             limit: prefetch - prefetch / 4,
             loc: self.loc,
@@ -139,6 +140,8 @@ struct Shared<T, S> {
     terminal: Mutex<Option<Error>>,
     up: Mutex<Option<Arc<dyn Subscription>>>,
     lane: SerialLane,
+    /// Keeps the executor alive while the subscription is (a lane only holds it weakly).
+    _scheduler: Arc<dyn Scheduler>,
     prefetch: u64,
     limit: u64,
     loc: Loc,

@@ -61,11 +61,13 @@ where
         let task_slot = Arc::clone(&slot);
         let upstream = Arc::clone(&self.upstream);
         let task_lane = lane.clone();
+        let scheduler = Arc::clone(&self.scheduler);
         let submitted = lane.execute(Box::new(move || {
             if let Some(down) = task_slot.lock().take() {
                 upstream.subscribe(SubscribeOnSubscriber {
                     down,
                     lane: task_lane,
+                    scheduler,
                 });
             }
         }));
@@ -85,6 +87,7 @@ where
 struct SubscribeOnSubscriber<S> {
     down: S,
     lane: SerialLane,
+    scheduler: Arc<dyn Scheduler>,
 }
 
 impl<T, S: Subscriber<T>> Subscriber<T> for SubscribeOnSubscriber<S> {
@@ -92,6 +95,7 @@ impl<T, S: Subscriber<T>> Subscriber<T> for SubscribeOnSubscriber<S> {
         self.down.on_subscribe(Box::new(SubscribeOnSubscription {
             up: Arc::from(s),
             lane: self.lane.clone(),
+            _scheduler: Arc::clone(&self.scheduler),
         }));
     }
     #[inline]
@@ -109,6 +113,8 @@ impl<T, S: Subscriber<T>> Subscriber<T> for SubscribeOnSubscriber<S> {
 struct SubscribeOnSubscription {
     up: Arc<dyn Subscription>,
     lane: SerialLane,
+    /// Keeps the executor alive while the subscription is (a lane only holds it weakly).
+    _scheduler: Arc<dyn Scheduler>,
 }
 
 impl Subscription for SubscribeOnSubscription {
