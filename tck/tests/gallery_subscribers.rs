@@ -88,6 +88,15 @@ fn bb(flaw: Flaw) -> SuiteReport {
     run_blackbox(format!("{flaw:?}"), &Blackbox(flaw), &settings())
 }
 
+/// Both suites over `flaw`, side by side (the waits dominate, not the CPU).
+fn both(flaw: Flaw) -> (SuiteReport, SuiteReport) {
+    std::thread::scope(|s| {
+        let w = s.spawn(move || wb(flaw));
+        let b = bb(flaw);
+        (w.join().expect("whitebox run panicked"), b)
+    })
+}
+
 const W_HAPPY: &str = "required_exercise_whitebox_happy_path";
 const W_201: &str = "required_spec201_must_signal_demand_via_subscription_request";
 const W_203C: &str =
@@ -126,43 +135,47 @@ const B_R309: &str = "rust_spec309_blackbox_must_not_request_zero";
 #[test]
 fn reference_subscribers_pass_both_suites() {
     let s = settings();
-    passes(&run_whitebox("SyncSubscriber", &SyncWhitebox, &s));
-    passes(&run_whitebox("AsyncSubscriber", &AsyncWhitebox, &s));
-    passes(&run_blackbox("SyncSubscriber", &SyncBlackbox, &s));
-    passes(&run_blackbox("AsyncSubscriber", &AsyncBlackbox, &s));
+    let reports = std::thread::scope(|scope| {
+        let runs = [
+            scope.spawn(|| run_whitebox("SyncSubscriber", &SyncWhitebox, &s)),
+            scope.spawn(|| run_whitebox("AsyncSubscriber", &AsyncWhitebox, &s)),
+            scope.spawn(|| run_blackbox("SyncSubscriber", &SyncBlackbox, &s)),
+            scope.spawn(|| run_blackbox("AsyncSubscriber", &AsyncBlackbox, &s)),
+        ];
+        runs.map(|r| r.join().expect("suite run panicked"))
+    });
+    for report in &reports {
+        passes(report);
+    }
 }
 
 #[test]
 fn control_without_flaw_passes_both_suites() {
-    passes(&wb(Flaw::None));
-    passes(&bb(Flaw::None));
+    let (w, b) = both(Flaw::None);
+    passes(&w);
+    passes(&b);
 }
 
 #[test]
 fn never_requesting_fails_rule_2_1() {
+    let (w, b) = both(Flaw::NeverRequests);
     check(
-        &wb(Flaw::NeverRequests),
+        &w,
         Expect::Rule(Rule::R2_1),
         &[W_HAPPY, W_201, W_310, W_311],
         false,
     );
-    check(
-        &bb(Flaw::NeverRequests),
-        Expect::Rule(Rule::R2_1),
-        &[B_201],
-        false,
-    );
+    check(&b, Expect::Rule(Rule::R2_1), &[B_201], false);
 }
 
 #[test]
 fn request_from_on_complete_fails_rule_2_3() {
-    let w = wb(Flaw::RequestsInOnComplete);
+    let (w, b) = both(Flaw::RequestsInOnComplete);
     check(&w, Expect::Rule(Rule::R2_3), &[W_203C], false);
     assert!(
         !w.failed().contains(&W_203E),
         "on_error is not where the flaw is"
     );
-    let b = bb(Flaw::RequestsInOnComplete);
     check(&b, Expect::Rule(Rule::R2_3), &[B_203C], false);
     assert!(
         !b.failed().contains(&B_203E),
@@ -172,13 +185,12 @@ fn request_from_on_complete_fails_rule_2_3() {
 
 #[test]
 fn cancel_from_on_error_fails_rule_2_3() {
-    let w = wb(Flaw::CancelsInOnError);
+    let (w, b) = both(Flaw::CancelsInOnError);
     check(&w, Expect::Rule(Rule::R2_3), &[W_203E], false);
     assert!(
         !w.failed().contains(&W_203C),
         "on_complete is not where the flaw is"
     );
-    let b = bb(Flaw::CancelsInOnError);
     check(&b, Expect::Rule(Rule::R2_3), &[B_203E], false);
     assert!(
         !b.failed().contains(&B_203C),
@@ -188,143 +200,67 @@ fn cancel_from_on_error_fails_rule_2_3() {
 
 #[test]
 fn request_after_terminal_fails_rule_2_4() {
-    check(
-        &wb(Flaw::RequestsAfterTerminal),
-        Expect::Rule(Rule::R2_4),
-        &[W_204],
-        true,
-    );
-    check(
-        &bb(Flaw::RequestsAfterTerminal),
-        Expect::Rule(Rule::R2_4),
-        &[B_204],
-        true,
-    );
+    let (w, b) = both(Flaw::RequestsAfterTerminal);
+    check(&w, Expect::Rule(Rule::R2_4), &[W_204], true);
+    check(&b, Expect::Rule(Rule::R2_4), &[B_204], true);
 }
 
 #[test]
 fn keeping_a_second_subscription_fails_rule_2_5() {
-    check(
-        &wb(Flaw::KeepsSecondSubscription),
-        Expect::Rule(Rule::R2_5),
-        &[W_205],
-        true,
-    );
-    check(
-        &bb(Flaw::KeepsSecondSubscription),
-        Expect::Rule(Rule::R2_5),
-        &[B_205],
-        true,
-    );
+    let (w, b) = both(Flaw::KeepsSecondSubscription);
+    check(&w, Expect::Rule(Rule::R2_5), &[W_205], true);
+    check(&b, Expect::Rule(Rule::R2_5), &[B_205], true);
 }
 
 #[test]
 fn requesting_on_a_second_subscription_fails_blackbox_rule_2_5() {
+    let (w, b) = both(Flaw::RequestsOnSecondSubscription);
     // As on the JVM, the whitebox 2.5 test only asks for the cancel; the blackbox one is strict.
-    passes(&wb(Flaw::RequestsOnSecondSubscription));
-    check(
-        &bb(Flaw::RequestsOnSecondSubscription),
-        Expect::Rule(Rule::R2_5),
-        &[B_205],
-        true,
-    );
+    passes(&w);
+    check(&b, Expect::Rule(Rule::R2_5), &[B_205], true);
 }
 
 #[test]
 fn not_cancelling_when_dropped_fails_rule_2_6() {
-    check(
-        &wb(Flaw::NoCancelOnDrop),
-        Expect::Rule(Rule::R2_6),
-        &[W_206],
-        true,
-    );
-    check(
-        &bb(Flaw::NoCancelOnDrop),
-        Expect::Rule(Rule::R2_6),
-        &[B_206],
-        true,
-    );
+    let (w, b) = both(Flaw::NoCancelOnDrop);
+    check(&w, Expect::Rule(Rule::R2_6), &[W_206], true);
+    check(&b, Expect::Rule(Rule::R2_6), &[B_206], true);
 }
 
 #[test]
 fn overlapping_requests_fail_rule_2_7() {
-    check(
-        &wb(Flaw::OverlappingRequests),
-        Expect::Rule(Rule::R2_7),
-        &[W_207],
-        false,
-    );
-    check(
-        &bb(Flaw::OverlappingRequests),
-        Expect::Rule(Rule::R2_7),
-        &[B_207],
-        false,
-    );
+    let (w, b) = both(Flaw::OverlappingRequests);
+    check(&w, Expect::Rule(Rule::R2_7), &[W_207], false);
+    check(&b, Expect::Rule(Rule::R2_7), &[B_207], false);
 }
 
 #[test]
 fn panicking_on_items_after_cancel_fails_rule_2_8() {
+    let (w, b) = both(Flaw::PanicsOnItemAfterCancel);
     // The subscriber panics, so the failure names 2.13 (callbacks must return normally).
-    check(
-        &wb(Flaw::PanicsOnItemAfterCancel),
-        Expect::Rule(Rule::R2_13),
-        &[W_208],
-        true,
-    );
-    check(
-        &bb(Flaw::PanicsOnItemAfterCancel),
-        Expect::Rule(Rule::R2_13),
-        &[B_208],
-        true,
-    );
+    check(&w, Expect::Rule(Rule::R2_13), &[W_208], true);
+    check(&b, Expect::Rule(Rule::R2_13), &[B_208], true);
 }
 
 #[test]
 fn panicking_on_completion_without_items_fails_rule_2_9() {
-    check(
-        &wb(Flaw::PanicsOnEmptyCompletion),
-        Expect::Rule(Rule::R2_13),
-        &[W_209W],
-        false,
-    );
-    check(
-        &bb(Flaw::PanicsOnEmptyCompletion),
-        Expect::Rule(Rule::R2_13),
-        &[B_209W],
-        false,
-    );
+    let (w, b) = both(Flaw::PanicsOnEmptyCompletion);
+    check(&w, Expect::Rule(Rule::R2_13), &[W_209W], false);
+    check(&b, Expect::Rule(Rule::R2_13), &[B_209W], false);
 }
 
 #[test]
 fn panicking_in_on_next_fails_rule_2_13() {
-    check(
-        &wb(Flaw::PanicsInOnNext),
-        Expect::Rule(Rule::R2_13),
-        &[W_213, W_201],
-        false,
-    );
-    check(
-        &bb(Flaw::PanicsInOnNext),
-        Expect::Rule(Rule::R2_13),
-        &[B_213, B_201],
-        false,
-    );
+    let (w, b) = both(Flaw::PanicsInOnNext);
+    check(&w, Expect::Rule(Rule::R2_13), &[W_213, W_201], false);
+    check(&b, Expect::Rule(Rule::R2_13), &[B_213, B_201], false);
 }
 
 #[test]
 fn requesting_zero_fails_rule_3_9() {
-    check(
-        &wb(Flaw::RequestsZero),
-        Expect::Rule(Rule::R3_9),
-        &[W_R309],
-        false,
-    );
-    check(
-        &bb(Flaw::RequestsZero),
-        Expect::Rule(Rule::R3_9),
-        &[B_R309],
-        false,
-    );
+    let (w, b) = both(Flaw::RequestsZero);
+    check(&w, Expect::Rule(Rule::R3_9), &[W_R309], false);
+    check(&b, Expect::Rule(Rule::R3_9), &[B_R309], false);
 }
 
 #[test]
@@ -351,7 +287,16 @@ fn puppet_ignoring_cancel_fails_the_cancel_tests() {
 
 #[test]
 fn forgetting_register_on_subscribe_fails_every_test_clearly() {
-    let report = wb(Flaw::ForgetsToRegister);
+    // Every test fails waiting for the puppet, so short waits lose nothing here.
+    let quick = Settings {
+        timeout: Duration::from_millis(100),
+        no_signal: Duration::from_millis(10),
+    };
+    let report = run_whitebox(
+        "ForgetsToRegister",
+        &Whitebox(Flaw::ForgetsToRegister),
+        &quick,
+    );
     let mut ran = 0;
     for (name, _, outcome) in &report.results {
         match outcome {
