@@ -198,7 +198,7 @@ impl ImmediateExecutor {
     pub fn shutdown(&self) {
         // Release pairs with the Acquire in `is_shutdown`.
         self.inner.shutdown.store(true, Ordering::Release);
-        self.inner.timers.stop();
+        self.inner.timers.stop(true);
     }
 
     /// A snapshot of the counters (`queued` is always 0: nothing waits).

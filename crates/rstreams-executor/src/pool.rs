@@ -251,8 +251,8 @@ struct PoolInner {
     tx: Sender<Job>,
     rx: Receiver<Job>,
     policy: FullPolicy,
-    /// Sleep/wake protocol and the CLOSED gate, on its own cache line (the submitter writes it
-    /// on every submission).
+    /// Sleep/wake protocol and the CLOSED gate, on its own cache line: submitters read it on
+    /// every submission, sleeping workers write it.
     sleep: CachePadded<Sleep>,
     /// Immediate shutdown: workers drop instead of run.
     stop_now: AtomicBool,
@@ -288,10 +288,11 @@ impl PoolInner {
     /// Pushes a job. `force_block` makes a full queue block even under `FullPolicy::Reject`
     /// (timer dispatch).
     ///
-    /// Gate: a cheap `is_closed` check before the push, and the `publish` RMW after it. If the
-    /// RMW shows the queue was closed meanwhile, the workers may have exited after finding the
-    /// queue empty, so this thread drains the queue itself (`help_after_close`): an accepted task
-    /// is never stranded, and no lock is taken on the submission path.
+    /// Gate: a cheap `is_closed` check before the push, and the fenced read in `publish` after
+    /// it. If that read shows the queue was closed meanwhile, the workers may have exited after
+    /// finding the queue empty, so this thread drains the queue itself (`help_after_close`); if
+    /// not, the closer's final drain will see the push. An accepted task is never stranded, and
+    /// no lock is taken on the submission path.
     fn submit(&self, job: Job, force_block: bool) -> Result<(), (Job, RejectReason)> {
         if self.sleep.is_closed() {
             return Err((job, RejectReason::Shutdown));
@@ -446,7 +447,9 @@ impl PoolInner {
     /// Stops accepting work and wakes every worker. Idempotent.
     fn close(&self) {
         if self.sleep.close() {
-            let timers = self.timers.stop();
+            // Not joined from a worker: the timer thread may be blocked handing a due task to a
+            // full queue that only the workers (this one included) can drain.
+            let timers = self.timers.stop(self.own_worker_slot().is_none());
             tracing::debug!(pool = %self.name, cancelled_timers = timers, "pool closed");
         }
     }

@@ -229,8 +229,9 @@ impl Timers {
         Ok(handle)
     }
 
-    /// Stops the thread and drops every pending timer. Returns how many were dropped.
-    pub(crate) fn stop(&self) -> usize {
+    /// Stops the thread and drops every pending timer; joins the thread if `join` (and the caller
+    /// is not the timer thread itself). Returns how many timers were dropped.
+    pub(crate) fn stop(&self, join: bool) -> usize {
         let dropped = {
             let mut state = self.shared.state.lock();
             state.stopped = true;
@@ -239,6 +240,7 @@ impl Timers {
         self.shared.cv.notify_all();
         let handle = self.thread.lock().take();
         if let Some(handle) = handle
+            && join
             && handle.thread().id() != std::thread::current().id()
         {
             let _ = handle.join();
@@ -253,7 +255,7 @@ impl Timers {
 
 impl Drop for Timers {
     fn drop(&mut self) {
-        self.stop();
+        self.stop(true);
     }
 }
 
