@@ -118,7 +118,9 @@ where
         match guard(|| self.decide.decide(item)) {
             Ok(Some(out)) => {
                 self.link.down.on_next(out);
-                if let Some(d) = &self.demand {
+                if !self.received.unbounded()
+                    && let Some(d) = &self.demand
+                {
                     self.received.record(d, false);
                 }
             }

@@ -65,14 +65,26 @@ impl Replenish {
 pub(crate) struct Received {
     received: u64,
     debt: u64,
+    /// Seen `requested == u64::MAX` once: no more loads at all.
+    unbounded: bool,
 }
 
 impl Received {
+    /// Whether accounting has stopped (unbounded demand).
+    #[inline(always)]
+    pub(crate) fn unbounded(&self) -> bool {
+        self.unbounded
+    }
+
     /// Records one received item; `dropped` if it was not passed downstream.
     #[inline]
     pub(crate) fn record(&mut self, r: &Replenish, dropped: bool) {
+        if self.unbounded {
+            return;
+        }
         let requested = r.requested.load(Ordering::Acquire);
         if requested == u64::MAX {
+            self.unbounded = true;
             return;
         }
         self.received += 1;
