@@ -7,6 +7,7 @@ use rstreams_executor::Scheduler;
 use rstreams_protocol::Publisher;
 
 use crate::hop::{PublishOn, SubscribeOn};
+use crate::overflow::{Mode, OnBackpressure, OverflowPolicy};
 
 /// Thread hops, overflow policies and time operators for every [`Publisher`]
 /// (blanket-implemented). Like [`PublisherExt`](crate::PublisherExt), each method returns a named
@@ -69,6 +70,80 @@ pub trait FlowExt: Publisher {
             scheduler,
             loc: Location::caller(),
         }
+    }
+
+    /// Requests without bound upstream and buffers up to `capacity` items beyond the
+    /// downstream's demand; `policy` decides what happens on overflow. Dropped items go to
+    /// [`OnBackpressure::on_drop`] and are counted. See [`crate::overflow`].
+    ///
+    /// ```
+    /// use rstreams::prelude::*;
+    /// use rstreams::overflow::OverflowPolicy;
+    ///
+    /// let p = rstreams::range(0, 10).on_backpressure_buffer(3, OverflowPolicy::DropOldest);
+    /// let dropped = p.drop_counter();
+    /// // One item requested: 0 is delivered, the buffer keeps the newest 3 of the rest.
+    /// let h = p.subscribe_consumer(rstreams::Consumer::new(|_| {}).request(1));
+    /// assert_eq!(dropped.get(), 6);
+    /// h.cancel();
+    /// ```
+    #[track_caller]
+    fn on_backpressure_buffer(self, capacity: usize, policy: OverflowPolicy) -> OnBackpressure<Self>
+    where
+        Self: Sized,
+    {
+        OnBackpressure::new(
+            self,
+            Mode {
+                capacity: Some(capacity),
+                policy,
+            },
+            Location::caller(),
+        )
+    }
+
+    /// Drops items that arrive while the downstream has no outstanding demand.
+    #[track_caller]
+    fn on_backpressure_drop(self) -> OnBackpressure<Self>
+    where
+        Self: Sized,
+    {
+        self.on_backpressure_buffer(0, OverflowPolicy::DropNewest)
+    }
+
+    /// Keeps only the newest item that the downstream has not asked for yet.
+    #[track_caller]
+    fn on_backpressure_latest(self) -> OnBackpressure<Self>
+    where
+        Self: Sized,
+    {
+        self.on_backpressure_buffer(1, OverflowPolicy::DropOldest)
+    }
+
+    /// Fails with [`Overflow`](crate::overflow::Overflow) when an item arrives without demand.
+    #[track_caller]
+    fn on_backpressure_error(self) -> OnBackpressure<Self>
+    where
+        Self: Sized,
+    {
+        self.on_backpressure_buffer(0, OverflowPolicy::Error)
+    }
+
+    /// Buffers every item the downstream has not asked for yet, **without limit**. Memory grows
+    /// as long as the subscriber lags; the name says so on purpose. Prefer a bounded policy.
+    #[track_caller]
+    fn on_backpressure_buffer_unbounded(self) -> OnBackpressure<Self>
+    where
+        Self: Sized,
+    {
+        OnBackpressure::new(
+            self,
+            Mode {
+                capacity: None,
+                policy: OverflowPolicy::Error,
+            },
+            Location::caller(),
+        )
     }
 }
 

@@ -34,6 +34,7 @@ pub mod emitter;
 mod ext;
 mod ext_flow;
 pub mod hop;
+pub mod overflow;
 pub mod ops;
 pub mod sink;
 pub mod source;

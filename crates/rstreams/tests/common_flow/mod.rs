@@ -156,8 +156,11 @@ impl<T> Probe<T> {
             let mut st = self.shared.state.lock();
             st.requested = st.requested.saturating_add(n);
         }
+        // After a terminal signal the recorder has dropped its subscription: nothing to do.
         let sub = self.shared.sub.lock().clone();
-        sub.expect("subscribed").request(n);
+        if let Some(sub) = sub {
+            sub.request(n);
+        }
     }
 
     pub fn cancel(&self) {
