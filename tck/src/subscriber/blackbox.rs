@@ -6,14 +6,15 @@
 //! the requested items (up to 64), stopping if the subscriber cancels, then completes.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use rstreams_protocol::{Rule, Subscriber};
 
 use super::env::Env;
 use super::stage::{PRIMARY, SECOND, Stage, StageConfig, SyncEnd};
 use super::{
-    SETTLED_2_11, SETTLED_2_12, SETTLED_3_1, SETTLED_NULL, case, settle_requests, settled,
-    test_error,
+    RANDOM_ROUNDS, RANDOM_STEPS, Rng, SETTLED_2_11, SETTLED_2_12, SETTLED_3_1, SETTLED_NULL, case,
+    settle_requests, settled, test_error,
 };
 use crate::outcome::{Settings, SuiteReport, TestCase, TestFailure, TestResult};
 
@@ -526,6 +527,32 @@ fn rust_spec309_blackbox_must_not_request_zero<I: SubscriberBlackboxVerification
     rig.finish()
 }
 
+/// Random legal sequences (seeded, so they repeat): items only within the subscriber's demand,
+/// then a completion, an error or nothing. Any panic or rule violation the stage sees fails.
+fn rust_spec213_blackbox_random_legal_signal_sequences<I: SubscriberBlackboxVerification>(
+    imp: &I,
+    s: &Settings,
+) -> TestResult {
+    let mut rng = Rng::new(0x5EED_B1AC);
+    for _ in 0..RANDOM_ROUNDS {
+        let mut rig = Rig::setup(imp, s);
+        rig.trigger_request()?;
+        for _ in 0..=rng.below(RANDOM_STEPS) {
+            let item = rig.element();
+            if !rig.stage.try_send_next(item, Duration::ZERO) {
+                rig.next_index -= 1;
+            }
+        }
+        match rng.below(3) {
+            0 => rig.stage.send_complete(),
+            1 => rig.stage.send_error(test_error("random sequence")),
+            _ => {}
+        }
+        rig.finish()?;
+    }
+    Ok(())
+}
+
 /// Every blackbox test: the 26 JVM tests in JVM order, then the Rust-only ones.
 pub fn blackbox_cases<I: SubscriberBlackboxVerification>() -> Vec<TestCase<I>> {
     vec![
@@ -556,6 +583,7 @@ pub fn blackbox_cases<I: SubscriberBlackboxVerification>() -> Vec<TestCase<I>> {
         case("untested_spec315_blackbox_cancel_must_not_throw_exception_and_must_signal_on_error", Some(Rule::R3_15), untested_spec315_blackbox_cancel_must_not_throw_exception_and_must_signal_on_error::<I>),
         case("untested_spec316_blackbox_request_must_not_throw_exception_and_must_on_error_the_subscriber", Some(Rule::R3_16), untested_spec316_blackbox_request_must_not_throw_exception_and_must_on_error_the_subscriber::<I>),
         case("rust_spec309_blackbox_must_not_request_zero", Some(Rule::R3_9), rust_spec309_blackbox_must_not_request_zero::<I>),
+        case("rust_spec213_blackbox_random_legal_signal_sequences", Some(Rule::R2_13), rust_spec213_blackbox_random_legal_signal_sequences::<I>),
     ]
 }
 

@@ -80,6 +80,28 @@ pub(crate) fn settled<I>(name: &'static str, rule: Rule, why: &'static str) -> T
     }
 }
 
+/// A small deterministic generator (xorshift64*) for the random-sequence tests: the same
+/// sequences every run, so a failure reproduces.
+pub(crate) struct Rng(u64);
+
+impl Rng {
+    pub(crate) fn new(seed: u64) -> Self {
+        Rng(seed | 1)
+    }
+
+    /// A number in `0..n` (`n > 0`).
+    pub(crate) fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D) % n
+    }
+}
+
+/// Rounds of the random-sequence tests, and the most steps in one.
+pub(crate) const RANDOM_ROUNDS: u64 = 6;
+pub(crate) const RANDOM_STEPS: u64 = 12;
+
 /// An error with a unique message, so the test can recognise the very error it sent.
 pub(crate) fn test_error(tag: &str) -> Error {
     static NEXT: AtomicU64 = AtomicU64::new(0);
@@ -147,7 +169,7 @@ pub fn builtin_reports(settings: &Settings) -> Vec<SuiteReport> {
 /// // In a test file: one #[test] per whitebox test, e.g.
 /// // `sync_subscriber_whitebox::required_spec201_must_signal_demand_via_subscription_request`.
 /// rstreams_tck::subscriber_whitebox_tests!(sync_subscriber_whitebox, SyncWhitebox);
-/// # fn main() { assert_eq!(sync_subscriber_whitebox::NAMES.len(), 29); }
+/// # fn main() { assert_eq!(sync_subscriber_whitebox::NAMES.len(), 30); }
 /// ```
 #[macro_export]
 macro_rules! subscriber_whitebox_tests {
@@ -182,6 +204,7 @@ macro_rules! subscriber_whitebox_tests {
             untested_spec316_request_must_not_throw_exception_and_must_on_error_the_subscriber,
             rust_spec309_must_not_request_zero,
             rust_spec310_whole_stream_from_synchronous_source,
+            rust_spec213_random_legal_signal_sequences,
         ]);
     };
 }
@@ -194,7 +217,7 @@ macro_rules! subscriber_whitebox_tests {
 /// use rstreams_tck::subscriber::reference::builtin::AsyncBlackbox;
 ///
 /// rstreams_tck::subscriber_blackbox_tests!(async_subscriber_blackbox, AsyncBlackbox);
-/// # fn main() { assert_eq!(async_subscriber_blackbox::NAMES.len(), 27); }
+/// # fn main() { assert_eq!(async_subscriber_blackbox::NAMES.len(), 28); }
 /// ```
 #[macro_export]
 macro_rules! subscriber_blackbox_tests {
@@ -227,6 +250,7 @@ macro_rules! subscriber_blackbox_tests {
             untested_spec315_blackbox_cancel_must_not_throw_exception_and_must_signal_on_error,
             untested_spec316_blackbox_request_must_not_throw_exception_and_must_on_error_the_subscriber,
             rust_spec309_blackbox_must_not_request_zero,
+            rust_spec213_blackbox_random_legal_signal_sequences,
         ]);
     };
 }

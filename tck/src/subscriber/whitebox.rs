@@ -9,6 +9,7 @@
 use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
+use std::time::Duration;
 
 use rstreams_protocol::{Rule, Subscriber};
 
@@ -16,8 +17,8 @@ use super::env::Env;
 use super::probe::{SubscriberPuppet, WhiteboxProbe};
 use super::stage::{PRIMARY, SECOND, Stage, StageConfig, SyncEnd};
 use super::{
-    SETTLED_2_11, SETTLED_2_12, SETTLED_3_1, SETTLED_NULL, case, settle_requests, settled,
-    test_error,
+    RANDOM_ROUNDS, RANDOM_STEPS, Rng, SETTLED_2_11, SETTLED_2_12, SETTLED_3_1, SETTLED_NULL, case,
+    settle_requests, settled, test_error,
 };
 use crate::outcome::{Settings, SuiteReport, TestCase, TestFailure, TestResult};
 
@@ -574,6 +575,43 @@ fn rust_spec310_whole_stream_from_synchronous_source<I: SubscriberWhiteboxVerifi
     rig.finish()
 }
 
+/// Random legal sequences (seeded, so they repeat): requests through the puppet, items only
+/// within demand, a cancel now and then, and a completion, an error or nothing at the end. Any
+/// panic or rule violation the stage sees fails the test.
+fn rust_spec213_random_legal_signal_sequences<I: SubscriberWhiteboxVerification>(
+    imp: &I,
+    s: &Settings,
+) -> TestResult {
+    let mut rng = Rng::new(0x5EED_2013);
+    for _ in 0..RANDOM_ROUNDS {
+        let mut rig = Rig::setup(imp, s)?;
+        let mut cancelled = false;
+        for _ in 0..=rng.below(RANDOM_STEPS) {
+            match rng.below(8) {
+                0..=2 => rig.trigger_request(1 + rng.below(3))?,
+                3..=6 => {
+                    let item = rig.imp.create_element(rig.next_index);
+                    if rig.stage.try_send_next(item, Duration::ZERO) {
+                        rig.next_index += 1;
+                    }
+                }
+                _ if !cancelled => {
+                    rig.signal_cancel()?;
+                    cancelled = true;
+                }
+                _ => {}
+            }
+        }
+        match rng.below(3) {
+            0 => rig.stage.send_complete(),
+            1 => rig.stage.send_error(test_error("random sequence")),
+            _ => {}
+        }
+        rig.finish()?;
+    }
+    Ok(())
+}
+
 /// Every whitebox test: the 27 JVM tests in JVM order, then the Rust-only ones.
 pub fn whitebox_cases<I: SubscriberWhiteboxVerification>() -> Vec<TestCase<I>> {
     vec![
@@ -606,6 +644,7 @@ pub fn whitebox_cases<I: SubscriberWhiteboxVerification>() -> Vec<TestCase<I>> {
         case("untested_spec316_request_must_not_throw_exception_and_must_on_error_the_subscriber", Some(Rule::R3_16), untested_spec316_request_must_not_throw_exception_and_must_on_error_the_subscriber::<I>),
         case("rust_spec309_must_not_request_zero", Some(Rule::R3_9), rust_spec309_must_not_request_zero::<I>),
         case("rust_spec310_whole_stream_from_synchronous_source", Some(Rule::R3_10), rust_spec310_whole_stream_from_synchronous_source::<I>),
+        case("rust_spec213_random_legal_signal_sequences", Some(Rule::R2_13), rust_spec213_random_legal_signal_sequences::<I>),
     ]
 }
 
