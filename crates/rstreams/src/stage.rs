@@ -23,6 +23,13 @@ pub(crate) fn guard<R>(f: impl FnOnce() -> R) -> Result<R, Payload> {
     catch_unwind(AssertUnwindSafe(f))
 }
 
+/// The error for a panic caught in a user closure at the stage built at `loc` (rule 2.13).
+pub(crate) fn closure_panic(payload: Payload, loc: Loc) -> Error {
+    let error = Error::from_panic(Rule::R2_13, payload).at_stage(loc);
+    tracing::debug!(%error, "operator closure panicked");
+    error
+}
+
 /// The state every intermediate subscriber shares: its downstream, its upstream subscription and
 /// whether it has finished (after which upstream signals are ignored).
 pub(crate) struct Link<S> {
@@ -70,8 +77,7 @@ impl<S> Link<S> {
     where
         S: Subscriber<T>,
     {
-        let error = Error::from_panic(Rule::R2_13, payload).at_stage(self.loc);
-        tracing::debug!(%error, "operator closure panicked; cancelling upstream");
+        let error = closure_panic(payload, self.loc);
         self.cancel_upstream();
         self.down.on_error(error);
     }

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use parking_lot::Mutex;
 use rstreams_protocol::{Error, Publisher, Subscriber, Subscription};
 
-use crate::stage::{Loc, guard};
+use crate::stage::{Loc, closure_panic, guard};
 
 /// How to fold a stream.
 trait Fold<T>: Send + Sync + 'static {
@@ -300,7 +300,7 @@ where
         if let Some(shared) = self.shared.take() {
             shared.up.cancel();
         }
-        let error = Error::from_panic(rstreams_protocol::Rule::R2_13, payload).at_stage(self.loc);
+        let error = closure_panic(payload, self.loc);
         if let Some(mut down) = self.down.take() {
             down.on_error(error);
         }

@@ -1,9 +1,9 @@
 use std::sync::Arc;
 
-use rstreams_protocol::{Error, Publisher, Rule, Subscriber, Subscription};
+use rstreams_protocol::{Error, Publisher, Subscriber, Subscription};
 
 use crate::ops::sequence::{self, Either, Ended, Next, Successor};
-use crate::stage::{Link, Loc, guard};
+use crate::stage::{Link, Loc, closure_panic, guard};
 
 /// The publisher made by [`PublisherExt::on_error_resume`](crate::PublisherExt::on_error_resume).
 #[derive(Debug)]
@@ -48,7 +48,7 @@ where
                 // Only the first error is recovered; the fallback's own error goes downstream.
                 Some(f) => match guard(|| f(error)) {
                     Ok(fallback) => Next::Subscribe(Either::Right(fallback)),
-                    Err(p) => Next::Error(Error::from_panic(Rule::R2_13, p).at_stage(self.loc)),
+                    Err(p) => Next::Error(closure_panic(p, self.loc)),
                 },
                 None => Next::Error(error),
             },
@@ -136,7 +136,7 @@ where
         }
         let mapped = match guard(|| (self.f)(error)) {
             Ok(e) => e,
-            Err(p) => Error::from_panic(Rule::R2_13, p).at_stage(self.link.loc),
+            Err(p) => closure_panic(p, self.link.loc),
         };
         self.link.upstream_error(mapped);
     }

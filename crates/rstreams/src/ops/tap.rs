@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use rstreams_protocol::{Error, Publisher, Rule, Subscriber, Subscription, report_undeliverable};
 
-use crate::stage::{Link, Loc, guard};
+use crate::stage::{Link, Loc, closure_panic, guard};
 
 /// What a tap observes. Every method defaults to nothing.
 trait Hooks<T>: Send + Sync + 'static {
@@ -174,7 +174,7 @@ where
         if !self.link.done
             && let Err(p) = guard(|| self.hooks.error(&error))
         {
-            report_undeliverable(Error::from_panic(Rule::R2_13, p).at_stage(self.link.loc));
+            report_undeliverable(closure_panic(p, self.link.loc));
         }
         self.link.upstream_error(error);
     }
@@ -187,7 +187,7 @@ where
             Err(p) => {
                 self.link.done = true;
                 self.link.up = None;
-                let error = Error::from_panic(Rule::R2_13, p).at_stage(self.link.loc);
+                let error = closure_panic(p, self.link.loc);
                 self.link.down.on_error(error);
             }
         }
