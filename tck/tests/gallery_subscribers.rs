@@ -10,7 +10,7 @@ mod gallery_sub;
 
 use std::time::Duration;
 
-use gallery_sub::{Blackbox, Flaw, TriggeredBlackbox, Whitebox};
+use gallery_sub::{Blackbox, ClaimsAsync, Flaw, TriggeredBlackbox, Whitebox};
 use rstreams_protocol::Rule;
 use rstreams_tck::outcome::{Outcome, Settings, SuiteReport};
 use rstreams_tck::subscriber::reference::builtin::{
@@ -98,6 +98,7 @@ fn both(flaw: Flaw) -> (SuiteReport, SuiteReport) {
 }
 
 const W_HAPPY: &str = "required_exercise_whitebox_happy_path";
+const W_202: &str = "untested_spec202_should_asynchronously_dispatch";
 const W_201: &str = "required_spec201_must_signal_demand_via_subscription_request";
 const W_203C: &str =
     "required_spec203_must_not_call_methods_on_subscription_or_publisher_in_on_complete";
@@ -332,5 +333,15 @@ fn a_subscriber_that_waits_for_an_outside_trigger_needs_the_hook() {
         Expect::Rule(Rule::R2_1),
         &[B_201],
         false,
+    );
+}
+
+#[test]
+fn claiming_asynchronous_processing_without_it_fails_rule_2_2() {
+    check(
+        &run_whitebox("ClaimsAsync", &ClaimsAsync, &settings()),
+        Expect::Rule(Rule::R2_2),
+        &[W_202],
+        true,
     );
 }

@@ -46,6 +46,8 @@ struct ProbeLog<T> {
     puppet: Option<Arc<dyn SubscriberPuppet>>,
     items: VecDeque<T>,
     received: u64,
+    /// The threads that registered items (bounded), for the rule 2.2 test.
+    item_threads: Vec<std::thread::ThreadId>,
     completes: u32,
     errors: Vec<Error>,
 }
@@ -98,6 +100,7 @@ impl<T: Send + 'static> WhiteboxProbe<T> {
                     puppet: None,
                     items: VecDeque::new(),
                     received: 0,
+                    item_threads: Vec::new(),
                     completes: 0,
                     errors: Vec::new(),
                 }),
@@ -129,6 +132,9 @@ impl<T: Send + 'static> WhiteboxProbe<T> {
             log.items.push_back(item);
         }
         log.received += 1;
+        if log.item_threads.len() < 64 {
+            log.item_threads.push(std::thread::current().id());
+        }
         self.inner.changed.notify_all();
     }
 
@@ -224,6 +230,11 @@ impl<T: Send + 'static> WhiteboxProbe<T> {
                 ),
             )
         })
+    }
+
+    /// The threads items were registered on so far.
+    pub(crate) fn item_threads(&self) -> Vec<std::thread::ThreadId> {
+        self.inner.log.lock().item_threads.clone()
     }
 
     /// Waits for a registered completion.

@@ -472,6 +472,9 @@ pub mod builtin {
         fn create_element(&self, i: u64) -> u64 {
             i
         }
+        fn processes_asynchronously(&self) -> bool {
+            true
+        }
     }
 
     /// Registers its puppet with the probe at the first `on_subscribe`; forwards everything.

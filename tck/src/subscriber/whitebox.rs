@@ -55,6 +55,13 @@ pub trait SubscriberWhiteboxVerification {
     fn cancels_when_dropped(&self) -> bool {
         true
     }
+
+    /// Whether the subscriber hands signals off to be processed elsewhere (rule 2.2) and
+    /// registers them with the probe where it processes them. Default `false`: the 2.2 test is
+    /// skipped (the rule only recommends it); `true` makes the test check it.
+    fn processes_asynchronously(&self) -> bool {
+        false
+    }
 }
 
 /// One test's world: the stage upstream, the probe, and the subscriber's puppet.
@@ -206,13 +213,30 @@ fn required_spec201_must_signal_demand_via_subscription_request<
 }
 
 fn untested_spec202_should_asynchronously_dispatch<I: SubscriberWhiteboxVerification>(
-    _: &I,
-    _: &Settings,
+    imp: &I,
+    s: &Settings,
 ) -> TestResult {
-    Err(TestFailure::skip(
-        "rule 2.2 is a recommendation about slow processing; checking it needs a timed \
-         assertion, which this TCK does not make",
-    ))
+    if !imp.processes_asynchronously() {
+        return Err(TestFailure::skip(
+            "the subscriber processes signals on the publisher's thread; rule 2.2 only \
+             recommends handing them off (declare processes_asynchronously to check it)",
+        ));
+    }
+    // The TCK delivers on this thread; a subscriber that hands signals off processes (and
+    // registers) them on another one.
+    let mut rig = Rig::setup(imp, s)?;
+    rig.trigger_request(2)?;
+    rig.signal_next(Some(Rule::R2_2))?;
+    rig.signal_next(Some(Rule::R2_2))?;
+    let here = std::thread::current().id();
+    if rig.probe.item_threads().contains(&here) {
+        return Err(TestFailure::rule(
+            Rule::R2_2,
+            "the subscriber says it processes asynchronously, but it registered an item on the \
+             thread that delivered it",
+        ));
+    }
+    rig.finish()
 }
 
 fn terminal_callback_test<I: SubscriberWhiteboxVerification>(

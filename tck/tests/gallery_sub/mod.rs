@@ -249,6 +249,23 @@ impl SubscriberWhiteboxVerification for Whitebox {
     }
 }
 
+/// A correct synchronous subscriber whose verification claims it processes asynchronously
+/// (rule 2.2): it registers items on the delivering thread.
+pub struct ClaimsAsync;
+
+impl SubscriberWhiteboxVerification for ClaimsAsync {
+    type Item = u64;
+    fn create_subscriber(&self, probe: WhiteboxProbe<u64>) -> Box<dyn Subscriber<u64> + Send> {
+        Box::new(Broken::new(Flaw::None, Some(probe), None))
+    }
+    fn create_element(&self, i: u64) -> u64 {
+        i
+    }
+    fn processes_asynchronously(&self) -> bool {
+        true
+    }
+}
+
 /// `Broken` under the blackbox suite; it stops (cancels) after 5 items so that the tests of
 /// what follows a cancel have one.
 pub struct Blackbox(pub Flaw);
