@@ -225,6 +225,7 @@ macro_rules! __publisher_test_names {
             rust_spec313_cancel_before_any_request_drops_the_subscriber,
             rust_spec313_cancel_inside_on_next_drops_the_subscriber,
             rust_spec317_demand_saturates_instead_of_wrapping,
+            rust_spec213_subscriber_panic_counts_as_cancellation,
             $($extra),*
         ]);
     };

@@ -175,6 +175,7 @@ pub fn cases<V: PublisherVerification>() -> Vec<TestCase<V>> {
         case!(rust_spec313_cancel_before_any_request_drops_the_subscriber, Some(Rule::R3_13)),
         case!(rust_spec313_cancel_inside_on_next_drops_the_subscriber, Some(Rule::R3_13)),
         case!(rust_spec317_demand_saturates_instead_of_wrapping, Some(Rule::R3_17)),
+        case!(rust_spec213_subscriber_panic_counts_as_cancellation, Some(Rule::R2_13)),
     ]
 }
 
@@ -1230,4 +1231,51 @@ fn rust_spec317_demand_saturates_instead_of_wrapping<V: PublisherVerification>(
     probe.expect_items(10, Rule::R3_17)?;
     probe.expect_complete(Rule::R3_17)?;
     probe.verify()
+}
+
+fn rust_spec213_subscriber_panic_counts_as_cancellation<V: PublisherVerification>(
+    v: &V,
+    s: &Settings,
+) -> TestResult {
+    // The subscriber breaks 2.13 by panicking in its first on_next. The publisher may let the
+    // panic unwind out of the call that delivered it, or catch and report it; either way the
+    // subscription counts as cancelled: nothing more is signalled and the subscriber is dropped.
+    let p = active(v, 10, false)?;
+    let (probe, subscriber) = ProbeBuilder::new()
+        .count_only()
+        .on_subscribe(|c| c.request(10))
+        .on_next(|_, i| {
+            if i == 1 {
+                panic!("rstreams-tck: a deliberately panicking subscriber (rule 2.13 test)");
+            }
+        })
+        .split(s);
+    let publisher = Arc::clone(&p);
+    match guarded(s, move || {
+        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            publisher.subscribe(subscriber)
+        }));
+    }) {
+        Some(()) => {}
+        None => {
+            return fail(
+                Rule::R2_13,
+                format!("subscribe did not return within {:?}", s.timeout),
+            );
+        }
+    }
+    probe.wait_received(1);
+    probe.expect_dropped(Rule::R2_13, "the subscriber panicked in on_next")?;
+    let (items, terminals) = drain_until_quiet(&probe, 64);
+    if items > 1 || terminals > 0 {
+        return fail(
+            Rule::R2_13,
+            format!(
+                "after the subscriber panicked in on_next #1, {} more item(s) and {terminals} \
+                 terminal signal(s) arrived",
+                items.saturating_sub(1)
+            ),
+        );
+    }
+    Ok(())
 }

@@ -1060,3 +1060,13 @@ gallery_test!(
         ),
     ]
 );
+
+gallery_test!(
+    continue_after_subscriber_panic,
+    Fault::ContinueAfterSubscriberPanic,
+    "2.13: a panic in on_next is caught and emission goes on",
+    [(
+        "rust_spec213_subscriber_panic_counts_as_cancellation",
+        Some(Rule::R2_13)
+    )]
+);

@@ -54,6 +54,8 @@ pub enum Fault {
     ErrorWithoutOnSubscribe,
     /// `request(n)` replaces the outstanding demand instead of adding to it (3.8).
     ReplaceDemand,
+    /// A panic in `on_next` is caught and emission goes on (2.13).
+    ContinueAfterSubscriberPanic,
     /// Each subscriber gets different items: a number taken from a counter shared by all
     /// subscribers (1.11, for a publisher that claims every subscriber sees the same items).
     DifferentItemsPerSubscriber,
@@ -226,7 +228,11 @@ fn drive<S: Subscriber<u64> + Send + 'static>(core: &Arc<Core<S>>) {
             continue;
         }
         drop(st);
-        s.on_next(item);
+        if core.fault == Fault::ContinueAfterSubscriberPanic {
+            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| s.on_next(item)));
+        } else {
+            s.on_next(item);
+        }
         st = core.state.lock().unwrap();
         if st.cancelled && core.fault != Fault::KeepSubscriberAfterCancel {
             st.emitting = false;
