@@ -2,12 +2,14 @@
 
 use std::panic::Location;
 use std::sync::Arc;
+use std::time::Duration;
 
 use rstreams_executor::Scheduler;
 use rstreams_protocol::Publisher;
 
 use crate::hop::{PublishOn, SubscribeOn};
 use crate::overflow::{Mode, OnBackpressure, OverflowPolicy};
+use crate::time::{Backoff, BufferTimeout, Delay, Retry, Timeout};
 
 /// Thread hops, overflow policies and time operators for every [`Publisher`]
 /// (blanket-implemented). Like [`PublisherExt`](crate::PublisherExt), each method returns a named
@@ -144,6 +146,127 @@ pub trait FlowExt: Publisher {
             },
             Location::caller(),
         )
+    }
+
+    /// Fails with [`TimedOut`](crate::time::TimedOut) if no item arrives within `after` of the
+    /// subscription or of the previous item (the upstream is cancelled). See [`Timeout`].
+    ///
+    /// ```
+    /// use rstreams::prelude::*;
+    /// use rstreams::executor::ManualExecutor;
+    /// use std::sync::Arc;
+    /// use std::time::Duration;
+    ///
+    /// let exec = ManualExecutor::new();
+    /// let it = rstreams::never::<u32>()
+    ///     .timeout(Duration::from_secs(5), Arc::new(exec.clone()))
+    ///     .blocking_iter(1);
+    /// exec.advance(Duration::from_secs(5));
+    /// let e = it.map(|r| r.unwrap_err()).next().unwrap();
+    /// assert!(e.downcast_ref::<rstreams::time::TimedOut>().is_some());
+    /// ```
+    #[track_caller]
+    fn timeout(self, after: Duration, scheduler: Arc<dyn Scheduler>) -> Timeout<Self>
+    where
+        Self: Sized,
+    {
+        Timeout {
+            upstream: self,
+            after,
+            scheduler,
+            loc: Location::caller(),
+        }
+    }
+
+    /// Delivers every item, and the completion or error, `by` later, in order. See [`Delay`].
+    #[track_caller]
+    fn delay(self, by: Duration, scheduler: Arc<dyn Scheduler>) -> Delay<Self>
+    where
+        Self: Sized,
+    {
+        Delay {
+            upstream: self,
+            by,
+            scheduler,
+            loc: Location::caller(),
+        }
+    }
+
+    /// Batches of at most `n` items, emitted when full or `d` after their first item. See
+    /// [`BufferTimeout`].
+    #[track_caller]
+    fn buffer_timeout(
+        self,
+        n: usize,
+        d: Duration,
+        scheduler: Arc<dyn Scheduler>,
+    ) -> BufferTimeout<Self>
+    where
+        Self: Sized,
+    {
+        BufferTimeout {
+            upstream: self,
+            n,
+            d,
+            scheduler,
+            loc: Location::caller(),
+        }
+    }
+
+    /// On error, subscribes to the upstream again, at most `retries` times. See [`Retry`].
+    ///
+    /// ```
+    /// use rstreams::prelude::*;
+    /// use std::sync::atomic::{AtomicU32, Ordering};
+    /// use std::sync::Arc;
+    ///
+    /// let attempts = Arc::new(AtomicU32::new(0));
+    /// let a = Arc::clone(&attempts);
+    /// let flaky = rstreams::defer(move || {
+    ///     if a.fetch_add(1, Ordering::SeqCst) < 2 {
+    ///         rstreams::error(rstreams::Error::msg("flaky")).boxed()
+    ///     } else {
+    ///         rstreams::just(42u32).boxed()
+    ///     }
+    /// });
+    /// assert_eq!(flaky.retry(3).blocking_first().unwrap(), Some(42));
+    /// assert_eq!(attempts.load(Ordering::SeqCst), 3);
+    /// ```
+    #[track_caller]
+    fn retry(self, retries: u64) -> Retry<Self>
+    where
+        Self: Sized,
+    {
+        Retry {
+            upstream: Arc::new(self),
+            retries,
+            backoff: Backoff::Immediate,
+            loc: Location::caller(),
+        }
+    }
+
+    /// [`retry`](Self::retry), waiting `min(base * 2^k, max)` before attempt `k + 1`.
+    #[track_caller]
+    fn retry_backoff(
+        self,
+        retries: u64,
+        base: Duration,
+        max: Duration,
+        scheduler: Arc<dyn Scheduler>,
+    ) -> Retry<Self>
+    where
+        Self: Sized,
+    {
+        Retry {
+            upstream: Arc::new(self),
+            retries,
+            backoff: Backoff::Exponential {
+                base,
+                max,
+                scheduler,
+            },
+            loc: Location::caller(),
+        }
     }
 }
 

@@ -35,6 +35,7 @@ mod ext;
 mod ext_flow;
 pub mod hop;
 pub mod overflow;
+pub mod time;
 pub mod ops;
 pub mod sink;
 pub mod source;

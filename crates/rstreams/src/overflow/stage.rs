@@ -304,10 +304,10 @@ where
         // Relaxed: a statistic.
         let total = self.dropped.0.fetch_add(1, Ordering::Relaxed) + 1;
         tracing::trace!(stage = %self.loc, total, "overflow policy dropped an item");
-        if let Some(f) = &self.on_drop {
-            if let Err(p) = guard(|| f(item)) {
-                report_undeliverable(Error::from_panic(Rule::R2_13, p).at_stage(self.loc));
-            }
+        if let Some(f) = &self.on_drop
+            && let Err(p) = guard(|| f(item))
+        {
+            report_undeliverable(Error::from_panic(Rule::R2_13, p).at_stage(self.loc));
         }
     }
 

@@ -1,0 +1,164 @@
+//! `delay`: shift every signal later by a fixed duration; see [`Delay`].
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
+use rstreams_executor::Scheduler;
+use rstreams_protocol::{Error, Publisher, Subscriber, Subscription};
+
+use super::serial::{Serializer, Signal};
+use crate::stage::Loc;
+
+/// The publisher made by [`FlowExt::delay`](crate::FlowExt::delay): each item (and the
+/// completion or error) is delivered `by` after it arrived, in arrival order, on the
+/// scheduler's timer. Demand passes through, so at most the downstream's outstanding demand is
+/// waiting at any time. Cancel drops whatever is waiting.
+pub struct Delay<P> {
+    pub(crate) upstream: P,
+    pub(crate) by: Duration,
+    pub(crate) scheduler: Arc<dyn Scheduler>,
+    pub(crate) loc: Loc,
+}
+
+impl<P: fmt::Debug> fmt::Debug for Delay<P> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Delay")
+            .field("upstream", &self.upstream)
+            .field("by", &self.by)
+            .finish()
+    }
+}
+
+impl<P> Publisher for Delay<P>
+where
+    P: Publisher,
+    P::Item: Send + 'static,
+{
+    type Item = P::Item;
+    fn subscribe<S: Subscriber<P::Item> + Send + 'static>(&self, subscriber: S) {
+        let shared = Arc::new(Shared {
+            ser: Serializer::new(subscriber, self.loc),
+            waiting: Mutex::new(VecDeque::new()),
+            by: self.by,
+            scheduler: Arc::clone(&self.scheduler),
+            loc: self.loc,
+        });
+        self.upstream.subscribe(DelaySubscriber { shared });
+    }
+}
+
+struct Shared<T, S> {
+    ser: Serializer<T, S>,
+    /// Signals with their due time, in arrival order (so also in due order).
+    waiting: Mutex<VecDeque<(Instant, Signal<T>)>>,
+    by: Duration,
+    scheduler: Arc<dyn Scheduler>,
+    loc: Loc,
+}
+
+impl<T, S> Shared<T, S>
+where
+    T: Send + 'static,
+    S: Subscriber<T> + Send + 'static,
+{
+    fn later(self: &Arc<Self>, signal: Signal<T>) {
+        if self.ser.is_cancelled() {
+            return;
+        }
+        let due = self.scheduler.now() + self.by;
+        self.waiting.lock().push_back((due, signal));
+        let weak = Arc::downgrade(self);
+        let fire = Box::new(move || {
+            if let Some(me) = weak.upgrade() {
+                me.release_due();
+            }
+        });
+        if let Err(rejected) = self.scheduler.execute_after(self.by, fire) {
+            let e = Error::msg(format!(
+                "delay: the scheduler refused the timer ({})",
+                rejected.reason()
+            ))
+            .at_stage(self.loc);
+            self.waiting.lock().clear();
+            if self.ser.enqueue(Signal::Error(e)) {
+                self.ser.cancel_upstream();
+            }
+            self.ser.drive();
+        }
+    }
+
+    /// Moves every due signal to the serialiser, in order, then delivers.
+    fn release_due(&self) {
+        let now = self.scheduler.now();
+        {
+            // Holding `waiting` while enqueueing keeps two timer threads from interleaving.
+            let mut waiting = self.waiting.lock();
+            while waiting.front().is_some_and(|(due, _)| *due <= now) {
+                let (_, signal) = waiting.pop_front().expect("checked");
+                self.ser.enqueue(signal);
+            }
+        }
+        self.ser.drive();
+    }
+}
+
+struct DelaySubscriber<T, S> {
+    shared: Arc<Shared<T, S>>,
+}
+
+impl<T, S> Subscriber<T> for DelaySubscriber<T, S>
+where
+    T: Send + 'static,
+    S: Subscriber<T> + Send + 'static,
+{
+    fn on_subscribe(&mut self, s: Box<dyn Subscription>) {
+        let up: Arc<dyn Subscription> = Arc::from(s);
+        {
+            let mut slot = self.shared.ser.up.lock();
+            if slot.is_some() || self.shared.ser.is_finished() {
+                drop(slot);
+                up.cancel();
+                return;
+            }
+            *slot = Some(Arc::clone(&up));
+        }
+        self.shared
+            .ser
+            .push(Signal::Subscribe(Box::new(DelaySubscription {
+                up,
+                shared: Arc::clone(&self.shared),
+            })));
+    }
+    fn on_next(&mut self, item: T) {
+        self.shared.later(Signal::Next(item));
+    }
+    fn on_error(&mut self, error: Error) {
+        self.shared.later(Signal::Error(error));
+    }
+    fn on_complete(&mut self) {
+        self.shared.later(Signal::Complete);
+    }
+}
+
+struct DelaySubscription<T, S> {
+    up: Arc<dyn Subscription>,
+    shared: Arc<Shared<T, S>>,
+}
+
+impl<T, S> Subscription for DelaySubscription<T, S>
+where
+    T: Send + 'static,
+    S: Subscriber<T> + Send + 'static,
+{
+    fn request(&self, n: u64) {
+        self.up.request(n);
+    }
+    fn cancel(&self) {
+        self.shared.ser.cancel();
+        let dropped = std::mem::take(&mut *self.shared.waiting.lock());
+        drop(dropped);
+    }
+}
