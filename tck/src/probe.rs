@@ -33,6 +33,10 @@ use rstreams_protocol::{Error, Publisher, Rule, Subscriber, Subscription};
 
 use crate::outcome::{Settings, TestFailure, TestResult};
 
+/// Most signals a probe keeps untaken; items beyond are counted but not kept. No test asks for
+/// more than a few thousand items at once.
+pub const MAX_QUEUED_SIGNALS: usize = 1 << 16;
+
 /// A signal the probe received after `on_subscribe`.
 #[derive(Debug)]
 pub enum Signal<T> {
@@ -418,11 +422,12 @@ impl<T: Send + 'static> Subscriber<T> for ProbeSubscriber<T> {
                 st.violations.push(p);
             }
         }
-        st.signals.push_back(Signal::Next(if self.keep_items {
-            Some(item)
-        } else {
-            None
-        }));
+        // Bounded: a publisher flooding the probe (e.g. ignoring cancel under unbounded demand)
+        // is still counted, but its items beyond the cap are not kept.
+        if st.signals.len() < MAX_QUEUED_SIGNALS {
+            let kept = if self.keep_items { Some(item) } else { None };
+            st.signals.push_back(Signal::Next(kept));
+        }
         drop(st);
         self.shared.changed.notify_all();
         if let Some(hook) = self.on_next.as_mut() {
