@@ -10,7 +10,7 @@ mod gallery_sub;
 
 use std::time::Duration;
 
-use gallery_sub::{Blackbox, ClaimsAsync, Flaw, TriggeredBlackbox, Whitebox};
+use gallery_sub::{Blackbox, BlackboxClaimsAsync, ClaimsAsync, Flaw, TriggeredBlackbox, Whitebox};
 use rstreams_protocol::Rule;
 use rstreams_tck::outcome::{Outcome, Settings, SuiteReport};
 use rstreams_tck::subscriber::reference::builtin::{
@@ -118,6 +118,7 @@ const W_314: &str =
 const W_315: &str = "untested_spec315_cancel_must_not_throw_exception_and_must_signal_on_error";
 const W_R309: &str = "rust_spec309_must_not_request_zero";
 const W_R310: &str = "rust_spec310_whole_stream_from_synchronous_source";
+const B_202: &str = "untested_spec202_blackbox_should_asynchronously_dispatch";
 const B_201: &str = "required_spec201_blackbox_must_signal_demand_via_subscription_request";
 const B_203C: &str =
     "required_spec203_blackbox_must_not_call_methods_on_subscription_or_publisher_in_on_complete";
@@ -342,6 +343,12 @@ fn claiming_asynchronous_processing_without_it_fails_rule_2_2() {
         &run_whitebox("ClaimsAsync", &ClaimsAsync, &settings()),
         Expect::Rule(Rule::R2_2),
         &[W_202],
+        true,
+    );
+    check(
+        &run_blackbox("ClaimsAsync", &BlackboxClaimsAsync, &settings()),
+        Expect::Rule(Rule::R2_2),
+        &[B_202],
         true,
     );
 }

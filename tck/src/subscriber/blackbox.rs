@@ -48,6 +48,13 @@ pub trait SubscriberBlackboxVerification {
     fn cancels_when_dropped(&self) -> bool {
         true
     }
+
+    /// Whether the subscriber hands signals off to be processed elsewhere (rule 2.2). Default
+    /// `false`: the 2.2 test is skipped (the rule only recommends it); `true` makes the test
+    /// check that no request comes from inside a callback.
+    fn processes_asynchronously(&self) -> bool {
+        false
+    }
 }
 
 struct Rig<'a, I: SubscriberBlackboxVerification + ?Sized> {
@@ -158,13 +165,35 @@ fn required_spec201_blackbox_must_signal_demand_via_subscription_request<
 }
 
 fn untested_spec202_blackbox_should_asynchronously_dispatch<I: SubscriberBlackboxVerification>(
-    _: &I,
-    _: &Settings,
+    imp: &I,
+    s: &Settings,
 ) -> TestResult {
-    Err(TestFailure::skip(
-        "rule 2.2 is a recommendation about slow processing; checking it needs a timed \
-         assertion, which this TCK does not make",
-    ))
+    if !imp.processes_asynchronously() {
+        return Err(TestFailure::skip(
+            "the subscriber processes signals on the publisher's thread; rule 2.2 only \
+             recommends handing them off (declare processes_asynchronously to check it)",
+        ));
+    }
+    // A subscriber that hands signals off does its work, requesting included, elsewhere: no
+    // request may come synchronously from inside one of its callbacks.
+    let mut rig = Rig::setup(imp, s);
+    rig.trigger_request()?;
+    rig.stage
+        .expect_request("after on_subscribe and trigger_request")?;
+    rig.send_while_demanded(8);
+    settle_requests(&rig.stage, &rig.env.settings);
+    rig.finish()?;
+    let inside = rig.stage.requests_from_callbacks();
+    if inside > 0 {
+        return Err(TestFailure::rule(
+            Rule::R2_2,
+            format!(
+                "the subscriber says it processes asynchronously, but {inside} request(s) came \
+                 from inside its callbacks, on the delivering thread"
+            ),
+        ));
+    }
+    Ok(())
 }
 
 fn terminal_callback_test<I: SubscriberBlackboxVerification>(

@@ -530,5 +530,8 @@ pub mod builtin {
         fn create_element(&self, i: u64) -> u64 {
             i
         }
+        fn processes_asynchronously(&self) -> bool {
+            true
+        }
     }
 }

@@ -33,6 +33,8 @@ const MAX_PENDING_REQUESTS: usize = 1024;
 thread_local! {
     /// The terminal callback this thread is inside, if any (for rule 2.3).
     static IN_TERMINAL: Cell<Option<&'static str>> = const { Cell::new(None) };
+    /// Set while this thread runs one of the subscriber's callbacks (for rule 2.2 evidence).
+    static IN_CALLBACK: Cell<bool> = const { Cell::new(false) };
 }
 
 /// The subscriber under test, boxed, still reachable by its concrete type (for the blackbox
@@ -106,6 +108,8 @@ struct Log {
     pending: VecDeque<u64>,
     /// How many requests the primary subscription got, ever.
     requests_seen: u64,
+    /// How many of them were made synchronously from inside a callback.
+    requests_from_callbacks: u64,
     /// Outstanding demand of the primary subscription (saturating; `u64::MAX` sticks).
     demand: u64,
     cancelled: [bool; 2],
@@ -154,6 +158,22 @@ impl<T: Send + 'static> Subscription for StageSubscription<T> {
     }
     fn cancel(&self) {
         self.core.on_cancel(self.id);
+    }
+}
+
+/// Marks this thread as inside a subscriber callback until dropped.
+struct InCallback;
+
+impl InCallback {
+    fn enter() -> Self {
+        IN_CALLBACK.with(|c| c.set(true));
+        InCallback
+    }
+}
+
+impl Drop for InCallback {
+    fn drop(&mut self) {
+        IN_CALLBACK.with(|c| c.set(false));
     }
 }
 
@@ -237,6 +257,9 @@ impl<T: Send + 'static> Core<T> {
                     log.pending.push_back(n);
                 }
                 log.requests_seen += 1;
+                if IN_CALLBACK.with(Cell::get) {
+                    log.requests_from_callbacks += 1;
+                }
                 if log.demand != u64::MAX {
                     log.demand = log.demand.saturating_add(n);
                 }
@@ -321,6 +344,7 @@ impl<T: Send + 'static> Core<T> {
         let Some(subscriber) = st.subscriber.as_mut() else {
             return; // shut down: the signal goes nowhere
         };
+        let _in_callback = InCallback::enter();
         let (callback, result) = match signal {
             Signal::Drop => {
                 let s = st.subscriber.take();
@@ -612,6 +636,11 @@ impl<T: Send + 'static> Stage<T> {
     /// Whether subscription `id` was cancelled.
     pub(crate) fn cancelled(&self, id: usize) -> bool {
         self.core.log.lock().cancelled[id]
+    }
+
+    /// How many requests on the primary subscription were made from inside a callback.
+    pub(crate) fn requests_from_callbacks(&self) -> u64 {
+        self.core.log.lock().requests_from_callbacks
     }
 
     /// Waits until `n` items in total were delivered.

@@ -349,3 +349,21 @@ impl SubscriberBlackboxVerification for TriggeredBlackbox {
         }
     }
 }
+
+/// A correct synchronous subscriber whose blackbox verification claims it processes
+/// asynchronously (rule 2.2): it requests from inside `on_next`.
+pub struct BlackboxClaimsAsync;
+
+impl SubscriberBlackboxVerification for BlackboxClaimsAsync {
+    type Item = u64;
+    type Subscriber = Broken;
+    fn create_subscriber(&self) -> Broken {
+        Broken::new(Flaw::None, None, Some(5))
+    }
+    fn create_element(&self, i: u64) -> u64 {
+        i
+    }
+    fn processes_asynchronously(&self) -> bool {
+        true
+    }
+}
