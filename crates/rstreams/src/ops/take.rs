@@ -1,5 +1,5 @@
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use rstreams_protocol::{Error, Publisher, Subscriber, Subscription};
 
@@ -40,41 +40,57 @@ where
         self.upstream.subscribe(TakeSubscriber {
             link: Link::new(subscriber, self.loc),
             remaining: self.n,
+            capped: None,
         });
     }
 }
 
 /// Forwards requests, capping their running total at `cap`.
-struct CappedSubscription {
+struct Capped {
     cap: u64,
     asked: AtomicU64,
+    /// The downstream cancelled: `take` must not complete on its own afterwards (rule 1.8).
+    cancelled: AtomicBool,
     up: Arc<dyn Subscription>,
 }
 
+struct CappedSubscription(Arc<Capped>);
+
 impl Subscription for CappedSubscription {
     fn request(&self, n: u64) {
+        let c = &self.0;
         if n == 0 {
-            self.up.request(0); // the upstream answers with the rule-3.9 error
+            c.up.request(0); // the upstream answers with the rule-3.9 error
             return;
         }
-        let cap = self.cap;
-        let prev = self
+        let cap = c.cap;
+        let prev = c
             .asked
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |asked| {
                 (asked < cap).then(|| cap.min(asked.saturating_add(n)))
             });
         if let Ok(prev) = prev {
-            self.up.request(cap.min(prev.saturating_add(n)) - prev);
+            c.up.request(cap.min(prev.saturating_add(n)) - prev);
         }
     }
     fn cancel(&self) {
-        self.up.cancel();
+        self.0.cancelled.store(true, Ordering::Release);
+        self.0.up.cancel();
     }
 }
 
 struct TakeSubscriber<S> {
     link: Link<S>,
     remaining: u64,
+    capped: Option<Arc<Capped>>,
+}
+
+impl<S> TakeSubscriber<S> {
+    fn downstream_cancelled(&self) -> bool {
+        self.capped
+            .as_ref()
+            .is_some_and(|c| c.cancelled.load(Ordering::Acquire))
+    }
 }
 
 impl<T, S: Subscriber<T>> Subscriber<T> for TakeSubscriber<S> {
@@ -82,13 +98,17 @@ impl<T, S: Subscriber<T>> Subscriber<T> for TakeSubscriber<S> {
         let Some(up) = self.link.accept(s) else {
             return;
         };
-        let capped = CappedSubscription {
+        let capped = Arc::new(Capped {
             cap: self.remaining,
             asked: AtomicU64::new(0),
+            cancelled: AtomicBool::new(false),
             up,
-        };
-        self.link.down.on_subscribe(Box::new(capped));
-        if self.remaining == 0 && !self.link.done {
+        });
+        self.capped = Some(Arc::clone(&capped));
+        self.link
+            .down
+            .on_subscribe(Box::new(CappedSubscription(capped)));
+        if self.remaining == 0 && !self.link.done && !self.downstream_cancelled() {
             self.link.finish();
         }
     }
@@ -100,7 +120,11 @@ impl<T, S: Subscriber<T>> Subscriber<T> for TakeSubscriber<S> {
         self.remaining -= 1;
         self.link.down.on_next(item);
         if self.remaining == 0 && !self.link.done {
-            self.link.finish();
+            if self.downstream_cancelled() {
+                self.link.cancel_upstream();
+            } else {
+                self.link.finish();
+            }
         }
     }
     fn on_error(&mut self, error: Error) {
