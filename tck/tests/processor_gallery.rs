@@ -15,12 +15,16 @@ use rstreams_tck::processor::{self, IdentityProcessorVerification};
 
 struct BroadcastTck(ProcFault);
 
-impl IdentityProcessorVerification for BroadcastTck {
+/// The same processor with uncoordinated emission: each subscriber is served as it asks, and
+/// items are held for the others.
+struct UncoordinatedTck;
+
+impl IdentityProcessorVerification for UncoordinatedTck {
     type Item = u64;
     type Input = BroadcastInput<u64>;
     type Output = Broadcast<u64>;
     fn create_identity_processor(&self, _buffer: usize) -> (Self::Input, Self::Output) {
-        let p = Broadcast::new(self.0);
+        let p = Broadcast::new(ProcFault::None, false);
         (p.input(), p)
     }
     fn create_element(&self, i: u64) -> u64 {
@@ -30,7 +34,28 @@ impl IdentityProcessorVerification for BroadcastTck {
         SyncHelperPublisher::new(elements, |i| i).boxed()
     }
     fn create_failed_publisher(&self) -> Option<BoxPublisher<u64>> {
-        let p = Broadcast::new(self.0);
+        let p = Broadcast::new(ProcFault::None, false);
+        rstreams::error::<u64>(Error::msg("upstream failed")).subscribe(p.input());
+        Some(p.boxed())
+    }
+}
+
+impl IdentityProcessorVerification for BroadcastTck {
+    type Item = u64;
+    type Input = BroadcastInput<u64>;
+    type Output = Broadcast<u64>;
+    fn create_identity_processor(&self, _buffer: usize) -> (Self::Input, Self::Output) {
+        let p = Broadcast::new(self.0, true);
+        (p.input(), p)
+    }
+    fn create_element(&self, i: u64) -> u64 {
+        i
+    }
+    fn create_helper_publisher(&self, elements: u64) -> BoxPublisher<u64> {
+        SyncHelperPublisher::new(elements, |i| i).boxed()
+    }
+    fn create_failed_publisher(&self) -> Option<BoxPublisher<u64>> {
+        let p = Broadcast::new(self.0, true);
         rstreams::error::<u64>(Error::msg("upstream failed")).subscribe(p.input());
         Some(p.boxed())
     }
@@ -89,6 +114,17 @@ fn a_correct_broadcast_processor_passes_everything_including_the_two_subscriber_
         report.results.len(),
         processor::cases::<BroadcastTck>().len()
     );
+}
+
+#[test]
+fn an_uncoordinated_broadcast_processor_passes_everything_too() {
+    let report = processor::run("Broadcast(uncoordinated)", &UncoordinatedTck, &settings());
+    assert_eq!(failures(&report), vec![]);
+    for (name, _, outcome) in &report.results {
+        if let Outcome::Skipped { reason } = outcome {
+            assert!(DOCUMENTED_SKIPS.contains(name), "{name} skipped: {reason}");
+        }
+    }
 }
 
 /// 4.2: the upstream error waits for downstream demand.

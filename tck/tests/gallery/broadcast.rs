@@ -43,6 +43,9 @@ struct State<T> {
 
 struct Shared<T> {
     fault: ProcFault,
+    /// Coordinated: ask upstream only when every subscriber has demand. Otherwise whenever one
+    /// asks, holding items for the others (at most `HOLD` each).
+    coordinated: bool,
     state: Mutex<State<T>>,
 }
 
@@ -65,11 +68,15 @@ pub struct BroadcastInput<T> {
     subscribed: bool,
 }
 
+/// Most items held for one subscriber without demand (uncoordinated emission).
+const HOLD: usize = 16;
+
 impl<T: Clone + Send + 'static> Broadcast<T> {
-    pub fn new(fault: ProcFault) -> Self {
+    pub fn new(fault: ProcFault, coordinated: bool) -> Self {
         Self {
             shared: Arc::new(Shared {
                 fault,
+                coordinated,
                 state: Mutex::new(State {
                     upstream: None,
                     in_flight: false,
@@ -112,13 +119,18 @@ impl<T> Shared<T> {
             if st.in_flight || st.end.is_some() || st.slots.is_empty() {
                 return;
             }
-            let all_have_demand = st.slots.iter().all(|s| {
+            let has_demand = |s: &Slot<T>| {
                 s.id == me
                     || s.handle
                         .as_ref()
                         .is_some_and(|h| h.requested() > s.queue.len() as u64)
-            });
-            if !all_have_demand {
+            };
+            let go = if self.coordinated {
+                st.slots.iter().all(has_demand)
+            } else {
+                st.slots.iter().all(|s| s.queue.len() < HOLD)
+            };
+            if !go {
                 return;
             }
             let Some(up) = st.upstream.clone() else {
