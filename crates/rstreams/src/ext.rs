@@ -238,6 +238,11 @@ pub trait PublisherExt: Publisher {
     }
 
     /// [`collect`](Self::collect) into a `Vec`.
+    ///
+    /// ```
+    /// use rstreams::prelude::*;
+    /// assert_eq!(rstreams::range(0, 3).to_vec().blocking_first().unwrap(), Some(vec![0, 1, 2]));
+    /// ```
     #[track_caller]
     fn to_vec(self) -> Collect<Self, Vec<Self::Item>>
     where
@@ -364,6 +369,18 @@ pub trait PublisherExt: Publisher {
     }
 
     /// Calls `f` when the downstream cancels, before forwarding the cancel.
+    ///
+    /// ```
+    /// use rstreams::prelude::*;
+    /// use std::sync::atomic::{AtomicBool, Ordering};
+    /// static CANCELLED: AtomicBool = AtomicBool::new(false);
+    /// let first = rstreams::range(0, 100)
+    ///     .do_on_cancel(|| CANCELLED.store(true, Ordering::SeqCst))
+    ///     .blocking_first()
+    ///     .unwrap();
+    /// assert_eq!(first, Some(0));
+    /// assert!(CANCELLED.load(Ordering::SeqCst)); // blocking_first cancels after one item
+    /// ```
     #[track_caller]
     fn do_on_cancel<F>(self, f: F) -> DoOnCancel<Self, F>
     where
@@ -378,6 +395,14 @@ pub trait PublisherExt: Publisher {
     }
 
     /// Calls `f` when the upstream completes, before passing the completion on.
+    ///
+    /// ```
+    /// use rstreams::prelude::*;
+    /// use std::sync::atomic::{AtomicBool, Ordering};
+    /// static DONE: AtomicBool = AtomicBool::new(false);
+    /// rstreams::range(0, 3).do_on_complete(|| DONE.store(true, Ordering::SeqCst)).for_each(|_| {}).unwrap();
+    /// assert!(DONE.load(Ordering::SeqCst));
+    /// ```
     #[track_caller]
     fn do_on_complete<F>(self, f: F) -> DoOnComplete<Self, F>
     where
@@ -392,6 +417,16 @@ pub trait PublisherExt: Publisher {
     }
 
     /// Calls `f` with the upstream's error, before passing it on.
+    ///
+    /// ```
+    /// use rstreams::prelude::*;
+    /// use std::sync::atomic::{AtomicBool, Ordering};
+    /// static SEEN: AtomicBool = AtomicBool::new(false);
+    /// let r = rstreams::error::<u8>(rstreams::Error::msg("x"))
+    ///     .do_on_error(|_| SEEN.store(true, Ordering::SeqCst))
+    ///     .for_each(|_| {});
+    /// assert!(r.is_err() && SEEN.load(Ordering::SeqCst));
+    /// ```
     #[track_caller]
     fn do_on_error<F>(self, f: F) -> DoOnError<Self, F>
     where
@@ -456,6 +491,14 @@ pub trait PublisherExt: Publisher {
     }
 
     /// Subscribes a [`Consumer`] (closures plus a demand policy).
+    ///
+    /// ```
+    /// use rstreams::prelude::*;
+    /// let handle = rstreams::never::<u8>().subscribe_consumer(Consumer::new(|_| {}).request(1));
+    /// assert!(!handle.is_done());
+    /// handle.cancel();
+    /// assert!(handle.is_done());
+    /// ```
     fn subscribe_consumer<N>(&self, consumer: Consumer<N>) -> Cancellable
     where
         N: FnMut(Self::Item) + Send + 'static,
@@ -505,6 +548,12 @@ pub trait PublisherExt: Publisher {
 
     /// The first item (`None` if the stream completes empty), blocking. Requests 1 and cancels
     /// after it.
+    ///
+    /// ```
+    /// use rstreams::prelude::*;
+    /// assert_eq!(rstreams::range(10, u64::MAX - 10).blocking_first().unwrap(), Some(10));
+    /// assert_eq!(rstreams::empty::<u8>().blocking_first().unwrap(), None);
+    /// ```
     #[track_caller]
     fn blocking_first(&self) -> Result<Option<Self::Item>, Error>
     where
@@ -514,6 +563,11 @@ pub trait PublisherExt: Publisher {
     }
 
     /// The last item (`None` if the stream completes empty), blocking until the stream ends.
+    ///
+    /// ```
+    /// use rstreams::prelude::*;
+    /// assert_eq!(rstreams::range(0, 5).blocking_last().unwrap(), Some(4));
+    /// ```
     #[track_caller]
     fn blocking_last(&self) -> Result<Option<Self::Item>, Error>
     where

@@ -153,6 +153,14 @@ impl<T> Clone for Never<T> {
 impl<T> Copy for Never<T> {}
 
 /// Sends `on_subscribe` and nothing else until cancelled; cancel drops the subscriber.
+///
+/// ```
+/// use rstreams::prelude::*;
+/// // Useful as a placeholder or to test timeouts: nothing arrives, ever.
+/// let first = rstreams::concat([rstreams::range(0, 1).boxed(), rstreams::never().boxed()])
+///     .blocking_first();
+/// assert_eq!(first.unwrap(), Some(0));
+/// ```
 #[track_caller]
 pub fn never<T>() -> Never<T> {
     Never {
