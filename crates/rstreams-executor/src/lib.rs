@@ -5,7 +5,7 @@
 //!
 //! | executor | runs tasks on | use it for |
 //! |---|---|---|
-//! | [`ThreadPool`] | N worker threads, bounded FIFO queue | production work |
+//! | [`ThreadPool`] | N worker threads, bounded shared queue, work stealing | production work |
 //! | [`DedicatedThread`] | one thread, FIFO | thread-affine work, event loops |
 //! | [`ImmediateExecutor`] | the submitting thread, trampolined | no thread hop at all |
 //! | [`ManualExecutor`] | whoever calls `step` / `advance` | deterministic tests, virtual time |
@@ -47,7 +47,8 @@
 //!
 //! # Guarantees
 //!
-//! * **Bounded.** The pool's queue has a fixed capacity; when full, a submitter blocks
+//! * **Bounded.** The pool's queue has a fixed capacity (see [`ThreadPool`] for the exact
+//!   meaning); when full, a submitter blocks
 //!   ([`FullPolicy::Block`], default) or gets its task back ([`FullPolicy::Reject`]). The only
 //!   unbounded queues are named so: a lane's own queue (bounded by whoever feeds the lane), the
 //!   immediate executor's trampoline, and the manual executor's test queue.

@@ -7,7 +7,7 @@ use std::sync::{Arc, Weak};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, Sender, TrySendError};
+use crossbeam_deque::{Injector, Steal, Stealer, Worker};
 use crossbeam_utils::{Backoff, CachePadded};
 use parking_lot::{Condvar, Mutex};
 
@@ -19,6 +19,9 @@ use crate::task::{
     TimerHandle, run_caught,
 };
 use crate::timer::{EntryKind, Timers};
+
+/// Most jobs a worker moves from the shared queue into its own deque at once.
+const STEAL_BATCH: usize = 32;
 
 /// Default bound of the submission queue.
 pub const DEFAULT_QUEUE_CAPACITY: usize = 1024;
@@ -151,15 +154,18 @@ impl ThreadPoolBuilder {
                 "queue capacity must be at least 1",
             ));
         }
-        let (tx, rx) = crossbeam_channel::bounded(self.queue_capacity);
+        let locals: Vec<Worker<Job>> = (0..workers).map(|_| Worker::new_fifo()).collect();
+        let stealers: Box<[Stealer<Job>]> = locals.iter().map(Worker::stealer).collect();
         let id = NEXT_POOL_ID.fetch_add(1, Ordering::Relaxed); // Relaxed: only uniqueness matters.
         let name = self.name_prefix.clone();
         let inner = Arc::new_cyclic(|weak: &Weak<PoolInner>| {
             let to_pool = weak.clone();
             PoolInner {
                 id,
-                tx,
-                rx,
+                injector: Injector::new(),
+                stealers,
+                capacity: self.queue_capacity,
+                space: CachePadded::new(Sleep::new()),
                 policy: self.full_policy,
                 sleep: CachePadded::new(Sleep::new()),
                 stop_now: AtomicBool::new(false),
@@ -192,7 +198,7 @@ impl ThreadPoolBuilder {
             }
         });
         let pool = ThreadPool { inner };
-        for index in 0..workers {
+        for (index, local) in locals.into_iter().enumerate() {
             let mut builder =
                 std::thread::Builder::new().name(format!("{}-{index}", self.name_prefix));
             if let Some(bytes) = self.stack_size {
@@ -200,7 +206,7 @@ impl ThreadPoolBuilder {
             }
             let worker_inner = Arc::clone(&pool.inner);
             *pool.inner.live.lock() += 1;
-            match builder.spawn(move || worker_main(&worker_inner, index)) {
+            match builder.spawn(move || worker_main(&worker_inner, index, &local)) {
                 Ok(handle) => pool.inner.threads.lock().push(handle),
                 Err(error) => {
                     *pool.inner.live.lock() -= 1;
@@ -247,9 +253,15 @@ impl Slot {
 struct PoolInner {
     id: usize,
     name: String,
-    /// Never disconnected: closing is the CLOSED bit of `sleep` (see `submit`).
-    tx: Sender<Job>,
-    rx: Receiver<Job>,
+    /// The shared queue every submission goes to (FIFO). Bounded by `capacity` at admission
+    /// (see `submit`); workers move batches of at most `STEAL_BATCH` jobs into their own deque.
+    injector: Injector<Job>,
+    /// Thieves for every worker's own deque (index = worker index).
+    stealers: Box<[Stealer<Job>]>,
+    capacity: usize,
+    /// Submitters blocked on a full queue park here; workers `publish` after taking a batch.
+    /// The same protocol as `sleep`, with "queue has room" as the condition.
+    space: CachePadded<Sleep>,
     policy: FullPolicy,
     /// Sleep/wake protocol and the CLOSED gate, on its own cache line: submitters read it on
     /// every submission, sleeping workers write it.
@@ -297,47 +309,67 @@ impl PoolInner {
         if self.sleep.is_closed() {
             return Err((job, RejectReason::Shutdown));
         }
-        match self.tx.try_send(job) {
-            Ok(()) => {}
-            Err(TrySendError::Full(job)) => {
-                if self.policy == FullPolicy::Reject && !force_block {
-                    return Err((job, RejectReason::QueueFull));
-                }
-                if let Some(index) = self.own_worker_slot() {
-                    tracing::trace!("queue full on a worker: caller runs");
-                    self.run_job(job, &self.slots[index]);
-                    return Ok(());
-                }
-                if self.tx.send(job).is_err() {
-                    unreachable!("the receiver lives as long as the pool");
-                }
+        if self.is_full() {
+            if self.policy == FullPolicy::Reject && !force_block {
+                return Err((job, RejectReason::QueueFull));
             }
-            Err(TrySendError::Disconnected(_)) => {
-                unreachable!("the receiver lives as long as the pool")
+            if let Some(index) = self.own_worker_slot() {
+                tracing::trace!("queue full on a worker: caller runs");
+                self.run_job(job, &self.slots[index]);
+                return Ok(());
+            }
+            let backoff = Backoff::new();
+            while self.is_full() {
+                if self.is_closed() {
+                    return Err((job, RejectReason::Shutdown));
+                }
+                if backoff.is_completed() {
+                    self.space.sleep(|| !self.is_full() || self.is_closed());
+                } else {
+                    backoff.snooze();
+                }
             }
         }
+        self.injector.push(job);
         if self.sleep.publish() {
             self.help_after_close();
         }
         Ok(())
     }
 
+    /// Whether the shared queue is at capacity. The check and the push are not one atomic step,
+    /// so concurrent submitters can overshoot by at most their number minus one.
+    fn is_full(&self) -> bool {
+        self.injector.len() >= self.capacity
+    }
+
     /// Pushes without ever blocking; gives the job back if full or closed.
     fn try_push(&self, job: Job) -> Result<(), Job> {
-        if self.sleep.is_closed() {
+        if self.sleep.is_closed() || self.is_full() {
             return Err(job);
         }
-        self.tx.try_send(job).map_err(TrySendError::into_inner)?;
+        self.injector.push(job);
         if self.sleep.publish() {
             self.help_after_close();
         }
         Ok(())
+    }
+
+    /// Takes one job from the shared queue (not from workers' deques).
+    fn pop_shared(&self) -> Option<Job> {
+        loop {
+            match self.injector.steal() {
+                Steal::Success(job) => return Some(job),
+                Steal::Empty => return None,
+                Steal::Retry => std::hint::spin_loop(),
+            }
+        }
     }
 
     /// After close and join: run (or, after `shutdown_now`, drop) anything a racing submission
     /// left behind.
     fn drain_after_join(&self) {
-        if !self.rx.is_empty() {
+        if !self.injector.is_empty() {
             self.help_after_close();
         }
     }
@@ -346,7 +378,7 @@ impl PoolInner {
     fn help_after_close(&self) {
         tracing::debug!("submission raced with shutdown; draining the queue on this thread");
         let slot = self.current_slot();
-        while let Ok(job) = self.rx.try_recv() {
+        while let Some(job) = self.pop_shared() {
             if self.is_stopping_now() {
                 self.discard(job);
             } else {
@@ -422,11 +454,31 @@ impl PoolInner {
         self.dropped.fetch_add(n, Ordering::Relaxed); // Relaxed: read after joining.
     }
 
-    fn find_job(&self) -> Option<Job> {
+    /// Own deque first, then a batch from the shared queue, then one job from another worker.
+    fn find_job(&self, local: &Worker<Job>, index: usize) -> Option<Job> {
         let backoff = Backoff::new();
         loop {
-            if let Ok(job) = self.rx.try_recv() {
+            if let Some(job) = local.pop() {
                 return Some(job);
+            }
+            match self
+                .injector
+                .steal_batch_with_limit_and_pop(local, STEAL_BATCH)
+            {
+                Steal::Success(job) => {
+                    // Room was made: wake a submitter blocked on a full queue, if any.
+                    self.space.publish();
+                    return Some(job);
+                }
+                Steal::Retry => continue,
+                Steal::Empty => {}
+            }
+            for (other, stealer) in self.stealers.iter().enumerate() {
+                if other != index
+                    && let Steal::Success(job) = stealer.steal()
+                {
+                    return Some(job);
+                }
             }
             if backoff.is_completed() {
                 return None;
@@ -446,6 +498,8 @@ impl PoolInner {
 
     /// Stops accepting work and wakes every worker. Idempotent.
     fn close(&self) {
+        // Wake submitters blocked on a full queue: they re-check `is_closed` and give up.
+        self.space.close();
         if self.sleep.close() {
             // Not joined from a worker: the timer thread may be blocked handing a due task to a
             // full queue that only the workers (this one included) can drain.
@@ -473,7 +527,7 @@ impl PoolInner {
 
     fn stats(&self) -> ExecutorStats {
         let mut stats = ExecutorStats {
-            queued: self.rx.len(),
+            queued: self.injector.len() + self.stealers.iter().map(Stealer::len).sum::<usize>(),
             // Relaxed: statistics only.
             rejected: self.rejected.load(Ordering::Relaxed),
             ..ExecutorStats::default()
@@ -506,14 +560,14 @@ impl LaneHost for PoolInner {
     }
 }
 
-fn worker_main(inner: &Arc<PoolInner>, index: usize) {
+fn worker_main(inner: &Arc<PoolInner>, index: usize, local: &Worker<Job>) {
     WORKER.with(|w| w.set((inner.id, index)));
     let slot = &inner.slots[index];
     let span = tracing::debug_span!("rstreams_worker", pool = %inner.name, index);
     let _entered = span.enter();
     tracing::debug!("worker started");
     loop {
-        match inner.find_job() {
+        match inner.find_job(local, index) {
             Some(job) => {
                 if inner.is_stopping_now() {
                     inner.discard(job);
@@ -522,14 +576,18 @@ fn worker_main(inner: &Arc<PoolInner>, index: usize) {
                 inner.run_job(job, slot);
             }
             None => {
-                if inner.is_stopping_now() || (inner.is_closed() && inner.rx.is_empty()) {
+                if inner.is_stopping_now() || (inner.is_closed() && inner.injector.is_empty()) {
                     break;
                 }
-                inner
-                    .sleep
-                    .sleep(|| !inner.rx.is_empty() || inner.is_closed() || inner.is_stopping_now());
+                inner.sleep.sleep(|| {
+                    !inner.injector.is_empty() || inner.is_closed() || inner.is_stopping_now()
+                });
             }
         }
+    }
+    // Immediate shutdown may leave claimed jobs in our deque: drop (and count) them.
+    while let Some(job) = local.pop() {
+        inner.discard(job);
     }
     WORKER.with(|w| w.set((0, 0)));
     tracing::debug!("worker exits");
@@ -544,15 +602,22 @@ fn worker_main(inner: &Arc<PoolInner>, index: usize) {
 ///
 /// # Design
 ///
-/// * **Work distribution: one shared, bounded injector queue** (a `crossbeam-channel` array
-///   channel). Every worker pops from it; there are no per-worker deques. A prototype with
-///   per-worker `crossbeam-deque` deques and stealing was benchmarked against it
-///   (`benches/benches/executor.rs`, results in `docs/performance.md`, section "Executor") and did
-///   not win on this workload (external submitters, short tasks), while making the bound and the
-///   FIFO order much harder to keep. The shared queue gives global FIFO order and an exact bound.
-/// * **Bounded submission.** The queue holds at most
-///   [`queue_capacity`](ThreadPoolBuilder::queue_capacity) jobs. When it is full,
-///   [`FullPolicy::Block`] (default) blocks the submitter until a worker frees a slot, and
+/// * **Work distribution: a shared injector plus per-worker deques with stealing**
+///   (`crossbeam-deque`), chosen by benchmark (`benches/benches/executor.rs`, ratios in
+///   `docs/performance.md`, section "Executor"): against one shared bounded channel popped by
+///   every worker, moving jobs in batches cuts the traffic on the shared queue's head, and the
+///   design won clearly on 10^6 short tasks. Submissions go to the injector (FIFO). An idle worker
+///   takes a batch of up to 32 jobs from it into its own FIFO deque, then runs them; a worker with
+///   nothing in either steals one job from another worker's deque. With one worker (see
+///   [`DedicatedThread`](crate::DedicatedThread)) execution is strictly FIFO; with several it is
+///   FIFO per batch.
+/// * **Bounded submission.** A submission is admitted only while the injector holds fewer than
+///   [`queue_capacity`](ThreadPoolBuilder::queue_capacity) jobs. The check is a read of the
+///   injector's length, not a reservation, so submitters racing each other can overshoot by at
+///   most their number minus one; jobs a worker has already taken into its deque (at most 32 per
+///   worker) no longer count. When the queue is full, [`FullPolicy::Block`] (default) parks the
+///   submitter until a worker takes a batch (same park/wake protocol as idle workers, with "room
+///   in the queue" as the condition; a shutdown releases it with [`RejectReason::Shutdown`]), and
 ///   [`FullPolicy::Reject`] hands the task back in a [`Rejected`]. A *worker* of the pool that
 ///   submits into its own full queue under `Block` would risk a deadlock (every worker blocked on
 ///   the queue only workers drain), so in that case the task runs at once on the submitting worker
@@ -707,7 +772,7 @@ impl ThreadPool {
         // Release pairs with the workers' Acquire loads: they drop instead of run from now on.
         self.inner.stop_now.store(true, Ordering::Release);
         self.inner.close();
-        while let Ok(job) = self.inner.rx.try_recv() {
+        while let Some(job) = self.inner.pop_shared() {
             self.inner.discard(job);
         }
         self.inner.join();

@@ -527,3 +527,39 @@ fn dyn_scheduler_is_usable() {
     drop(tx);
     assert_eq!(rx.iter().collect::<Vec<_>>(), (0..10).collect::<Vec<_>>());
 }
+
+#[test]
+fn a_submitter_blocked_on_a_full_queue_is_released_by_shutdown() {
+    let pool = Arc::new(
+        ThreadPool::builder()
+            .workers(1)
+            .queue_capacity(1)
+            .build()
+            .unwrap(),
+    );
+    let (open, wait) = gate();
+    let (started_tx, started_rx) = mpsc::channel();
+    pool.spawn(move || {
+        started_tx.send(()).unwrap();
+        wait.wait();
+    })
+    .unwrap();
+    started_rx.recv().unwrap();
+    let drops = DropCounter::default();
+    let p = drops.payload();
+    pool.spawn(move || drop(p)).unwrap(); // the queue is now full
+    let blocked = {
+        let (pool, p) = (Arc::clone(&pool), drops.payload());
+        thread::spawn(move || pool.spawn(move || drop(p)).map_err(|e| e.reason()))
+    };
+    let closer = {
+        let pool = Arc::clone(&pool);
+        thread::spawn(move || pool.shutdown())
+    };
+    // Whether it was already parked or arrives after the close, the submission is refused.
+    assert_eq!(blocked.join().unwrap(), Err(RejectReason::Shutdown));
+    open.open();
+    closer.join().unwrap();
+    assert_eq!(drops.get(), 2); // the queued task ran, the refused one was handed back and dropped
+    assert_eq!(pool.stats().completed, 2);
+}
