@@ -4,9 +4,11 @@
 //!   2 workers, through
 //!   - `baseline_channel_pool`: the minimal pool (one bounded crossbeam-channel, N threads doing
 //!     blocking `recv`, a per-worker completion counter);
-//!   - `stealing_prototype`: per-worker crossbeam-deque deques with an injector and stealing (the
-//!     alternative work distribution the executor was chosen against);
-//!   - `thread_pool`: `rstreams_executor::ThreadPool` (shared bounded injector).
+//!   - `stealing_prototype`: the same minimal pool built the other way, per-worker crossbeam-deque
+//!     deques fed from an injector, with batch stealing. Baseline vs prototype is the
+//!     work-distribution experiment that chose the executor's design;
+//!   - `thread_pool`: `rstreams_executor::ThreadPool` (injector + deques + stealing, with its
+//!     bound, shutdown gate, counters and panic isolation).
 //! * `executor/lane_1e6`: 10^6 empty tasks through one `SerialLane` of the pool, beside the pool
 //!   and the baseline running the same 10^6 tasks directly.
 //!
