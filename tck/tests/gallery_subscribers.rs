@@ -352,3 +352,16 @@ fn claiming_asynchronous_processing_without_it_fails_rule_2_2() {
         true,
     );
 }
+
+#[test]
+fn generated_tests_fail_naming_the_rule_and_skip_with_a_reason() {
+    use rstreams_tck::subscriber::{run_named_case, whitebox_cases};
+    let broken = Whitebox(Flaw::KeepsSecondSubscription);
+    let cases = whitebox_cases::<Whitebox>();
+    let failure = run_named_case(&broken, &cases, W_205).unwrap_err();
+    assert!(failure.contains("rule 2.5"), "{failure}");
+    let note = run_named_case(&broken, &cases, W_202).unwrap().unwrap();
+    assert!(note.contains("SKIPPED"), "{note}");
+    assert_eq!(run_named_case(&broken, &cases, W_201), Ok(None));
+    assert!(run_named_case(&broken, &cases, "no_such_test").is_err());
+}

@@ -123,26 +123,31 @@ pub(crate) fn settle_requests<T: Send + 'static>(stage: &stage::Stage<T>, settin
     stage.clear_requests();
 }
 
-/// Runs the test `name` of `cases` for a generated `#[test]`: a failure panics naming the rule,
-/// a skip prints its reason and passes.
+/// Runs the test `name` of `cases` for a generated `#[test]`: `Err(message)` when it failed
+/// (the message names the rule), `Ok(Some(note))` when it was skipped or settled by types (the
+/// generated test prints the note and passes), `Ok(None)` when it passed.
 #[doc(hidden)]
-pub fn run_named_case<I>(implementation: &I, cases: &[TestCase<I>], name: &str) {
+pub fn run_named_case<I>(
+    implementation: &I,
+    cases: &[TestCase<I>],
+    name: &str,
+) -> Result<Option<String>, String> {
     let Some(case) = cases.iter().find(|c| c.name == name) else {
-        panic!("rstreams-tck: no test named {name} in this suite");
+        return Err(format!("rstreams-tck: no test named {name} in this suite"));
     };
     let settings = Settings::from_env();
     match case.execute(implementation, &settings) {
-        Outcome::Passed => {}
-        Outcome::SettledByTypes(why) => println!("{name}: settled by Rust's types: {why}"),
-        Outcome::Skipped { reason } => println!("{name}: SKIPPED: {reason}"),
+        Outcome::Passed => Ok(None),
+        Outcome::SettledByTypes(why) => Ok(Some(format!("{name}: settled by Rust's types: {why}"))),
+        Outcome::Skipped { reason } => Ok(Some(format!("{name}: SKIPPED: {reason}"))),
         Outcome::Failed {
             rule: Some(rule),
             message,
-        } => panic!("{name} failed {rule}: {message}"),
+        } => Err(format!("{name} failed {rule}: {message}")),
         Outcome::Failed {
             rule: None,
             message,
-        } => panic!("{name} failed: {message}"),
+        } => Err(format!("{name} failed: {message}")),
     }
 }
 
@@ -273,7 +278,15 @@ macro_rules! __rstreams_tck_subscriber_tests {
                 fn $name() {
                     let implementation = $implementation;
                     let cases = $crate::subscriber::$cases(&implementation);
-                    $crate::subscriber::run_named_case(&implementation, &cases, stringify!($name));
+                    match $crate::subscriber::run_named_case(
+                        &implementation,
+                        &cases,
+                        stringify!($name),
+                    ) {
+                        Ok(None) => {}
+                        Ok(Some(note)) => println!("{note}"),
+                        Err(failure) => panic!("{failure}"),
+                    }
                 }
             )*
         }
