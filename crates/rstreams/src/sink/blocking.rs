@@ -1,8 +1,9 @@
 //! Blocking bridges for plain threads.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
-use crossbeam_channel::{Receiver, Sender, TrySendError};
 use parking_lot::{Condvar, Mutex};
 use rstreams_protocol::{Error, Publisher, Rule, Subscriber, Subscription};
 
@@ -197,12 +198,6 @@ where
     run(publisher, Last(None), loc)
 }
 
-enum Msg<T> {
-    Item(T),
-    Error(Error),
-    Complete,
-}
-
 /// A blocking iterator over any publisher, made by
 /// [`blocking_iter`](crate::PublisherExt::blocking_iter).
 ///
@@ -211,100 +206,136 @@ enum Msg<T> {
 ///
 /// Demand: it requests `prefetch` items when subscribing and `limit = prefetch - prefetch / 4`
 /// more each time `limit` items have been taken by `next` (replenish at 75%), so at most
-/// `prefetch` items are ever buffered: the channel is bounded. Dropping the iterator cancels the
-/// upstream. `prefetch == 0` yields one `Err` without subscribing.
+/// `prefetch` items are ever buffered. Dropping the iterator cancels the upstream.
+/// `prefetch == 0` yields one `Err` without subscribing.
 ///
 /// With a synchronous publisher the items are produced inside `next` (on the iterating thread);
 /// with a publisher that emits on other threads `next` blocks until an item arrives.
+///
+/// The hand-off: the subscriber appends each item to a shared queue under a short lock; `next`
+/// takes the whole queue at once when its own is empty, so the consumer side costs one lock per
+/// batch, not per item.
 pub struct BlockingIter<T> {
-    rx: Option<Receiver<Msg<T>>>,
-    shared: Arc<Mutex<IterShared>>,
+    shared: Arc<IterShared<T>>,
+    local: VecDeque<T>,
     limit: u64,
     taken: u64,
+    finished: bool,
     pending_error: Option<Error>,
-    loc: Loc,
 }
 
 impl<T> std::fmt::Debug for BlockingIter<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("BlockingIter")
             .field("limit", &self.limit)
-            .field("finished", &self.rx.is_none())
+            .field("buffered", &self.local.len())
+            .field("finished", &self.finished)
             .finish()
     }
 }
 
-struct ChannelSubscriber<T> {
-    tx: Option<Sender<Msg<T>>>,
-    shared: Arc<Mutex<IterShared>>,
-    prefetch: u64,
-    loc: Loc,
+/// What the iterator and its subscriber share.
+struct IterShared<T> {
+    state: Mutex<IterState<T>>,
+    ready: Condvar,
+    /// The running total requested (written by the iterator, read by the subscriber to catch an
+    /// upstream that sends more than it was asked for).
+    requested: AtomicU64,
 }
 
-impl<T> ChannelSubscriber<T> {
-    fn send(&mut self, msg: Msg<T>) {
-        let Some(tx) = &self.tx else { return };
-        match tx.try_send(msg) {
-            Ok(()) => {}
-            Err(TrySendError::Disconnected(_)) => {
-                // The iterator is gone; it cancelled already.
-                self.tx = None;
-            }
-            Err(TrySendError::Full(_)) => {
-                // Only an upstream that broke rule 1.1 can fill a channel sized for the demand.
-                let error = Error::violation(
-                    Rule::R1_1,
-                    "blocking_iter received more items than it requested",
-                )
-                .at_stage(self.loc);
-                tracing::debug!(%error, "cancelling upstream");
-                let sub = {
-                    let mut shared = self.shared.lock();
-                    shared.fault = Some(error);
-                    shared.sub.take()
-                };
-                if let Some(s) = sub {
-                    s.cancel();
-                }
-                // Dropping the sender wakes the iterator, which reports the fault.
-                self.tx = None;
-            }
+struct IterState<T> {
+    queue: VecDeque<T>,
+    /// The terminal signal, once it arrived (or a fault standing in for it).
+    end: Option<Result<(), Error>>,
+    /// The iterator is blocked waiting.
+    waiting: bool,
+    sub: Option<Arc<dyn Subscription>>,
+}
+
+impl<T> IterShared<T> {
+    fn finish(&self, end: Result<(), Error>) {
+        let mut st = self.state.lock();
+        if st.end.is_none() {
+            st.end = Some(end);
+        }
+        st.sub = None;
+        if st.waiting {
+            self.ready.notify_one();
         }
     }
 }
 
-/// What the iterator and its subscriber share.
-#[derive(Default)]
-struct IterShared {
-    sub: Option<Arc<dyn Subscription>>,
-    fault: Option<Error>,
+struct QueueSubscriber<T> {
+    shared: Arc<IterShared<T>>,
+    received: u64,
+    prefetch: u64,
+    done: bool,
+    loc: Loc,
 }
 
-impl<T> Subscriber<T> for ChannelSubscriber<T> {
+impl<T> Subscriber<T> for QueueSubscriber<T> {
     fn on_subscribe(&mut self, s: Box<dyn Subscription>) {
         let s: Arc<dyn Subscription> = Arc::from(s);
         {
-            let mut shared = self.shared.lock();
-            if shared.sub.is_some() || self.tx.is_none() {
-                drop(shared);
-                s.cancel();
+            let mut st = self.shared.state.lock();
+            if st.sub.is_some() || st.end.is_some() || self.done {
+                drop(st);
+                s.cancel(); // rule 2.5, or the iterator is already gone
                 return;
             }
-            shared.sub = Some(Arc::clone(&s));
+            st.sub = Some(Arc::clone(&s));
         }
+        self.shared
+            .requested
+            .store(self.prefetch, Ordering::Release);
         s.request(self.prefetch);
     }
     #[inline]
     fn on_next(&mut self, item: T) {
-        self.send(Msg::Item(item));
+        if self.done {
+            return;
+        }
+        self.received += 1;
+        if self.received > self.shared.requested.load(Ordering::Acquire) {
+            // Only an upstream that broke rule 1.1 gets here; the queue must stay bounded.
+            self.done = true;
+            let error = Error::violation(
+                Rule::R1_1,
+                "blocking_iter received more items than it requested",
+            )
+            .at_stage(self.loc);
+            tracing::debug!(%error, "cancelling upstream");
+            let sub = self.shared.state.lock().sub.take();
+            if let Some(s) = sub {
+                s.cancel();
+            }
+            self.shared.finish(Err(error));
+            return;
+        }
+        let mut st = self.shared.state.lock();
+        st.queue.push_back(item);
+        if st.waiting {
+            self.shared.ready.notify_one();
+        }
     }
     fn on_error(&mut self, error: Error) {
-        self.send(Msg::Error(error));
-        self.tx = None;
+        if !std::mem::replace(&mut self.done, true) {
+            self.shared.finish(Err(error));
+        }
     }
     fn on_complete(&mut self) {
-        self.send(Msg::Complete);
-        self.tx = None;
+        if !std::mem::replace(&mut self.done, true) {
+            self.shared.finish(Ok(()));
+        }
+    }
+}
+
+impl<T> Drop for QueueSubscriber<T> {
+    fn drop(&mut self) {
+        // Never leave the iterating thread waiting, whatever the publisher did.
+        if !self.done {
+            self.shared.finish(Err(dropped_error(self.loc)));
+        }
     }
 }
 
@@ -313,44 +344,59 @@ where
     P: Publisher + ?Sized,
     P::Item: Send + 'static,
 {
-    let shared = Arc::new(Mutex::new(IterShared::default()));
-    if prefetch == 0 {
-        return BlockingIter {
-            rx: None,
-            shared,
-            limit: 0,
-            taken: 0,
-            pending_error: Some(
-                Error::msg("blocking_iter(0): prefetch must be at least 1").at_stage(loc),
-            ),
-            loc,
-        };
-    }
-    // One slot more than the demand, for the terminal signal.
-    let (tx, rx) = crossbeam_channel::bounded(prefetch.saturating_add(1));
-    let prefetch = prefetch as u64;
-    publisher.subscribe(ChannelSubscriber {
-        tx: Some(tx),
-        shared: Arc::clone(&shared),
-        prefetch,
-        loc,
+    let shared = Arc::new(IterShared {
+        state: Mutex::new(IterState {
+            queue: VecDeque::new(),
+            end: None,
+            waiting: false,
+            sub: None,
+        }),
+        ready: Condvar::new(),
+        requested: AtomicU64::new(0),
     });
-    BlockingIter {
-        rx: Some(rx),
-        shared,
+    let prefetch = prefetch as u64;
+    let mut iter = BlockingIter {
+        shared: Arc::clone(&shared),
+        local: VecDeque::new(),
         limit: (prefetch - prefetch / 4).max(1),
         taken: 0,
+        finished: false,
         pending_error: None,
-        loc,
+    };
+    if prefetch == 0 {
+        iter.pending_error =
+            Some(Error::msg("blocking_iter(0): prefetch must be at least 1").at_stage(loc));
+        return iter;
     }
+    publisher.subscribe(QueueSubscriber {
+        shared,
+        received: 0,
+        prefetch,
+        done: false,
+        loc,
+    });
+    iter
 }
 
 impl<T> BlockingIter<T> {
-    fn close(&mut self) {
-        self.rx = None;
-        let sub = self.shared.lock().sub.take();
+    fn cancel(&mut self) {
+        let sub = self.shared.state.lock().sub.take();
         if let Some(s) = sub {
             s.cancel();
+        }
+    }
+
+    fn replenish(&mut self) {
+        self.taken += 1;
+        if self.taken == self.limit {
+            self.taken = 0;
+            let sub = self.shared.state.lock().sub.clone();
+            if let Some(s) = sub {
+                self.shared
+                    .requested
+                    .fetch_add(self.limit, Ordering::AcqRel);
+                s.request(self.limit);
+            }
         }
     }
 }
@@ -360,38 +406,35 @@ impl<T> Iterator for BlockingIter<T> {
 
     fn next(&mut self) -> Option<Result<T, Error>> {
         if let Some(e) = self.pending_error.take() {
-            self.close();
+            self.finished = true;
+            self.cancel();
             return Some(Err(e));
         }
-        let rx = self.rx.as_ref()?;
-        match rx.recv() {
-            Ok(Msg::Item(item)) => {
-                self.taken += 1;
-                if self.taken == self.limit {
-                    self.taken = 0;
-                    let sub = self.shared.lock().sub.clone();
-                    if let Some(s) = sub {
-                        s.request(self.limit);
-                    }
-                }
-                Some(Ok(item))
+        if let Some(item) = self.local.pop_front() {
+            self.replenish();
+            return Some(Ok(item));
+        }
+        if self.finished {
+            return None;
+        }
+        let mut st = self.shared.state.lock();
+        loop {
+            if !st.queue.is_empty() {
+                // Take the whole batch: one lock for many items.
+                std::mem::swap(&mut st.queue, &mut self.local);
+                drop(st);
+                let item = self.local.pop_front()?;
+                self.replenish();
+                return Some(Ok(item));
             }
-            Ok(Msg::Error(e)) => {
-                self.rx = None;
-                self.shared.lock().sub = None;
-                Some(Err(e))
+            if let Some(end) = st.end.take() {
+                drop(st);
+                self.finished = true;
+                return end.err().map(Err);
             }
-            Ok(Msg::Complete) => {
-                self.rx = None;
-                self.shared.lock().sub = None;
-                None
-            }
-            Err(_) => {
-                // Every sender is gone without a terminal message.
-                let fault = self.shared.lock().fault.take();
-                self.close();
-                Some(Err(fault.unwrap_or_else(|| dropped_error(self.loc))))
-            }
+            st.waiting = true;
+            self.shared.ready.wait(&mut st);
+            st.waiting = false;
         }
     }
 }
@@ -400,9 +443,6 @@ impl<T> std::iter::FusedIterator for BlockingIter<T> {}
 
 impl<T> Drop for BlockingIter<T> {
     fn drop(&mut self) {
-        let sub = self.shared.lock().sub.take();
-        if let Some(s) = sub {
-            s.cancel();
-        }
+        self.cancel();
     }
 }
