@@ -14,6 +14,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use rstreams::PublisherExt;
+use rstreams::{FlowExt, overflow::OverflowPolicy};
 use rstreams_protocol::reference::{IterPublisher, RangePublisher};
 use rstreams_protocol::{BoxPublisher, Error, Publisher};
 
@@ -196,6 +197,63 @@ pub fn entries() -> Vec<Builtin> {
         .with_failed(failing::<u64>),
         publisher("rstreams::range.boxed", |n| rstreams::range(0, n).boxed())
             .with_failed(failing::<u64>),
+        // Thread hops, overflow policies, hot sources and time operators (issue 6, part 2a).
+        publisher("rstreams::range.publish_on", |n| {
+            rstreams::range(0, n).publish_on(flow_pool(), 16)
+        })
+        .with_failed(failing::<u64>),
+        publisher("rstreams::range.subscribe_on", |n| {
+            rstreams::range(0, n).subscribe_on(flow_pool())
+        })
+        .with_failed(failing::<u64>),
+        publisher("rstreams::range.subscribe_on.publish_on", |n| {
+            rstreams::range(0, n)
+                .subscribe_on(flow_pool())
+                .publish_on(flow_pool(), 8)
+        })
+        .with_failed(failing::<u64>),
+        publisher("rstreams::range.on_backpressure_buffer(drop_oldest)", |n| {
+            rstreams::range(0, n)
+                .subscribe_on(flow_pool())
+                .on_backpressure_buffer(1 << 16, OverflowPolicy::DropOldest)
+        })
+        .with_failed(failing::<u64>),
+        publisher("rstreams::range.on_backpressure_buffer_unbounded", |n| {
+            rstreams::range(0, n.min(1 << 20)).on_backpressure_buffer_unbounded()
+        })
+        .with_failed(failing::<u64>),
+        publisher("rstreams::interval.on_backpressure_buffer.take", |n| {
+            rstreams::overflow::interval(std::time::Duration::from_micros(20), flow_pool())
+                .on_backpressure_buffer(1 << 16, OverflowPolicy::Error)
+                .take(n)
+        })
+        .with_failed(failing::<u64>),
+        publisher("rstreams::range.timeout", |n| {
+            rstreams::range(0, n).timeout(std::time::Duration::from_secs(3600), flow_pool())
+        })
+        .with_failed(failing::<u64>),
+        publisher("rstreams::range.delay", |n| {
+            rstreams::range(0, n).delay(std::time::Duration::from_micros(20), flow_pool())
+        })
+        .with_failed(failing::<u64>),
+        publisher("rstreams::range.buffer_timeout", |n| {
+            rstreams::range(0, n.saturating_mul(3)).buffer_timeout(
+                3,
+                std::time::Duration::from_secs(3600),
+                flow_pool(),
+            )
+        }),
+        publisher("rstreams::range.retry", |n| rstreams::range(0, n).retry(3))
+            .with_failed(failing::<u64>),
+        publisher("rstreams::range.retry_backoff", |n| {
+            rstreams::range(0, n).retry_backoff(
+                3,
+                std::time::Duration::from_micros(10),
+                std::time::Duration::from_millis(1),
+                flow_pool(),
+            )
+        })
+        .with_failed(failing::<u64>),
     ]
 }
 
@@ -221,4 +279,19 @@ pub fn reports(settings: &Settings, parallel: usize) -> Vec<SuiteReport> {
     let mut reports: Vec<SuiteReport> = out.into_iter().flatten().collect();
     reports.extend(crate::subscriber::builtin_reports(settings));
     reports
+}
+
+/// The pool the thread-hop and time entries run on (shared, never shut down).
+fn flow_pool() -> Arc<dyn rstreams::executor::Scheduler> {
+    static POOL: std::sync::OnceLock<Arc<dyn rstreams::executor::Scheduler>> =
+        std::sync::OnceLock::new();
+    Arc::clone(POOL.get_or_init(|| {
+        Arc::new(
+            rstreams::executor::ThreadPool::builder()
+                .workers(2)
+                .thread_name_prefix("tck-flow")
+                .build()
+                .expect("the TCK's flow pool"),
+        )
+    }))
 }

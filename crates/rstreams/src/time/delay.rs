@@ -41,7 +41,10 @@ where
     fn subscribe<S: Subscriber<P::Item> + Send + 'static>(&self, subscriber: S) {
         let shared = Arc::new(Shared {
             ser: Serializer::new(subscriber, self.loc),
-            waiting: Mutex::new(VecDeque::new()),
+            waiting: Mutex::new(Waiting {
+                queue: VecDeque::new(),
+                armed: false,
+            }),
             by: self.by,
             scheduler: Arc::clone(&self.scheduler),
             loc: self.loc,
@@ -50,10 +53,16 @@ where
     }
 }
 
+struct Waiting<T> {
+    /// Signals with their due time, in arrival order (so also in due order).
+    queue: VecDeque<(Instant, Signal<T>)>,
+    /// A timer is armed for the head of the queue.
+    armed: bool,
+}
+
 struct Shared<T, S> {
     ser: Serializer<T, S>,
-    /// Signals with their due time, in arrival order (so also in due order).
-    waiting: Mutex<VecDeque<(Instant, Signal<T>)>>,
+    waiting: Mutex<Waiting<T>>,
     by: Duration,
     scheduler: Arc<dyn Scheduler>,
     loc: Loc,
@@ -69,20 +78,31 @@ where
             return;
         }
         let due = self.scheduler.now() + self.by;
-        self.waiting.lock().push_back((due, signal));
+        let arm = {
+            let mut w = self.waiting.lock();
+            w.queue.push_back((due, signal));
+            // One timer at a time, for the head of the queue: O(1) timers however many wait.
+            !std::mem::replace(&mut w.armed, true)
+        };
+        if arm {
+            self.arm(self.by);
+        }
+    }
+
+    fn arm(self: &Arc<Self>, after: Duration) {
         let weak = Arc::downgrade(self);
         let fire = Box::new(move || {
             if let Some(me) = weak.upgrade() {
                 me.release_due();
             }
         });
-        if let Err(rejected) = self.scheduler.execute_after(self.by, fire) {
+        if let Err(rejected) = self.scheduler.execute_after(after, fire) {
             let e = Error::msg(format!(
                 "delay: the scheduler refused the timer ({})",
                 rejected.reason()
             ))
             .at_stage(self.loc);
-            self.waiting.lock().clear();
+            self.waiting.lock().queue.clear();
             if self.ser.enqueue(Signal::Error(e)) {
                 self.ser.cancel_upstream();
             }
@@ -90,18 +110,30 @@ where
         }
     }
 
-    /// Moves every due signal to the serialiser, in order, then delivers.
-    fn release_due(&self) {
+    /// Moves every due signal to the serialiser, in order, delivers, and re-arms for the next.
+    fn release_due(self: &Arc<Self>) {
         let now = self.scheduler.now();
-        {
+        let next = {
             // Holding `waiting` while enqueueing keeps two timer threads from interleaving.
-            let mut waiting = self.waiting.lock();
-            while waiting.front().is_some_and(|(due, _)| *due <= now) {
-                let (_, signal) = waiting.pop_front().expect("checked");
+            let mut w = self.waiting.lock();
+            while w.queue.front().is_some_and(|(due, _)| *due <= now) {
+                let (_, signal) = w.queue.pop_front().expect("checked");
                 self.ser.enqueue(signal);
             }
-        }
+            match w.queue.front() {
+                Some((due, _)) => Some(*due - now),
+                None => {
+                    w.armed = false;
+                    None
+                }
+            }
+        };
         self.ser.drive();
+        if let Some(after) = next
+            && !self.ser.is_cancelled()
+        {
+            self.arm(after);
+        }
     }
 }
 
@@ -158,7 +190,7 @@ where
     }
     fn cancel(&self) {
         self.shared.ser.cancel();
-        let dropped = std::mem::take(&mut *self.shared.waiting.lock());
+        let dropped = std::mem::take(&mut self.shared.waiting.lock().queue);
         drop(dropped);
     }
 }

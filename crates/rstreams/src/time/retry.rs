@@ -73,6 +73,7 @@ where
             arb: Mutex::new(Arbiter {
                 current: None,
                 owed: 0,
+                bad_request: false,
                 cancelled: false,
                 timer: None,
             }),
@@ -102,6 +103,8 @@ struct Arbiter {
     current: Option<Arc<dyn Subscription>>,
     /// Requested by the downstream and not yet delivered.
     owed: u64,
+    /// The downstream called `request(0)`: the rule-3.9 error it causes is not retried.
+    bad_request: bool,
     cancelled: bool,
     timer: Option<TimerHandle>,
 }
@@ -226,14 +229,15 @@ where
             report_undeliverable(error);
             return;
         };
-        {
+        let bad_request = {
             let mut arb = self.shared.arb.lock();
             arb.current = None;
             if arb.cancelled {
                 return;
             }
-        }
-        if parked.attempt >= self.shared.retries {
+            arb.bad_request
+        };
+        if bad_request || parked.attempt >= self.shared.retries {
             tracing::debug!(stage = %self.shared.loc, attempts = parked.attempt, "retries exhausted");
             if let Err(p) = guard(|| parked.down.on_error(error)) {
                 report_undeliverable(Error::from_panic(Rule::R2_13, p).at_stage(self.shared.loc));
@@ -313,15 +317,33 @@ where
             if arb.cancelled {
                 return;
             }
-            if n != 0 {
+            if n == 0 {
+                arb.bad_request = true;
+            } else {
                 arb.owed = arb.owed.saturating_add(n);
             }
             arb.current.clone()
         };
-        // request(0) goes to the upstream, which answers with the rule-3.9 error; that error
-        // is then retried like any other, so it is not special-cased here.
-        if let Some(up) = current {
-            up.request(n);
+        // request(0) goes to the upstream, which answers with the rule-3.9 error; `on_error`
+        // sees `bad_request` and passes that error on instead of retrying.
+        match current {
+            Some(up) => up.request(n),
+            None if n == 0 => {
+                // Between attempts (waiting for a backoff): fail the parked downstream now.
+                let parked = self.parked.lock().take();
+                if let Some(mut parked) = parked {
+                    let timer = self.arb.lock().timer.take();
+                    if let Some(t) = timer {
+                        t.cancel();
+                    }
+                    let e = Error::violation(Rule::R3_9, "request(0): demand must be positive")
+                        .at_stage(self.loc);
+                    if let Err(p) = guard(|| parked.down.on_error(e)) {
+                        report_undeliverable(Error::from_panic(Rule::R2_13, p).at_stage(self.loc));
+                    }
+                }
+            }
+            None => {}
         }
     }
 
