@@ -179,7 +179,23 @@ pub fn builtin_reports(settings: &Settings) -> Vec<SuiteReport> {
 #[macro_export]
 macro_rules! subscriber_whitebox_tests {
     ($mod_name:ident, $implementation:expr) => {
-        $crate::__rstreams_tck_subscriber_tests!($mod_name, $implementation, whitebox_cases_for, [
+        $crate::__rstreams_tck_whitebox_names!(
+            $crate::__rstreams_tck_subscriber_tests,
+            $mod_name,
+            $implementation,
+            whitebox_cases_for
+        );
+    };
+}
+
+/// Calls `$callback!($($args)*, [every whitebox test name, in suite order])`: the one list of
+/// whitebox test names, for any macro that generates tests from it (the processor suite's
+/// included), so that none can drift from [`whitebox_cases`].
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __rstreams_tck_whitebox_names {
+    ($callback:path, $($args:tt)*) => {
+        $callback!($($args)*, [
             required_exercise_whitebox_happy_path,
             required_spec201_must_signal_demand_via_subscription_request,
             untested_spec202_should_asynchronously_dispatch,
