@@ -109,6 +109,9 @@ const W_205: &str = "required_spec205_must_call_subscription_cancel_if_it_alread
 const W_206: &str = "untested_spec206_must_call_subscription_cancel_if_it_is_no_longer_valid";
 const W_207: &str = "untested_spec207_must_ensure_all_calls_on_its_subscription_take_place_from_the_same_thread_or_take_care_of_synchronization";
 const W_208: &str = "required_spec208_must_be_prepared_to_receive_on_next_signals_after_having_called_subscription_cancel";
+const W_210: &str =
+    "required_spec210_must_be_prepared_to_receive_an_on_error_signal_with_preceding_request_call";
+const W_210W: &str = "required_spec210_must_be_prepared_to_receive_an_on_error_signal_without_preceding_request_call";
 const W_209W: &str = "required_spec209_must_be_prepared_to_receive_an_on_complete_signal_without_preceding_request_call";
 const W_213: &str = "untested_spec213_failing_on_signal_invocation";
 const W_310: &str = "untested_spec310_request_may_synchronously_call_on_next_on_subscriber";
@@ -130,6 +133,8 @@ const B_206: &str =
     "untested_spec206_blackbox_must_call_subscription_cancel_if_it_is_no_longer_valid";
 const B_207: &str = "untested_spec207_blackbox_must_ensure_all_calls_on_its_subscription_take_place_from_the_same_thread_or_take_care_of_synchronization";
 const B_208: &str = "untested_spec208_blackbox_must_be_prepared_to_receive_on_next_signals_after_having_called_subscription_cancel";
+const B_210: &str = "required_spec210_blackbox_must_be_prepared_to_receive_an_on_error_signal_with_preceding_request_call";
+const B_210W: &str = "required_spec210_blackbox_must_be_prepared_to_receive_an_on_error_signal_without_preceding_request_call";
 const B_209W: &str = "required_spec209_blackbox_must_be_prepared_to_receive_an_on_complete_signal_without_preceding_request_call";
 const B_213: &str = "untested_spec213_blackbox_failing_on_signal_invocation";
 const B_R309: &str = "rust_spec309_blackbox_must_not_request_zero";
@@ -364,4 +369,11 @@ fn generated_tests_fail_naming_the_rule_and_skip_with_a_reason() {
     assert!(note.contains("SKIPPED"), "{note}");
     assert_eq!(run_named_case(&broken, &cases, W_201), Ok(None));
     assert!(run_named_case(&broken, &cases, "no_such_test").is_err());
+}
+
+#[test]
+fn panicking_in_on_error_fails_rule_2_10() {
+    let (w, b) = both(Flaw::PanicsInOnError);
+    check(&w, Expect::Rule(Rule::R2_13), &[W_210, W_210W], false);
+    check(&b, Expect::Rule(Rule::R2_13), &[B_210, B_210W], false);
 }

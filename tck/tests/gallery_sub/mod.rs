@@ -37,6 +37,8 @@ pub enum Flaw {
     PanicsOnEmptyCompletion,
     /// Panics in `on_next`: 2.13.
     PanicsInOnNext,
+    /// Panics in `on_error`: 2.10 (reported as a panic, 2.13).
+    PanicsInOnError,
     /// Requests 0 once: 3.9.
     RequestsZero,
     /// Whitebox: holds a lock across `request` that `on_next` also takes, so a synchronous
@@ -200,6 +202,9 @@ impl Subscriber<u64> for Broken {
     fn on_error(&mut self, error: Error) {
         if let Some(p) = &self.probe {
             p.register_on_error(error);
+        }
+        if self.flaw == Flaw::PanicsInOnError {
+            panic!("broken subscriber: on_error always panics");
         }
         if self.flaw == Flaw::CancelsInOnError
             && let Some(sh) = &self.shared
