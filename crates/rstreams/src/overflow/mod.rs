@@ -24,3 +24,9 @@ mod stage;
 pub use hot::{Hot, HotEmitter, HotEmitterSource, IntervalSource, hot_emitter, interval};
 pub(crate) use stage::Mode;
 pub use stage::{DropCounter, OnBackpressure, Overflow, OverflowPolicy};
+
+/// The backpressure guide (`docs/guide/backpressure.md`), compiled as doctests so its examples
+/// cannot rot.
+#[cfg(doctest)]
+#[doc = include_str!("../../../../docs/guide/backpressure.md")]
+pub struct BackpressureGuide;
