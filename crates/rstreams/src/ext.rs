@@ -278,7 +278,8 @@ pub trait PublisherExt: Publisher {
     }
 
     /// On the upstream's first error, continues with the publisher `f` returns. Demand: what the
-    /// downstream requested and did not receive is requested from the fallback.
+    /// downstream requested and did not receive is requested from the fallback. A rule-3.9 error
+    /// (the answer to the downstream's own `request(0)`) is not recovered from.
     ///
     /// ```
     /// use rstreams::prelude::*;

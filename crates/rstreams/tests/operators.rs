@@ -508,6 +508,8 @@ fn request_zero_through_operators_reports_rule_3_9() {
     check(rstreams::range(0, 5).to_vec());
     check(rstreams::concat([rstreams::range(0, 5)]));
     check(rstreams::range(0, 5).do_on_request(|_| {}));
+    // on_error_resume must not "recover" from the downstream's own request(0).
+    check(rstreams::range(0, 5).on_error_resume(|_| rstreams::range(0, 5)));
 }
 
 #[test]

@@ -1,6 +1,6 @@
 use std::sync::Arc;
 
-use rstreams_protocol::{Error, Publisher, Subscriber, Subscription};
+use rstreams_protocol::{Error, Publisher, Rule, Subscriber, Subscription};
 
 use crate::ops::sequence::{self, Either, Ended, Next, Successor};
 use crate::stage::{Link, Loc, closure_panic, guard};
@@ -44,6 +44,9 @@ where
                 None => Next::Complete,
             },
             Ended::Complete => Next::Complete,
+            // A rule-3.9 error answers the downstream's own `request(0)`: recovering from it
+            // would hide the downstream's bug, so it goes through.
+            Ended::Error(error) if error.rule() == Some(Rule::R3_9) => Next::Error(error),
             Ended::Error(error) => match self.f.take() {
                 // Only the first error is recovered; the fallback's own error goes downstream.
                 Some(f) => match guard(|| f(error)) {
