@@ -668,6 +668,9 @@ fn worker_main(inner: &Arc<PoolInner>, index: usize, local: &Worker<Job>) {
 ///   (or, after a broadcast, when `must_wake()` holds, releasing its own registration) and goes
 ///   back to popping. Every worker inside `sleep` accounts for exactly one unit of
 ///   sleepers + tokens.
+/// * "Queue non-empty" means the shared injector. A worker may sleep while another worker's deque
+///   still holds jobs it took: that worker is awake and runs them (or another steals them), so
+///   nothing is stranded; only parallelism is lost for at most one batch.
 ///
 /// ## Why no wakeup is lost
 ///
