@@ -12,6 +12,8 @@
 use std::any::Any;
 use std::fmt;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 
 use rstreams::PublisherExt;
 use rstreams::{FlowExt, overflow::OverflowPolicy};
@@ -258,26 +260,50 @@ pub fn entries() -> Vec<Builtin> {
 }
 
 /// Runs every built-in entry and both subscriber suites over the reference subscribers; up to
-/// `parallel` suites run at once.
+/// `parallel` publisher/processor suites run at once, beside the subscriber suites.
 pub fn reports(settings: &Settings, parallel: usize) -> Vec<SuiteReport> {
+    timed_reports(settings, parallel)
+        .into_iter()
+        .map(|(r, _)| r)
+        .collect()
+}
+
+/// [`reports`], with how long each suite took (the subscriber suites' time is their total,
+/// given with the first of them).
+pub fn timed_reports(settings: &Settings, parallel: usize) -> Vec<(SuiteReport, Duration)> {
     let entries = entries();
-    let mut out: Vec<Option<SuiteReport>> = vec![None; entries.len()];
-    let next = std::sync::atomic::AtomicUsize::new(0);
+    let mut out: Vec<Option<(SuiteReport, Duration)>> = vec![None; entries.len()];
+    let next = AtomicUsize::new(0);
     let results = parking_lot::Mutex::new(&mut out);
-    std::thread::scope(|scope| {
+    let subscribers = std::thread::scope(|scope| {
+        // The subscriber suites wait on their own signals; run them beside the pool.
+        let subscribers = scope.spawn(|| {
+            let start = Instant::now();
+            let reports = crate::subscriber::builtin_reports(settings);
+            (reports, start.elapsed())
+        });
         for _ in 0..parallel.max(1) {
             scope.spawn(|| {
                 loop {
-                    let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let i = next.fetch_add(1, Ordering::Relaxed);
                     let Some(entry) = entries.get(i) else { break };
+                    let start = Instant::now();
                     let report = entry.run(settings);
-                    results.lock()[i] = Some(report);
+                    results.lock()[i] = Some((report, start.elapsed()));
                 }
             });
         }
+        subscribers.join()
     });
-    let mut reports: Vec<SuiteReport> = out.into_iter().flatten().collect();
-    reports.extend(crate::subscriber::builtin_reports(settings));
+    let mut reports: Vec<(SuiteReport, Duration)> = out.into_iter().flatten().collect();
+    match subscribers {
+        Ok((subs, took)) => {
+            for (i, r) in subs.into_iter().enumerate() {
+                reports.push((r, if i == 0 { took } else { Duration::ZERO }));
+            }
+        }
+        Err(_) => tracing::debug!("the subscriber suites panicked; their reports are missing"),
+    }
     reports
 }
 

@@ -49,9 +49,11 @@ fn main() -> ExitCode {
         }
     }
     let settings = Settings::from_env();
-    let reports = builtins::reports(&settings, jobs);
+    let timed = builtins::timed_reports(&settings, jobs);
+    let secs: Vec<f64> = timed.iter().map(|(_, d)| d.as_secs_f64()).collect();
+    let reports: Vec<SuiteReport> = timed.into_iter().map(|(r, _)| r).collect();
     match format {
-        Format::Text => print!("{}", text(&reports, &settings)),
+        Format::Text => print!("{}", text(&reports, &secs, &settings)),
         Format::Json => println!("{}", json(&reports)),
     }
     if required_failures(&reports) > 0 {
@@ -100,7 +102,7 @@ fn coverage(reports: &[SuiteReport]) -> (Vec<(&'static str, usize)>, usize) {
     (suites, rust_only)
 }
 
-fn text(reports: &[SuiteReport], settings: &Settings) -> String {
+fn text(reports: &[SuiteReport], secs: &[f64], settings: &Settings) -> String {
     let mut out = String::new();
     let name_w = reports
         .iter()
@@ -110,22 +112,26 @@ fn text(reports: &[SuiteReport], settings: &Settings) -> String {
         .max("implementation".len());
     let suite_w = reports.iter().map(|r| r.suite.len()).max().unwrap_or(10);
     out.push_str(&format!(
-        "{:name_w$}  {:suite_w$}  {:>6}  {:>6}  {:>7}\n",
-        "implementation", "suite", "passed", "failed", "skipped"
+        "{:name_w$}  {:suite_w$}  {:>6}  {:>6}  {:>7}  {:>6}\n",
+        "implementation", "suite", "passed", "failed", "skipped", "secs"
     ));
-    out.push_str(&format!("{}\n", "-".repeat(name_w + suite_w + 29)));
+    out.push_str(&format!("{}\n", "-".repeat(name_w + suite_w + 37)));
     let (mut p, mut f, mut s) = (0, 0, 0);
-    for r in reports {
+    for (i, r) in reports.iter().enumerate() {
         let (rp, rf, rs) = r.counts();
         p += rp;
         f += rf;
         s += rs;
+        let took = match secs.get(i) {
+            Some(t) if *t > 0.0 => format!("{t:.1}"),
+            _ => String::new(),
+        };
         out.push_str(&format!(
-            "{:name_w$}  {:suite_w$}  {rp:>6}  {rf:>6}  {rs:>7}\n",
+            "{:name_w$}  {:suite_w$}  {rp:>6}  {rf:>6}  {rs:>7}  {took:>6}\n",
             r.implementation, r.suite
         ));
     }
-    out.push_str(&format!("{}\n", "-".repeat(name_w + suite_w + 29)));
+    out.push_str(&format!("{}\n", "-".repeat(name_w + suite_w + 37)));
     out.push_str(&format!(
         "{:name_w$}  {:suite_w$}  {p:>6}  {f:>6}  {s:>7}\n",
         "total", ""
