@@ -161,15 +161,22 @@ pub fn run_named_case<I>(
     }
 }
 
-/// Both suites over the reference subscribers (what the report CLI shows for subscribers).
+/// Both suites over the reference subscribers (what the report CLI shows for subscribers). The
+/// four runs go side by side: they spend their time waiting, not computing.
 pub fn builtin_reports(settings: &Settings) -> Vec<SuiteReport> {
     use reference::builtin as b;
-    vec![
-        run_whitebox("SyncSubscriber", &b::SyncWhitebox, settings),
-        run_whitebox("AsyncSubscriber", &b::AsyncWhitebox, settings),
-        run_blackbox("SyncSubscriber", &b::SyncBlackbox, settings),
-        run_blackbox("AsyncSubscriber", &b::AsyncBlackbox, settings),
-    ]
+    std::thread::scope(|scope| {
+        let runs = [
+            scope.spawn(|| run_whitebox("SyncSubscriber", &b::SyncWhitebox, settings)),
+            scope.spawn(|| run_whitebox("AsyncSubscriber", &b::AsyncWhitebox, settings)),
+            scope.spawn(|| run_blackbox("SyncSubscriber", &b::SyncBlackbox, settings)),
+            scope.spawn(|| run_blackbox("AsyncSubscriber", &b::AsyncBlackbox, settings)),
+        ];
+        // A suite run catches every test's panic, so a join error is a TCK bug worth surfacing.
+        runs.into_iter()
+            .map(|r| r.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+            .collect()
+    })
 }
 
 /// Generates one `#[test]` per SubscriberWhiteboxVerification test (JVM names in snake_case,
