@@ -143,3 +143,45 @@ fn fail_ends_the_stream_after_the_buffered_items() {
     let e = it.next().unwrap().unwrap_err();
     assert!(e.to_string().starts_with("sensor broke"), "{e}");
 }
+
+#[test]
+fn under_a_concurrent_cancel_every_item_is_delivered_returned_or_undelivered() {
+    for round in 0..20u64 {
+        let (tx, rx) = rstreams::emitter::<u64>(8);
+        let (r, probe) = recorder(0);
+        rx.subscribe(r);
+        let producers: Vec<_> = (0..3u64)
+            .map(|p| {
+                let tx = tx.clone();
+                std::thread::spawn(move || {
+                    let mut returned = Vec::new();
+                    for i in 0..500 {
+                        if let Err(e) = tx.send(p * 1000 + i) {
+                            returned.push(e.into_inner());
+                        }
+                    }
+                    returned
+                })
+            })
+            .collect();
+        // Consume some, then cancel while the producers are still sending.
+        probe.request(100 + round * 10);
+        assert!(probe.wait_items(100, WAIT));
+        probe.cancel();
+        let mut returned: Vec<u64> = producers
+            .into_iter()
+            .flat_map(|p| p.join().unwrap())
+            .collect();
+        let delivered = probe.items();
+        returned.extend(tx.undelivered());
+        let mut all: Vec<u64> = delivered.into_iter().chain(returned).collect();
+        all.sort_unstable();
+        let expected: Vec<u64> = (0..3u64)
+            .flat_map(|p| (0..500).map(move |i| p * 1000 + i))
+            .collect();
+        assert_eq!(
+            all, expected,
+            "round {round}: an item was lost or duplicated"
+        );
+    }
+}

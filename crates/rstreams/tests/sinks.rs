@@ -174,3 +174,28 @@ fn consumer_panic_goes_to_its_error_closure() {
     assert_eq!(e.rule(), Some(Rule::R2_13));
     assert_eq!(e.panic_message(), Some("consumer broke"));
 }
+
+#[test]
+fn blocking_iter_stops_an_upstream_that_ignores_demand() {
+    // A broken publisher: sends 10 items whatever was requested (rule 1.1 violation).
+    struct Flood;
+    impl Publisher for Flood {
+        type Item = u64;
+        fn subscribe<S: Subscriber<u64> + Send + 'static>(&self, mut s: S) {
+            struct Nop;
+            impl Subscription for Nop {
+                fn request(&self, _: u64) {}
+                fn cancel(&self) {}
+            }
+            s.on_subscribe(Box::new(Nop));
+            for i in 0..10 {
+                s.on_next(i);
+            }
+            s.on_complete();
+        }
+    }
+    let got: Vec<_> = Flood.blocking_iter(4).collect();
+    assert_eq!(got.len(), 5, "4 items then the error: {got:?}");
+    let e = got[4].as_ref().unwrap_err();
+    assert_eq!(e.rule(), Some(Rule::R1_1), "{e}");
+}
