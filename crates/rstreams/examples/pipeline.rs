@@ -20,7 +20,13 @@ fn main() -> Result<(), rstreams::Error> {
         for i in 0..10_000i64 {
             // Every 97th sample is a glitch (-1 mV) that the pipeline filters out.
             let millivolts = if i % 97 == 0 { -1 } else { 1_000 + i % 50 };
-            if tx.send(Reading { sensor: 7, millivolts }).is_err() {
+            if tx
+                .send(Reading {
+                    sensor: 7,
+                    millivolts,
+                })
+                .is_err()
+            {
                 break; // the consumer went away: stop sampling
             }
         }
