@@ -22,6 +22,13 @@ pub const MAX_PREFETCH: usize = 1 << 24;
 /// How many times an idle drain re-checks for work before giving its lane back.
 const SPIN_LIMIT: u32 = 64;
 
+thread_local! {
+    /// The hop whose drain is, on this thread, inside its replenishing `request` (0: none).
+    /// A synchronous upstream pushes items from inside that call; the drain pops them right
+    /// after it returns, so those pushes need not signal (saves an atomic RMW per item).
+    static REPLENISHING: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
 /// The publisher made by [`FlowExt::publish_on`](crate::FlowExt::publish_on): the downstream
 /// receives every signal on `scheduler` (through a [`SerialLane`], so never two at once).
 ///
@@ -182,7 +189,14 @@ where
         if self.done {
             return;
         }
-        if let Err(item) = self.ring.push(item) {
+        let pushed = self.ring.push(item);
+        if pushed.is_ok()
+            && REPLENISHING.with(|r| r.get()) == Arc::as_ptr(&self.shared) as *const () as usize
+        {
+            // Our own drain, on this thread, pops this item as soon as its request returns.
+            return;
+        }
+        if let Err(item) = pushed {
             // More items than requested: the upstream broke rule 1.1.
             drop(item);
             self.done = true;
@@ -227,6 +241,22 @@ where
         self.shared.done.store(true, Ordering::Release);
         self.shared.up.lock().take();
         self.shared.schedule();
+    }
+}
+
+/// Marks this thread as inside a hop's replenishing request; restores the previous mark on
+/// drop, also when unwinding.
+struct Replenishing(usize);
+
+impl Replenishing {
+    fn enter(hop: usize) -> Self {
+        Replenishing(REPLENISHING.with(|r| r.replace(hop)))
+    }
+}
+
+impl Drop for Replenishing {
+    fn drop(&mut self) {
+        REPLENISHING.with(|r| r.set(self.0));
     }
 }
 
@@ -381,6 +411,7 @@ where
                     ring.publish();
                     let up = self.up.lock().clone();
                     if let Some(up) = up {
+                        let _mark = Replenishing::enter(Arc::as_ptr(self) as *const () as usize);
                         up.request(limit);
                     }
                 }
