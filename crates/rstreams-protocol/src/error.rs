@@ -167,6 +167,20 @@ impl Error {
         }
     }
 
+    /// Whether `self` and `other` are clones of one error (the same signal passed on), as
+    /// opposed to two errors that merely print alike. Recording a stage with
+    /// [`at_stage`](Error::at_stage) on an error still shared elsewhere makes a new one.
+    ///
+    /// ```
+    /// use rstreams_protocol::Error;
+    /// let e = Error::msg("boom");
+    /// assert!(e.ptr_eq(&e.clone()));
+    /// assert!(!e.ptr_eq(&Error::msg("boom")));
+    /// ```
+    pub fn ptr_eq(&self, other: &Error) -> bool {
+        Arc::ptr_eq(&self.inner, &other.inner)
+    }
+
     /// Where the failing stage was built, if known.
     pub fn stage(&self) -> Option<&'static Location<'static>> {
         self.inner.stage
