@@ -563,3 +563,57 @@ fn a_submitter_blocked_on_a_full_queue_is_released_by_shutdown() {
     assert_eq!(drops.get(), 2); // the queued task ran, the refused one was handed back and dropped
     assert_eq!(pool.stats().completed, 2);
 }
+
+/// Submitters racing a graceful shutdown: every submission is either refused (task handed back)
+/// or run; none is stranded or run twice. Lanes included.
+#[test]
+fn submissions_racing_shutdown_are_refused_or_run() {
+    for round in 0..20 {
+        let pool = Arc::new(
+            ThreadPool::builder()
+                .workers(2)
+                .queue_capacity(64)
+                .build()
+                .unwrap(),
+        );
+        let ran = Arc::new(AtomicUsize::new(0));
+        let (warm_tx, warm_rx) = mpsc::channel();
+        let submitters: Vec<_> = (0..3)
+            .map(|s| {
+                let (pool, ran, warm_tx) = (Arc::clone(&pool), Arc::clone(&ran), warm_tx.clone());
+                thread::spawn(move || {
+                    let lane = pool.lane();
+                    let mut accepted = 0usize;
+                    for i in 0.. {
+                        let ran = Arc::clone(&ran);
+                        let task = move || {
+                            ran.fetch_add(1, Ordering::SeqCst);
+                        };
+                        let result = if (i + s + round) % 3 == 0 {
+                            lane.spawn(task)
+                        } else {
+                            pool.spawn(task)
+                        };
+                        match result {
+                            Ok(()) => accepted += 1,
+                            Err(e) => {
+                                assert_eq!(e.reason(), RejectReason::Shutdown);
+                                break;
+                            }
+                        }
+                        if i == 200 {
+                            warm_tx.send(()).unwrap();
+                        }
+                    }
+                    accepted
+                })
+            })
+            .collect();
+        for _ in 0..3 {
+            warm_rx.recv().unwrap(); // every submitter is in full flight
+        }
+        pool.shutdown();
+        let accepted: usize = submitters.into_iter().map(|s| s.join().unwrap()).sum();
+        assert_eq!(ran.load(Ordering::SeqCst), accepted, "round {round}");
+    }
+}
