@@ -1,6 +1,7 @@
-//! `rstreams-tck report [--format text|json] [--jobs N]`: runs every suite over every built-in
-//! implementation (see `rstreams_tck::builtins`) and prints a table of passed / failed / skipped
-//! counts with the failing tests and their rules. Exits with status 1 when a test that is not
+//! `rstreams-tck report [--format text|json|rules] [--jobs N]`: runs every suite over every
+//! built-in implementation (see `rstreams_tck::builtins`) and prints a table of passed / failed /
+//! skipped counts with the failing tests and their rules (`rules`: a Markdown index of the tests
+//! per specification rule, the generated part of `docs/rules.md`). Exits with status 1 when a test that is not
 //! `optional_` failed, 2 on a usage error.
 
 use std::collections::BTreeSet;
@@ -9,7 +10,7 @@ use std::process::ExitCode;
 use rstreams_tck::builtins;
 use rstreams_tck::outcome::{Outcome, Settings, SuiteReport};
 
-const USAGE: &str = "usage: rstreams-tck report [--format text|json] [--jobs N]
+const USAGE: &str = "usage: rstreams-tck report [--format text|json|rules] [--jobs N]
 
 Runs the Reactive Streams TCK suites over every built-in implementation.
 Timeouts: RSTREAMS_TCK_TIMEOUT_MS (default 1000), RSTREAMS_TCK_NO_SIGNAL_MS (default 50).";
@@ -17,6 +18,7 @@ Timeouts: RSTREAMS_TCK_TIMEOUT_MS (default 1000), RSTREAMS_TCK_NO_SIGNAL_MS (def
 enum Format {
     Text,
     Json,
+    Rules,
 }
 
 fn main() -> ExitCode {
@@ -39,6 +41,7 @@ fn main() -> ExitCode {
         match (arg.as_str(), it.next().map(String::as_str)) {
             ("--format", Some("text")) => format = Format::Text,
             ("--format", Some("json")) => format = Format::Json,
+            ("--format", Some("rules")) => format = Format::Rules,
             ("--jobs", Some(n)) if n.parse::<usize>().is_ok_and(|n| n > 0) => {
                 jobs = n.parse().unwrap_or(4);
             }
@@ -48,6 +51,7 @@ fn main() -> ExitCode {
             }
         }
     }
+    quiet_deliberate_panics();
     let settings = Settings::from_env();
     let timed = builtins::timed_reports(&settings, jobs);
     let secs: Vec<f64> = timed.iter().map(|(_, d)| d.as_secs_f64()).collect();
@@ -55,6 +59,7 @@ fn main() -> ExitCode {
     match format {
         Format::Text => print!("{}", text(&reports, &secs, &settings)),
         Format::Json => println!("{}", json(&reports)),
+        Format::Rules => print!("{}", rules_index(&reports)),
     }
     if required_failures(&reports) > 0 {
         ExitCode::from(1)
@@ -229,4 +234,75 @@ fn json(reports: &[SuiteReport]) -> String {
         jvm.join(","),
         required_failures(reports)
     )
+}
+
+/// A Markdown index: for each rule, the tests that check it (by suite) and how the built-ins fared.
+fn rules_index(reports: &[SuiteReport]) -> String {
+    use std::collections::BTreeMap;
+    use std::fmt::Write;
+
+    // rule -> suite -> test -> (passed, failed, skipped, settled reason)
+    type Tally = (usize, usize, usize, Option<&'static str>);
+    let mut by_rule: BTreeMap<
+        rstreams_protocol::Rule,
+        BTreeMap<&'static str, BTreeMap<&'static str, Tally>>,
+    > = BTreeMap::new();
+    for r in reports {
+        for (name, rule, outcome) in &r.results {
+            let Some(rule) = rule else { continue };
+            let t = by_rule
+                .entry(*rule)
+                .or_default()
+                .entry(r.suite)
+                .or_default()
+                .entry(name)
+                .or_default();
+            match outcome {
+                Outcome::Passed => t.0 += 1,
+                Outcome::SettledByTypes(why) => t.3 = Some(why),
+                Outcome::Failed { .. } => t.1 += 1,
+                Outcome::Skipped { .. } => t.2 += 1,
+            }
+        }
+    }
+    let mut out = String::new();
+    for rule in rstreams_protocol::Rule::ALL {
+        let _ = writeln!(out, "### Rule {}\n", rule.number());
+        let _ = writeln!(out, "{}\n", rule.summary());
+        match by_rule.get(&rule) {
+            None => {
+                let _ = writeln!(out, "No TCK test names this rule; see the table above.\n");
+            }
+            Some(suites) => {
+                for (suite, tests) in suites {
+                    for (name, (passed, failed, skipped, settled)) in tests {
+                        let verdict = match settled {
+                            Some(why) => format!("settled by the type system: {why}"),
+                            None => format!("{passed} passed, {failed} failed, {skipped} skipped"),
+                        };
+                        let _ = writeln!(out, "- {suite}: `{name}` ({verdict})");
+                    }
+                }
+                out.push('\n');
+            }
+        }
+    }
+    out
+}
+
+/// Some tests make a subscriber panic on purpose (rule 2.13); their expected panics would bury
+/// the report under backtraces. Those are silenced; every other panic prints as usual.
+fn quiet_deliberate_panics() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let message = info
+            .payload()
+            .downcast_ref::<&str>()
+            .copied()
+            .or_else(|| info.payload().downcast_ref::<String>().map(String::as_str))
+            .unwrap_or("");
+        if !message.starts_with("rstreams-tck: a deliberately") {
+            default(info);
+        }
+    }));
 }
