@@ -32,18 +32,23 @@
 
 pub mod emitter;
 mod ext;
+mod ext_concurrent;
 mod ext_flow;
+pub mod flat;
 pub mod hop;
-pub mod overflow;
-pub mod time;
+pub mod multicast;
 pub mod ops;
+pub mod overflow;
 pub mod sink;
 pub mod source;
 mod stage;
+pub mod time;
 
 pub use emitter::{Emitter, EmitterPublisher, emitter};
 pub use ext::PublisherExt;
+pub use ext_concurrent::ConcurrentExt;
 pub use ext_flow::FlowExt;
+pub use flat::merge;
 pub use rstreams_executor as executor;
 pub use rstreams_protocol as protocol;
 pub use rstreams_protocol::{
@@ -62,6 +67,7 @@ pub mod prelude {
     pub use crate::source::{
         concat, defer, empty, error, from_iter, from_iter_once, generate, just, never, range,
     };
+    pub use crate::{ConcurrentExt, merge};
     pub use crate::{Error, PublisherExt, emitter};
     pub use rstreams_protocol::{Publisher, Subscriber, Subscription};
 }

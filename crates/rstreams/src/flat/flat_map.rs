@@ -1,0 +1,122 @@
+use std::sync::Arc;
+
+use rstreams_protocol::{Error, Publisher, Rule, Subscriber, Subscription};
+
+use super::core::MergeCore;
+use crate::stage::{Loc, guard, reject};
+
+/// The publisher made by [`ConcurrentExt::flat_map`](crate::ConcurrentExt::flat_map) and
+/// [`concat_map`](crate::ConcurrentExt::concat_map) (which is `flat_map` with
+/// `max_concurrency = 1`, so inners run one after another, in order).
+///
+/// Demand: the upstream is asked for `max_concurrency` items (each becomes an inner publisher),
+/// then for one more each time an inner completes. Each inner is asked for `prefetch` items,
+/// then for 75% of `prefetch` each time that many of its items went downstream, so at most
+/// `max_concurrency × prefetch` items are buffered. Items are taken from the inners round-robin.
+/// The first error (upstream, inner, or a panic in `f`) cancels everything and is delivered at
+/// once; a downstream cancel cancels the upstream and every live inner and drops their buffers.
+pub struct FlatMap<P, F> {
+    pub(crate) upstream: P,
+    pub(crate) f: Arc<F>,
+    pub(crate) max_concurrency: usize,
+    pub(crate) prefetch: usize,
+    pub(crate) name: &'static str,
+    pub(crate) loc: Loc,
+}
+
+impl<P: Clone, F> Clone for FlatMap<P, F> {
+    fn clone(&self) -> Self {
+        FlatMap {
+            upstream: self.upstream.clone(),
+            f: Arc::clone(&self.f),
+            max_concurrency: self.max_concurrency,
+            prefetch: self.prefetch,
+            name: self.name,
+            loc: self.loc,
+        }
+    }
+}
+
+impl<P: std::fmt::Debug, F> std::fmt::Debug for FlatMap<P, F> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct(self.name)
+            .field("upstream", &self.upstream)
+            .field("max_concurrency", &self.max_concurrency)
+            .field("prefetch", &self.prefetch)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<P, F, Q> Publisher for FlatMap<P, F>
+where
+    P: Publisher,
+    F: Fn(P::Item) -> Q + Send + Sync + 'static,
+    Q: Publisher,
+    Q::Item: Send + 'static,
+{
+    type Item = Q::Item;
+
+    fn subscribe<S: Subscriber<Q::Item> + Send + 'static>(&self, subscriber: S) {
+        if let Err(e) =
+            MergeCore::<Q::Item>::validate(self.name, self.max_concurrency, self.prefetch)
+        {
+            reject(subscriber, e.at_stage(self.loc));
+            return;
+        }
+        let core = MergeCore::new(self.max_concurrency, self.prefetch, self.loc);
+        core.serve(subscriber);
+        if core.is_finished() {
+            return; // cancelled from on_subscribe: never subscribe upstream
+        }
+        self.upstream.subscribe(Outer {
+            core,
+            f: Arc::clone(&self.f),
+            loc: self.loc,
+            done: false,
+        });
+    }
+}
+
+/// Subscribed to the upstream of publishers.
+struct Outer<T: Send + 'static, F> {
+    core: Arc<MergeCore<T>>,
+    f: Arc<F>,
+    loc: Loc,
+    done: bool,
+}
+
+impl<X, T, F, Q> Subscriber<X> for Outer<T, F>
+where
+    T: Send + 'static,
+    F: Fn(X) -> Q,
+    Q: Publisher<Item = T>,
+{
+    fn on_subscribe(&mut self, s: Box<dyn Subscription>) {
+        self.core.set_outer(s);
+    }
+    fn on_next(&mut self, item: X) {
+        if self.done {
+            return;
+        }
+        match guard(|| (self.f)(item)) {
+            Ok(inner) => self.core.add_inner(&inner),
+            Err(p) => {
+                self.done = true;
+                self.core
+                    .fail(Error::from_panic(Rule::R2_13, p).at_stage(self.loc));
+            }
+        }
+    }
+    fn on_error(&mut self, error: Error) {
+        if std::mem::replace(&mut self.done, true) {
+            rstreams_protocol::report_undeliverable(error);
+            return;
+        }
+        self.core.fail(error);
+    }
+    fn on_complete(&mut self) {
+        if !std::mem::replace(&mut self.done, true) {
+            self.core.outer_complete();
+        }
+    }
+}

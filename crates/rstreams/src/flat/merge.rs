@@ -1,0 +1,70 @@
+use std::sync::Arc;
+
+use rstreams_protocol::{Publisher, Subscriber};
+
+use super::core::MergeCore;
+use crate::stage::{Loc, reject};
+
+/// The default inner prefetch of [`merge`] and of the `merge_with` operator: how many items
+/// each source is asked for ahead of the downstream (then 75% batches as they are consumed).
+pub const DEFAULT_MERGE_PREFETCH: usize = 256;
+
+/// Merges `sources` fairly (round-robin) into one stream, all subscribed at once, each asked
+/// for at most `prefetch` items ahead of the downstream. Completes when every source has;
+/// fails at once on the first error, cancelling the others. A downstream cancel cancels every
+/// source. See [`Merge`].
+///
+/// ```
+/// use rstreams::prelude::*;
+/// let mut v: Vec<u64> = rstreams::merge(vec![rstreams::range(0, 3), rstreams::range(10, 3)], 16)
+///     .to_vec()
+///     .blocking_first()?
+///     .unwrap();
+/// v.sort();
+/// assert_eq!(v, vec![0, 1, 2, 10, 11, 12]);
+/// # Ok::<(), rstreams::Error>(())
+/// ```
+#[track_caller]
+pub fn merge<P>(sources: impl IntoIterator<Item = P>, prefetch: usize) -> Merge<P>
+where
+    P: Publisher,
+{
+    Merge {
+        sources: sources.into_iter().collect(),
+        prefetch,
+        loc: std::panic::Location::caller(),
+    }
+}
+
+/// The publisher made by [`merge`] and [`ConcurrentExt::merge_with`](crate::ConcurrentExt::merge_with).
+#[derive(Clone, Debug)]
+pub struct Merge<P> {
+    pub(crate) sources: Vec<P>,
+    pub(crate) prefetch: usize,
+    pub(crate) loc: Loc,
+}
+
+impl<P> Publisher for Merge<P>
+where
+    P: Publisher,
+    P::Item: Send + 'static,
+{
+    type Item = P::Item;
+
+    fn subscribe<S: Subscriber<P::Item> + Send + 'static>(&self, subscriber: S) {
+        let n = self.sources.len().max(1);
+        if let Err(e) = MergeCore::<P::Item>::validate("merge", n, self.prefetch) {
+            reject(subscriber, e.at_stage(self.loc));
+            return;
+        }
+        let core: Arc<MergeCore<P::Item>> = MergeCore::new(n, self.prefetch, self.loc);
+        core.serve(subscriber);
+        for source in &self.sources {
+            if core.is_finished() {
+                return;
+            }
+            core.add_inner(source);
+        }
+        core.outer_complete();
+    }
+}
