@@ -100,7 +100,7 @@ fn batched_ring(n: u64) -> u64 {
             r.slots[tail % CAP].store(i, Ordering::Relaxed);
             tail += 1;
             i += 1;
-            if tail % BATCH == 0 {
+            if tail.is_multiple_of(BATCH) {
                 r.tail.store(tail, Ordering::Release);
             }
         }
