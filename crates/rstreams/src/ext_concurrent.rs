@@ -134,7 +134,7 @@ pub trait ConcurrentExt: Publisher {
     /// Subscribes a new [`Multicast`] processor to this publisher now and returns it: every
     /// subscriber of the result gets the items that arrive after it subscribed, each with a
     /// buffer of `capacity` items and the slow-consumer `policy`. Upstream is asked for items
-    /// only once some subscriber has demand.
+    /// only once some subscriber has demand; it is cancelled when the last subscriber leaves.
     ///
     /// ```
     /// use rstreams::prelude::*;
@@ -153,7 +153,7 @@ pub trait ConcurrentExt: Publisher {
         Self: Sized,
         Self::Item: Clone + Send + 'static,
     {
-        let hub = Multicast::build(capacity, policy, false, Location::caller());
+        let hub = Multicast::build(capacity, policy, true, Location::caller());
         self.subscribe(hub.clone());
         hub
     }

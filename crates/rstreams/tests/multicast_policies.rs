@@ -142,15 +142,15 @@ fn cancelling_drops_the_subscribers_buffer() {
         0,
         "no item survives its subscribers"
     );
-    // A plain multicast keeps its upstream for later subscribers until the handle is dropped.
-    assert_eq!(up.counters.alive(), 1);
+    // The last subscriber left: the upstream is cancelled.
+    assert_eq!(up.counters.alive(), 0);
     assert_eq!(hub.subscriber_count(), 0);
 }
 
 #[test]
-fn a_plain_multicast_keeps_its_upstream_without_subscribers() {
+fn with_options_keeps_its_upstream_without_subscribers() {
     let up = counted(u64::MAX, |i| i);
-    let hub = Multicast::<u64>::new(4);
+    let hub = Multicast::<u64>::with_options(4, SlowConsumer::Hold, false);
     up.subscribe(hub.clone());
     assert_eq!(up.counters.alive(), 1);
     let (a, sa) = recorder(2);

@@ -343,8 +343,14 @@ impl<T: Send + 'static> Subscriber<T> for InnerSubscriber<T> {
             };
             slot.complete = true;
             slot.sub = None;
-            st.retire_if_done(self.index);
-            st.outer.clone()
+            // Its place is free only once its buffered items have gone downstream too (else
+            // finished-but-undrained inners would pile up without bound); the source retires
+            // it then.
+            if !st.retire_if_done(self.index) {
+                None
+            } else {
+                st.outer.clone()
+            }
         };
         // One finished inner frees one place: ask the outer for one more publisher.
         if let Some(outer) = outer {
@@ -354,7 +360,7 @@ impl<T: Send + 'static> Subscriber<T> for InnerSubscriber<T> {
     }
 }
 
-/// A request to make once the lock is released: `(inner, n)`.
+/// A request to make once the lock is released: `(inner or outer, n)`.
 type Replenish = (Arc<dyn Subscription>, u64);
 
 /// The downstream side, driven by the pull kit.
@@ -379,7 +385,12 @@ impl<T: Send + 'static> MergeSource<T> {
             slot.consumed += 1;
             let mut replenish = None;
             if slot.complete {
-                st.retire_if_done(i);
+                if st.retire_if_done(i)
+                    && let Some(outer) = &st.outer
+                {
+                    // A place came free: one more inner publisher from the outer.
+                    replenish = Some((Arc::clone(outer), 1));
+                }
             } else if slot.consumed >= self.core.limit
                 && let Some(sub) = &slot.sub
             {

@@ -88,7 +88,7 @@ struct Shared<T> {
     /// Upstream requests are made in batches of at least this many.
     batch: u64,
     policy: SlowConsumer,
-    /// `share` mode: cancel upstream when the last subscriber leaves.
+    /// Cancel upstream (and end) when the last subscriber leaves.
     refcount: bool,
     loc: Loc,
     state: Mutex<State<T>>,
@@ -105,8 +105,11 @@ struct Shared<T> {
 /// * A subscriber sees the items that arrive after it subscribed. After the upstream ended, a new
 ///   subscriber receives the same terminal signal at once. Upstream errors reach every
 ///   subscriber at once (buffered items are dropped); completion waits for each buffer to drain.
-/// * A subscriber leaving does not cancel the upstream (use [`share`](crate::ConcurrentExt::share)
-///   for that); dropping the handle that was subscribed upstream does (rule 2.6).
+/// * When the last subscriber leaves (cancels, or is cut off), the upstream is cancelled and the
+///   multicast ends: later subscribers complete at once (what the TCK expects of a processor;
+///   [`with_options`](Self::with_options) can keep the upstream instead, and
+///   [`share`](crate::ConcurrentExt::share) reconnects). Dropping the handle that was subscribed
+///   upstream also cancels it (rule 2.6).
 ///
 /// ```
 /// use rstreams::prelude::*;
@@ -156,13 +159,29 @@ impl<T: Clone + Send + 'static> Multicast<T> {
     /// the [`SlowConsumer::Hold`] policy by default.
     #[track_caller]
     pub fn new(capacity: usize) -> Self {
-        Self::build(capacity, SlowConsumer::Hold, false, Location::caller())
+        Self::build(capacity, SlowConsumer::Hold, true, Location::caller())
     }
 
     /// As [`new`](Self::new), with `policy` as the default for [`subscribe`](Publisher::subscribe).
     #[track_caller]
     pub fn with_policy(capacity: usize, policy: SlowConsumer) -> Self {
-        Self::build(capacity, policy, false, Location::caller())
+        Self::build(capacity, policy, true, Location::caller())
+    }
+
+    /// As [`with_policy`](Self::with_policy); with `cancel_when_unsubscribed = false` the
+    /// upstream is kept when the last subscriber leaves, for subscribers to come.
+    #[track_caller]
+    pub fn with_options(
+        capacity: usize,
+        policy: SlowConsumer,
+        cancel_when_unsubscribed: bool,
+    ) -> Self {
+        Self::build(
+            capacity,
+            policy,
+            cancel_when_unsubscribed,
+            Location::caller(),
+        )
     }
 
     pub(crate) fn build(capacity: usize, policy: SlowConsumer, refcount: bool, loc: Loc) -> Self {
@@ -510,7 +529,7 @@ impl<T> Drop for McSource<T> {
             let mut st = self.shared.state.lock();
             st.slots.retain(|s| s.id != self.id);
             if self.shared.refcount && st.slots.is_empty() && st.end.is_none() {
-                tracing::debug!(stage = %self.shared.loc, "share: last subscriber left; cancelling upstream");
+                tracing::debug!(stage = %self.shared.loc, "last subscriber left; cancelling upstream");
                 st.end = Some(Ok(()));
                 (st.upstream.take(), None)
             } else {
