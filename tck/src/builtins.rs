@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use rstreams::PublisherExt;
+use rstreams::{ConcurrentExt, PublisherExt};
 use rstreams::{FlowExt, overflow::OverflowPolicy};
 use rstreams_protocol::reference::{IterPublisher, RangePublisher};
 use rstreams_protocol::{BoxPublisher, Error, Publisher};
@@ -199,6 +199,29 @@ pub fn entries() -> Vec<Builtin> {
         .with_failed(failing::<u64>),
         publisher("rstreams::range.boxed", |n| rstreams::range(0, n).boxed())
             .with_failed(failing::<u64>),
+        // Concurrency operators and multicast (ops 2b).
+        publisher("rstreams::range.flat_map", |n| {
+            rstreams::range(0, n).flat_map(rstreams::just, 4, 8)
+        })
+        .with_failed(failing::<u64>),
+        publisher("rstreams::range.concat_map", |n| {
+            rstreams::range(0, n).concat_map(rstreams::just, 4)
+        })
+        .with_failed(failing::<u64>),
+        publisher("rstreams::merge", |n| {
+            rstreams::merge(
+                [rstreams::range(0, n / 2), rstreams::range(n / 2, n - n / 2)],
+                8,
+            )
+        })
+        .with_failed(failing::<u64>),
+        publisher("rstreams::range.zip", |n| {
+            rstreams::range(0, n).zip(rstreams::range(0, u64::MAX), 8)
+        }),
+        processor("rstreams::Multicast", u64::MAX, |b| {
+            let m = rstreams::multicast::Multicast::<u64>::new(b);
+            (m.clone(), m)
+        }),
         // Thread hops, overflow policies, hot sources and time operators (issue 6, part 2a).
         publisher("rstreams::range.publish_on", |n| {
             rstreams::range(0, n).publish_on(flow_pool(), 16)
