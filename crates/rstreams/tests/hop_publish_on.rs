@@ -201,3 +201,30 @@ fn fast_producer_slow_consumer_never_has_more_than_prefetch_in_flight() {
     assert!(max <= prefetch, "max in flight {max} > prefetch {prefetch}");
     assert!(max >= 2, "the hop actually buffered ({max})");
 }
+
+#[test]
+fn oversized_prefetch_is_rejected_too() {
+    let exec = ManualExecutor::new();
+    let (rec, probe) = recorder::<u64>(1);
+    rstreams::range(0, 3)
+        .publish_on(Arc::new(exec.clone()), rstreams::hop::MAX_PREFETCH + 1)
+        .subscribe(rec);
+    let Sig::Error(e) = probe.next_signal() else {
+        panic!("expected an error")
+    };
+    assert!(e.to_string().contains("prefetch must be between 1"), "{e}");
+}
+
+#[test]
+fn public_types_are_send_and_sync() {
+    fn check<T: Send + Sync>() {}
+    check::<rstreams::hop::PublishOn<rstreams::source::Range>>();
+    check::<rstreams::hop::SubscribeOn<rstreams::source::Range>>();
+    check::<rstreams::overflow::OnBackpressure<rstreams::source::Range>>();
+    check::<rstreams::overflow::HotEmitter<u32>>();
+    check::<rstreams::overflow::DropCounter>();
+    check::<rstreams::time::Timeout<rstreams::source::Range>>();
+    check::<rstreams::time::Delay<rstreams::source::Range>>();
+    check::<rstreams::time::BufferTimeout<rstreams::source::Range>>();
+    check::<rstreams::time::Retry<rstreams::source::Range>>();
+}

@@ -48,7 +48,7 @@ fn ring_hand_off_is_ordered_and_synchronised() {
 }
 
 #[test]
-#[should_panic]
+#[should_panic(expected = "Causality violation")]
 fn broken_ring_with_relaxed_tail_is_caught() {
     model::<true>();
 }
