@@ -1,13 +1,11 @@
 //! Backpressure, live: a producer thread pushes into a bounded `emitter`, `publish_on(pool)`
-//! hops to a pool, a `map` stage does some work, and a deliberately slow sink consumes. Once a
-//! second it prints throughput, the producer's outstanding demand, and how many items are in
-//! flight between producer and sink (bounded by emitter capacity + prefetch, however long it
-//! runs).
+//! hops to a pool, `flat_map` expands each item into a small inner stream (at most 4 inners at
+//! once, 8 items of prefetch each), and a deliberately slow sink consumes. Once a second it
+//! prints throughput, the producer's outstanding demand, and how many source items are in
+//! flight between producer and sink (bounded by emitter capacity + prefetch + flat_map's
+//! concurrency, however long it runs).
 //!
 //! `cargo run -p rstreams --release --example backpressure_live -- [seconds]` (default 5).
-//!
-//! (The issue's sketch has a `flat_map` stage here; `flat_map` belongs to the other half of
-//! part 2 and had not landed when this was written, so a `map` stands in for it.)
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -18,6 +16,7 @@ use rstreams::prelude::*;
 
 const EMITTER_CAPACITY: usize = 64;
 const PREFETCH: usize = 256;
+const INNERS: usize = 4;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let seconds: u64 = std::env::args()
@@ -53,27 +52,32 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             a.fetch_add(n.min(1 << 40), Ordering::Relaxed);
         })
         .publish_on(Arc::clone(&pool), PREFETCH)
-        .map(|x| x.wrapping_mul(0x9E37_79B9_7F4A_7C15)) // stand-in for flat_map
+        // Each source item becomes 2 items; an inner stream is "in flight" until drained.
+        .flat_map(|x| rstreams::range(x * 2, 2), INNERS, 8)
         .subscribe_with(
-            move |_| {
+            move |y: u64| {
                 // A slow consumer: about 20 µs per item.
                 let until = Instant::now() + Duration::from_micros(20);
                 while Instant::now() < until {
                     std::hint::spin_loop();
                 }
-                d.fetch_add(1, Ordering::Relaxed);
+                // Count a source item as delivered once its second item arrives.
+                if y % 2 == 1 {
+                    d.fetch_add(1, Ordering::Relaxed);
+                }
             },
             |e| eprintln!("stream failed: {e}"),
             || println!("stream completed"),
         );
 
     println!(
-        "emitter capacity {EMITTER_CAPACITY}, publish_on prefetch {PREFETCH}: at most {} in flight",
-        EMITTER_CAPACITY + PREFETCH + 1
+        "emitter capacity {EMITTER_CAPACITY}, publish_on prefetch {PREFETCH}, {INNERS} inners: \
+         at most {} source items in flight",
+        EMITTER_CAPACITY + PREFETCH + INNERS + 1
     );
     println!(
         "{:>4} {:>12} {:>10} {:>16} {:>10}",
-        "s", "items/s", "delivered", "demand at source", "in flight"
+        "s", "src items/s", "delivered", "demand at source", "in flight"
     );
     let mut last = 0;
     let mut max_in_flight = 0;
