@@ -240,3 +240,19 @@ fn inners_on_pool_threads_are_serialised_downstream() {
         probe.assert_clean();
     }
 }
+
+#[test]
+fn finished_inners_hold_their_place_until_drained() {
+    // Inners complete at once, but their items wait for downstream demand: the outer must not
+    // be asked for more publishers than max_concurrency meanwhile (else buffers grow unbounded).
+    let outer = counted(1_000_000, |i| i);
+    let (probe, sub) = recorder(0);
+    outer.clone().flat_map(rstreams::just, 4, 8).subscribe(sub);
+    assert_eq!(outer.counters.produced.load(Ordering::SeqCst), 4);
+    probe.request(2);
+    assert!(probe.wait_items(2));
+    assert_eq!(outer.counters.produced.load(Ordering::SeqCst), 6);
+    probe.cancel();
+    assert_eq!(outer.counters.alive(), 0);
+    probe.assert_clean();
+}

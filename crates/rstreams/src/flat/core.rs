@@ -115,7 +115,11 @@ impl<T: Send + 'static> MergeCore<T> {
             subscriber,
             move |handle| {
                 let _ = core.handle.set(handle);
-                MergeSource { core }
+                MergeSource {
+                    core,
+                    batch: VecDeque::new(),
+                    replenish: Vec::new(),
+                }
             },
             self.loc,
         );
@@ -298,7 +302,14 @@ impl<T: Send + 'static> Subscriber<T> for InnerSubscriber<T> {
             match st.slot_mut(self.index, self.generation) {
                 Some(slot) if slot.outstanding > 0 => {
                     slot.outstanding -= 1;
+                    let was_empty = slot.queue.is_empty();
                     slot.queue.push_back(item);
+                    if !was_empty {
+                        // A non-empty queue already woke the drain when it filled; a pass only
+                        // stops short (Pending) after seeing every queue empty, so this item
+                        // will be seen without another wake-up.
+                        return;
+                    }
                     false
                 }
                 Some(_) => true,
@@ -366,6 +377,9 @@ type Replenish = (Arc<dyn Subscription>, u64);
 /// The downstream side, driven by the pull kit.
 struct MergeSource<T: Send + 'static> {
     core: Arc<MergeCore<T>>,
+    /// Reused between `pull_many` calls: the batch taken under the lock.
+    batch: std::collections::VecDeque<T>,
+    replenish: Vec<Replenish>,
 }
 
 impl<T: Send + 'static> MergeSource<T> {
@@ -439,19 +453,23 @@ impl<T: Send + 'static> Source for MergeSource<T> {
     where
         F: FnMut(T) -> bool,
     {
-        // Take a batch under one lock, then deliver it unlocked (downstream may re-enter).
-        let mut batch = Vec::new();
-        let mut replenish = Vec::new();
+        if limit == 0 {
+            return (0, None); // the kit asks `is_exhausted` next
+        }
+        // Take everything available (bounded by the queues: concurrency x prefetch) under one
+        // lock, then deliver it unlocked (downstream may re-enter).
+        let mut batch = std::mem::take(&mut self.batch);
+        let mut replenish = std::mem::take(&mut self.replenish);
         let mut stop = None;
         {
             let mut st = self.core.state.lock();
             if let Some(end) = self.end(&mut st) {
                 return (0, Some(end));
             }
-            while (batch.len() as u64) < limit.min(4096) {
+            while (batch.len() as u64) < limit {
                 match self.take(&mut st) {
                     Some((item, r)) => {
-                        batch.push(item);
+                        batch.push_back(item);
                         replenish.extend(r);
                     }
                     None => break,
@@ -465,16 +483,20 @@ impl<T: Send + 'static> Source for MergeSource<T> {
                 }
             }
         }
-        for (sub, n) in replenish {
+        for (sub, n) in replenish.drain(..) {
             sub.request(n);
         }
+        self.replenish = replenish;
         let mut emitted = 0;
-        for item in batch {
+        while let Some(item) = batch.pop_front() {
             emitted += 1;
             if !emit(item) {
+                batch.clear();
+                self.batch = batch;
                 return (emitted, None);
             }
         }
+        self.batch = batch;
         // Pending after a replenishing request loses nothing: an item it delivered
         // synchronously woke the drain, which runs another pass.
         (emitted, stop)

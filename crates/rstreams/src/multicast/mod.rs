@@ -239,7 +239,11 @@ impl<T: Clone + Send + 'static> Multicast<T> {
                     id
                 };
                 tracing::trace!(stage = %shared.loc, id, ?policy, "multicast subscriber added");
-                McSource { shared, id }
+                McSource {
+                    shared,
+                    id,
+                    batch: VecDeque::new(),
+                }
             },
             self.shared.loc,
         );
@@ -326,7 +330,13 @@ impl<T: Clone + Send + 'static> Subscriber<T> for Multicast<T> {
                 let cap = self.shared.capacity;
                 for slot in st.slots.iter_mut().filter(|s| s.failed.is_none()) {
                     if slot.queue.len() < cap {
+                        let was_empty = slot.queue.is_empty();
                         slot.queue.push_back(item.clone());
+                        if !was_empty {
+                            // Its drain was woken when the buffer filled and only stops short
+                            // (Pending) on an empty buffer: no wake-up needed.
+                            continue;
+                        }
                     } else if slot.policy == SlowConsumer::Fail {
                         tracing::debug!(stage = %self.shared.loc, id = slot.id, "slow subscriber cut off");
                         slot.queue.clear();
@@ -430,6 +440,8 @@ impl<T: Clone + Send + 'static> Publisher for Multicast<T> {
 struct McSource<T> {
     shared: Arc<Shared<T>>,
     id: u64,
+    /// Reused between `pull_many` calls: the run of items taken under one lock.
+    batch: VecDeque<T>,
 }
 
 impl<T: Send + 'static> Source for McSource<T> {
@@ -470,6 +482,63 @@ impl<T: Send + 'static> Source for McSource<T> {
         step
     }
 
+    fn pull_many<F>(&mut self, limit: u64, mut emit: F) -> (u64, Option<Step<T>>)
+    where
+        F: FnMut(T) -> bool,
+    {
+        if limit == 0 {
+            // No demand: in particular, never ask upstream for items nobody wants yet.
+            return (0, None);
+        }
+        // Take a run of items under one lock, then deliver it unlocked.
+        let mut batch = std::mem::take(&mut self.batch);
+        let (stop, due) = {
+            let mut st = self.shared.state.lock();
+            let Some(pos) = st.slots.iter().position(|s| s.id == self.id) else {
+                return (0, Some(Step::Complete));
+            };
+            let slot = &mut st.slots[pos];
+            if let Some(e) = &slot.failed {
+                return (0, Some(Step::Error(e.clone())));
+            }
+            let n = (slot.queue.len() as u64).min(limit) as usize;
+            batch.extend(slot.queue.drain(..n));
+            slot.stats.delivered.fetch_add(n as u64, Ordering::Relaxed);
+            let mut stop = None;
+            if (n as u64) < limit {
+                stop = Some(match &st.end {
+                    // Items already taken are within demand: deliver them, then the error
+                    // (without demand, `is_exhausted` lets the error overtake the buffer).
+                    Some(Err(e)) => Step::Error(e.clone()),
+                    Some(Ok(())) if n == 0 => Step::Complete,
+                    // Completed with items in this run: deliver them; the kit asks again.
+                    Some(Ok(())) => Step::Pending,
+                    None => Step::Pending,
+                });
+            }
+            (stop, self.shared.due(&mut st))
+        };
+        if let Some((up, n)) = due {
+            // May deliver synchronously into on_next, which wakes this drain when the buffer
+            // was empty: the kit then runs another pass.
+            up.request(n);
+        }
+        let mut emitted = 0;
+        while let Some(item) = batch.pop_front() {
+            emitted += 1;
+            if !emit(item) {
+                batch.clear();
+                self.batch = batch;
+                return (emitted, None);
+            }
+        }
+        self.batch = batch;
+        if matches!(stop, Some(Step::Pending)) && self.ended_with_empty_buffer() {
+            return (emitted, Some(Step::Complete));
+        }
+        (emitted, stop)
+    }
+
     fn is_exhausted(&mut self) -> bool {
         let mut st = self.shared.state.lock();
         let ended_ok = match &st.end {
@@ -500,6 +569,16 @@ impl<T: Send + 'static> Source for McSource<T> {
 }
 
 impl<T: Send + 'static> McSource<T> {
+    /// Upstream completed and this subscriber's buffer is empty.
+    fn ended_with_empty_buffer(&self) -> bool {
+        let st = self.shared.state.lock();
+        matches!(st.end, Some(Ok(())))
+            && st
+                .slots
+                .iter()
+                .any(|s| s.id == self.id && s.queue.is_empty() && s.failed.is_none())
+    }
+
     /// After a request from an empty buffer: take what arrived synchronously, if anything.
     fn pull_again(&mut self) -> Step<T> {
         let mut st = self.shared.state.lock();
