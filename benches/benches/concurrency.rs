@@ -11,13 +11,16 @@
 //! * `multicast_4x1e6`: 10^6 items to 4 subscribers, each on its own thread. Baseline: a
 //!   producer thread sending each item into 4 crossbeam `bounded(256)` channels, one consumer
 //!   thread per channel. rstreams: a `Multicast` (256 per subscriber, Hold) with 4
-//!   `blocking_iter(256)` consumers.
+//!   `blocking_iter(256)` consumer threads; `_publish_on`: each subscriber behind
+//!   `publish_on(pool, 256)` on a 2-worker pool; `_same_thread`: four summing subscribers on
+//!   the producing thread (the fan-out cost alone).
 
 use std::hint::black_box;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use rstreams::PublisherExt as _;
 use rstreams::executor::{Scheduler, ThreadPool};
 use rstreams::multicast::Multicast;
 use rstreams::prelude::*;
@@ -142,6 +145,55 @@ fn multicast(c: &mut Criterion) {
             rstreams::range(0, ITEMS).subscribe(hub.clone());
             for h in consumers {
                 assert_eq!(h.join().unwrap(), EXPECTED);
+            }
+        })
+    });
+    // Each subscriber behind its own thread hop (publish_on a 2-worker pool, 256).
+    let pool: Arc<dyn Scheduler> = Arc::new(ThreadPool::builder().workers(2).build().unwrap());
+    g.bench_function("rstreams_multicast_256_x4_publish_on", |b| {
+        b.iter(|| {
+            let hub = Multicast::<u64>::new(256);
+            let (tx, rx) = crossbeam_channel::bounded::<u64>(4);
+            let _subs: Vec<_> = (0..4)
+                .map(|_| {
+                    let sum = Arc::new(AtomicU64::new(0));
+                    let s2 = Arc::clone(&sum);
+                    let tx = tx.clone();
+                    hub.clone()
+                        .publish_on(Arc::clone(&pool), 256)
+                        .subscribe_with(
+                            move |x| {
+                                let v = s2.load(Ordering::Relaxed);
+                                s2.store(v.wrapping_add(black_box(x)), Ordering::Relaxed);
+                            },
+                            |e| panic!("{e}"),
+                            move || tx.send(sum.load(Ordering::Relaxed)).unwrap(),
+                        )
+                })
+                .collect();
+            rstreams::range(0, ITEMS).subscribe(hub.clone());
+            for _ in 0..4 {
+                assert_eq!(rx.recv().unwrap(), EXPECTED);
+            }
+        })
+    });
+    // The fan-out alone: four summing subscribers on the calling thread (no hand-off).
+    g.bench_function("rstreams_multicast_256_x4_same_thread", |b| {
+        b.iter(|| {
+            let hub = Multicast::<u64>::new(256);
+            let outs: Vec<_> = (0..4).map(|_| Arc::new(AtomicU64::new(0))).collect();
+            for out in &outs {
+                hub.subscribe(SumSubscriber::new(
+                    Demand::Batched {
+                        batch: 256,
+                        low: 64,
+                    },
+                    Arc::clone(out),
+                ));
+            }
+            rstreams::range(0, ITEMS).subscribe(hub.clone());
+            for out in &outs {
+                assert_eq!(out.load(Ordering::Acquire), EXPECTED);
             }
         })
     });
