@@ -139,14 +139,18 @@ pub trait ConcurrentExt: Publisher {
     /// ```
     /// use rstreams::prelude::*;
     /// use rstreams::multicast::SlowConsumer;
-    /// // Subscribers attach before the first request reaches the upstream.
     /// let hub = rstreams::range(0, 4).multicast(8, SlowConsumer::Hold);
-    /// let a = hub.blocking_iter(2);
-    /// let b = hub.blocking_iter(2);
-    /// assert_eq!(a.collect::<Result<Vec<_>, _>>()?, vec![0, 1, 2, 3]);
-    /// assert_eq!(b.collect::<Result<Vec<_>, _>>()?, vec![0, 1, 2, 3]);
+    /// // The first subscriber's demand starts the (here synchronous) upstream.
+    /// let first = hub.blocking_iter(2);
+    /// assert_eq!(first.collect::<Result<Vec<_>, _>>()?, vec![0, 1, 2, 3]);
+    /// // The upstream has completed: a late subscriber completes at once.
+    /// assert_eq!(hub.clone().to_vec().blocking_first()?, Some(vec![]));
     /// # Ok::<(), rstreams::Error>(())
     /// ```
+    ///
+    /// To attach several subscribers before anything flows, build a
+    /// [`Multicast::new`](crate::multicast::Multicast::new), subscribe them, then subscribe it
+    /// to the upstream.
     #[track_caller]
     fn multicast(self, capacity: usize, policy: SlowConsumer) -> Multicast<Self::Item>
     where
@@ -166,7 +170,7 @@ pub trait ConcurrentExt: Publisher {
     /// ```
     /// use rstreams::prelude::*;
     /// let shared = rstreams::range(0, 3).share(16);
-    /// assert_eq!(shared.to_vec().blocking_first()?, Some(vec![0, 1, 2]));
+    /// assert_eq!(shared.clone().to_vec().blocking_first()?, Some(vec![0, 1, 2]));
     /// // The upstream completed; a new subscriber connects again.
     /// assert_eq!(shared.to_vec().blocking_first()?, Some(vec![0, 1, 2]));
     /// # Ok::<(), rstreams::Error>(())
