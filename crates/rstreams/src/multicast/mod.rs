@@ -69,6 +69,8 @@ struct Slot<T> {
     handle: Option<PullHandle>,
     /// Cut off by [`SlowConsumer::Fail`].
     failed: Option<Error>,
+    /// Filled while a subscriber's request was under way: woken when it returns.
+    wake_pending: bool,
 }
 
 struct State<T> {
@@ -81,6 +83,10 @@ struct State<T> {
     end: Option<Result<(), Error>>,
     /// An upstream subscription was accepted once (a second one is cancelled, rule 2.5).
     had_upstream: bool,
+    /// Upstream `request` calls under way. A synchronous upstream delivers inside them; waking
+    /// subscribers then would drain them one item at a time, so their wake-ups are deferred to
+    /// the end of the request and each drains the whole run at once.
+    requesting: u32,
 }
 
 struct Shared<T> {
@@ -201,6 +207,7 @@ impl<T: Clone + Send + 'static> Multicast<T> {
                     outstanding: 0,
                     end: None,
                     had_upstream: false,
+                    requesting: 0,
                 }),
             }),
             subscribed: false,
@@ -235,6 +242,7 @@ impl<T: Clone + Send + 'static> Multicast<T> {
                         stats: st2,
                         handle: Some(handle),
                         failed: None,
+                        wake_pending: false,
                     });
                     id
                 };
@@ -285,7 +293,34 @@ impl<T> Shared<T> {
             return None;
         }
         st.outstanding += n;
+        st.requesting += 1;
         Some((Arc::clone(up), n))
+    }
+
+    /// Makes a request returned by [`due`](Self::due), then wakes the subscribers whose buffers
+    /// filled meanwhile.
+    fn request(&self, up: &Arc<dyn Subscription>, n: u64) {
+        up.request(n);
+        let handles: Vec<PullHandle> = {
+            let mut st = self.state.lock();
+            st.requesting -= 1;
+            if st.requesting > 0 {
+                return; // the last request under way wakes them
+            }
+            st.slots
+                .iter_mut()
+                .filter_map(|s| {
+                    if std::mem::take(&mut s.wake_pending) {
+                        s.handle.clone()
+                    } else {
+                        None
+                    }
+                })
+                .collect()
+        };
+        for h in handles {
+            h.wake();
+        }
     }
 
     fn wake_all(&self) {
@@ -328,6 +363,7 @@ impl<T: Clone + Send + 'static> Subscriber<T> for Multicast<T> {
             } else {
                 st.outstanding -= 1;
                 let cap = self.shared.capacity;
+                let deferred = st.requesting > 0;
                 for slot in st.slots.iter_mut().filter(|s| s.failed.is_none()) {
                     if slot.queue.len() < cap {
                         let was_empty = slot.queue.is_empty();
@@ -335,6 +371,10 @@ impl<T: Clone + Send + 'static> Subscriber<T> for Multicast<T> {
                         if !was_empty {
                             // Its drain was woken when the buffer filled and only stops short
                             // (Pending) on an empty buffer: no wake-up needed.
+                            continue;
+                        }
+                        if deferred {
+                            slot.wake_pending = true;
                             continue;
                         }
                     } else if slot.policy == SlowConsumer::Fail {
@@ -474,7 +514,7 @@ impl<T: Send + 'static> Source for McSource<T> {
         if let Some((up, n)) = due {
             // May deliver synchronously into on_next, which queues and wakes (our own wake
             // leaves a mark on the drain running this pull).
-            up.request(n);
+            self.shared.request(&up, n);
             if matches!(step, Step::Pending) {
                 return self.pull_again();
             }
@@ -521,7 +561,7 @@ impl<T: Send + 'static> Source for McSource<T> {
         if let Some((up, n)) = due {
             // May deliver synchronously into on_next, which wakes this drain when the buffer
             // was empty: the kit then runs another pass.
-            up.request(n);
+            self.shared.request(&up, n);
         }
         let mut emitted = 0;
         while let Some(item) = batch.pop_front() {
@@ -619,7 +659,7 @@ impl<T> Drop for McSource<T> {
             up.cancel();
         }
         if let Some((up, n)) = due {
-            up.request(n);
+            self.shared.request(&up, n);
         }
     }
 }
