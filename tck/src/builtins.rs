@@ -217,7 +217,8 @@ pub fn entries() -> Vec<Builtin> {
         .with_failed(failing::<u64>),
         publisher("rstreams::range.zip", |n| {
             rstreams::range(0, n).zip(rstreams::range(0, u64::MAX), 8)
-        }),
+        })
+        .with_failed(failing::<(u64, u64)>),
         processor("rstreams::Multicast", u64::MAX, |b| {
             let m = rstreams::multicast::Multicast::<u64>::new(b);
             (m.clone(), m)
