@@ -93,7 +93,7 @@ pub trait Source: Send + 'static {
         false
     }
 
-    /// Pulls up to `limit` items in one go, handing each to `emit`, and stops early when `emit`
+    /// Pulls up to `limit` items (`limit >= 1`; the kit never asks for zero) in one go, handing each to `emit`, and stops early when `emit`
     /// returns `false` (the subscription was cancelled meanwhile). Returns how many items were
     /// handed over and, when something other than `limit` or `emit` stopped it, the step that
     /// did (`Complete`, `Error` or `Pending`).
@@ -361,7 +361,12 @@ where
         }
 
         let requested = self.demand.get();
-        let (emitted, outcome) = self.emit(state, requested);
+        // No demand, no pull: `Source::pull_many` is never asked for zero items.
+        let (emitted, outcome) = if requested == 0 {
+            (0, Outcome::OutOfDemand)
+        } else {
+            self.emit(state, requested)
+        };
         self.demand.produced(emitted);
         match outcome {
             Outcome::OutOfDemand => {
