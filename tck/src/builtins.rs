@@ -199,6 +199,75 @@ pub fn entries() -> Vec<Builtin> {
         .with_failed(failing::<u64>),
         publisher("rstreams::range.boxed", |n| rstreams::range(0, n).boxed())
             .with_failed(failing::<u64>),
+        publisher("rstreams::defer", |n| {
+            rstreams::defer(move || rstreams::range(0, n))
+        })
+        .with_failed(failing::<u64>),
+        publisher("rstreams::generate", |n| {
+            rstreams::generate(
+                || 0u64,
+                move |i, sink| {
+                    if *i == n {
+                        sink.complete()
+                    } else {
+                        sink.next(*i);
+                        *i += 1
+                    }
+                },
+            )
+        })
+        .with_failed(failing::<u64>),
+        publisher("rstreams::concat", |n| {
+            rstreams::concat([rstreams::range(0, n / 2), rstreams::range(n / 2, n - n / 2)])
+        })
+        .with_failed(failing::<u64>),
+        publisher("rstreams::range.filter_map", |n| {
+            rstreams::range(0, n.saturating_mul(3)).filter_map(|x| (x % 3 == 1).then_some(x / 3))
+        })
+        .with_failed(failing::<u64>),
+        publisher("rstreams::range.take_while", |n| {
+            rstreams::range(0, u64::MAX).take_while(move |x| *x < n)
+        })
+        .with_failed(failing::<u64>),
+        publisher("rstreams::range.skip", |n| {
+            rstreams::range(0, n.saturating_add(5)).skip(5)
+        })
+        .with_failed(failing::<u64>),
+        publisher("rstreams::range.skip_while", |n| {
+            rstreams::range(0, n.saturating_add(7)).skip_while(|x| *x < 7)
+        })
+        .with_failed(failing::<u64>),
+        publisher("rstreams::range.scan", |n| {
+            rstreams::range(0, n).scan(0, |a, x| a + x)
+        })
+        .with_failed(failing::<u64>),
+        publisher("rstreams::range.buffer", |n| {
+            rstreams::range(0, n.saturating_mul(3))
+                .buffer(3)
+                .map(|v| v[0])
+        })
+        .with_failed(failing::<u64>),
+        publisher("rstreams::range.limit_rate", |n| {
+            rstreams::range(0, n).limit_rate(8, 2)
+        })
+        .with_failed(failing::<u64>),
+        publisher("rstreams::on_error_resume", |n| {
+            let half = n / 2;
+            rstreams::concat([rstreams::range(0, half).boxed(), failing::<u64>()])
+                .on_error_resume(move |_| rstreams::range(half, n - half))
+        })
+        .with_failed(failing::<u64>),
+        publisher("rstreams::range.on_error_map", |n| {
+            rstreams::range(0, n).on_error_map(|e| e)
+        })
+        .with_failed(failing::<u64>),
+        publisher("rstreams::range.taps", |n| {
+            rstreams::range(0, n)
+                .do_on_next(|_| {})
+                .do_on_request(|_| {})
+                .do_on_cancel(|| {})
+        })
+        .with_failed(failing::<u64>),
         // Concurrency operators and multicast (ops 2b).
         publisher("rstreams::range.flat_map", |n| {
             rstreams::range(0, n).flat_map(rstreams::just, 4, 8)
