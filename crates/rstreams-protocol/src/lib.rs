@@ -9,7 +9,7 @@
 //!   re-entrant requests (rules 1.3, 3.3);
 //! * [`pull`]: a whole subscription built from a "next item" function (every rule that a
 //!   publisher owns);
-//! * [`reference`]: two publishers made with it, a range and an iterator.
+//! * [`reference`](mod@reference): two publishers made with it, a range and an iterator.
 //!
 //! Every lock-free part is model-checked with loom under `--cfg rstreams_loom`; see
 //! `docs/rules.md` in the repository for where each of the 43 rules is enforced and tested.

@@ -1,4 +1,4 @@
-//! Two reference publishers built with the [`pull`](crate::pull) kit.
+//! Two reference publishers built with the [`pull`] kit.
 //!
 //! Both are synchronous: items are emitted from inside `request`, on the requesting thread. They
 //! are the TCK's helper publishers and the model for the custom-publisher guide.
