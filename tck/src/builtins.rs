@@ -15,8 +15,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use rstreams::{ConcurrentExt, PublisherExt};
-use rstreams::{FlowExt, overflow::OverflowPolicy};
+use rstreams::{PublisherExt, overflow::OverflowPolicy};
 use rstreams_protocol::reference::{IterPublisher, RangePublisher};
 use rstreams_protocol::{BoxPublisher, Error, Publisher};
 

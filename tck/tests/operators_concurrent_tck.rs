@@ -9,9 +9,9 @@ use std::time::Duration;
 
 use parking_lot::{Condvar, Mutex};
 use proptest::prelude::*;
+use rstreams::PublisherExt;
 use rstreams::executor::{Scheduler, ThreadPool};
 use rstreams::multicast::{Multicast, SlowConsumer};
-use rstreams::{ConcurrentExt, FlowExt};
 use rstreams_protocol::{BoxPublisher, Error, Publisher, Subscriber, Subscription};
 use rstreams_tck::checker::{CheckedSubscriber, CheckerReport};
 use rstreams_tck::processor::IdentityProcessorVerification;

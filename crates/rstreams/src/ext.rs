@@ -1,4 +1,6 @@
-//! [`PublisherExt`]: every operator and sink as a method on any [`Publisher`].
+//! [`PublisherExt`]: every operator and sink as a method on any [`Publisher`]: synchronous
+//! operators and sinks, thread hops, overflow policies, time operators, concurrency operators and
+//! multicast.
 
 use std::marker::PhantomData;
 use std::panic::Location;
@@ -6,8 +8,17 @@ use std::sync::Arc;
 
 use rstreams_protocol::{Error, Publisher};
 
+use crate::flat::{FlatMap, Merge, Zip};
+use crate::hop::{PublishOn, SubscribeOn};
+use crate::multicast::{Multicast, Share, SlowConsumer};
 use crate::ops::*;
+use crate::overflow::{Mode, OnBackpressure, OverflowPolicy};
 use crate::sink::{self, BlockingIter, Cancellable, Consumer};
+use crate::time::{Backoff, BufferTimeout, Delay, Retry, Timeout};
+use parking_lot::Mutex;
+use rstreams_executor::Scheduler;
+use rstreams_protocol::BoxPublisher;
+use std::time::Duration;
 
 /// Operators and sinks for every [`Publisher`] (blanket-implemented).
 ///
@@ -23,6 +34,10 @@ use crate::sink::{self, BlockingIter, Cancellable, Consumer};
 /// receives `on_error` with an error whose [`rule`](Error::rule) is 2.13.
 ///
 /// Sinks (`for_each`, `blocking_*`, `subscribe_*`) take `&self` and may be called repeatedly.
+///
+/// **Thread hops, overflow policies and time.** Schedulers are passed as `Arc<dyn Scheduler>`; an `Arc<ThreadPool>` (or any `Arc<impl Scheduler>`) coerces at the call site.
+///
+/// **Concurrency operators and multicast.** Their inputs may signal from different threads at once: each input has its own bounded queue (sized by its prefetch) and downstream signals are serialised by the protocol crate's `SerialDrain`, so the downstream sees one signal at a time and never more than it asked for. A downstream cancel cancels every live input and drops what was buffered.
 pub trait PublisherExt: Publisher {
     /// Transforms each item. Demand passes through unchanged (the downstream's subscription is
     /// the upstream's own).
@@ -575,6 +590,433 @@ pub trait PublisherExt: Publisher {
         Self::Item: Send + 'static,
     {
         sink::blocking_last(self, Location::caller())
+    }
+
+    // ---- Thread hops, overflow policies and time ----
+
+    /// Delivers every downstream signal on `scheduler`, with at most `prefetch` items queued
+    /// between the threads ([`DEFAULT_PREFETCH`](crate::hop::DEFAULT_PREFETCH) is 256). Upstream
+    /// is asked for `prefetch` items, then for 75% of it each time that many were consumed.
+    /// `prefetch = 0` fails the subscriber with an error instead of hanging. See [`PublishOn`].
+    ///
+    /// ```
+    /// use rstreams::prelude::*;
+    /// use rstreams::executor::{Scheduler, ThreadPool};
+    /// use std::sync::Arc;
+    ///
+    /// let pool: Arc<dyn Scheduler> = Arc::new(ThreadPool::builder().workers(2).build()?);
+    /// let on_pool = rstreams::range(0, 1000)
+    ///     .publish_on(pool, 64)
+    ///     .map(|_| std::thread::current().name().map(str::to_owned))
+    ///     .blocking_first()?;
+    /// assert!(on_pool.flatten().is_some_and(|name| name != "main"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[track_caller]
+    fn publish_on(self, scheduler: Arc<dyn Scheduler>, prefetch: usize) -> PublishOn<Self>
+    where
+        Self: Sized,
+    {
+        PublishOn {
+            upstream: self,
+            scheduler,
+            prefetch,
+            loc: Location::caller(),
+        }
+    }
+
+    /// Subscribes to the upstream, and forwards every `request`, on `scheduler` (in order, on a
+    /// serial lane). See [`SubscribeOn`].
+    ///
+    /// ```
+    /// use rstreams::prelude::*;
+    /// use rstreams::executor::{Scheduler, ThreadPool};
+    /// use std::sync::Arc;
+    ///
+    /// let pool: Arc<dyn Scheduler> = Arc::new(ThreadPool::builder().workers(2).build()?);
+    /// let v = rstreams::range(0, 5).subscribe_on(pool).to_vec().blocking_first()?;
+    /// assert_eq!(v, Some(vec![0, 1, 2, 3, 4]));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[track_caller]
+    fn subscribe_on(self, scheduler: Arc<dyn Scheduler>) -> SubscribeOn<Self>
+    where
+        Self: Sized,
+    {
+        SubscribeOn {
+            upstream: Arc::new(self),
+            scheduler,
+            loc: Location::caller(),
+        }
+    }
+
+    /// Requests without bound upstream and buffers up to `capacity` items beyond the
+    /// downstream's demand; `policy` decides what happens on overflow. Dropped items go to
+    /// [`OnBackpressure::on_drop`] and are counted. See [`crate::overflow`].
+    ///
+    /// ```
+    /// use rstreams::prelude::*;
+    /// use rstreams::overflow::OverflowPolicy;
+    ///
+    /// let p = rstreams::range(0, 10).on_backpressure_buffer(3, OverflowPolicy::DropOldest);
+    /// let dropped = p.drop_counter();
+    /// // One item requested: 0 is delivered, the buffer keeps the newest 3 of the rest.
+    /// let h = p.subscribe_consumer(rstreams::Consumer::new(|_| {}).request(1));
+    /// assert_eq!(dropped.get(), 6);
+    /// h.cancel();
+    /// ```
+    #[track_caller]
+    fn on_backpressure_buffer(self, capacity: usize, policy: OverflowPolicy) -> OnBackpressure<Self>
+    where
+        Self: Sized,
+    {
+        OnBackpressure::new(
+            self,
+            Mode {
+                capacity: Some(capacity),
+                policy,
+            },
+            Location::caller(),
+        )
+    }
+
+    /// Drops items that arrive while the downstream has no outstanding demand.
+    #[track_caller]
+    fn on_backpressure_drop(self) -> OnBackpressure<Self>
+    where
+        Self: Sized,
+    {
+        self.on_backpressure_buffer(0, OverflowPolicy::DropNewest)
+    }
+
+    /// Keeps only the newest item that the downstream has not asked for yet.
+    #[track_caller]
+    fn on_backpressure_latest(self) -> OnBackpressure<Self>
+    where
+        Self: Sized,
+    {
+        self.on_backpressure_buffer(1, OverflowPolicy::DropOldest)
+    }
+
+    /// Fails with [`Overflow`](crate::overflow::Overflow) when an item arrives without demand.
+    #[track_caller]
+    fn on_backpressure_error(self) -> OnBackpressure<Self>
+    where
+        Self: Sized,
+    {
+        self.on_backpressure_buffer(0, OverflowPolicy::Error)
+    }
+
+    /// Buffers every item the downstream has not asked for yet, **without limit**. Memory grows
+    /// as long as the subscriber lags; the name says so on purpose. Prefer a bounded policy.
+    #[track_caller]
+    fn on_backpressure_buffer_unbounded(self) -> OnBackpressure<Self>
+    where
+        Self: Sized,
+    {
+        OnBackpressure::new(
+            self,
+            Mode {
+                capacity: None,
+                policy: OverflowPolicy::Error,
+            },
+            Location::caller(),
+        )
+    }
+
+    /// Fails with [`TimedOut`](crate::time::TimedOut) if no item arrives within `after` of the
+    /// subscription or of the previous item (the upstream is cancelled). See [`Timeout`].
+    ///
+    /// ```
+    /// use rstreams::prelude::*;
+    /// use rstreams::executor::ManualExecutor;
+    /// use std::sync::Arc;
+    /// use std::time::Duration;
+    ///
+    /// let exec = ManualExecutor::new();
+    /// let it = rstreams::never::<u32>()
+    ///     .timeout(Duration::from_secs(5), Arc::new(exec.clone()))
+    ///     .blocking_iter(1);
+    /// exec.advance(Duration::from_secs(5));
+    /// let e = it.map(|r| r.unwrap_err()).next().unwrap();
+    /// assert!(e.downcast_ref::<rstreams::time::TimedOut>().is_some());
+    /// ```
+    #[track_caller]
+    fn timeout(self, after: Duration, scheduler: Arc<dyn Scheduler>) -> Timeout<Self>
+    where
+        Self: Sized,
+    {
+        Timeout {
+            upstream: self,
+            after,
+            scheduler,
+            loc: Location::caller(),
+        }
+    }
+
+    /// Delivers every item, and the completion or error, `by` later, in order. See [`Delay`].
+    #[track_caller]
+    fn delay(self, by: Duration, scheduler: Arc<dyn Scheduler>) -> Delay<Self>
+    where
+        Self: Sized,
+    {
+        Delay {
+            upstream: self,
+            by,
+            scheduler,
+            loc: Location::caller(),
+        }
+    }
+
+    /// Batches of at most `n` items, emitted when full or `d` after their first item. See
+    /// [`BufferTimeout`].
+    #[track_caller]
+    fn buffer_timeout(
+        self,
+        n: usize,
+        d: Duration,
+        scheduler: Arc<dyn Scheduler>,
+    ) -> BufferTimeout<Self>
+    where
+        Self: Sized,
+    {
+        BufferTimeout {
+            upstream: self,
+            n,
+            d,
+            scheduler,
+            loc: Location::caller(),
+        }
+    }
+
+    /// On error, subscribes to the upstream again, at most `retries` times. See [`Retry`].
+    ///
+    /// ```
+    /// use rstreams::prelude::*;
+    /// use std::sync::atomic::{AtomicU32, Ordering};
+    /// use std::sync::Arc;
+    ///
+    /// let attempts = Arc::new(AtomicU32::new(0));
+    /// let a = Arc::clone(&attempts);
+    /// let flaky = rstreams::defer(move || {
+    ///     if a.fetch_add(1, Ordering::SeqCst) < 2 {
+    ///         rstreams::error(rstreams::Error::msg("flaky")).boxed()
+    ///     } else {
+    ///         rstreams::just(42u32).boxed()
+    ///     }
+    /// });
+    /// assert_eq!(flaky.retry(3).blocking_first().unwrap(), Some(42));
+    /// assert_eq!(attempts.load(Ordering::SeqCst), 3);
+    /// ```
+    #[track_caller]
+    fn retry(self, retries: u64) -> Retry<Self>
+    where
+        Self: Sized,
+    {
+        Retry {
+            upstream: Arc::new(self),
+            retries,
+            backoff: Backoff::Immediate,
+            loc: Location::caller(),
+        }
+    }
+
+    /// [`retry`](Self::retry), waiting `min(base * 2^k, max)` before attempt `k + 1`.
+    #[track_caller]
+    fn retry_backoff(
+        self,
+        retries: u64,
+        base: Duration,
+        max: Duration,
+        scheduler: Arc<dyn Scheduler>,
+    ) -> Retry<Self>
+    where
+        Self: Sized,
+    {
+        Retry {
+            upstream: Arc::new(self),
+            retries,
+            backoff: Backoff::Exponential {
+                base,
+                max,
+                scheduler,
+            },
+            loc: Location::caller(),
+        }
+    }
+
+    // ---- Concurrency operators and multicast ----
+
+    /// Maps each item to a publisher and merges their items, with at most `max_concurrency`
+    /// inner publishers subscribed at once, each asked for at most `prefetch` items ahead
+    /// ([`DEFAULT_INNER_PREFETCH`](crate::flat::DEFAULT_INNER_PREFETCH) is 256). Items are taken
+    /// from the inners round-robin (fair). `max_concurrency = 0` or `prefetch = 0` fails the
+    /// subscriber with a clear error. See [`FlatMap`].
+    ///
+    /// ```
+    /// use rstreams::prelude::*;
+    /// let mut v = rstreams::range(1, 3)
+    ///     .flat_map(|x| rstreams::range(x * 10, 2), 2, 16)
+    ///     .to_vec()
+    ///     .blocking_first()?
+    ///     .unwrap();
+    /// v.sort();
+    /// assert_eq!(v, vec![10, 11, 20, 21, 30, 31]);
+    /// # Ok::<(), rstreams::Error>(())
+    /// ```
+    #[track_caller]
+    fn flat_map<Q, F>(self, f: F, max_concurrency: usize, prefetch: usize) -> FlatMap<Self, F>
+    where
+        Self: Sized,
+        F: Fn(Self::Item) -> Q + Send + Sync + 'static,
+        Q: Publisher,
+    {
+        FlatMap {
+            upstream: self,
+            f: Arc::new(f),
+            max_concurrency,
+            prefetch,
+            name: "flat_map",
+            loc: Location::caller(),
+        }
+    }
+
+    /// Maps each item to a publisher and emits their items one publisher after another, in
+    /// order (`flat_map` with `max_concurrency = 1`).
+    ///
+    /// ```
+    /// use rstreams::prelude::*;
+    /// let v = rstreams::range(1, 3)
+    ///     .concat_map(|x| rstreams::range(x * 10, 2), 16)
+    ///     .to_vec()
+    ///     .blocking_first()?;
+    /// assert_eq!(v, Some(vec![10, 11, 20, 21, 30, 31]));
+    /// # Ok::<(), rstreams::Error>(())
+    /// ```
+    #[track_caller]
+    fn concat_map<Q, F>(self, f: F, prefetch: usize) -> FlatMap<Self, F>
+    where
+        Self: Sized,
+        F: Fn(Self::Item) -> Q + Send + Sync + 'static,
+        Q: Publisher,
+    {
+        FlatMap {
+            upstream: self,
+            f: Arc::new(f),
+            max_concurrency: 1,
+            prefetch,
+            name: "concat_map",
+            loc: Location::caller(),
+        }
+    }
+
+    /// Merges this publisher with `other`, fairly; see [`merge`](crate::merge()) for `n`
+    /// publishers of one type. Both are boxed.
+    ///
+    /// ```
+    /// use rstreams::prelude::*;
+    /// let mut v = rstreams::range(0, 2).merge_with(rstreams::just(7), 8).to_vec().blocking_first()?.unwrap();
+    /// v.sort();
+    /// assert_eq!(v, vec![0, 1, 7]);
+    /// # Ok::<(), rstreams::Error>(())
+    /// ```
+    #[track_caller]
+    fn merge_with<Q>(self, other: Q, prefetch: usize) -> Merge<BoxPublisher<Self::Item>>
+    where
+        Self: Sized + Send + Sync + 'static,
+        Self::Item: Send + 'static,
+        Q: Publisher<Item = Self::Item> + Send + Sync + 'static,
+    {
+        Merge {
+            sources: vec![self.boxed(), other.boxed()],
+            prefetch,
+            loc: Location::caller(),
+        }
+    }
+
+    /// Pairs the `i`-th item of this publisher with the `i`-th of `other`; each side is asked
+    /// for at most `prefetch` items ahead ([`DEFAULT_ZIP_PREFETCH`](crate::flat::DEFAULT_ZIP_PREFETCH)
+    /// is 256). Completes when either side has ended and nothing is left to pair. See [`Zip`].
+    ///
+    /// ```
+    /// use rstreams::prelude::*;
+    /// let v = rstreams::range(0, 3)
+    ///     .zip(rstreams::from_iter(vec!["a", "b"]), 16)
+    ///     .to_vec()
+    ///     .blocking_first()?;
+    /// assert_eq!(v, Some(vec![(0, "a"), (1, "b")]));
+    /// # Ok::<(), rstreams::Error>(())
+    /// ```
+    #[track_caller]
+    fn zip<Q>(self, other: Q, prefetch: usize) -> Zip<Self, Q>
+    where
+        Self: Sized,
+        Q: Publisher,
+    {
+        Zip {
+            a: self,
+            b: other,
+            prefetch,
+            loc: Location::caller(),
+        }
+    }
+
+    /// Subscribes a new [`Multicast`] processor to this publisher now and returns it: every
+    /// subscriber of the result gets the items that arrive after it subscribed, each with a
+    /// buffer of `capacity` items and the slow-consumer `policy`. Upstream is asked for items
+    /// only once some subscriber has demand; it is cancelled when the last subscriber leaves.
+    ///
+    /// ```
+    /// use rstreams::prelude::*;
+    /// use rstreams::multicast::SlowConsumer;
+    /// let hub = rstreams::range(0, 4).multicast(8, SlowConsumer::Hold);
+    /// // The first subscriber's demand starts the (here synchronous) upstream.
+    /// let first = hub.blocking_iter(2);
+    /// assert_eq!(first.collect::<Result<Vec<_>, _>>()?, vec![0, 1, 2, 3]);
+    /// // The upstream has completed: a late subscriber completes at once.
+    /// assert_eq!(hub.clone().to_vec().blocking_first()?, Some(vec![]));
+    /// # Ok::<(), rstreams::Error>(())
+    /// ```
+    ///
+    /// To attach several subscribers before anything flows, build a
+    /// [`Multicast::new`](crate::multicast::Multicast::new), subscribe them, then subscribe it
+    /// to the upstream.
+    #[track_caller]
+    fn multicast(self, capacity: usize, policy: SlowConsumer) -> Multicast<Self::Item>
+    where
+        Self: Sized,
+        Self::Item: Clone + Send + 'static,
+    {
+        let hub = Multicast::build(capacity, policy, true, Location::caller());
+        self.subscribe(hub.clone());
+        hub
+    }
+
+    /// A reference-counted multicast: the first subscriber connects the upstream, later ones
+    /// join (seeing items from then on), and when the last one leaves the upstream is
+    /// cancelled; the next subscriber connects afresh. Slow subscribers hold the others back
+    /// ([`SlowConsumer::Hold`]) with a buffer of `capacity` items each.
+    ///
+    /// ```
+    /// use rstreams::prelude::*;
+    /// let shared = rstreams::range(0, 3).share(16);
+    /// assert_eq!(shared.clone().to_vec().blocking_first()?, Some(vec![0, 1, 2]));
+    /// // The upstream completed; a new subscriber connects again.
+    /// assert_eq!(shared.to_vec().blocking_first()?, Some(vec![0, 1, 2]));
+    /// # Ok::<(), rstreams::Error>(())
+    /// ```
+    #[track_caller]
+    fn share(self, capacity: usize) -> Share<Self>
+    where
+        Self: Sized,
+        Self::Item: Clone + Send + 'static,
+    {
+        Share {
+            upstream: self,
+            capacity,
+            current: Arc::new(Mutex::new(None)),
+            loc: Location::caller(),
+        }
     }
 }
 

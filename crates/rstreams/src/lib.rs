@@ -32,8 +32,6 @@
 
 pub mod emitter;
 mod ext;
-mod ext_concurrent;
-mod ext_flow;
 pub mod flat;
 pub mod hop;
 pub mod multicast;
@@ -46,8 +44,6 @@ pub mod time;
 
 pub use emitter::{Emitter, EmitterPublisher, emitter};
 pub use ext::PublisherExt;
-pub use ext_concurrent::ConcurrentExt;
-pub use ext_flow::FlowExt;
 pub use flat::merge;
 pub use rstreams_executor as executor;
 pub use rstreams_protocol as protocol;
@@ -62,12 +58,11 @@ pub use source::{
 
 /// Everything a pipeline needs: the traits, the extension trait and the sources.
 pub mod prelude {
-    pub use crate::FlowExt;
+    pub use crate::merge;
     pub use crate::sink::{Cancellable, Consumer};
     pub use crate::source::{
         concat, defer, empty, error, from_iter, from_iter_once, generate, just, never, range,
     };
-    pub use crate::{ConcurrentExt, merge};
     pub use crate::{Error, PublisherExt, emitter};
     pub use rstreams_protocol::{Publisher, Subscriber, Subscription};
 }

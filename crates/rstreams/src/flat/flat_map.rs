@@ -5,8 +5,8 @@ use rstreams_protocol::{Error, Publisher, Rule, Subscriber, Subscription};
 use super::core::MergeCore;
 use crate::stage::{Loc, guard, reject};
 
-/// The publisher made by [`ConcurrentExt::flat_map`](crate::ConcurrentExt::flat_map) and
-/// [`concat_map`](crate::ConcurrentExt::concat_map) (which is `flat_map` with
+/// The publisher made by [`PublisherExt::flat_map`](crate::PublisherExt::flat_map) and
+/// [`concat_map`](crate::PublisherExt::concat_map) (which is `flat_map` with
 /// `max_concurrency = 1`, so inners run one after another, in order).
 ///
 /// Demand: the upstream is asked for `max_concurrency` items (each becomes an inner publisher),

@@ -36,7 +36,7 @@ where
     }
 }
 
-/// The publisher made by [`merge`] and [`ConcurrentExt::merge_with`](crate::ConcurrentExt::merge_with).
+/// The publisher made by [`merge`] and [`PublisherExt::merge_with`](crate::PublisherExt::merge_with).
 #[derive(Clone, Debug)]
 pub struct Merge<P> {
     pub(crate) sources: Vec<P>,

@@ -1,5 +1,5 @@
-//! Concurrency operators: [`flat_map`](crate::ConcurrentExt::flat_map),
-//! [`concat_map`](crate::ConcurrentExt::concat_map), [`merge`], [`zip`](crate::ConcurrentExt::zip).
+//! Concurrency operators: [`flat_map`](crate::PublisherExt::flat_map),
+//! [`concat_map`](crate::PublisherExt::concat_map), [`merge`], [`zip`](crate::PublisherExt::zip).
 //!
 //! Their inputs may signal from different threads at once; each input gets its own bounded
 //! queue (sized by its prefetch) and the downstream is driven by the protocol crate's pull kit,

@@ -7,10 +7,10 @@ use rstreams_protocol::{Error, Publisher, Rule, Subscriber, Subscription, report
 
 use crate::stage::{Loc, reject};
 
-/// The default per-source prefetch of [`zip`](crate::ConcurrentExt::zip).
+/// The default per-source prefetch of [`zip`](crate::PublisherExt::zip).
 pub const DEFAULT_ZIP_PREFETCH: usize = 256;
 
-/// The publisher made by [`ConcurrentExt::zip`](crate::ConcurrentExt::zip): pairs the `i`-th
+/// The publisher made by [`PublisherExt::zip`](crate::PublisherExt::zip): pairs the `i`-th
 /// item of each source.
 ///
 /// Each source is asked for `prefetch` items, then for 75% of `prefetch` each time that many of

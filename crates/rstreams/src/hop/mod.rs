@@ -1,6 +1,6 @@
 //! Thread hops: [`PublishOn`] moves the downstream's signals onto a scheduler through a bounded
 //! SPSC ring with prefetch; [`SubscribeOn`] moves subscribing and requesting onto a scheduler.
-//! Both are built by [`FlowExt`](crate::FlowExt) methods. `docs/guide/backpressure.md` explains
+//! Both are built by [`PublisherExt`](crate::PublisherExt) methods. `docs/guide/backpressure.md` explains
 //! how demand flows through a hop.
 
 mod publish_on;

@@ -12,7 +12,7 @@ use rstreams_protocol::{
 use super::ring::{self, Consumer, Producer};
 use crate::stage::{Loc, guard, reject};
 
-/// The prefetch of [`publish_on`](crate::FlowExt::publish_on) when you have no better number:
+/// The prefetch of [`publish_on`](crate::PublisherExt::publish_on) when you have no better number:
 /// 256 items in flight per hop, replenished 192 at a time.
 pub const DEFAULT_PREFETCH: usize = 256;
 
@@ -29,7 +29,7 @@ thread_local! {
     static REPLENISHING: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
 }
 
-/// The publisher made by [`FlowExt::publish_on`](crate::FlowExt::publish_on): the downstream
+/// The publisher made by [`PublisherExt::publish_on`](crate::PublisherExt::publish_on): the downstream
 /// receives every signal on `scheduler` (through a [`SerialLane`], so never two at once).
 ///
 /// # Demand

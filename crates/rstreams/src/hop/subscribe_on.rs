@@ -8,7 +8,7 @@ use rstreams_protocol::{Error, Publisher, Subscriber, Subscription};
 
 use crate::stage::{Loc, reject};
 
-/// The publisher made by [`FlowExt::subscribe_on`](crate::FlowExt::subscribe_on).
+/// The publisher made by [`PublisherExt::subscribe_on`](crate::PublisherExt::subscribe_on).
 ///
 /// `subscribe` returns at once; the upstream's `subscribe` runs on a [`SerialLane`] of the
 /// scheduler, and so does every `request` the downstream makes afterwards (in order). A
@@ -16,7 +16,7 @@ use crate::stage::{Loc, reject};
 /// scheduler's thread. `cancel` is forwarded directly, so it takes effect without waiting for
 /// queued requests.
 ///
-/// Combined with [`publish_on`](crate::FlowExt::publish_on) it gives a two-thread pipeline:
+/// Combined with [`publish_on`](crate::PublisherExt::publish_on) it gives a two-thread pipeline:
 /// the producer runs on `subscribe_on`'s lane, the consumer on `publish_on`'s.
 ///
 /// If the scheduler refuses the subscription (it is shut down) the subscriber receives

@@ -26,7 +26,7 @@ use rstreams_protocol::{Error, Publisher, Rule, Subscriber, Subscription};
 use crate::stage::{Loc, reject};
 
 /// The default per-subscriber buffer of [`Multicast`] and
-/// [`ConcurrentExt::share`](crate::ConcurrentExt::share).
+/// [`PublisherExt::share`](crate::PublisherExt::share).
 pub const DEFAULT_MULTICAST_CAPACITY: usize = 256;
 
 /// What a [`Multicast`] does when one subscriber's buffer is full.
@@ -114,7 +114,7 @@ struct Shared<T> {
 /// * When the last subscriber leaves (cancels, or is cut off), the upstream is cancelled and the
 ///   multicast ends: later subscribers complete at once (what the TCK expects of a processor;
 ///   [`with_options`](Self::with_options) can keep the upstream instead, and
-///   [`share`](crate::ConcurrentExt::share) reconnects). Dropping the handle that was subscribed
+///   [`share`](crate::PublisherExt::share) reconnects). Dropping the handle that was subscribed
 ///   upstream also cancels it (rule 2.6).
 ///
 /// ```
@@ -664,7 +664,7 @@ impl<T> Drop for McSource<T> {
     }
 }
 
-/// The publisher made by [`ConcurrentExt::share`](crate::ConcurrentExt::share): the first
+/// The publisher made by [`PublisherExt::share`](crate::PublisherExt::share): the first
 /// subscriber connects a fresh [`Multicast`] to the upstream; later ones join it; when the last
 /// one leaves, the upstream is cancelled, and the next subscriber starts over.
 pub struct Share<P: Publisher> {

@@ -6,13 +6,13 @@
 //!
 //! | builder | keeps | on overflow |
 //! | --- | --- | --- |
-//! | [`on_backpressure_buffer`](crate::FlowExt::on_backpressure_buffer)`(n, Error)` | `n` | fails with [`Overflow`] (after the buffered items) |
+//! | [`on_backpressure_buffer`](crate::PublisherExt::on_backpressure_buffer)`(n, Error)` | `n` | fails with [`Overflow`] (after the buffered items) |
 //! | `on_backpressure_buffer(n, DropOldest)` | the newest `n` | drops the oldest buffered item |
 //! | `on_backpressure_buffer(n, DropNewest)` | the oldest `n` | drops the arriving item |
-//! | [`on_backpressure_drop`](crate::FlowExt::on_backpressure_drop) | nothing | drops the arriving item |
-//! | [`on_backpressure_latest`](crate::FlowExt::on_backpressure_latest) | the newest 1 | replaces it |
-//! | [`on_backpressure_error`](crate::FlowExt::on_backpressure_error) | nothing | fails with [`Overflow`] |
-//! | [`on_backpressure_buffer_unbounded`](crate::FlowExt::on_backpressure_buffer_unbounded) | everything | — (memory grows; by name only) |
+//! | [`on_backpressure_drop`](crate::PublisherExt::on_backpressure_drop) | nothing | drops the arriving item |
+//! | [`on_backpressure_latest`](crate::PublisherExt::on_backpressure_latest) | the newest 1 | replaces it |
+//! | [`on_backpressure_error`](crate::PublisherExt::on_backpressure_error) | nothing | fails with [`Overflow`] |
+//! | [`on_backpressure_buffer_unbounded`](crate::PublisherExt::on_backpressure_buffer_unbounded) | everything | — (memory grows; by name only) |
 //!
 //! Every dropped item is passed to the callback set with
 //! [`OnBackpressure::on_drop`] and counted in its [`DropCounter`]. Blocking the producer

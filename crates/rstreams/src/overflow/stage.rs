@@ -66,7 +66,7 @@ pub(crate) struct Mode {
 
 type DropFn<T> = Arc<dyn Fn(T) + Send + Sync>;
 
-/// The publisher made by every `on_backpressure_*` method of [`FlowExt`](crate::FlowExt) and
+/// The publisher made by every `on_backpressure_*` method of [`PublisherExt`](crate::PublisherExt) and
 /// [`Hot`](super::Hot). See the [module docs](super) for the policies.
 pub struct OnBackpressure<P: Publisher> {
     pub(crate) upstream: P,

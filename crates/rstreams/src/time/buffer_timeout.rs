@@ -12,7 +12,7 @@ use rstreams_protocol::{Error, Publisher, Rule, Subscriber, Subscription};
 use super::serial::{Serializer, Signal};
 use crate::stage::{Loc, reject};
 
-/// The publisher made by [`FlowExt::buffer_timeout`](crate::FlowExt::buffer_timeout): emits a
+/// The publisher made by [`PublisherExt::buffer_timeout`](crate::PublisherExt::buffer_timeout): emits a
 /// `Vec` when it holds `n` items, or when `d` has passed since its first item, whichever comes
 /// first (never an empty batch).
 ///

@@ -12,7 +12,7 @@ use rstreams_protocol::{Error, Publisher, Subscriber, Subscription};
 use super::serial::{Serializer, Signal};
 use crate::stage::Loc;
 
-/// The publisher made by [`FlowExt::delay`](crate::FlowExt::delay): each item (and the
+/// The publisher made by [`PublisherExt::delay`](crate::PublisherExt::delay): each item (and the
 /// completion or error) is delivered `by` after it arrived, in arrival order, on the
 /// scheduler's timer. Demand passes through, so at most the downstream's outstanding demand is
 /// waiting at any time. Cancel drops whatever is waiting.

@@ -24,8 +24,8 @@ pub(crate) enum Backoff {
     },
 }
 
-/// The publisher made by [`FlowExt::retry`](crate::FlowExt::retry) and
-/// [`FlowExt::retry_backoff`](crate::FlowExt::retry_backoff): on an upstream error it subscribes
+/// The publisher made by [`PublisherExt::retry`](crate::PublisherExt::retry) and
+/// [`PublisherExt::retry_backoff`](crate::PublisherExt::retry_backoff): on an upstream error it subscribes
 /// to the upstream again, at most `retries` times in total, and fails with the last error after
 /// that. Items already delivered are not replayed by this stage (a cold upstream starts over).
 ///

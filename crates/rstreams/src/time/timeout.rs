@@ -12,7 +12,7 @@ use rstreams_protocol::{Error, Publisher, Subscriber, Subscription};
 use super::serial::{Serializer, Signal};
 use crate::stage::Loc;
 
-/// The error a stream fails with when [`timeout`](crate::FlowExt::timeout) expires.
+/// The error a stream fails with when [`timeout`](crate::PublisherExt::timeout) expires.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TimedOut {
     /// The configured duration.
@@ -27,7 +27,7 @@ impl fmt::Display for TimedOut {
 
 impl std::error::Error for TimedOut {}
 
-/// The publisher made by [`FlowExt::timeout`](crate::FlowExt::timeout): the clock starts at
+/// The publisher made by [`PublisherExt::timeout`](crate::PublisherExt::timeout): the clock starts at
 /// subscription and restarts at every item; if it runs out first, the upstream is cancelled and
 /// the downstream receives `on_error` with [`TimedOut`]. Demand passes through unchanged.
 ///
