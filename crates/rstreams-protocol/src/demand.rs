@@ -25,6 +25,8 @@ use crate::sync::{AtomicBool, AtomicU64, Ordering};
 pub struct Demand {
     requested: AtomicU64,
     cancelled: AtomicBool,
+    /// A `request(0)` arrived (rule 3.9); the emitter turns it into `on_error`.
+    invalid: AtomicBool,
 }
 
 impl Default for Demand {
@@ -42,6 +44,7 @@ impl Demand {
         Self {
             requested: AtomicU64::new(0),
             cancelled: AtomicBool::new(false),
+            invalid: AtomicBool::new(false),
         }
     }
 
@@ -62,6 +65,40 @@ impl Demand {
         match prev {
             Ok(prev) | Err(prev) => prev,
         }
+    }
+
+    /// Records a subscriber's `request(n)` as a `Subscription` should: nothing once cancelled
+    /// (rule 3.6); `0` marks an invalid request for the emitter to turn into the rule-3.9
+    /// `on_error` (see [`has_invalid_request`](Self::has_invalid_request)); otherwise
+    /// [`add`](Self::add). Returns whether the caller should now drive emission.
+    ///
+    /// ```
+    /// use rstreams_protocol::Demand;
+    /// let d = Demand::new();
+    /// assert!(d.request(3));
+    /// assert!(d.request(0) && d.has_invalid_request());
+    /// d.cancel();
+    /// assert!(!d.request(5));
+    /// assert_eq!(d.get(), 3);
+    /// ```
+    pub fn request(&self, n: u64) -> bool {
+        if self.is_cancelled() {
+            return false;
+        }
+        if n == 0 {
+            // Release: pairs with the Acquire load in `has_invalid_request`.
+            self.invalid.store(true, Ordering::Release);
+        } else {
+            self.add(n);
+        }
+        true
+    }
+
+    /// Whether a `request(0)` was recorded by [`request`](Self::request).
+    #[inline]
+    pub fn has_invalid_request(&self) -> bool {
+        // Acquire: pairs with the Release store in `request`.
+        self.invalid.load(Ordering::Acquire)
     }
 
     /// The current outstanding demand.

@@ -59,7 +59,6 @@
 use std::panic::{AssertUnwindSafe, Location, catch_unwind};
 use std::sync::{Arc, Weak};
 
-use crate::sync::{AtomicBool, Ordering};
 use crate::{Demand, Error, Rule, SerialDrain, Subscriber, Subscription, report_undeliverable};
 
 /// What a [`Source`] answers when asked for an item.
@@ -222,7 +221,6 @@ where
         let source = make(PullHandle { core: erased });
         Core {
             demand: Demand::new(),
-            bad_request: AtomicBool::new(false),
             stage,
             me: weak.clone(),
             drain: SerialDrain::new(State {
@@ -239,8 +237,6 @@ where
 
 struct Core<G: Source, S> {
     demand: Demand,
-    /// Set by `request(0)`; the drain turns it into the rule-3.9 `on_error`.
-    bad_request: AtomicBool,
     stage: &'static Location<'static>,
     /// Ourselves, to hand `on_subscribe` a strong handle from inside the first pass.
     me: Weak<Core<G, S>>,
@@ -277,17 +273,10 @@ where
     S: Subscriber<G::Item> + Send + 'static,
 {
     fn request(&self, n: u64) {
-        let core = &self.0;
-        if core.demand.is_cancelled() {
-            return; // 3.6
+        // 3.6 after cancel, 3.9 for zero, saturating add otherwise: all in `Demand::request`.
+        if self.0.demand.request(n) {
+            self.0.drive();
         }
-        if n == 0 {
-            // Release: pairs with the Acquire load in the drain pass.
-            core.bad_request.store(true, Ordering::Release);
-        } else {
-            core.demand.add(n);
-        }
-        core.drive();
     }
 
     fn cancel(&self) {
@@ -352,8 +341,7 @@ where
             self.drop_all(state);
             return;
         }
-        // Acquire: pairs with the Release store in `request(0)`.
-        if self.bad_request.load(Ordering::Acquire) {
+        if self.demand.has_invalid_request() {
             let error = Error::violation(Rule::R3_9, "request(0): demand must be positive")
                 .at_stage(self.stage);
             self.terminate(state, Step::Error(error));

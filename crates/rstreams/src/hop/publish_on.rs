@@ -104,7 +104,6 @@ where
             demand: Demand::new(),
             wip: AtomicUsize::new(0),
             done: AtomicBool::new(false),
-            bad_request: AtomicBool::new(false),
             terminal: Mutex::new(None),
             up: Mutex::new(None),
             lane: self.scheduler.lane(),
@@ -143,7 +142,6 @@ struct Shared<T, S> {
     wip: AtomicUsize,
     /// Upstream has terminated; `terminal` holds how. Set after the last push.
     done: AtomicBool,
-    bad_request: AtomicBool,
     terminal: Mutex<Option<Error>>,
     up: Mutex<Option<Arc<dyn Subscription>>>,
     lane: SerialLane,
@@ -269,16 +267,10 @@ where
     S: Subscriber<T> + Send + 'static,
 {
     fn request(&self, n: u64) {
-        if self.0.demand.is_cancelled() {
-            return;
+        // 3.6 after cancel, 3.9 for zero, saturating add otherwise: all in `Demand::request`.
+        if self.0.demand.request(n) {
+            self.0.schedule();
         }
-        if n == 0 {
-            // Release: pairs with the drain's Acquire load.
-            self.0.bad_request.store(true, Ordering::Release);
-        } else {
-            self.0.demand.add(n);
-        }
-        self.0.schedule();
     }
 
     fn cancel(&self) {
@@ -380,7 +372,7 @@ where
             return;
         }
         // Acquire: pairs with the Release in `request(0)`.
-        if self.bad_request.load(Ordering::Acquire) {
+        if self.demand.has_invalid_request() {
             let error = Error::violation(Rule::R3_9, "request(0): demand must be positive")
                 .at_stage(self.loc);
             self.demand.cancel();

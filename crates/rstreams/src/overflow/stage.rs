@@ -3,7 +3,7 @@
 use std::collections::VecDeque;
 use std::fmt;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use parking_lot::Mutex;
 use rstreams_protocol::{
@@ -142,7 +142,6 @@ where
                 done: false,
                 error: None,
             }),
-            bad_request: AtomicBool::new(false),
             up: Mutex::new(None),
             mode: self.mode,
             on_drop: self.on_drop.clone(),
@@ -172,7 +171,6 @@ struct Down<S> {
 struct Shared<T, S> {
     demand: Demand,
     queue: Mutex<Queue<T>>,
-    bad_request: AtomicBool,
     up: Mutex<Option<Arc<dyn Subscription>>>,
     mode: Mode,
     on_drop: Option<DropFn<T>>,
@@ -268,16 +266,10 @@ where
     S: Subscriber<T> + Send + 'static,
 {
     fn request(&self, n: u64) {
-        if self.0.demand.is_cancelled() {
-            return;
+        // 3.6 after cancel, 3.9 for zero, saturating add otherwise: all in `Demand::request`.
+        if self.0.demand.request(n) {
+            self.0.drive();
         }
-        if n == 0 {
-            // Release: pairs with the Acquire load in the pass.
-            self.0.bad_request.store(true, Ordering::Release);
-        } else {
-            self.0.demand.add(n);
-        }
-        self.0.drive();
     }
 
     fn cancel(&self) {
@@ -350,7 +342,7 @@ where
                 return;
             }
             // Acquire: pairs with the Release in `request(0)`.
-            if self.bad_request.load(Ordering::Acquire) {
+            if self.demand.has_invalid_request() {
                 self.demand.cancel();
                 self.cancel_upstream();
                 let e = Error::violation(Rule::R3_9, "request(0): demand must be positive")
