@@ -348,6 +348,44 @@ pub fn entries() -> Vec<Builtin> {
             )
         })
         .with_failed(failing::<u64>),
+        // issue 15: operators
+        publisher("rstreams::on_error_return", |n| {
+            let half = n.min(u64::MAX - 1) / 2;
+            rstreams::concat([rstreams::range(0, half).boxed(), failing::<u64>()])
+                .on_error_return(half)
+                .concat_map(
+                    move |x| rstreams::range(x, if x == half { n - half } else { 1 }),
+                    1,
+                )
+        })
+        .with_failed(failing::<u64>),
+        publisher("rstreams::empty.switch_if_empty", |n| {
+            rstreams::empty::<u64>().switch_if_empty(rstreams::range(0, n))
+        })
+        .with_failed(failing::<u64>),
+        publisher("rstreams::empty.default_if_empty", |n| {
+            // The default value is the first item, the rest come after it.
+            rstreams::empty::<u64>()
+                .default_if_empty(0)
+                .take(n.min(1))
+                .concat_map(move |x| rstreams::range(x, n), 1)
+        })
+        .with_failed(failing::<u64>),
+        publisher("rstreams::range.start_with", |n| {
+            let k = n.min(2);
+            rstreams::range(k, n - k).start_with(0..k)
+        })
+        .with_failed(failing::<u64>),
+        publisher("rstreams::timer", |n| {
+            rstreams::range(0, n).concat_map(
+                |x| {
+                    rstreams::timer(std::time::Duration::from_micros(10), flow_pool())
+                        .map(move |_| x)
+                },
+                1,
+            )
+        })
+        .with_failed(failing::<u64>),
     ]
 }
 

@@ -592,6 +592,112 @@ pub trait PublisherExt: Publisher {
         sink::blocking_last(self, Location::caller())
     }
 
+    // ---- more operators (issue 15) ----
+
+    /// On the upstream's error, emits a clone of `value` and completes instead of failing.
+    /// Demand: the downstream's unmet demand carries over; `value` is sent only when requested.
+    /// A rule-3.9 error (the answer to the downstream's own `request(0)`) is not replaced.
+    /// Buffer: none. See [`OnErrorReturn`].
+    ///
+    /// ```
+    /// use rstreams::prelude::*;
+    /// let p = rstreams::concat([rstreams::range(0, 2).boxed(), rstreams::error(rstreams::Error::msg("x")).boxed()])
+    ///     .on_error_return(99);
+    /// assert_eq!(p.to_vec().blocking_first()?, Some(vec![0, 1, 99]));
+    /// # Ok::<(), rstreams::Error>(())
+    /// ```
+    #[doc(alias = "onErrorReturn")]
+    #[doc(alias = "onErrorReturnItem")]
+    #[track_caller]
+    fn on_error_return(self, value: Self::Item) -> OnErrorReturn<Self, Self::Item>
+    where
+        Self: Sized,
+        Self::Item: Clone + Send + Sync + 'static,
+    {
+        OnErrorReturn {
+            upstream: Arc::new(self),
+            value,
+            loc: Location::caller(),
+        }
+    }
+
+    /// When the upstream completes without any item, continues with `other` (asked for exactly
+    /// the demand left). Errors pass through. Buffer: none. See [`SwitchIfEmpty`].
+    ///
+    /// ```
+    /// use rstreams::prelude::*;
+    /// let p = rstreams::empty::<u32>().switch_if_empty(rstreams::range(5, 2).map(|x| x as u32));
+    /// assert_eq!(p.to_vec().blocking_first()?, Some(vec![5, 6]));
+    /// # Ok::<(), rstreams::Error>(())
+    /// ```
+    #[doc(alias = "switchIfEmpty")]
+    #[track_caller]
+    fn switch_if_empty<Q>(self, other: Q) -> SwitchIfEmpty<Self, Q>
+    where
+        Self: Sized,
+        Q: Publisher<Item = Self::Item>,
+    {
+        SwitchIfEmpty {
+            upstream: Arc::new(self),
+            other: Arc::new(other),
+            loc: Location::caller(),
+        }
+    }
+
+    /// When the upstream completes without any item, emits a clone of `value` (once requested)
+    /// and completes. Buffer: the one value. See [`SwitchIfEmpty`].
+    ///
+    /// ```
+    /// use rstreams::prelude::*;
+    /// assert_eq!(rstreams::empty::<u8>().default_if_empty(7).blocking_first()?, Some(7));
+    /// assert_eq!(rstreams::just(1u8).default_if_empty(7).to_vec().blocking_first()?, Some(vec![1]));
+    /// # Ok::<(), rstreams::Error>(())
+    /// ```
+    #[doc(alias = "defaultIfEmpty")]
+    #[track_caller]
+    fn default_if_empty(
+        self,
+        value: Self::Item,
+    ) -> SwitchIfEmpty<Self, crate::source::Just<Self::Item>>
+    where
+        Self: Sized,
+        Self::Item: Clone + Send + Sync + 'static,
+    {
+        let loc = Location::caller();
+        SwitchIfEmpty {
+            upstream: Arc::new(self),
+            other: Arc::new(crate::source::just(value)),
+            loc,
+        }
+    }
+
+    /// Emits `items` first (a clone of each, for every subscriber), then the upstream's items;
+    /// the upstream is subscribed once the prefix has been delivered. Demand carries over
+    /// exactly. Buffer: the prefix, shared. See [`StartWith`].
+    ///
+    /// ```
+    /// use rstreams::prelude::*;
+    /// let p = rstreams::range(3, 2).start_with([0, 1]);
+    /// assert_eq!(p.to_vec().blocking_first()?, Some(vec![0, 1, 3, 4]));
+    /// # Ok::<(), rstreams::Error>(())
+    /// ```
+    #[doc(alias = "startWith")]
+    #[doc(alias = "startWithItem")]
+    #[doc(alias = "startWithIterable")]
+    #[doc(alias = "startWithArray")]
+    #[track_caller]
+    fn start_with<I>(self, items: I) -> StartWith<Self, Self::Item>
+    where
+        Self: Sized,
+        I: IntoIterator<Item = Self::Item>,
+    {
+        StartWith {
+            upstream: Arc::new(self),
+            prefix: items.into_iter().collect(),
+            loc: Location::caller(),
+        }
+    }
+
     // ---- Thread hops, overflow policies and time ----
 
     /// Delivers every downstream signal on `scheduler`, with at most `prefetch` items queued

@@ -52,6 +52,7 @@ pub use rstreams_protocol::{
     Subscription, pull, report_undeliverable, set_undeliverable_hook,
 };
 pub use sink::{BlockingIter, Cancellable, Consumer};
+pub use source::timer;
 pub use source::{
     concat, defer, empty, error, from_iter, from_iter_once, generate, just, never, range,
 };

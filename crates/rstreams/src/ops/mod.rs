@@ -4,6 +4,7 @@
 
 mod aggregate;
 mod buffer;
+mod fallback;
 mod filter;
 mod limit_rate;
 mod map;
@@ -17,6 +18,7 @@ mod tap;
 
 pub use aggregate::{Collect, Reduce};
 pub use buffer::Buffer;
+pub use fallback::{OnErrorReturn, StartWith, SwitchIfEmpty};
 pub use filter::{Filter, FilterMap};
 pub use limit_rate::LimitRate;
 pub use map::Map;

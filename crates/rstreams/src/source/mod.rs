@@ -11,9 +11,11 @@ mod defer;
 mod generate;
 mod iter;
 mod simple;
+mod timer;
 
 pub use concat::{Concat, concat};
 pub use defer::{Defer, defer};
 pub use generate::{Generate, GenerateSink, generate};
 pub use iter::{FromIter, FromIterOnce, Range, from_iter, from_iter_once, range};
 pub use simple::{Empty, Fail, Just, Never, empty, error, just, never};
+pub use timer::{Timer, timer};
