@@ -386,6 +386,14 @@ pub fn entries() -> Vec<Builtin> {
             )
         })
         .with_failed(failing::<u64>),
+        publisher("rstreams::range.take_until", |n| {
+            rstreams::range(0, n).take_until(rstreams::never::<()>())
+        })
+        .with_failed(failing::<u64>),
+        publisher("rstreams::range.skip_until", |n| {
+            rstreams::range(0, n).skip_until(rstreams::just(()))
+        })
+        .with_failed(failing::<u64>),
     ]
 }
 

@@ -12,6 +12,8 @@ const ENTRIES: &[&str] = &[
     "rstreams::empty.default_if_empty",
     "rstreams::range.start_with",
     "rstreams::timer",
+    "rstreams::range.take_until",
+    "rstreams::range.skip_until",
 ];
 
 #[test]

@@ -698,6 +698,61 @@ pub trait PublisherExt: Publisher {
         }
     }
 
+    /// Relays items until `other` emits its first item or completes; then completes and
+    /// cancels both. Demand: exactly the downstream's, passed to the upstream; `other` is asked
+    /// for one item. Buffer: at most the outstanding demand. See [`TakeUntil`].
+    ///
+    /// ```
+    /// use rstreams::prelude::*;
+    /// // `other` fires at once: nothing is relayed.
+    /// assert_eq!(rstreams::range(0, 5).take_until(rstreams::just(())).to_vec().blocking_first()?, Some(vec![]));
+    /// // `other` never fires: everything is relayed.
+    /// let all = rstreams::range(0, 3).take_until(rstreams::never::<()>()).to_vec().blocking_first()?;
+    /// assert_eq!(all, Some(vec![0, 1, 2]));
+    /// # Ok::<(), rstreams::Error>(())
+    /// ```
+    #[doc(alias = "takeUntil")]
+    #[doc(alias = "takeUntilOther")]
+    #[track_caller]
+    fn take_until<Q>(self, other: Q) -> TakeUntil<Self, Q>
+    where
+        Self: Sized,
+        Q: Publisher,
+    {
+        TakeUntil {
+            upstream: self,
+            other,
+            loc: Location::caller(),
+        }
+    }
+
+    /// Drops items until `other` emits its first item or completes, then relays the rest and
+    /// cancels `other`. Demand: the downstream's, plus what was dropped, asked again in batches.
+    /// Buffer: at most the outstanding demand. See [`SkipUntil`].
+    ///
+    /// ```
+    /// use rstreams::prelude::*;
+    /// let v = rstreams::range(0, 3).skip_until(rstreams::empty::<()>()).to_vec().blocking_first()?;
+    /// assert_eq!(v, Some(vec![0, 1, 2]));
+    /// let none = rstreams::range(0, 3).skip_until(rstreams::never::<()>()).to_vec().blocking_first()?;
+    /// assert_eq!(none, Some(vec![]));
+    /// # Ok::<(), rstreams::Error>(())
+    /// ```
+    #[doc(alias = "skipUntil")]
+    #[doc(alias = "skipUntilOther")]
+    #[track_caller]
+    fn skip_until<Q>(self, other: Q) -> SkipUntil<Self, Q>
+    where
+        Self: Sized,
+        Q: Publisher,
+    {
+        SkipUntil {
+            upstream: self,
+            other,
+            loc: Location::caller(),
+        }
+    }
+
     // ---- Thread hops, overflow policies and time ----
 
     /// Delivers every downstream signal on `scheduler`, with at most `prefetch` items queued

@@ -112,3 +112,95 @@ impl<T, S: Subscriber<T>> Subscriber<T> for TrackedSub<S> {
         self.down.on_complete()
     }
 }
+
+/// A publisher driven by the test: it keeps its (one) subscriber and sends what the test says,
+/// recording the demand received and whether it was cancelled. Ignores rule 1.1 on purpose, so
+/// a test can also send more than requested.
+pub struct Manual<T> {
+    inner: Arc<ManualInner<T>>,
+}
+
+struct ManualInner<T> {
+    sub: parking_lot::Mutex<Option<Box<dyn Subscriber<T> + Send>>>,
+    requested: AtomicU64,
+    cancelled: std::sync::atomic::AtomicBool,
+}
+
+impl<T> Clone for Manual<T> {
+    fn clone(&self) -> Self {
+        Manual {
+            inner: Arc::clone(&self.inner),
+        }
+    }
+}
+
+struct ManualSubscription<T>(Arc<ManualInner<T>>);
+
+impl<T: Send + 'static> Subscription for ManualSubscription<T> {
+    fn request(&self, n: u64) {
+        let _ = self
+            .0
+            .requested
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |c| {
+                Some(c.saturating_add(n))
+            });
+    }
+    fn cancel(&self) {
+        self.0.cancelled.store(true, Ordering::SeqCst);
+        // Release the subscriber (rule 3.13) unless a signal is being sent right now.
+        if let Some(mut g) = self.0.sub.try_lock() {
+            g.take();
+        }
+    }
+}
+
+impl<T: Send + 'static> Manual<T> {
+    pub fn new() -> Self {
+        Manual {
+            inner: Arc::new(ManualInner {
+                sub: parking_lot::Mutex::new(None),
+                requested: AtomicU64::new(0),
+                cancelled: std::sync::atomic::AtomicBool::new(false),
+            }),
+        }
+    }
+    pub fn requested(&self) -> u64 {
+        self.inner.requested.load(Ordering::SeqCst)
+    }
+    pub fn cancelled(&self) -> bool {
+        self.inner.cancelled.load(Ordering::SeqCst)
+    }
+    pub fn subscribed(&self) -> bool {
+        self.inner.sub.lock().is_some()
+    }
+    fn with(&self, f: impl FnOnce(&mut (dyn Subscriber<T> + Send))) {
+        let taken = self.inner.sub.lock().take();
+        if let Some(mut s) = taken {
+            f(&mut *s);
+            if !self.cancelled() {
+                *self.inner.sub.lock() = Some(s);
+            }
+        }
+    }
+    pub fn next(&self, item: T) {
+        self.with(|s| s.on_next(item));
+    }
+    pub fn complete(&self) {
+        self.with(|s| s.on_complete());
+        self.inner.sub.lock().take();
+    }
+    pub fn error(&self, e: Error) {
+        self.with(|s| s.on_error(e));
+        self.inner.sub.lock().take();
+    }
+}
+
+impl<T: Send + 'static> Publisher for Manual<T> {
+    type Item = T;
+    fn subscribe<S: Subscriber<T> + Send + 'static>(&self, mut subscriber: S) {
+        subscriber.on_subscribe(Box::new(ManualSubscription(Arc::clone(&self.inner))));
+        if !self.cancelled() {
+            *self.inner.sub.lock() = Some(Box::new(subscriber));
+        }
+    }
+}

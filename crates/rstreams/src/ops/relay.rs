@@ -1,0 +1,139 @@
+//! The main input of a multi-input operator built on the pull kit, with pass-through demand:
+//! the shared piece of `take_until`, `skip_until`, `with_latest_from` and the rate operators.
+//!
+//! Such an operator serves its downstream with [`pull::serve_with_at`]: the kit owns the
+//! downstream, its demand, the serial drain and every publisher rule. Its inputs (the main
+//! upstream, a trigger, a timer) only change a mutex-guarded state and
+//! [`wake`](PullHandle::wake) the kit. The main upstream is asked for items from inside
+//! `Source::pull_many`, where the kit passes the downstream's exact outstanding demand: a
+//! [`MainLane`] tops the upstream's outstanding requests up to that demand and no further, so
+//!
+//! * the upstream is never asked for more than the downstream asked for, minus what is already
+//!   on its way or queued (an item the stage drops is asked for again on the next pass);
+//! * the queue holds at most the downstream's outstanding demand and never more than
+//!   [`RELAY_BATCH`] items: a synchronous upstream delivers inside the `request`, so a larger
+//!   request (or `u64::MAX`) would fill the queue without bound before anything went downstream;
+//!   the upstream sees requests of at most `RELAY_BATCH`, one per drain pass;
+//! * an item beyond what was requested is a rule-1.1 violation of the upstream, reported as such.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, OnceLock};
+
+use rstreams_protocol::Subscription;
+use rstreams_protocol::pull::PullHandle;
+
+/// The largest request a [`MainLane`] sends upstream at once, and so its queue bound.
+pub const RELAY_BATCH: u64 = 256;
+
+/// The main upstream's queue and demand bookkeeping (kept inside the operator's mutex).
+pub(crate) struct MainLane<T> {
+    pub(crate) queue: VecDeque<T>,
+    sub: Option<Arc<dyn Subscription>>,
+    /// Requested from the upstream and not yet received.
+    outstanding: u64,
+    /// The upstream completed.
+    pub(crate) complete: bool,
+    /// `on_subscribe` was accepted once (rule 2.5 for a second one).
+    subscribed: bool,
+}
+
+/// What [`MainLane::push`] found.
+pub(crate) enum Pushed {
+    Queued,
+    /// More items than requested: the upstream broke rule 1.1.
+    Overflow,
+}
+
+impl<T> MainLane<T> {
+    pub(crate) fn new() -> Self {
+        MainLane {
+            queue: VecDeque::new(),
+            sub: None,
+            outstanding: 0,
+            complete: false,
+            subscribed: false,
+        }
+    }
+
+    /// Accepts the upstream's subscription; `false` when one was already accepted (the caller
+    /// cancels the new one, rule 2.5).
+    pub(crate) fn accept(&mut self, s: &Arc<dyn Subscription>) -> bool {
+        if self.subscribed {
+            return false;
+        }
+        self.subscribed = true;
+        self.sub = Some(Arc::clone(s));
+        true
+    }
+
+    /// Records one arrived item without queueing it (the stage dropped it): its unit of demand
+    /// will be asked for again by the next [`top_up`](Self::top_up).
+    pub(crate) fn arrived(&mut self) -> Result<(), Pushed> {
+        if self.outstanding == 0 {
+            return Err(Pushed::Overflow);
+        }
+        self.outstanding -= 1;
+        Ok(())
+    }
+
+    /// Records and queues one arrived item.
+    pub(crate) fn push(&mut self, item: T) -> Pushed {
+        match self.arrived() {
+            Ok(()) => {
+                self.queue.push_back(item);
+                Pushed::Queued
+            }
+            Err(e) => e,
+        }
+    }
+
+    /// The request that brings the upstream's outstanding demand (queued items included) up to
+    /// `want` (the downstream's unmet demand) capped at [`RELAY_BATCH`]; `None` when nothing
+    /// needs asking.
+    pub(crate) fn top_up(&mut self, want: u64) -> Option<(Arc<dyn Subscription>, u64)> {
+        let want = want.min(RELAY_BATCH);
+        if self.complete || want == 0 {
+            return None;
+        }
+        let sub = self.sub.clone()?;
+        let have = self.outstanding.saturating_add(self.queue.len() as u64);
+        if want <= have {
+            return None;
+        }
+        let n = want - have;
+        self.outstanding += n;
+        Some((sub, n))
+    }
+
+    /// The upstream completed: nothing more will arrive.
+    pub(crate) fn completed(&mut self) {
+        self.complete = true;
+        self.sub = None;
+    }
+
+    /// Takes the subscription to cancel it (and drops what was queued).
+    pub(crate) fn take_sub(&mut self) -> Option<Arc<dyn Subscription>> {
+        self.queue.clear();
+        self.sub.take()
+    }
+
+    /// Completed with nothing queued.
+    pub(crate) fn exhausted(&self) -> bool {
+        self.complete && self.queue.is_empty()
+    }
+}
+
+/// The kit's handle, set once the downstream is being served.
+#[derive(Default)]
+pub(crate) struct Waker(OnceLock<PullHandle>);
+
+impl Waker {
+    pub(crate) fn set(&self, handle: PullHandle) {
+        let _ = self.0.set(handle);
+    }
+    pub(crate) fn wake(&self) {
+        if let Some(h) = self.0.get() {
+            h.wake();
+        }
+    }
+}
