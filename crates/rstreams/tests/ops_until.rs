@@ -163,15 +163,14 @@ proptest! {
         let other2 = Manual::<()>::new();
         main2.clone().skip_until(other2.clone()).subscribe(rec2);
         let mut sent = 0u64;
-        let mut sent2 = 0u64;
-        for i in 0..n {
+        for (sent2, i) in (0..n).enumerate() {
+            let sent2 = sent2 as u64;
             if i == at { other.next(()); other2.next(()); }
             // A lawful upstream: each item only once it has been requested.
             while !main.cancelled() && main.requested() <= sent { probe.request(batch); }
             if !main.cancelled() { main.next(i); sent += 1; }
             while main2.requested() <= sent2 { probe2.request(batch); }
             main2.next(i);
-            sent2 += 1;
         }
         main.complete();
         main2.complete();
@@ -193,5 +192,9 @@ fn unbounded_demand_is_asked_upstream_in_bounded_batches() {
     assert_eq!(probe.count(), 1000);
     assert!(probe.completed());
     // 1000 items in requests of at most RELAY_BATCH, never an unbounded one.
-    assert!(main.requested() < 1000 + rstreams::ops::RELAY_BATCH);
+    assert!(
+        main.requested() <= 1000 + rstreams::ops::RELAY_BATCH,
+        "{}",
+        main.requested()
+    );
 }
