@@ -394,6 +394,19 @@ pub fn entries() -> Vec<Builtin> {
             rstreams::range(0, n).skip_until(rstreams::just(()))
         })
         .with_failed(failing::<u64>),
+        publisher("rstreams::range.distinct_by", |n| {
+            // Every item twice in a row: half are duplicates to drop.
+            rstreams::range(0, n.saturating_mul(2))
+                .map(|x| x / 2)
+                .distinct_by(|x| *x, 4)
+        })
+        .with_failed(failing::<u64>),
+        publisher("rstreams::range.distinct_until_changed", |n| {
+            rstreams::range(0, n.saturating_mul(2))
+                .map(|x| x / 2)
+                .distinct_until_changed()
+        })
+        .with_failed(failing::<u64>),
     ]
 }
 

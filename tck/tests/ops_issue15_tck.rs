@@ -14,6 +14,8 @@ const ENTRIES: &[&str] = &[
     "rstreams::timer",
     "rstreams::range.take_until",
     "rstreams::range.skip_until",
+    "rstreams::range.distinct_by",
+    "rstreams::range.distinct_until_changed",
 ];
 
 #[test]

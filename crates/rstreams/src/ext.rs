@@ -753,6 +753,82 @@ pub trait PublisherExt: Publisher {
         }
     }
 
+    /// Passes an item only if its key was not seen among the last `max_keys` distinct keys;
+    /// at the bound the oldest key is forgotten (so it may pass again). Dropped items are asked
+    /// for again in batches. Memory: `max_keys` keys. See [`DistinctBy`].
+    ///
+    /// ```
+    /// use rstreams::prelude::*;
+    /// let v = rstreams::from_iter(vec!["a", "bb", "c", "dd", "eee"])
+    ///     .distinct_by(|s| s.len(), 16)
+    ///     .to_vec()
+    ///     .blocking_first()?;
+    /// assert_eq!(v, Some(vec!["a", "bb", "eee"]));
+    /// # Ok::<(), rstreams::Error>(())
+    /// ```
+    #[doc(alias = "distinct")]
+    #[track_caller]
+    fn distinct_by<K, F>(self, key: F, max_keys: usize) -> DistinctBy<Self, F>
+    where
+        Self: Sized,
+        F: Fn(&Self::Item) -> K + Send + Sync + 'static,
+        K: std::hash::Hash + Eq + Clone + Send + 'static,
+    {
+        DistinctBy {
+            upstream: self,
+            key: Arc::new(key),
+            max_keys,
+            loc: Location::caller(),
+        }
+    }
+
+    /// Drops an item equal to the previous one. Memory: one item (a clone). See
+    /// [`DistinctUntilChanged`].
+    ///
+    /// ```
+    /// use rstreams::prelude::*;
+    /// let v = rstreams::from_iter(vec![1, 1, 2, 2, 2, 1, 3, 3]).distinct_until_changed().to_vec().blocking_first()?;
+    /// assert_eq!(v, Some(vec![1, 2, 1, 3]));
+    /// # Ok::<(), rstreams::Error>(())
+    /// ```
+    #[doc(alias = "distinctUntilChanged")]
+    #[track_caller]
+    fn distinct_until_changed(self) -> DistinctUntilChanged<Self, Itself>
+    where
+        Self: Sized,
+        Self::Item: Clone + PartialEq + Send + 'static,
+    {
+        DistinctUntilChanged {
+            upstream: self,
+            key: Arc::new(Itself),
+            loc: Location::caller(),
+        }
+    }
+
+    /// Drops an item whose key equals the previous item's key. Memory: one key. See
+    /// [`DistinctUntilChanged`].
+    ///
+    /// ```
+    /// use rstreams::prelude::*;
+    /// let v = rstreams::range(0, 7).distinct_until_changed_by(|x| x / 3).to_vec().blocking_first()?;
+    /// assert_eq!(v, Some(vec![0, 3, 6]));
+    /// # Ok::<(), rstreams::Error>(())
+    /// ```
+    #[doc(alias = "distinctUntilChanged")]
+    #[track_caller]
+    fn distinct_until_changed_by<K, F>(self, key: F) -> DistinctUntilChanged<Self, KeyFn<F>>
+    where
+        Self: Sized,
+        F: Fn(&Self::Item) -> K + Send + Sync + 'static,
+        K: PartialEq + Send + 'static,
+    {
+        DistinctUntilChanged {
+            upstream: self,
+            key: Arc::new(KeyFn(key)),
+            loc: Location::caller(),
+        }
+    }
+
     // ---- Thread hops, overflow policies and time ----
 
     /// Delivers every downstream signal on `scheduler`, with at most `prefetch` items queued

@@ -4,6 +4,7 @@
 
 mod aggregate;
 mod buffer;
+mod distinct;
 mod fallback;
 mod filter;
 mod limit_rate;
@@ -20,6 +21,7 @@ mod until;
 
 pub use aggregate::{Collect, Reduce};
 pub use buffer::Buffer;
+pub use distinct::{DistinctBy, DistinctUntilChanged, Itself, KeyFn, KeyOf};
 pub use fallback::{OnErrorReturn, StartWith, SwitchIfEmpty};
 pub use filter::{Filter, FilterMap};
 pub use limit_rate::LimitRate;
