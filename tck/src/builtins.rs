@@ -407,6 +407,10 @@ pub fn entries() -> Vec<Builtin> {
                 .distinct_until_changed()
         })
         .with_failed(failing::<u64>),
+        publisher("rstreams::using", |n| {
+            rstreams::using(move || n, |n| rstreams::range(0, *n), drop)
+        })
+        .with_failed(failing::<u64>),
     ]
 }
 

@@ -16,6 +16,7 @@ const ENTRIES: &[&str] = &[
     "rstreams::range.skip_until",
     "rstreams::range.distinct_by",
     "rstreams::range.distinct_until_changed",
+    "rstreams::using",
 ];
 
 #[test]

@@ -18,6 +18,7 @@ mod skip;
 mod take;
 mod tap;
 mod until;
+mod using;
 
 pub use aggregate::{Collect, Reduce};
 pub use buffer::Buffer;
@@ -33,3 +34,4 @@ pub use skip::{Skip, SkipWhile};
 pub use take::{Take, TakeWhile};
 pub use tap::{DoOnCancel, DoOnComplete, DoOnError, DoOnNext, DoOnRequest};
 pub use until::{SkipUntil, TakeUntil};
+pub use using::{Using, using};
