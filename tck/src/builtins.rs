@@ -411,6 +411,24 @@ pub fn entries() -> Vec<Builtin> {
             rstreams::using(move || n, |n| rstreams::range(0, *n), drop)
         })
         .with_failed(failing::<u64>),
+        publisher("rstreams::combine_latest", |n| {
+            rstreams::combine_latest(rstreams::just(0u64), rstreams::range(0, n), |_, x| *x)
+        })
+        .with_failed(failing::<u64>),
+        publisher("rstreams::range.with_latest_from", |n| {
+            rstreams::range(0, n).with_latest_from(rstreams::just(1u64), |x, _| x)
+        })
+        .with_failed(failing::<u64>),
+        publisher("rstreams::zip3", |n| {
+            rstreams::zip3(
+                rstreams::range(0, n),
+                rstreams::range(0, u64::MAX),
+                rstreams::range(0, u64::MAX),
+                8,
+            )
+            .map(|(a, _, _)| a)
+        })
+        .with_failed(failing::<u64>),
     ]
 }
 

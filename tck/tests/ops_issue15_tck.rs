@@ -17,6 +17,9 @@ const ENTRIES: &[&str] = &[
     "rstreams::range.distinct_by",
     "rstreams::range.distinct_until_changed",
     "rstreams::using",
+    "rstreams::combine_latest",
+    "rstreams::range.with_latest_from",
+    "rstreams::zip3",
 ];
 
 #[test]

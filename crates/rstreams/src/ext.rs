@@ -829,6 +829,36 @@ pub trait PublisherExt: Publisher {
         }
     }
 
+    /// For each item, emits `f(item, &latest)` with the latest item of `other`; items that
+    /// arrive before `other` has emitted are dropped (and asked for again). Buffer: at most
+    /// `min(outstanding demand, RELAY_BATCH)` items and one value of `other`. See
+    /// [`WithLatestFrom`].
+    ///
+    /// ```
+    /// use rstreams::prelude::*;
+    /// let v = rstreams::range(0, 3)
+    ///     .with_latest_from(rstreams::just(100), |x, base| x + base)
+    ///     .to_vec()
+    ///     .blocking_first()?;
+    /// assert_eq!(v, Some(vec![100, 101, 102]));
+    /// # Ok::<(), rstreams::Error>(())
+    /// ```
+    #[doc(alias = "withLatestFrom")]
+    #[track_caller]
+    fn with_latest_from<Q, R, F>(self, other: Q, f: F) -> WithLatestFrom<Self, Q, F>
+    where
+        Self: Sized,
+        Q: Publisher,
+        F: Fn(Self::Item, &Q::Item) -> R + Send + Sync + 'static,
+    {
+        WithLatestFrom {
+            upstream: self,
+            other,
+            f: Arc::new(f),
+            loc: Location::caller(),
+        }
+    }
+
     // ---- Thread hops, overflow policies and time ----
 
     /// Delivers every downstream signal on `scheduler`, with at most `prefetch` items queued

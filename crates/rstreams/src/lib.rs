@@ -45,7 +45,7 @@ pub mod time;
 pub use emitter::{Emitter, EmitterPublisher, emitter};
 pub use ext::PublisherExt;
 pub use flat::merge;
-pub use ops::using;
+pub use ops::{combine_latest, using, zip3};
 pub use rstreams_executor as executor;
 pub use rstreams_protocol as protocol;
 pub use rstreams_protocol::{

@@ -4,6 +4,7 @@
 
 mod aggregate;
 mod buffer;
+mod combine;
 mod distinct;
 mod fallback;
 mod filter;
@@ -22,6 +23,9 @@ mod using;
 
 pub use aggregate::{Collect, Reduce};
 pub use buffer::Buffer;
+pub use combine::{
+    CombineLatest, DEFAULT_COMBINE_PREFETCH, WithLatestFrom, Zip3, combine_latest, zip3,
+};
 pub use distinct::{DistinctBy, DistinctUntilChanged, Itself, KeyFn, KeyOf};
 pub use fallback::{OnErrorReturn, StartWith, SwitchIfEmpty};
 pub use filter::{Filter, FilterMap};
