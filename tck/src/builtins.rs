@@ -429,6 +429,31 @@ pub fn entries() -> Vec<Builtin> {
             .map(|(a, _, _)| a)
         })
         .with_failed(failing::<u64>),
+        // Rate operators drop by design: each inner carries one item, flushed at completion.
+        publisher("rstreams::just.debounce", |n| {
+            rstreams::range(0, n).concat_map(
+                |x| rstreams::just(x).debounce(std::time::Duration::from_secs(3600), flow_pool()),
+                1,
+            )
+        })
+        .with_failed(failing::<u64>),
+        publisher("rstreams::just.throttle_first", |n| {
+            rstreams::range(0, n).concat_map(
+                |x| {
+                    rstreams::just(x)
+                        .throttle_first(std::time::Duration::from_secs(3600), flow_pool())
+                },
+                1,
+            )
+        })
+        .with_failed(failing::<u64>),
+        publisher("rstreams::just.sample", |n| {
+            rstreams::range(0, n).concat_map(
+                |x| rstreams::just(x).sample(std::time::Duration::from_secs(3600), flow_pool()),
+                1,
+            )
+        })
+        .with_failed(failing::<u64>),
     ]
 }
 

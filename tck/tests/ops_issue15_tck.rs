@@ -20,6 +20,9 @@ const ENTRIES: &[&str] = &[
     "rstreams::combine_latest",
     "rstreams::range.with_latest_from",
     "rstreams::zip3",
+    "rstreams::just.debounce",
+    "rstreams::just.throttle_first",
+    "rstreams::just.sample",
 ];
 
 #[test]

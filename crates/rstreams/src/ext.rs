@@ -859,6 +859,120 @@ pub trait PublisherExt: Publisher {
         }
     }
 
+    /// Emits an item only once `d` has passed on `scheduler` without a newer one; the last item
+    /// is emitted when the upstream completes. Upstream demand: unbounded. Buffer: two items.
+    /// See [`Debounce`](crate::time::Debounce).
+    ///
+    /// ```
+    /// use rstreams::prelude::*;
+    /// use rstreams::executor::ManualExecutor;
+    /// use std::{sync::Arc, time::Duration};
+    ///
+    /// let exec = ManualExecutor::new();
+    /// let (tx, hot) = rstreams::overflow::hot_emitter::<u32>();
+    /// let it = hot.on_backpressure_error()
+    ///     .debounce(Duration::from_secs(1), Arc::new(exec.clone()))
+    ///     .blocking_iter(4);
+    /// tx.emit(1).unwrap();
+    /// tx.emit(2).unwrap();                    // 1 is superseded
+    /// exec.advance(Duration::from_secs(1));   // quiet for 1 s: 2 goes out
+    /// drop(tx);                               // completes
+    /// assert_eq!(it.collect::<Result<Vec<_>, _>>()?, vec![2]);
+    /// # Ok::<(), rstreams::Error>(())
+    /// ```
+    #[doc(alias = "debounceTimeout")]
+    #[doc(alias = "sampleTimeout")]
+    #[track_caller]
+    fn debounce(self, d: Duration, scheduler: Arc<dyn Scheduler>) -> crate::time::Debounce<Self>
+    where
+        Self: Sized,
+    {
+        crate::time::Debounce {
+            upstream: self,
+            d,
+            scheduler,
+            loc: Location::caller(),
+        }
+    }
+
+    /// Emits an item, then drops the upstream's items for `d` on `scheduler`, and repeats.
+    /// Upstream demand: unbounded. Buffer: one item. See
+    /// [`ThrottleFirst`](crate::time::ThrottleFirst).
+    ///
+    /// ```
+    /// use rstreams::prelude::*;
+    /// use rstreams::executor::ManualExecutor;
+    /// use std::{sync::Arc, time::Duration};
+    ///
+    /// let exec = ManualExecutor::new();
+    /// let (tx, hot) = rstreams::overflow::hot_emitter::<u32>();
+    /// let it = hot.on_backpressure_error()
+    ///     .throttle_first(Duration::from_secs(1), Arc::new(exec.clone()))
+    ///     .blocking_iter(4);
+    /// tx.emit(1).unwrap();
+    /// tx.emit(2).unwrap();                    // inside the window: dropped
+    /// exec.advance(Duration::from_secs(1));
+    /// tx.emit(3).unwrap();
+    /// drop(tx);
+    /// assert_eq!(it.collect::<Result<Vec<_>, _>>()?, vec![1, 3]);
+    /// # Ok::<(), rstreams::Error>(())
+    /// ```
+    #[doc(alias = "throttleFirst")]
+    #[track_caller]
+    fn throttle_first(
+        self,
+        d: Duration,
+        scheduler: Arc<dyn Scheduler>,
+    ) -> crate::time::ThrottleFirst<Self>
+    where
+        Self: Sized,
+    {
+        crate::time::ThrottleFirst {
+            upstream: self,
+            d,
+            scheduler,
+            loc: Location::caller(),
+        }
+    }
+
+    /// Every `d` on `scheduler`, emits the latest item of the period, if any (and the last one
+    /// at completion). Upstream demand: unbounded. Buffer: two items. See
+    /// [`Sample`](crate::time::Sample).
+    ///
+    /// ```
+    /// use rstreams::prelude::*;
+    /// use rstreams::executor::ManualExecutor;
+    /// use std::{sync::Arc, time::Duration};
+    ///
+    /// let exec = ManualExecutor::new();
+    /// let (tx, hot) = rstreams::overflow::hot_emitter::<u32>();
+    /// let it = hot.on_backpressure_error()
+    ///     .sample(Duration::from_secs(1), Arc::new(exec.clone()))
+    ///     .blocking_iter(4);
+    /// tx.emit(1).unwrap();
+    /// tx.emit(2).unwrap();
+    /// exec.advance(Duration::from_secs(1));   // period ends: 2
+    /// exec.advance(Duration::from_secs(1));   // nothing new: nothing
+    /// tx.emit(3).unwrap();
+    /// drop(tx);                               // completion flushes 3
+    /// assert_eq!(it.collect::<Result<Vec<_>, _>>()?, vec![2, 3]);
+    /// # Ok::<(), rstreams::Error>(())
+    /// ```
+    #[doc(alias = "throttleLast")]
+    #[doc(alias = "sampleTime")]
+    #[track_caller]
+    fn sample(self, d: Duration, scheduler: Arc<dyn Scheduler>) -> crate::time::Sample<Self>
+    where
+        Self: Sized,
+    {
+        crate::time::Sample {
+            upstream: self,
+            d,
+            scheduler,
+            loc: Location::caller(),
+        }
+    }
+
     // ---- Thread hops, overflow policies and time ----
 
     /// Delivers every downstream signal on `scheduler`, with at most `prefetch` items queued

@@ -6,12 +6,14 @@
 
 mod buffer_timeout;
 mod delay;
+mod rate;
 mod retry;
 mod serial;
 mod timeout;
 
 pub use buffer_timeout::BufferTimeout;
 pub use delay::Delay;
+pub use rate::{Debounce, Sample, ThrottleFirst};
 pub(crate) use retry::Backoff;
 pub use retry::Retry;
 pub use timeout::{TimedOut, Timeout};
