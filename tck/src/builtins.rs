@@ -454,6 +454,23 @@ pub fn entries() -> Vec<Builtin> {
             )
         })
         .with_failed(failing::<u64>),
+        // Sub-streams are flattened back: every group drained concurrently, windows in order.
+        publisher("rstreams::range.group_by.flat_map", |n| {
+            rstreams::range(0, n)
+                .group_by(|x| x % 4, 4, 16)
+                .flat_map(|g| g, 4, 16)
+        })
+        .with_failed(failing::<u64>),
+        publisher("rstreams::range.window.concat_map", |n| {
+            rstreams::range(0, n).window(3).concat_map(|w| w, 1)
+        })
+        .with_failed(failing::<u64>),
+        publisher("rstreams::range.window_timeout.concat_map", |n| {
+            rstreams::range(0, n)
+                .window_timeout(3, std::time::Duration::from_secs(3600), flow_pool())
+                .concat_map(|w| w, 1)
+        })
+        .with_failed(failing::<u64>),
     ]
 }
 

@@ -23,6 +23,9 @@ const ENTRIES: &[&str] = &[
     "rstreams::just.debounce",
     "rstreams::just.throttle_first",
     "rstreams::just.sample",
+    "rstreams::range.group_by.flat_map",
+    "rstreams::range.window.concat_map",
+    "rstreams::range.window_timeout.concat_map",
 ];
 
 #[test]

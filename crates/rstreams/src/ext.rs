@@ -973,6 +973,114 @@ pub trait PublisherExt: Publisher {
         }
     }
 
+    /// Splits the stream into one [`GroupedPublisher`](crate::ops::GroupedPublisher) per key,
+    /// emitted when its first item arrives; at most `max_groups` groups are open at once (one
+    /// more fails the stream with an error saying so). The upstream is asked for items against
+    /// one budget of `group_prefetch` items (in flight plus queued in any group): **a group
+    /// nobody drains holds its items and, once the budget is full, the upstream waits** — a
+    /// stall reported by a `tracing` warning and visible in each group's
+    /// [`buffered`](crate::ops::GroupedPublisher::buffered). A group dropped unsubscribed is
+    /// cancelled; a cancelled group is re-created by the next item with its key. See
+    /// [`GroupBy`] and the [`ops::group`](crate::ops::GroupedPublisher) docs.
+    ///
+    /// ```
+    /// use rstreams::prelude::*;
+    /// let groups = rstreams::range(0, 6).group_by(|x| x % 2, 4, 16).blocking_iter(4);
+    /// let mut out = Vec::new();
+    /// for g in groups {
+    ///     let g = g?;
+    ///     // Each group must be drained for the others to progress: here, concurrently.
+    ///     let key = *g.key();
+    ///     let items = std::thread::spawn(move || g.to_vec().blocking_first());
+    ///     out.push((key, items));
+    /// }
+    /// let got: Vec<_> = out.into_iter().map(|(k, h)| (k, h.join().unwrap().unwrap().unwrap())).collect();
+    /// assert_eq!(got, vec![(0, vec![0, 2, 4]), (1, vec![1, 3, 5])]);
+    /// # Ok::<(), rstreams::Error>(())
+    /// ```
+    #[doc(alias = "groupBy")]
+    #[track_caller]
+    fn group_by<K, F>(self, key: F, max_groups: usize, group_prefetch: usize) -> GroupBy<Self, F>
+    where
+        Self: Sized,
+        F: Fn(&Self::Item) -> K + Send + Sync + 'static,
+        K: std::hash::Hash + Eq + Clone + Send + Sync + 'static,
+    {
+        GroupBy {
+            upstream: self,
+            key: Arc::new(key),
+            max_groups,
+            group_prefetch,
+            loc: Location::caller(),
+        }
+    }
+
+    /// Splits the stream into consecutive windows of `n` items, each a
+    /// [`Window`](crate::ops::Window) publisher opened by its first item. The upstream budget is
+    /// `n` items: an undrained window holds it and the upstream waits (see
+    /// [`group_by`](PublisherExt::group_by) for the policy). See [`WindowPub`].
+    ///
+    /// ```
+    /// use rstreams::prelude::*;
+    /// let sums: Vec<u64> = rstreams::range(0, 7)
+    ///     .window(3)
+    ///     .concat_map(|w| w.reduce(|a, b| a + b), 1)
+    ///     .to_vec()
+    ///     .blocking_first()?
+    ///     .unwrap();
+    /// assert_eq!(sums, vec![0 + 1 + 2, 3 + 4 + 5, 6]);
+    /// # Ok::<(), rstreams::Error>(())
+    /// ```
+    #[doc(alias = "windowCount")]
+    #[track_caller]
+    fn window(self, n: usize) -> WindowPub<Self>
+    where
+        Self: Sized,
+    {
+        WindowPub {
+            upstream: self,
+            n,
+            timeout: None,
+            loc: Location::caller(),
+        }
+    }
+
+    /// Like [`window`](PublisherExt::window), but a window also closes `d` after it opened (at
+    /// its first item: no empty windows, unlike Reactor's `windowTimeout`). See [`WindowPub`].
+    ///
+    /// ```
+    /// use rstreams::prelude::*;
+    /// use rstreams::executor::ManualExecutor;
+    /// use std::{sync::Arc, time::Duration};
+    ///
+    /// let exec = ManualExecutor::new();
+    /// let (tx, hot) = rstreams::overflow::hot_emitter::<u32>();
+    /// let sizes = hot.on_backpressure_buffer(16, rstreams::overflow::OverflowPolicy::Error)
+    ///     .window_timeout(10, Duration::from_secs(1), Arc::new(exec.clone()))
+    ///     .concat_map(|w| w.to_vec().map(|v| v.len()), 1)
+    ///     .blocking_iter(4);
+    /// tx.emit(1).unwrap();
+    /// tx.emit(2).unwrap();
+    /// exec.advance(Duration::from_secs(1));   // the first window times out with 2 items
+    /// tx.emit(3).unwrap();
+    /// drop(tx);
+    /// assert_eq!(sizes.collect::<Result<Vec<_>, _>>()?, vec![2, 1]);
+    /// # Ok::<(), rstreams::Error>(())
+    /// ```
+    #[doc(alias = "windowTimeout")]
+    #[track_caller]
+    fn window_timeout(self, n: usize, d: Duration, scheduler: Arc<dyn Scheduler>) -> WindowPub<Self>
+    where
+        Self: Sized,
+    {
+        WindowPub {
+            upstream: self,
+            n,
+            timeout: Some((d, scheduler)),
+            loc: Location::caller(),
+        }
+    }
+
     // ---- Thread hops, overflow policies and time ----
 
     /// Delivers every downstream signal on `scheduler`, with at most `prefetch` items queued

@@ -8,6 +8,7 @@ mod combine;
 mod distinct;
 mod fallback;
 mod filter;
+mod group;
 mod limit_rate;
 mod map;
 pub(crate) mod relay;
@@ -29,6 +30,7 @@ pub use combine::{
 pub use distinct::{DistinctBy, DistinctUntilChanged, Itself, KeyFn, KeyOf};
 pub use fallback::{OnErrorReturn, StartWith, SwitchIfEmpty};
 pub use filter::{Filter, FilterMap};
+pub use group::{GroupBy, GroupedPublisher, Window, WindowPub};
 pub use limit_rate::LimitRate;
 pub use map::Map;
 pub use relay::RELAY_BATCH;
