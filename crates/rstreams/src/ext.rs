@@ -918,6 +918,7 @@ pub trait PublisherExt: Publisher {
     /// # Ok::<(), rstreams::Error>(())
     /// ```
     #[doc(alias = "throttleFirst")]
+    #[doc(alias = "sampleFirst")]
     #[track_caller]
     fn throttle_first(
         self,

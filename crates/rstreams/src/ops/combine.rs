@@ -10,7 +10,7 @@ use parking_lot::Mutex;
 use rstreams_protocol::pull::{self, Source, Step};
 use rstreams_protocol::{Error, Publisher, Rule, Subscriber, Subscription, report_undeliverable};
 
-use super::relay::{MainLane, Pushed, Waker};
+use super::relay::{MainLane, Pushed, Waker, pull_main, pull_one};
 use crate::flat::Zip;
 use crate::stage::{Loc, closure_panic, guard, reject};
 
@@ -596,61 +596,34 @@ where
     type Item = R;
 
     fn pull(&mut self) -> Step<R> {
-        let mut slot = None;
-        let (_, stop) = self.pull_many(1, |r| {
-            slot = Some(r);
-            true
-        });
-        match (slot, stop) {
-            (Some(r), _) => Step::Next(r),
-            (None, Some(step)) => step,
-            (None, None) => Step::Pending,
-        }
+        pull_one(|emit| self.pull_many(1, emit))
     }
 
-    fn pull_many<G>(&mut self, limit: u64, mut emit: G) -> (u64, Option<Step<R>>)
+    fn pull_many<G>(&mut self, limit: u64, emit: G) -> (u64, Option<Step<R>>)
     where
         G: FnMut(R) -> bool,
     {
-        let mut handed = 0;
-        loop {
-            let mut st = self.core.state.lock();
-            if let Some(e) = &st.error {
-                return (handed, Some(Step::Error(e.clone())));
-            }
-            if st.other_empty {
-                return (handed, Some(Step::Complete));
-            }
-            if let Some(item) = st.main.queue.pop_front() {
-                // Queued only once `latest` was set, and it is never unset.
-                let out = match &st.latest {
-                    Some(u) => guard(|| (self.core.f)(item, u)),
-                    None => continue,
-                };
-                drop(st);
-                match out {
-                    Ok(r) => {
-                        handed += 1;
-                        if !emit(r) || handed == limit {
-                            return (handed, None);
-                        }
-                        continue;
-                    }
-                    Err(p) => {
-                        return (handed, Some(Step::Error(closure_panic(p, self.core.loc))));
-                    }
-                }
-            }
-            if st.main.complete {
-                return (handed, Some(Step::Complete));
-            }
-            let request = st.main.top_up(limit - handed);
-            drop(st);
-            if let Some((sub, n)) = request {
-                sub.request(n);
-            }
-            return (handed, Some(Step::Pending));
-        }
+        let (f, loc) = (&self.core.f, self.core.loc);
+        pull_main(
+            &self.core.state,
+            limit,
+            emit,
+            |st| &mut st.main,
+            |st| match &st.error {
+                Some(e) => Some(Step::Error(e.clone())),
+                None if st.other_empty => Some(Step::Complete),
+                None => None,
+            },
+            // Queued only once `latest` was set, and it is never unset. `f` runs under the
+            // lock: it borrows the latest value.
+            |st, item| match &st.latest {
+                Some(u) => guard(|| f(item, u)).map_err(|p| closure_panic(p, loc)),
+                None => Err(Error::msg(
+                    "with_latest_from: an item was queued before any value of other",
+                )
+                .at_stage(loc)),
+            },
+        )
     }
 
     fn is_exhausted(&mut self) -> bool {

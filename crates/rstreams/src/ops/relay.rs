@@ -19,10 +19,12 @@
 use std::collections::VecDeque;
 use std::sync::{Arc, OnceLock};
 
-use rstreams_protocol::Subscription;
-use rstreams_protocol::pull::PullHandle;
+use parking_lot::Mutex;
+use rstreams_protocol::pull::{PullHandle, Step};
+use rstreams_protocol::{Error, Subscription};
 
-/// The largest request a [`MainLane`] sends upstream at once, and so its queue bound.
+/// The largest request `take_until`, `skip_until` and `with_latest_from` send upstream at
+/// once, and so the bound of their queue (items that arrive during one drain pass).
 pub const RELAY_BATCH: u64 = 256;
 
 /// The main upstream's queue and demand bookkeeping (kept inside the operator's mutex).
@@ -135,5 +137,66 @@ impl Waker {
         if let Some(h) = self.0.get() {
             h.wake();
         }
+    }
+}
+
+/// The `Source::pull_many` of an operator whose output comes from a [`MainLane`]: first asks
+/// `ended` whether the stream is over (an error, a trigger), then hands out queued items through
+/// `map` (which sees the state, e.g. for a latest value; an `Err` ends the stream) until `limit`
+/// or until `emit` says stop; with the queue empty, completes if the upstream has, or tops the
+/// upstream's demand up to what is left of `limit` and reports `Pending` (whatever the request
+/// delivers synchronously wakes the kit, which comes back here).
+pub(crate) fn pull_main<St, T, R>(
+    state: &Mutex<St>,
+    limit: u64,
+    mut emit: impl FnMut(R) -> bool,
+    lane: impl Fn(&mut St) -> &mut MainLane<T>,
+    ended: impl Fn(&St) -> Option<Step<R>>,
+    mut map: impl FnMut(&mut St, T) -> Result<R, Error>,
+) -> (u64, Option<Step<R>>) {
+    let mut handed = 0;
+    loop {
+        let mut st = state.lock();
+        if let Some(step) = ended(&st) {
+            return (handed, Some(step));
+        }
+        let Some(item) = lane(&mut st).queue.pop_front() else {
+            if lane(&mut st).complete {
+                return (handed, Some(Step::Complete));
+            }
+            let request = lane(&mut st).top_up(limit - handed);
+            drop(st);
+            if let Some((sub, n)) = request {
+                sub.request(n);
+            }
+            return (handed, Some(Step::Pending));
+        };
+        let out = map(&mut st, item);
+        drop(st);
+        match out {
+            Ok(r) => {
+                handed += 1;
+                if !emit(r) || handed == limit {
+                    return (handed, None);
+                }
+            }
+            Err(e) => return (handed, Some(Step::Error(e))),
+        }
+    }
+}
+
+/// `Source::pull` for a source whose real work is in `pull_many`: one item.
+pub(crate) fn pull_one<R>(
+    pull_many: impl FnOnce(&mut dyn FnMut(R) -> bool) -> (u64, Option<Step<R>>),
+) -> Step<R> {
+    let mut slot = None;
+    let (_, stop) = pull_many(&mut |item| {
+        slot = Some(item);
+        true
+    });
+    match (slot, stop) {
+        (Some(item), _) => Step::Next(item),
+        (None, Some(step)) => step,
+        (None, None) => Step::Pending,
     }
 }

@@ -7,7 +7,7 @@ use parking_lot::Mutex;
 use rstreams_protocol::pull::{self, Source, Step};
 use rstreams_protocol::{Error, Publisher, Rule, Subscriber, Subscription, report_undeliverable};
 
-use super::relay::{MainLane, Pushed, Waker};
+use super::relay::{MainLane, Pushed, Waker, pull_main, pull_one};
 use crate::stage::Loc;
 
 /// The publisher made by [`PublisherExt::take_until`](crate::PublisherExt::take_until): relays
@@ -297,50 +297,26 @@ impl<T: Send + 'static> Source for UntilSource<T> {
     type Item = T;
 
     fn pull(&mut self) -> Step<T> {
-        let mut slot = None;
-        let (_, stop) = self.pull_many(1, |item| {
-            slot = Some(item);
-            true
-        });
-        match (slot, stop) {
-            (Some(item), _) => Step::Next(item),
-            (None, Some(step)) => step,
-            (None, None) => Step::Pending,
-        }
+        pull_one(|emit| self.pull_many(1, emit))
     }
 
-    fn pull_many<F>(&mut self, limit: u64, mut emit: F) -> (u64, Option<Step<T>>)
+    fn pull_many<F>(&mut self, limit: u64, emit: F) -> (u64, Option<Step<T>>)
     where
         F: FnMut(T) -> bool,
     {
-        let mut handed = 0;
-        loop {
-            let mut st = self.core.state.lock();
-            if let Some(e) = &st.error {
-                return (handed, Some(Step::Error(e.clone())));
-            }
-            if self.core.mode == Mode::Take && st.triggered {
-                return (handed, Some(Step::Complete));
-            }
-            if let Some(item) = st.main.queue.pop_front() {
-                drop(st);
-                handed += 1;
-                if !emit(item) || handed == limit {
-                    return (handed, None);
-                }
-                continue;
-            }
-            if st.main.complete {
-                return (handed, Some(Step::Complete));
-            }
-            let request = st.main.top_up(limit - handed);
-            drop(st);
-            if let Some((sub, n)) = request {
-                sub.request(n);
-            }
-            // What the request delivers synchronously wakes the kit, which comes back here.
-            return (handed, Some(Step::Pending));
-        }
+        let mode = self.core.mode;
+        pull_main(
+            &self.core.state,
+            limit,
+            emit,
+            |st| &mut st.main,
+            |st| match &st.error {
+                Some(e) => Some(Step::Error(e.clone())),
+                None if mode == Mode::Take && st.triggered => Some(Step::Complete),
+                None => None,
+            },
+            |_, item| Ok(item),
+        )
     }
 
     fn is_exhausted(&mut self) -> bool {
