@@ -982,7 +982,7 @@ pub trait PublisherExt: Publisher {
     /// stall reported by a `tracing` warning and visible in each group's
     /// [`buffered`](crate::ops::GroupedPublisher::buffered). A group dropped unsubscribed is
     /// cancelled; a cancelled group is re-created by the next item with its key. See
-    /// [`GroupBy`] and the [`ops::group`](crate::ops::GroupedPublisher) docs.
+    /// [`GroupBy`] for the whole policy.
     ///
     /// ```
     /// use rstreams::prelude::*;

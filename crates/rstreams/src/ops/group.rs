@@ -105,7 +105,7 @@ trait Parent: Send + Sync {
 /// Accepts one subscriber (a second one receives an error); emits the items routed to it, then
 /// completes when the upstream completes (or, for a window, when it is full or timed out), or
 /// fails with the upstream's error. Its queue counts against the splitting stage's budget (see
-/// the [module docs](crate::PublisherExt::group_by)). Dropping it without subscribing cancels
+/// [`GroupBy`]). Dropping it without subscribing cancels
 /// it. Cancelling its subscription drops what it holds.
 pub struct GroupedPublisher<K, T> {
     key: K,
@@ -757,7 +757,31 @@ impl<T> Router<T> for Windows {
     }
 }
 
-/// The publisher made by [`PublisherExt::group_by`](crate::PublisherExt::group_by).
+/// The publisher made by [`PublisherExt::group_by`](crate::PublisherExt::group_by): one
+/// [`GroupedPublisher`] per key, emitted (on outer demand) when the key's first item arrives.
+///
+/// **Demand and buffers.** The upstream is asked for items against one budget of
+/// `group_prefetch` items: requested-and-not-arrived plus queued in any group never exceeds it
+/// (Reactor's `groupBy(key, prefetch)` accounting). Items leave the budget when a group's
+/// subscriber receives them, or when a group is cancelled and its queue dropped; the upstream is
+/// asked again in batches of 75% of the budget, or for whatever room there is once nothing is
+/// in flight. At most `max_groups` groups are open at once; a new key beyond that fails the
+/// stream (and every group) with an error naming the bound. `0` for either size fails the
+/// subscriber at once.
+///
+/// **The hang policy.** A group that nobody drains keeps its items, the budget fills up, and
+/// **the upstream waits** — every other group waits with it (the alternative, buffering without
+/// bound, is worse). It is never silent: when the budget is full with nothing in flight a
+/// `tracing` warning reports the stall and the size of the largest undrained group, and each
+/// [`GroupedPublisher::buffered`] shows who holds the items. A `GroupedPublisher` dropped
+/// without being subscribed is cancelled (its items released: Rust's ownership removes the most
+/// common form of the hang, where Reactor would wait forever). A cancelled group is forgotten:
+/// the next item with its key creates a new group, emitted on the outer stream.
+///
+/// **Cancel.** Cancelling the outer stream cancels the groups not yet emitted; the upstream is
+/// cancelled once the outer stream and every emitted group are cancelled or finished (as in
+/// Reactor), so groups already handed out keep working. A panic in `key` fails the outer stream
+/// and every group with rule 2.13 and the assembly location, and cancels the upstream.
 #[derive(Debug)]
 pub struct GroupBy<P, F> {
     pub(crate) upstream: P,
@@ -808,7 +832,15 @@ where
 }
 
 /// The publisher made by [`PublisherExt::window`](crate::PublisherExt::window) and
-/// [`window_timeout`](crate::PublisherExt::window_timeout).
+/// [`window_timeout`](crate::PublisherExt::window_timeout): consecutive [`Window`]s of at most
+/// `n` items, each opened by its first item (so never empty) and closed when full, after `d`
+/// (`window_timeout`), or at the upstream's end.
+///
+/// Demand and buffers follow [`GroupBy`] with a budget of `n` items: a window that is held but
+/// not drained stalls the upstream (reported the same way); one dropped unsubscribed is
+/// cancelled and its items released; a cancelled window is closed, and the next item opens a
+/// new one. `n = 0` fails the subscriber at once. Deviation: Reactor's `windowTimeout` also
+/// emits empty windows on time; here a window only exists once it has an item.
 pub struct WindowPub<P> {
     pub(crate) upstream: P,
     pub(crate) n: usize,
