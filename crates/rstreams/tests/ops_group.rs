@@ -285,3 +285,28 @@ proptest! {
         prop_assert_eq!(got, expected);
     }
 }
+
+#[test]
+fn groups_drained_on_several_threads_partition_the_stream() {
+    use rstreams::executor::ThreadPool;
+    let pool: Arc<dyn Scheduler> = Arc::new(ThreadPool::builder().workers(2).build().unwrap());
+    for _ in 0..10 {
+        let mut v = rstreams::range(0, 2000)
+            .subscribe_on(Arc::clone(&pool))
+            .group_by(|x| x % 3, 3, 8)
+            .flat_map(
+                {
+                    let pool = Arc::clone(&pool);
+                    move |g| g.publish_on(Arc::clone(&pool), 4)
+                },
+                3,
+                4,
+            )
+            .to_vec()
+            .blocking_first()
+            .unwrap()
+            .unwrap();
+        v.sort();
+        assert_eq!(v, (0..2000).collect::<Vec<_>>());
+    }
+}

@@ -198,3 +198,28 @@ fn unbounded_demand_is_asked_upstream_in_bounded_batches() {
         main.requested()
     );
 }
+
+#[test]
+fn take_until_across_threads_always_ends_with_a_prefix() {
+    use rstreams::executor::{Scheduler, ThreadPool};
+    use std::sync::Arc;
+    use std::time::Duration;
+    let pool: Arc<dyn Scheduler> = Arc::new(ThreadPool::builder().workers(2).build().unwrap());
+    for round in 0..20u64 {
+        let v = rstreams::range(0, u64::MAX)
+            .subscribe_on(Arc::clone(&pool))
+            .take_until(rstreams::timer(
+                Duration::from_micros(50 * round),
+                Arc::clone(&pool),
+            ))
+            .to_vec()
+            .blocking_first()
+            .unwrap()
+            .unwrap();
+        // Whatever the interleaving: the items are 0, 1, 2, … with no gap, then completion.
+        assert!(
+            v.iter().enumerate().all(|(i, x)| *x == i as u64),
+            "round {round}"
+        );
+    }
+}
