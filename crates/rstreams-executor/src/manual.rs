@@ -140,6 +140,9 @@ impl ManualExecutor {
                                 && let Some(mut state) = inner.state.try_lock()
                             {
                                 state.timers.compact();
+                                let dead = state.timers.bury();
+                                drop(state);
+                                drop(dead);
                             }
                         }
                     })),
@@ -209,14 +212,16 @@ impl ManualExecutor {
         let target = self.now() + by;
         let mut ran = self.run_until_idle();
         loop {
-            let due = {
+            let (due, dead) = {
                 let mut state = self.inner.state.lock();
                 let entry = state.timers.pop_due(target);
                 if let Some(entry) = &entry {
                     state.now = state.now.max(entry.deadline);
                 }
-                entry
+                (entry, state.timers.bury())
             };
+            // Cancelled entries' destructors run unlocked: they may arm timers.
+            drop(dead);
             let Some(entry) = due else { break };
             let weak = self.inner.weak_self.clone();
             let task = entry_task(entry, move |deadline, handle, f, period| {
@@ -252,20 +257,25 @@ impl ManualExecutor {
     /// Stops accepting submissions and drops pending timers; what is queued can still be run with
     /// `step` / `run_until_idle`.
     pub fn shutdown(&self) {
-        let mut state = self.inner.state.lock();
-        state.shutdown = true;
-        state.timers.clear();
+        let timers = {
+            let mut state = self.inner.state.lock();
+            state.shutdown = true;
+            state.timers.take_all()
+        };
+        // Dropped outside the lock: a timer task's destructor may touch the executor.
+        drop(timers);
     }
 
     /// Stops accepting submissions, drops every queued task and pending timer, and returns how
     /// many queued tasks were dropped.
     pub fn shutdown_now(&self) -> usize {
-        let jobs: Vec<Job> = {
+        let (jobs, timers): (Vec<Job>, _) = {
             let mut state = self.inner.state.lock();
             state.shutdown = true;
-            state.timers.clear();
-            state.unbounded_queue.drain(..).collect()
+            let timers = state.timers.take_all();
+            (state.unbounded_queue.drain(..).collect(), timers)
         };
+        drop(timers);
         // Dropped outside the lock: a task's destructor may touch the executor.
         jobs.into_iter()
             .map(|job| match job {
@@ -309,7 +319,11 @@ impl ManualExecutor {
             return Err(value);
         }
         let deadline = state.now + delay;
-        Ok(push(&mut state.timers, deadline, value))
+        let handle = push(&mut state.timers, deadline, value);
+        let dead = state.timers.bury();
+        drop(state);
+        drop(dead);
+        Ok(handle)
     }
 }
 

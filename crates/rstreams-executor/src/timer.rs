@@ -113,6 +113,9 @@ pub(crate) struct TimerHeap {
     heap: BinaryHeap<Entry>,
     seq: u64,
     watch: Arc<HeapWatch>,
+    /// Cancelled entries taken out under the owner's lock, to be dropped after it is released
+    /// ([`bury`](Self::bury)): a task's destructor is user code and may arm a timer.
+    graveyard: Vec<Entry>,
 }
 
 impl TimerHeap {
@@ -121,7 +124,13 @@ impl TimerHeap {
             heap: BinaryHeap::new(),
             seq: 0,
             watch,
+            graveyard: Vec::new(),
         }
+    }
+
+    /// The cancelled entries removed since the last call: drop them once the lock is released.
+    pub(crate) fn bury(&mut self) -> Vec<Entry> {
+        std::mem::take(&mut self.graveyard)
     }
 
     /// Arms a one-shot timer.
@@ -178,7 +187,12 @@ impl TimerHeap {
     /// what it once held.
     pub(crate) fn compact(&mut self) {
         self.watch.dead.store(0, Ordering::Relaxed);
-        self.heap.retain(|e| !e.handle.is_cancelled());
+        let (live, dead): (Vec<Entry>, Vec<Entry>) = std::mem::take(&mut self.heap)
+            .into_vec()
+            .into_iter()
+            .partition(|e| !e.handle.is_cancelled());
+        self.heap = BinaryHeap::from(live);
+        self.graveyard.extend(dead);
         if self.heap.capacity() > 64 && self.heap.len() < self.heap.capacity() / 4 {
             self.heap.shrink_to(self.heap.len() * 2);
         }
@@ -189,7 +203,7 @@ impl TimerHeap {
     pub(crate) fn next_deadline(&mut self) -> Option<Instant> {
         while let Some(top) = self.heap.peek() {
             if top.handle.is_cancelled() {
-                self.heap.pop();
+                self.graveyard.extend(self.heap.pop());
                 self.note_len();
             } else {
                 return Some(top.deadline);
@@ -224,13 +238,15 @@ impl TimerHeap {
         self.heap.len()
     }
 
-    /// Drops every entry; returns how many were live.
-    pub(crate) fn clear(&mut self) -> usize {
-        let live = self.live();
-        self.heap.clear();
+    /// Empties the heap and hands every entry back, to be dropped by the caller after it has
+    /// released its lock: dropping a task runs user code (a time operator ends its stream when
+    /// its timer is dropped unrun), which may arm another timer.
+    pub(crate) fn take_all(&mut self) -> Vec<Entry> {
+        let mut entries = std::mem::take(&mut self.heap).into_vec();
+        entries.append(&mut self.graveyard);
         self.watch.dead.store(0, Ordering::Relaxed);
         self.note_len();
-        live
+        entries
     }
 }
 
@@ -295,7 +311,9 @@ impl TimerShared {
         }
         let earliest = state.heap.next_deadline().is_none_or(|d| deadline < d);
         let pushed = push(&mut state.heap, value);
+        let dead = state.heap.bury();
         drop(state);
+        drop(dead);
         if earliest {
             // The timer thread may be waiting for a later deadline.
             self.cv.notify_one();
@@ -325,6 +343,9 @@ impl Timers {
                         && let Some(mut state) = shared.state.try_lock()
                     {
                         state.heap.compact();
+                        let dead = state.heap.bury();
+                        drop(state);
+                        drop(dead);
                     }
                 });
                 TimerShared {
@@ -396,12 +417,19 @@ impl Timers {
     /// Stops the thread and drops every pending timer; joins the thread if `join` (and the caller
     /// is not the timer thread itself). Returns how many timers were dropped.
     pub(crate) fn stop(&self, join: bool) -> usize {
-        let dropped = {
+        let entries = {
             let mut state = self.shared.state.lock();
             state.stopped = true;
-            state.heap.clear()
+            state.heap.take_all()
         };
         self.shared.cv.notify_all();
+        let dropped = entries.iter().filter(|e| !e.handle.is_cancelled()).count();
+        // Outside the lock (see `take_all`); a panicking destructor must not abort the stop.
+        for entry in entries {
+            if catch_unwind(AssertUnwindSafe(move || drop(entry))).is_err() {
+                tracing::error!(name = %self.name, "a dropped timer task panicked in its destructor");
+            }
+        }
         let handle = self.thread.lock().take();
         if let Some(handle) = handle
             && join
@@ -432,7 +460,9 @@ fn timer_main(shared: &Arc<TimerShared>, dispatch: &Dispatch) {
         }
         let now = Instant::now();
         if let Some(entry) = state.heap.pop_due(now) {
+            let dead = state.heap.bury();
             drop(state);
+            drop(dead);
             let rearm_to = Arc::downgrade(shared);
             let task = entry_task(entry, move |deadline, handle, f, period| {
                 if let Some(shared) = rearm_to.upgrade() {
@@ -446,7 +476,14 @@ fn timer_main(shared: &Arc<TimerShared>, dispatch: &Dispatch) {
             state = shared.state.lock();
             continue;
         }
-        match state.heap.next_deadline() {
+        let next = state.heap.next_deadline();
+        let dead = state.heap.bury();
+        if !dead.is_empty() {
+            // Destructors run unlocked (see `TimerHeap::bury`); then look again.
+            parking_lot::MutexGuard::unlocked(&mut state, move || drop(dead));
+            continue;
+        }
+        match next {
             Some(deadline) => {
                 let _ = shared.cv.wait_until(&mut state, deadline);
             }

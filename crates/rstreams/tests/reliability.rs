@@ -198,6 +198,69 @@ fn cancelled_pool_timers_are_not_counted() {
     pool.shutdown_now();
 }
 
+/// A pool shut down with a time operator's timer pending: the timer is dropped unrun, and the
+/// stream must end (with an error saying so) instead of waiting for it forever.
+fn shutdown_with_pending_timer(
+    build: impl FnOnce(Arc<dyn Scheduler>) -> rstreams::protocol::BoxPublisher<u64>,
+    now: bool,
+) -> rstreams::Error {
+    let pool = Arc::new(ThreadPool::new().unwrap());
+    let (rec, p) = recorder::<u64>(u64::MAX);
+    build(pool.clone()).subscribe(rec);
+    assert_eq!(pool.pending_timers(), 1);
+    if now {
+        pool.shutdown_now();
+    } else {
+        pool.shutdown();
+    }
+    assert!(
+        p.wait_terminal(WAIT),
+        "the stream waited for a dropped timer"
+    );
+    p.error().expect("an error")
+}
+
+#[test]
+fn timeout_ends_when_its_pool_shuts_down() {
+    for now in [false, true] {
+        let e = shutdown_with_pending_timer(
+            |s| {
+                rstreams::never::<u64>()
+                    .timeout(Duration::from_secs(60), s)
+                    .boxed()
+            },
+            now,
+        );
+        assert!(e.to_string().contains("shut down"), "{e}");
+    }
+}
+
+#[test]
+fn delay_ends_when_its_pool_shuts_down() {
+    let e = shutdown_with_pending_timer(
+        |s| {
+            rstreams::range(0, 3)
+                .delay(Duration::from_secs(60), s)
+                .boxed()
+        },
+        true,
+    );
+    assert!(e.to_string().contains("shut down"), "{e}");
+}
+
+#[test]
+fn retry_backoff_ends_when_its_pool_shuts_down() {
+    let e = shutdown_with_pending_timer(
+        |s| {
+            rstreams::error::<u64>(rstreams::Error::msg("down"))
+                .retry_backoff(3, Duration::from_secs(60), Duration::from_secs(60), s)
+                .boxed()
+        },
+        false,
+    );
+    assert!(e.to_string().contains("shut down"), "{e}");
+}
+
 // ---- 17.6: `send` from inside the emitter's own delivery path ----
 
 /// On item 0, fills the emitter's buffer and calls `send` (or `send_timeout`) from `on_next`.
