@@ -10,8 +10,8 @@ use rstreams_executor::Scheduler;
 use rstreams_protocol::{Error, Publisher, Subscriber, Subscription};
 
 use super::arm_timer;
-use super::serial::{Serializer, Signal};
 use crate::stage::Loc;
+use rstreams_protocol::signal::{Signal, SignalSerializer as Serializer};
 
 /// The publisher made by [`PublisherExt::delay`](crate::PublisherExt::delay): each item (and the
 /// completion or error) is delivered `by` after it arrived, in arrival order, on the
@@ -162,14 +162,8 @@ where
 {
     fn on_subscribe(&mut self, s: Box<dyn Subscription>) {
         let up: Arc<dyn Subscription> = Arc::from(s);
-        {
-            let mut slot = self.shared.ser.up.lock();
-            if slot.is_some() || self.shared.ser.is_finished() {
-                drop(slot);
-                up.cancel();
-                return;
-            }
-            *slot = Some(Arc::clone(&up));
+        if !self.shared.ser.set_upstream(Arc::clone(&up)) {
+            return; // a second upstream, or after the end: cancelled (2.5)
         }
         self.shared
             .ser

@@ -7,7 +7,6 @@
 mod buffer_timeout;
 mod delay;
 mod retry;
-mod serial;
 mod timeout;
 
 pub use buffer_timeout::BufferTimeout;

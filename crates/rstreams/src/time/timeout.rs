@@ -9,9 +9,9 @@ use parking_lot::Mutex;
 use rstreams_executor::Scheduler;
 use rstreams_protocol::{Error, Publisher, Subscriber, Subscription};
 
-use super::serial::{Serializer, Signal};
 use super::{Armed, arm_timer};
 use crate::stage::Loc;
+use rstreams_protocol::signal::{Signal, SignalSerializer as Serializer};
 
 /// The error a stream fails with when [`timeout`](crate::PublisherExt::timeout) expires.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -155,14 +155,8 @@ where
 {
     fn on_subscribe(&mut self, s: Box<dyn Subscription>) {
         let up: Arc<dyn Subscription> = Arc::from(s);
-        {
-            let mut slot = self.shared.ser.up.lock();
-            if slot.is_some() || self.shared.ser.is_finished() {
-                drop(slot);
-                up.cancel();
-                return;
-            }
-            *slot = Some(Arc::clone(&up));
+        if !self.shared.ser.set_upstream(Arc::clone(&up)) {
+            return; // a second upstream, or after the end: cancelled (2.5)
         }
         self.shared.arm(0);
         self.shared
