@@ -108,24 +108,26 @@ impl Error {
         if self.inner.stage.is_some() {
             return self;
         }
-        match Arc::try_unwrap(self.inner) {
-            Ok(mut inner) => {
-                inner.stage = Some(stage);
-                Self {
-                    inner: Arc::new(inner),
-                }
-            }
-            // Shared already: wrap the message rather than lose the location.
+        self.edited(|inner| inner.stage = Some(stage))
+    }
+
+    /// This error with `edit` applied to its contents: in place when this is the only clone,
+    /// else on a copy (the other clones keep the original; a user error is wrapped, not lost).
+    fn edited(self, edit: impl FnOnce(&mut Inner)) -> Self {
+        let mut inner = match Arc::try_unwrap(self.inner) {
+            Ok(inner) => inner,
             Err(shared) => {
                 let copy = Error { inner: shared };
-                Self {
-                    inner: Arc::new(Inner {
-                        kind: copy.clone_kind(),
-                        stage: Some(stage),
-                        cause: copy.inner.cause.clone(),
-                    }),
+                Inner {
+                    kind: copy.clone_kind(),
+                    stage: copy.inner.stage,
+                    cause: copy.inner.cause.clone(),
                 }
             }
+        };
+        edit(&mut inner);
+        Self {
+            inner: Arc::new(inner),
         }
     }
 
@@ -142,24 +144,7 @@ impl Error {
     /// assert!(std::error::Error::source(&e).is_some());
     /// ```
     pub fn with_cause(self, cause: Error) -> Self {
-        match Arc::try_unwrap(self.inner) {
-            Ok(mut inner) => {
-                inner.cause = Some(cause);
-                Self {
-                    inner: Arc::new(inner),
-                }
-            }
-            Err(shared) => {
-                let copy = Error { inner: shared };
-                Self {
-                    inner: Arc::new(Inner {
-                        kind: copy.clone_kind(),
-                        stage: copy.inner.stage,
-                        cause: Some(cause),
-                    }),
-                }
-            }
-        }
+        self.edited(|inner| inner.cause = Some(cause))
     }
 
     /// The error that was being handled when this one arose, if one was attached with
