@@ -11,7 +11,7 @@ use crate::lane::{Job, LaneHost, LaneInner, SerialLane};
 use crate::task::{
     ExecutorStats, RejectReason, Rejected, RepeatingTask, Task, TimerHandle, run_caught,
 };
-use crate::timer::{EntryKind, Timers};
+use crate::timer::Timers;
 
 /// Runs each task on the thread that submits it, before `execute` returns, **trampolined**: a
 /// task submitted while another is running on the same thread (recursion) is queued on a
@@ -235,11 +235,8 @@ impl Scheduler for ImmediateExecutor {
         }
         self.inner
             .timers
-            .schedule(Instant::now() + delay, EntryKind::Once(task))
-            .map_err(|kind| match kind {
-                EntryKind::Once(task) => self.rejected(task),
-                EntryKind::Periodic { .. } => unreachable!("schedule hands back what it was given"),
-            })
+            .schedule_once(Instant::now() + delay, task)
+            .map_err(|task| self.rejected(task))
     }
 
     fn execute_at_fixed_rate(
@@ -258,14 +255,8 @@ impl Scheduler for ImmediateExecutor {
         }
         self.inner
             .timers
-            .schedule(
-                Instant::now() + initial,
-                EntryKind::Periodic { f: task, period },
-            )
-            .map_err(|kind| match kind {
-                EntryKind::Periodic { f, .. } => self.rejected(f),
-                EntryKind::Once(_) => unreachable!("schedule hands back what it was given"),
-            })
+            .schedule_periodic(Instant::now() + initial, task, period)
+            .map_err(|f| self.rejected(f))
     }
 
     fn lane(&self) -> SerialLane {

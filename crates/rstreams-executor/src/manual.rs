@@ -12,7 +12,7 @@ use crate::lane::{Job, LaneHost, LaneInner, SerialLane};
 use crate::task::{
     ExecutorStats, RejectReason, Rejected, RepeatingTask, Task, TimerHandle, run_caught,
 };
-use crate::timer::{EntryKind, TimerHeap, entry_task};
+use crate::timer::{HeapWatch, TimerHeap, entry_task};
 
 /// A deterministic executor: submitted tasks wait in a FIFO queue until the test calls
 /// [`step`](ManualExecutor::step) or [`run_until_idle`](ManualExecutor::run_until_idle), and
@@ -130,10 +130,22 @@ impl ManualExecutor {
     /// An empty executor whose virtual clock starts at the current [`Instant`].
     pub fn new() -> Self {
         Self {
-            inner: Arc::new_cyclic(|weak| ManualInner {
+            inner: Arc::new_cyclic(|weak: &Weak<ManualInner>| ManualInner {
                 state: Mutex::new(ManualState {
                     unbounded_queue: VecDeque::new(),
-                    timers: TimerHeap::default(),
+                    timers: TimerHeap::new(HeapWatch::new({
+                        let weak = weak.clone();
+                        move || {
+                            if let Some(inner) = weak.upgrade()
+                                && let Some(mut state) = inner.state.try_lock()
+                            {
+                                state.timers.compact();
+                                let dead = state.timers.bury();
+                                drop(state);
+                                drop(dead);
+                            }
+                        }
+                    })),
                     now: Instant::now(),
                     shutdown: false,
                 }),
@@ -200,21 +212,23 @@ impl ManualExecutor {
         let target = self.now() + by;
         let mut ran = self.run_until_idle();
         loop {
-            let due = {
+            let (due, dead) = {
                 let mut state = self.inner.state.lock();
                 let entry = state.timers.pop_due(target);
                 if let Some(entry) = &entry {
                     state.now = state.now.max(entry.deadline);
                 }
-                entry
+                (entry, state.timers.bury())
             };
+            // Cancelled entries' destructors run unlocked: they may arm timers.
+            drop(dead);
             let Some(entry) = due else { break };
             let weak = self.inner.weak_self.clone();
-            let task = entry_task(entry, move |deadline, handle, kind| {
+            let task = entry_task(entry, move |deadline, handle, f, period| {
                 if let Some(inner) = weak.upgrade() {
                     let mut state = inner.state.lock();
                     if !state.shutdown {
-                        state.timers.push(deadline, handle, kind);
+                        state.timers.rearm(deadline, handle, f, period);
                     }
                 }
             });
@@ -235,28 +249,33 @@ impl ManualExecutor {
         self.inner.state.lock().unbounded_queue.len()
     }
 
-    /// Armed timers (cancelled ones may be counted until their deadline passes).
+    /// Armed timers that are not cancelled.
     pub fn pending_timers(&self) -> usize {
-        self.inner.state.lock().timers.len()
+        self.inner.state.lock().timers.live()
     }
 
     /// Stops accepting submissions and drops pending timers; what is queued can still be run with
     /// `step` / `run_until_idle`.
     pub fn shutdown(&self) {
-        let mut state = self.inner.state.lock();
-        state.shutdown = true;
-        state.timers.clear();
+        let timers = {
+            let mut state = self.inner.state.lock();
+            state.shutdown = true;
+            state.timers.take_all()
+        };
+        // Dropped outside the lock: a timer task's destructor may touch the executor.
+        drop(timers);
     }
 
     /// Stops accepting submissions, drops every queued task and pending timer, and returns how
     /// many queued tasks were dropped.
     pub fn shutdown_now(&self) -> usize {
-        let jobs: Vec<Job> = {
+        let (jobs, timers): (Vec<Job>, _) = {
             let mut state = self.inner.state.lock();
             state.shutdown = true;
-            state.timers.clear();
-            state.unbounded_queue.drain(..).collect()
+            let timers = state.timers.take_all();
+            (state.unbounded_queue.drain(..).collect(), timers)
         };
+        drop(timers);
         // Dropped outside the lock: a task's destructor may touch the executor.
         jobs.into_iter()
             .map(|job| match job {
@@ -287,14 +306,23 @@ impl ManualExecutor {
         Rejected::new(task, reason)
     }
 
-    fn arm(&self, delay: Duration, kind: EntryKind) -> Result<TimerHandle, EntryKind> {
+    /// Runs `push` on the timer heap with the deadline `delay` after the virtual now, unless
+    /// shut down: then `value` (the task) is given back.
+    fn arm<V>(
+        &self,
+        delay: Duration,
+        value: V,
+        push: impl FnOnce(&mut TimerHeap, Instant, V) -> TimerHandle,
+    ) -> Result<TimerHandle, V> {
         let mut state = self.inner.state.lock();
         if state.shutdown {
-            return Err(kind);
+            return Err(value);
         }
-        let handle = TimerHandle::new();
         let deadline = state.now + delay;
-        state.timers.push(deadline, handle.clone(), kind);
+        let handle = push(&mut state.timers, deadline, value);
+        let dead = state.timers.bury();
+        drop(state);
+        drop(dead);
         Ok(handle)
     }
 }
@@ -310,11 +338,10 @@ impl Scheduler for ManualExecutor {
     /// Arms a timer `delay` after the *virtual* now; it fires during a later
     /// [`advance`](ManualExecutor::advance) (a zero delay fires on `advance(Duration::ZERO)`).
     fn execute_after(&self, delay: Duration, task: Task) -> Result<TimerHandle, Rejected> {
-        self.arm(delay, EntryKind::Once(task))
-            .map_err(|kind| match kind {
-                EntryKind::Once(task) => self.rejected(task, RejectReason::Shutdown),
-                EntryKind::Periodic { .. } => unreachable!("arm hands back what it was given"),
-            })
+        self.arm(delay, task, |timers, deadline, task| {
+            timers.push_once(deadline, task)
+        })
+        .map_err(|task| self.rejected(task, RejectReason::Shutdown))
     }
 
     fn execute_at_fixed_rate(
@@ -326,11 +353,10 @@ impl Scheduler for ManualExecutor {
         if period.is_zero() {
             return Err(self.rejected(task, RejectReason::ZeroPeriod));
         }
-        self.arm(initial, EntryKind::Periodic { f: task, period })
-            .map_err(|kind| match kind {
-                EntryKind::Periodic { f, .. } => self.rejected(f, RejectReason::Shutdown),
-                EntryKind::Once(_) => unreachable!("arm hands back what it was given"),
-            })
+        self.arm(initial, task, |timers, deadline, f| {
+            timers.push_periodic(deadline, f, period)
+        })
+        .map_err(|f| self.rejected(f, RejectReason::Shutdown))
     }
 
     fn lane(&self) -> SerialLane {

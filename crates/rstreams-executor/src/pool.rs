@@ -18,7 +18,7 @@ use crate::task::{
     ExecutorStats, PanicHandler, RejectReason, Rejected, RepeatingTask, Task, TaskPanic,
     TimerHandle, run_caught,
 };
-use crate::timer::{EntryKind, Timers};
+use crate::timer::Timers;
 
 /// Most jobs a worker moves from the shared queue into its own deque at once.
 const STEAL_BATCH: usize = 32;
@@ -813,7 +813,7 @@ impl ThreadPool {
         self.inner.stats()
     }
 
-    /// Pending (armed, not yet due) timers.
+    /// Pending timers: armed, not yet due, not cancelled.
     pub fn pending_timers(&self) -> usize {
         self.inner.timers.pending()
     }
@@ -837,11 +837,8 @@ impl Scheduler for ThreadPool {
         let deadline = Instant::now() + delay;
         self.inner
             .timers
-            .schedule(deadline, EntryKind::Once(task))
-            .map_err(|kind| match kind {
-                EntryKind::Once(task) => Rejected::new(task, RejectReason::Shutdown),
-                EntryKind::Periodic { .. } => unreachable!("schedule hands back what it was given"),
-            })
+            .schedule_once(deadline, task)
+            .map_err(|task| Rejected::new(task, RejectReason::Shutdown))
     }
 
     fn execute_at_fixed_rate(
@@ -859,11 +856,8 @@ impl Scheduler for ThreadPool {
         let deadline = Instant::now() + initial;
         self.inner
             .timers
-            .schedule(deadline, EntryKind::Periodic { f: task, period })
-            .map_err(|kind| match kind {
-                EntryKind::Periodic { f, .. } => Rejected::new(f, RejectReason::Shutdown),
-                EntryKind::Once(_) => unreachable!("schedule hands back what it was given"),
-            })
+            .schedule_periodic(deadline, task, period)
+            .map_err(|f| Rejected::new(f, RejectReason::Shutdown))
     }
 
     fn lane(&self) -> SerialLane {

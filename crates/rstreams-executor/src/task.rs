@@ -93,11 +93,17 @@ impl<T> std::error::Error for Rejected<T> {}
 #[derive(Clone, Debug, Default)]
 pub struct TimerHandle {
     cancelled: Arc<AtomicBool>,
+    /// The heap holding the entry, told on cancel so that it frees cancelled entries early.
+    watch: Option<Arc<crate::timer::HeapWatch>>,
 }
 
 impl TimerHandle {
-    pub(crate) fn new() -> Self {
-        Self::default()
+    /// A handle whose cancel is reported to `watch`'s heap.
+    pub(crate) fn watched(watch: Arc<crate::timer::HeapWatch>) -> Self {
+        Self {
+            cancelled: Arc::default(),
+            watch: Some(watch),
+        }
     }
 
     /// Cancels the timer: a one-shot task that has not started will not run, a periodic task runs
@@ -107,7 +113,11 @@ impl TimerHandle {
     pub fn cancel(&self) -> bool {
         // Release pairs with the Acquire in `is_cancelled`: a timer that sees the flag also sees
         // whatever the canceller did before cancelling.
-        !self.cancelled.swap(true, Ordering::Release)
+        let first = !self.cancelled.swap(true, Ordering::Release);
+        if first && let Some(watch) = &self.watch {
+            watch.cancelled();
+        }
+        first
     }
 
     /// Whether [`cancel`](TimerHandle::cancel) has been called.

@@ -34,6 +34,8 @@ pub struct Error {
 struct Inner {
     kind: Kind,
     stage: Option<&'static Location<'static>>,
+    /// The error that was being handled when this one arose (see [`Error::with_cause`]).
+    cause: Option<Error>,
 }
 
 enum Kind {
@@ -92,7 +94,11 @@ impl Error {
 
     fn from_kind(kind: Kind) -> Self {
         Self {
-            inner: Arc::new(Inner { kind, stage: None }),
+            inner: Arc::new(Inner {
+                kind,
+                stage: None,
+                cause: None,
+            }),
         }
     }
 
@@ -102,24 +108,49 @@ impl Error {
         if self.inner.stage.is_some() {
             return self;
         }
-        match Arc::try_unwrap(self.inner) {
-            Ok(mut inner) => {
-                inner.stage = Some(stage);
-                Self {
-                    inner: Arc::new(inner),
-                }
-            }
-            // Shared already: wrap the message rather than lose the location.
+        self.edited(|inner| inner.stage = Some(stage))
+    }
+
+    /// This error with `edit` applied to its contents: in place when this is the only clone,
+    /// else on a copy (the other clones keep the original; a user error is wrapped, not lost).
+    fn edited(self, edit: impl FnOnce(&mut Inner)) -> Self {
+        let mut inner = match Arc::try_unwrap(self.inner) {
+            Ok(inner) => inner,
             Err(shared) => {
                 let copy = Error { inner: shared };
-                Self {
-                    inner: Arc::new(Inner {
-                        kind: copy.clone_kind(),
-                        stage: Some(stage),
-                    }),
+                Inner {
+                    kind: copy.clone_kind(),
+                    stage: copy.inner.stage,
+                    cause: copy.inner.cause.clone(),
                 }
             }
+        };
+        edit(&mut inner);
+        Self {
+            inner: Arc::new(inner),
         }
+    }
+
+    /// Attaches `cause`, the error that was being handled when this one arose (a panic in an
+    /// `on_error` hook, say). It is this error's [`source`](StdError::source) and
+    /// [`cause`](Error::cause); an earlier cause is replaced.
+    ///
+    /// ```
+    /// use rstreams_protocol::{Error, Rule};
+    ///
+    /// let original = Error::msg("disk full");
+    /// let e = Error::violation(Rule::R2_13, "the error hook panicked").with_cause(original);
+    /// assert_eq!(e.cause().unwrap().to_string(), "disk full");
+    /// assert!(std::error::Error::source(&e).is_some());
+    /// ```
+    pub fn with_cause(self, cause: Error) -> Self {
+        self.edited(|inner| inner.cause = Some(cause))
+    }
+
+    /// The error that was being handled when this one arose, if one was attached with
+    /// [`with_cause`](Error::with_cause).
+    pub fn cause(&self) -> Option<&Error> {
+        self.inner.cause.as_ref()
     }
 
     fn clone_kind(&self) -> Kind {
@@ -265,6 +296,9 @@ impl fmt::Debug for Error {
         if let Some(stage) = self.inner.stage {
             d.field("stage", &format_args!("{stage}"));
         }
+        if let Some(cause) = &self.inner.cause {
+            d.field("cause", cause);
+        }
         d.finish()
     }
 }
@@ -273,7 +307,11 @@ impl StdError for Error {
     fn source(&self) -> Option<&(dyn StdError + 'static)> {
         match &self.inner.kind {
             Kind::User(e) => Some(&**e),
-            _ => None,
+            _ => self
+                .inner
+                .cause
+                .as_ref()
+                .map(|c| c as &(dyn StdError + 'static)),
         }
     }
 }

@@ -9,6 +9,8 @@
 //!   re-entrant requests (rules 1.3, 3.3);
 //! * [`pull`]: a whole subscription built from a "next item" function (every rule that a
 //!   publisher owns);
+//! * [`signal`]: the [`SignalSerializer`](signal::SignalSerializer) for stages whose signals come
+//!   from several threads (a timer and the upstream) but whose demand passes through;
 //! * [`reference`](mod@reference): two publishers made with it, a range and an iterator.
 //!
 //! Every lock-free part is model-checked with loom under `--cfg rstreams_loom`; see
@@ -52,6 +54,7 @@ pub mod pull;
 pub mod reference;
 mod rule;
 mod serial;
+pub mod signal;
 mod sync;
 mod traits;
 pub mod type_rules;

@@ -7,6 +7,7 @@
 #[cfg(not(rstreams_loom))]
 mod imp {
     pub(crate) use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+    pub(crate) use std::sync::{Mutex, MutexGuard};
 
     /// `std::cell::UnsafeCell` with loom's closure-based access API, so that the same code
     /// compiles against both.
@@ -37,6 +38,7 @@ mod imp {
 #[cfg(rstreams_loom)]
 mod imp {
     pub(crate) use loom::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+    pub(crate) use loom::sync::{Mutex, MutexGuard};
 
     /// loom's `UnsafeCell`, which checks at run time that no two threads touch it at once.
     #[derive(Debug)]

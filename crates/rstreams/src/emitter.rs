@@ -108,9 +108,16 @@ impl<T> Clone for Emitter<T> {
     }
 }
 
-/// `send` failed: the subscriber cancelled (or the stream was ended with [`Emitter::fail`]).
-/// The item is given back.
-pub struct SendError<T>(pub T);
+/// Why [`Emitter::send`] gave the item back.
+pub enum SendError<T> {
+    /// The subscriber cancelled, or the stream was ended with [`Emitter::fail`].
+    Closed(T),
+    /// The buffer was full and `send` was called from inside this emitter's own delivery (the
+    /// subscriber's `on_next`, or a stage it calls synchronously): waiting would wait for the
+    /// very call that has to return before the buffer can drain, forever. Use
+    /// [`try_send`](Emitter::try_send) or [`send_timeout`](Emitter::send_timeout) there.
+    WouldDeadlock(T),
+}
 
 /// Why [`Emitter::try_send`] gave the item back.
 pub enum TrySendError<T> {
@@ -131,7 +138,9 @@ pub enum SendTimeoutError<T> {
 impl<T> SendError<T> {
     /// The item that was not sent.
     pub fn into_inner(self) -> T {
-        self.0
+        match self {
+            SendError::Closed(t) | SendError::WouldDeadlock(t) => t,
+        }
     }
 }
 
@@ -155,12 +164,23 @@ impl<T> SendTimeoutError<T> {
 
 impl<T> fmt::Debug for SendError<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("SendError(..)")
+        match self {
+            SendError::Closed(_) => f.write_str("Closed(..)"),
+            SendError::WouldDeadlock(_) => f.write_str("WouldDeadlock(..)"),
+        }
     }
 }
 impl<T> fmt::Display for SendError<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("the subscriber cancelled or the stream was ended; the item is returned")
+        match self {
+            SendError::Closed(_) => f.write_str(
+                "the subscriber cancelled or the stream was ended; the item is returned",
+            ),
+            SendError::WouldDeadlock(_) => f.write_str(
+                "send on a full emitter from inside its own subscriber's on_next would wait for \
+                 itself forever; the item is returned (use try_send or send_timeout there)",
+            ),
+        }
     }
 }
 impl<T> std::error::Error for SendError<T> {}
@@ -204,14 +224,18 @@ impl<T> fmt::Display for SendTimeoutError<T> {
 impl<T> std::error::Error for SendTimeoutError<T> {}
 
 impl<T: Send + 'static> Emitter<T> {
-    /// Buffers `item`, blocking while the buffer is full. Gives the item back if the subscriber
-    /// has cancelled or the stream was ended with [`fail`](Self::fail).
+    /// Buffers `item`, blocking while the buffer is full. Gives the item back
+    /// ([`SendError::Closed`]) if the subscriber has cancelled or the stream was ended with
+    /// [`fail`](Self::fail).
     ///
-    /// Do not call it from inside the subscriber's own `on_next` with a full buffer: the thread
-    /// would wait for itself.
+    /// Called from inside this emitter's own delivery path (the subscriber's `on_next`) while the
+    /// buffer is full, it would wait for itself: it returns [`SendError::WouldDeadlock`] at once
+    /// instead. (With room in the buffer it simply buffers the item.)
     pub fn send(&self, item: T) -> Result<(), SendError<T>> {
-        self.send_until(item, None)
-            .map_err(|e| SendError(e.into_inner()))
+        self.send_until(item, None).map_err(|e| match e {
+            SendTimeoutError::Timeout(t) => SendError::WouldDeadlock(t),
+            SendTimeoutError::Closed(t) => SendError::Closed(t),
+        })
     }
 
     /// Buffers `item` if there is room now.
@@ -254,6 +278,15 @@ impl<T: Send + 'static> Emitter<T> {
                 return Ok(());
             }
             match deadline {
+                // Waiting from inside our own delivery would never end: report it. (`send` turns
+                // this `Timeout` into `WouldDeadlock`; nothing else calls with `None`.)
+                None if delivering(&self.shared) => {
+                    tracing::warn!(
+                        stage = %self.shared.loc,
+                        "Emitter::send on a full buffer from inside its own on_next; refused"
+                    );
+                    return Err(SendTimeoutError::Timeout(item));
+                }
                 None => self.shared.not_full.wait(&mut st),
                 Some(d) => {
                     if self.shared.not_full.wait_until(&mut st, d).timed_out()
@@ -362,6 +395,64 @@ impl<T: Send + 'static> Source for EmitSource<T> {
     fn is_exhausted(&mut self) -> bool {
         let st = self.shared.state.lock();
         st.queue.is_empty() && (st.senders == 0 || st.closed.is_some())
+    }
+
+    /// The default loop, with this thread marked as delivering for this emitter meanwhile: the
+    /// kit calls the subscriber's `on_next` from inside `emit`, so a blocking `send` made there
+    /// can tell that it would wait for itself.
+    #[inline]
+    fn pull_many<F>(&mut self, limit: u64, mut emit: F) -> (u64, Option<Step<T>>)
+    where
+        F: FnMut(T) -> bool,
+    {
+        let _marker = Delivering::enter(&self.shared);
+        let mut handed = 0;
+        while handed != limit {
+            match self.pull() {
+                Step::Next(item) => {
+                    handed += 1;
+                    if !emit(item) {
+                        return (handed, None);
+                    }
+                }
+                stop => return (handed, Some(stop)),
+            }
+        }
+        (handed, None)
+    }
+}
+
+thread_local! {
+    /// The emitters (their shared state's address) whose items this thread is delivering now;
+    /// nested when one emitter's subscriber feeds another.
+    static DELIVERING: std::cell::RefCell<Vec<usize>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+fn address<T>(shared: &Arc<Shared<T>>) -> usize {
+    Arc::as_ptr(shared) as *const () as usize
+}
+
+/// Whether this thread is inside a delivery of `shared`'s items.
+fn delivering<T>(shared: &Arc<Shared<T>>) -> bool {
+    let me = address(shared);
+    DELIVERING.with(|d| d.borrow().contains(&me))
+}
+
+/// Marks the thread as delivering for one emitter until dropped (also when unwinding).
+struct Delivering;
+
+impl Delivering {
+    fn enter<T>(shared: &Arc<Shared<T>>) -> Self {
+        DELIVERING.with(|d| d.borrow_mut().push(address(shared)));
+        Delivering
+    }
+}
+
+impl Drop for Delivering {
+    fn drop(&mut self) {
+        DELIVERING.with(|d| {
+            d.borrow_mut().pop();
+        });
     }
 }
 

@@ -89,7 +89,10 @@ fn cancel_makes_send_return_the_item_and_nothing_is_lost() {
     let err = blocked.join().unwrap().unwrap_err();
     assert_eq!(err.into_inner(), 4);
     assert!(tx.is_cancelled());
-    assert_eq!(tx.send(5).unwrap_err().0, 5);
+    assert!(matches!(
+        tx.send(5),
+        Err(rstreams::emitter::SendError::Closed(5))
+    ));
     assert_eq!(
         tx.undelivered(),
         vec![2, 3],

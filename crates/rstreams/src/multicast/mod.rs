@@ -15,7 +15,7 @@
 
 use std::collections::VecDeque;
 use std::fmt;
-use std::panic::Location;
+use std::panic::{AssertUnwindSafe, Location, catch_unwind};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -111,6 +111,9 @@ struct Shared<T> {
 /// * A subscriber sees the items that arrive after it subscribed. After the upstream ended, a new
 ///   subscriber receives the same terminal signal at once. Upstream errors reach every
 ///   subscriber at once (buffered items are dropped); completion waits for each buffer to drain.
+/// * Cloning an item is user code: if `T::clone` panics, the hub ends. The upstream is cancelled,
+///   buffered items are dropped and every subscriber, present or later, receives one `on_error`
+///   naming rule 2.13 and where the hub was built. The panic never reaches the upstream.
 /// * When the last subscriber leaves (cancels, or is cut off), the upstream is cancelled and the
 ///   multicast ends: later subscribers complete at once (what the TCK expects of a processor;
 ///   [`with_options`](Self::with_options) can keep the upstream instead, and
@@ -323,6 +326,85 @@ impl<T> Shared<T> {
         }
     }
 
+    /// Queues a clone of `item` for every live subscriber (the original for the last one would
+    /// save a clone, but every slot takes one so a panicking `clone` is met at one place), and
+    /// collects the handles to wake in `wake`. Runs under the lock; may panic in `T::clone`.
+    fn fan_out(&self, st: &mut State<T>, item: T, wake: &mut Vec<PullHandle>)
+    where
+        T: Clone,
+    {
+        st.outstanding -= 1;
+        let cap = self.capacity;
+        let deferred = st.requesting > 0;
+        for slot in st.slots.iter_mut().filter(|s| s.failed.is_none()) {
+            if slot.queue.len() < cap {
+                let was_empty = slot.queue.is_empty();
+                slot.queue.push_back(item.clone());
+                if !was_empty {
+                    // Its drain was woken when the buffer filled and only stops short
+                    // (Pending) on an empty buffer: no wake-up needed.
+                    continue;
+                }
+                if deferred {
+                    slot.wake_pending = true;
+                    continue;
+                }
+            } else if slot.policy == SlowConsumer::Fail {
+                tracing::debug!(stage = %self.loc, id = slot.id, "slow subscriber cut off");
+                slot.queue.clear();
+                slot.failed = Some(
+                    Error::msg(format!(
+                        "multicast: this subscriber's buffer of {cap} items was full \
+                         (slow-consumer policy Fail)"
+                    ))
+                    .at_stage(self.loc),
+                );
+            } else {
+                // Drop policy (Hold buffers never fill: upstream is never asked beyond
+                // their room; counted the same way should a bug make one fill).
+                slot.stats.lagged.fetch_add(1, Ordering::Relaxed);
+                continue;
+            }
+            if let Some(h) = &slot.handle {
+                wake.push(h.clone());
+            }
+        }
+    }
+
+    /// A panic in the hub's own use of user code (`T::clone`): the hub ends with a 2.13 error for
+    /// every subscriber, once. The state is made consistent here, under the lock: the end is
+    /// recorded (so `share` starts a fresh hub for later subscribers), the buffers are emptied
+    /// (their items are dropped after the lock is released) and nothing is outstanding.
+    fn die(&self, st: &mut State<T>, payload: Box<dyn std::any::Any + Send>) -> Dead<T> {
+        let error = Error::from_panic(Rule::R2_13, payload).at_stage(self.loc);
+        tracing::debug!(stage = %self.loc, %error, "multicast hub panicked; ending every subscriber");
+        st.end = Some(Err(error));
+        st.outstanding = 0;
+        let buffered = st
+            .slots
+            .iter_mut()
+            .map(|s| std::mem::take(&mut s.queue))
+            .collect();
+        Dead {
+            upstream: st.upstream.take(),
+            buffered,
+        }
+    }
+
+    /// Second half of [`die`](Self::die), outside the lock: cancel upstream, drop the buffered
+    /// items (their `Drop` is user code too), and wake every subscriber to see the error.
+    fn finish_dying(&self, dead: Dead<T>) {
+        if let Some(up) = dead.upstream {
+            up.cancel();
+        }
+        if let Err(payload) = catch_unwind(AssertUnwindSafe(move || drop(dead.buffered))) {
+            rstreams_protocol::report_undeliverable(
+                Error::from_panic(Rule::R2_13, payload).at_stage(self.loc),
+            );
+        }
+        self.wake_all();
+    }
+
     fn wake_all(&self) {
         let handles: Vec<PullHandle> = {
             let st = self.state.lock();
@@ -353,65 +435,43 @@ impl<T: Clone + Send + 'static> Subscriber<T> for Multicast<T> {
     }
 
     fn on_next(&mut self, item: T) {
-        let violation = {
+        let outcome = {
             let mut st = self.shared.state.lock();
             if st.end.is_some() {
                 return;
             }
             if st.outstanding == 0 {
-                true
+                Fanned::Violation
             } else {
-                st.outstanding -= 1;
-                let cap = self.shared.capacity;
-                let deferred = st.requesting > 0;
-                for slot in st.slots.iter_mut().filter(|s| s.failed.is_none()) {
-                    if slot.queue.len() < cap {
-                        let was_empty = slot.queue.is_empty();
-                        slot.queue.push_back(item.clone());
-                        if !was_empty {
-                            // Its drain was woken when the buffer filled and only stops short
-                            // (Pending) on an empty buffer: no wake-up needed.
-                            continue;
-                        }
-                        if deferred {
-                            slot.wake_pending = true;
-                            continue;
-                        }
-                    } else if slot.policy == SlowConsumer::Fail {
-                        tracing::debug!(stage = %self.shared.loc, id = slot.id, "slow subscriber cut off");
-                        slot.queue.clear();
-                        slot.failed = Some(
-                            Error::msg(format!(
-                                "multicast: this subscriber's buffer of {cap} items was full \
-                                 (slow-consumer policy Fail)"
-                            ))
-                            .at_stage(self.shared.loc),
-                        );
-                    } else {
-                        // Drop policy (Hold buffers never fill: upstream is never asked beyond
-                        // their room; counted the same way should a bug make one fill).
-                        slot.stats.lagged.fetch_add(1, Ordering::Relaxed);
-                        continue;
-                    }
-                    if let Some(h) = &slot.handle {
-                        self.wake.push(h.clone());
+                // `T::clone` is user code and runs under the lock: a panic there must not unwind
+                // into the upstream (2.13) nor leave the hub half-updated with its subscribers
+                // waiting forever. Caught, it ends the hub for everyone (below).
+                let wake = &mut self.wake;
+                match catch_unwind(AssertUnwindSafe(|| {
+                    self.shared.fan_out(&mut st, item, wake)
+                })) {
+                    Ok(()) => Fanned::Done,
+                    Err(payload) => {
+                        self.wake.clear();
+                        Fanned::Panicked(self.shared.die(&mut st, payload))
                     }
                 }
-                false
             }
         };
-        if violation {
-            self.fail_upstream(
+        match outcome {
+            Fanned::Done => {
+                for h in self.wake.drain(..) {
+                    h.wake();
+                }
+            }
+            Fanned::Violation => self.fail_upstream(
                 Error::violation(
                     Rule::R1_1,
                     "upstream sent more items than the multicast requested",
                 )
                 .at_stage(self.shared.loc),
-            );
-            return;
-        }
-        for h in self.wake.drain(..) {
-            h.wake();
+            ),
+            Fanned::Panicked(dead) => self.shared.finish_dying(dead),
         }
     }
 
@@ -440,6 +500,21 @@ impl<T: Clone + Send + 'static> Subscriber<T> for Multicast<T> {
         }
         self.shared.wake_all();
     }
+}
+
+/// What [`Multicast::on_next`] did with an item.
+enum Fanned<T> {
+    Done,
+    /// More items than requested (1.1).
+    Violation,
+    /// `T::clone` panicked: the hub is dead.
+    Panicked(Dead<T>),
+}
+
+/// What a dead hub still has to release outside its lock.
+struct Dead<T> {
+    upstream: Option<Arc<dyn Subscription>>,
+    buffered: Vec<VecDeque<T>>,
 }
 
 impl<T> Multicast<T> {
@@ -667,6 +742,12 @@ impl<T> Drop for McSource<T> {
 /// The publisher made by [`PublisherExt::share`](crate::PublisherExt::share): the first
 /// subscriber connects a fresh [`Multicast`] to the upstream; later ones join it; when the last
 /// one leaves, the upstream is cancelled, and the next subscriber starts over.
+///
+/// The same holds once the hub has ended for any reason: upstream completed, upstream failed,
+/// or the hub itself failed (a panicking `Clone` of an item, reported to every subscriber as an
+/// error naming rule 2.13 and the `share` call site). A subscriber arriving after that never
+/// joins the dead hub; like Reactor's `share()` (`publish().refCount()`), it connects a fresh one
+/// and subscribes to the upstream again — which, for a cold upstream, replays it from the start.
 pub struct Share<P: Publisher> {
     pub(crate) upstream: P,
     pub(crate) capacity: usize,

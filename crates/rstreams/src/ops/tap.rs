@@ -1,8 +1,9 @@
 //! Side-effect taps: they observe signals and change neither items nor demand.
 //!
 //! A panic in `do_on_next` or `do_on_complete` fails the stream like any operator closure
-//! (upstream cancelled, `on_error` with rule 2.13 downstream). A panic in `do_on_error` is reported
-//! through [`report_undeliverable`] and the original error still goes downstream. `do_on_request`
+//! (upstream cancelled, `on_error` with rule 2.13 downstream). So does a panic in `do_on_error`:
+//! the downstream receives the 2.13 error instead of the original, which is attached as its
+//! [`cause`](Error::cause) (and `source`). `do_on_request`
 //! and `do_on_cancel` run inside `request`/`cancel`, which must return normally (rules 3.15, 3.16):
 //! a panic there is reported through [`report_undeliverable`] and the signal is still forwarded.
 
@@ -174,7 +175,11 @@ where
         if !self.link.done
             && let Err(p) = guard(|| self.hooks.error(&error))
         {
-            report_undeliverable(closure_panic(p, self.link.loc));
+            // Like every other closure: downstream gets the 2.13 error naming this stage; the
+            // error the hook was handling travels with it as its cause.
+            self.link
+                .upstream_error::<T>(closure_panic(p, self.link.loc).with_cause(error));
+            return;
         }
         self.link.upstream_error(error);
     }

@@ -9,8 +9,8 @@ use parking_lot::Mutex;
 use rstreams_executor::{Scheduler, TimerHandle};
 use rstreams_protocol::{Error, Publisher, Rule, Subscriber, Subscription};
 
-use super::serial::{Serializer, Signal};
 use crate::stage::{Loc, reject};
+use rstreams_protocol::signal::{Signal, SignalSerializer as Serializer};
 
 /// The publisher made by [`PublisherExt::buffer_timeout`](crate::PublisherExt::buffer_timeout): emits a
 /// `Vec` when it holds `n` items, or when `d` has passed since its first item, whichever comes
@@ -140,7 +140,7 @@ where
 
     fn after(&self, ask: u64) {
         if ask > 0 {
-            let up = self.ser.up.lock().clone();
+            let up = self.ser.upstream();
             if let Some(up) = up {
                 up.request(ask);
             }
@@ -189,14 +189,8 @@ where
 {
     fn on_subscribe(&mut self, s: Box<dyn Subscription>) {
         let up: Arc<dyn Subscription> = Arc::from(s);
-        {
-            let mut slot = self.shared.ser.up.lock();
-            if slot.is_some() || self.shared.ser.is_finished() {
-                drop(slot);
-                up.cancel();
-                return;
-            }
-            *slot = Some(up);
+        if !self.shared.ser.set_upstream(up) {
+            return; // a second upstream, or after the end: cancelled (2.5)
         }
         self.shared
             .ser

@@ -9,8 +9,9 @@ use parking_lot::Mutex;
 use rstreams_executor::Scheduler;
 use rstreams_protocol::{Error, Publisher, Subscriber, Subscription};
 
-use super::serial::{Serializer, Signal};
+use super::arm_timer;
 use crate::stage::Loc;
+use rstreams_protocol::signal::{Signal, SignalSerializer as Serializer};
 
 /// The publisher made by [`PublisherExt::delay`](crate::PublisherExt::delay): each item (and the
 /// completion or error) is delivered `by` after it arrived, in arrival order, on the
@@ -91,23 +92,36 @@ where
 
     fn arm(self: &Arc<Self>, after: Duration) {
         let weak = Arc::downgrade(self);
-        let fire = Box::new(move || {
+        let lost = weak.clone();
+        let fire = move || {
             if let Some(me) = weak.upgrade() {
                 me.release_due();
             }
-        });
-        if let Err(rejected) = self.scheduler.execute_after(after, fire) {
-            let e = Error::msg(format!(
-                "delay: the scheduler refused the timer ({})",
-                rejected.reason()
-            ))
-            .at_stage(self.loc);
-            self.waiting.lock().queue.clear();
-            if self.ser.enqueue(Signal::Error(e)) {
-                self.ser.cancel_upstream();
+        };
+        // Dropped unrun (the scheduler shut down): what waits would wait forever; fail instead.
+        let lost = move || {
+            if let Some(me) = lost.upgrade() {
+                me.fail(Error::msg(
+                    "delay: the scheduler shut down before the timer fired; delayed signals dropped",
+                ));
             }
-            self.ser.drive();
+        };
+        // The handle is not kept: the one timer always fires (or is lost) and re-arms itself.
+        if let Err(reason) = arm_timer(&*self.scheduler, after, fire, lost) {
+            self.fail(Error::msg(format!(
+                "delay: the scheduler refused the timer ({reason})"
+            )));
         }
+    }
+
+    /// The timer cannot run: drop what waits and end the stream with `error`.
+    fn fail(&self, error: Error) {
+        tracing::debug!(stage = %self.loc, %error, "delay failed");
+        self.waiting.lock().queue.clear();
+        if self.ser.enqueue(Signal::Error(error.at_stage(self.loc))) {
+            self.ser.cancel_upstream();
+        }
+        self.ser.drive();
     }
 
     /// Moves every due signal to the serialiser, in order, delivers, and re-arms for the next.
@@ -148,14 +162,8 @@ where
 {
     fn on_subscribe(&mut self, s: Box<dyn Subscription>) {
         let up: Arc<dyn Subscription> = Arc::from(s);
-        {
-            let mut slot = self.shared.ser.up.lock();
-            if slot.is_some() || self.shared.ser.is_finished() {
-                drop(slot);
-                up.cancel();
-                return;
-            }
-            *slot = Some(Arc::clone(&up));
+        if !self.shared.ser.set_upstream(Arc::clone(&up)) {
+            return; // a second upstream, or after the end: cancelled (2.5)
         }
         self.shared
             .ser

@@ -6,9 +6,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use parking_lot::Mutex;
-use rstreams_executor::{Scheduler, TimerHandle};
+use rstreams_executor::Scheduler;
 use rstreams_protocol::{Error, Publisher, Rule, Subscriber, Subscription, report_undeliverable};
 
+use super::{Armed, arm_timer};
 use crate::stage::{Loc, guard};
 
 /// When to try again.
@@ -106,7 +107,7 @@ struct Arbiter {
     /// The downstream called `request(0)`: the rule-3.9 error it causes is not retried.
     bad_request: bool,
     cancelled: bool,
-    timer: Option<TimerHandle>,
+    timer: Option<Armed>,
 }
 
 struct Shared<P: Publisher, S> {
@@ -127,6 +128,18 @@ where
     P::Item: Send + 'static,
     S: Subscriber<P::Item> + Send + 'static,
 {
+    /// The backoff timer cannot run: the parked downstream (if still waiting) gets `error`.
+    fn fail_parked(&self, error: Error) {
+        let parked = self.parked.lock().take();
+        if let Some(mut parked) = parked {
+            let e = error.at_stage(self.loc);
+            tracing::debug!(stage = %self.loc, error = %e, "retry_backoff cannot wait any more");
+            if let Err(p) = guard(|| parked.down.on_error(e)) {
+                report_undeliverable(Error::from_panic(Rule::R2_13, p).at_stage(self.loc));
+            }
+        }
+    }
+
     fn resubscribe(self: &Arc<Self>) {
         // AcqRel: the thread that moves wip from 0 loops; others leave a mark.
         if self.wip.fetch_add(1, Ordering::AcqRel) != 0 {
@@ -252,24 +265,26 @@ where
             None => self.shared.resubscribe(),
             Some((d, scheduler)) => {
                 let weak = Arc::downgrade(&self.shared);
-                let task = Box::new(move || {
+                let lost = weak.clone();
+                let run = move || {
                     if let Some(me) = weak.upgrade() {
                         me.resubscribe();
                     }
-                });
-                match scheduler.execute_after(d, task) {
-                    Ok(h) => self.shared.arb.lock().timer = Some(h),
-                    Err(rejected) => {
-                        let parked = self.shared.parked.lock().take();
-                        if let Some(mut parked) = parked {
-                            let e = Error::msg(format!(
-                                "retry_backoff: the scheduler refused the timer ({})",
-                                rejected.reason()
-                            ))
-                            .at_stage(self.shared.loc);
-                            let _ = guard(|| parked.down.on_error(e));
-                        }
+                };
+                // Dropped unrun (the scheduler shut down): no retry will come; fail now.
+                let lost = move || {
+                    if let Some(me) = lost.upgrade() {
+                        me.fail_parked(Error::msg(
+                            "retry_backoff: the scheduler shut down before the backoff ended; \
+                             no further attempt",
+                        ));
                     }
+                };
+                match arm_timer(&*scheduler, d, run, lost) {
+                    Ok(h) => self.shared.arb.lock().timer = Some(h),
+                    Err(reason) => self.shared.fail_parked(Error::msg(format!(
+                        "retry_backoff: the scheduler refused the timer ({reason})"
+                    ))),
                 }
             }
         }

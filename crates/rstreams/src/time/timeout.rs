@@ -6,11 +6,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use parking_lot::Mutex;
-use rstreams_executor::{Scheduler, TimerHandle};
+use rstreams_executor::Scheduler;
 use rstreams_protocol::{Error, Publisher, Subscriber, Subscription};
 
-use super::serial::{Serializer, Signal};
+use super::{Armed, arm_timer};
 use crate::stage::Loc;
+use rstreams_protocol::signal::{Signal, SignalSerializer as Serializer};
 
 /// The error a stream fails with when [`timeout`](crate::PublisherExt::timeout) expires.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -72,7 +73,7 @@ struct Shared<T, S> {
     ser: Serializer<T, S>,
     /// Bumped by every item; a timer only fires for the generation it was armed in.
     generation: AtomicU64,
-    timer: Mutex<Option<TimerHandle>>,
+    timer: Mutex<Option<Armed>>,
     after: Duration,
     scheduler: Arc<dyn Scheduler>,
     loc: Loc,
@@ -85,29 +86,33 @@ where
 {
     fn arm(self: &Arc<Self>, generation: u64) {
         let weak = Arc::downgrade(self);
-        let task = Box::new(move || {
-            let Some(me) = weak.upgrade() else { return };
-            // Acquire: pairs with the AcqRel bump in on_next.
-            if me.generation.load(Ordering::Acquire) != generation {
-                return;
+        let lost = weak.clone();
+        let fired = move || {
+            if let Some(me) = weak.upgrade() {
+                let error = Error::new(TimedOut { after: me.after });
+                me.expire(generation, error, "timeout expired");
             }
-            tracing::debug!(stage = %me.loc, after = ?me.after, "timeout expired");
-            let error = Error::new(TimedOut { after: me.after }).at_stage(me.loc);
-            if me.ser.enqueue(Signal::Error(error)) {
-                me.ser.cancel_upstream();
+        };
+        // Dropped unrun (the scheduler shut down): the clock can no longer run out, so end the
+        // stream now rather than leave it waiting for a timer that will never fire.
+        let lost = move || {
+            if let Some(me) = lost.upgrade() {
+                let error = Error::msg(
+                    "timeout: the scheduler shut down before the timer fired; \
+                     the stream cannot be timed any more",
+                );
+                me.expire(generation, error, "timeout timer dropped by its scheduler");
             }
-            me.ser.drive();
-        });
-        match self.scheduler.execute_after(self.after, task) {
-            Ok(handle) => {
-                if let Some(old) = self.timer.lock().replace(handle) {
+        };
+        match arm_timer(&*self.scheduler, self.after, fired, lost) {
+            Ok(armed) => {
+                if let Some(old) = self.timer.lock().replace(armed) {
                     old.cancel();
                 }
             }
-            Err(rejected) => {
+            Err(reason) => {
                 let e = Error::msg(format!(
-                    "timeout: the scheduler refused the timer ({})",
-                    rejected.reason()
+                    "timeout: the scheduler refused the timer ({reason})"
                 ))
                 .at_stage(self.loc);
                 if self.ser.enqueue(Signal::Error(e)) {
@@ -116,6 +121,20 @@ where
                 self.ser.drive();
             }
         }
+    }
+
+    /// The timer armed for `generation` fired (or was lost): fail the stream with `error` unless
+    /// an item or a terminal signal came since.
+    fn expire(&self, generation: u64, error: Error, why: &'static str) {
+        // Acquire: pairs with the AcqRel bump in on_next.
+        if self.generation.load(Ordering::Acquire) != generation {
+            return;
+        }
+        tracing::debug!(stage = %self.loc, after = ?self.after, why);
+        if self.ser.enqueue(Signal::Error(error.at_stage(self.loc))) {
+            self.ser.cancel_upstream();
+        }
+        self.ser.drive();
     }
 
     fn disarm(&self) {
@@ -136,14 +155,8 @@ where
 {
     fn on_subscribe(&mut self, s: Box<dyn Subscription>) {
         let up: Arc<dyn Subscription> = Arc::from(s);
-        {
-            let mut slot = self.shared.ser.up.lock();
-            if slot.is_some() || self.shared.ser.is_finished() {
-                drop(slot);
-                up.cancel();
-                return;
-            }
-            *slot = Some(Arc::clone(&up));
+        if !self.shared.ser.set_upstream(Arc::clone(&up)) {
+            return; // a second upstream, or after the end: cancelled (2.5)
         }
         self.shared.arm(0);
         self.shared
@@ -191,6 +204,8 @@ where
         self.up.request(n);
     }
     fn cancel(&self) {
+        // A timer still due stands down (it fires for a generation that no longer exists).
+        self.shared.generation.fetch_add(1, Ordering::AcqRel);
         self.shared.disarm();
         self.shared.ser.cancel();
     }
