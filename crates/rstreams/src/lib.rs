@@ -30,6 +30,8 @@
 
 #![doc(test(attr(deny(warnings))))]
 
+#[cfg(feature = "futures")]
+pub mod bridge;
 pub mod emitter;
 mod ext;
 pub mod flat;
