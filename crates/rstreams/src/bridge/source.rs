@@ -55,15 +55,18 @@ impl Subscription for StreamSubscription {
 }
 
 /// A stream of `Result`s; `Err` ends the publisher with `on_error`.
-struct Live<St, S> {
+struct Live<St, S, T> {
     stream: Pin<Box<St>>,
     subscriber: S,
+    /// An item polled without demand from a stream whose `size_hint` said it was exhausted
+    /// (it was not): held for the next request, never emitted early (rule 1.1).
+    stash: Option<T>,
 }
 
 /// The future the spawner runs: polls the stream only while demand is outstanding.
 struct Driver<St, S: Subscriber<T>, T> {
     shared: Arc<Shared>,
-    live: Option<Live<St, S>>,
+    live: Option<Live<St, S, T>>,
     loc: Loc,
     _item: PhantomData<fn() -> T>,
 }
@@ -90,7 +93,10 @@ where
         };
         let mut sent = 0;
         while sent < want {
-            let polled = guard(|| live.stream.as_mut().poll_next(cx));
+            let polled = match live.stash.take() {
+                Some(item) => Ok(Poll::Ready(Some(Ok(item)))),
+                None => guard(|| live.stream.as_mut().poll_next(cx)),
+            };
             match polled {
                 Ok(Poll::Ready(Some(Ok(item)))) => {
                     sent += 1;
@@ -117,6 +123,25 @@ where
             }
         }
         (sent, None)
+    }
+
+    fn probe_end(&mut self, cx: &mut Context<'_>) -> Option<Stop> {
+        let live = self.live.as_mut()?;
+        if live.stash.is_some() || live.stream.size_hint().1 != Some(0) {
+            return None;
+        }
+        match guard(|| live.stream.as_mut().poll_next(cx)) {
+            Ok(Poll::Ready(None)) => Some(Stop::Complete),
+            Ok(Poll::Ready(Some(Ok(item)))) => {
+                live.stash = Some(item);
+                None
+            }
+            Ok(Poll::Ready(Some(Err(e)))) => Some(Stop::Error(e)),
+            Ok(Poll::Pending) => None,
+            Err(p) => Some(Stop::Error(
+                Error::from_panic(Rule::R1_4, p).at_stage(self.loc),
+            )),
+        }
     }
 
     fn stop(&mut self, stop: Stop) {
@@ -166,6 +191,14 @@ where
             }
             let outstanding = demand.get();
             if outstanding == 0 {
+                // A stream that says it has ended (`size_hint` upper bound 0, as an exhausted
+                // iterator stream or a resolved future does) is asked once more, so that
+                // `on_complete` follows the last item without waiting for another request (what
+                // `range` and `from_iter` do).
+                if let Some(stop) = this.probe_end(cx) {
+                    this.stop(stop);
+                    return Poll::Ready(());
+                }
                 // Park until `request` or `cancel` wakes us; check again after registering so
                 // that a request landing in between is not missed.
                 *this.shared.waker.lock() = Some(cx.waker().clone());
@@ -248,6 +281,7 @@ where
         live: Some(Live {
             stream: Box::pin(stream),
             subscriber,
+            stash: None,
         }),
         loc,
         _item: PhantomData,
@@ -262,6 +296,9 @@ impl<St: Stream> Stream for Oks<St> {
     type Item = Result<St::Item, Error>;
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         self.get_mut().0.as_mut().poll_next(cx).map(|o| o.map(Ok))
+    }
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.0.size_hint()
     }
 }
 
@@ -281,6 +318,9 @@ where
             .as_mut()
             .poll_next(cx)
             .map(|o| o.map(|r| r.map_err(Into::into)))
+    }
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.0.size_hint()
     }
 }
 
@@ -302,6 +342,10 @@ impl<F: Future> Stream for Once<F> {
             }
             Poll::Pending => Poll::Pending,
         }
+    }
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        let n = usize::from(self.0.is_some());
+        (n, Some(n))
     }
 }
 

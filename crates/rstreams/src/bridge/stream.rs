@@ -286,7 +286,7 @@ impl<T> PublisherStream<T> {
     }
 
     /// How many items are buffered, waiting to be polled (at most the prefetch).
-    pub fn buffered(&self) -> usize {
+    pub fn buffered_len(&self) -> usize {
         self.local.len() + self.shared.state.lock().queue.len()
     }
 
