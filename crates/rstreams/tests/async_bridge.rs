@@ -296,6 +296,45 @@ fn from_stream_polls_only_while_demand_is_outstanding() {
 }
 
 #[test]
+fn from_stream_completes_after_the_last_item_without_another_request() {
+    let (rec, probe) = recorder::<u64>(3);
+    bridge::from_stream(stream::iter(0..3u64), pool()).subscribe(rec);
+    assert!(
+        probe.wait_terminal(WAIT),
+        "the exhausted stream completed on exact demand"
+    );
+    assert!(probe.completed());
+    assert_eq!(probe.items(), vec![0, 1, 2]);
+}
+
+/// A stream whose `size_hint` wrongly says it has ended.
+struct Liar(u64);
+impl Stream for Liar {
+    type Item = u64;
+    fn poll_next(mut self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Option<u64>> {
+        self.0 += 1;
+        Poll::Ready((self.0 <= 3).then_some(self.0))
+    }
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (0, Some(0))
+    }
+}
+
+#[test]
+fn an_item_from_a_stream_that_claimed_its_end_waits_for_demand() {
+    let exec = ManualExecutor::new();
+    let (rec, probe) = recorder::<u64>(1);
+    bridge::from_stream(Liar(0), Arc::new(exec.clone())).subscribe(rec);
+    exec.run_until_idle();
+    assert_eq!(probe.items(), vec![1], "never beyond demand (rule 1.1)");
+    assert!(!probe.terminated());
+    probe.request(5);
+    exec.run_until_idle();
+    assert_eq!(probe.items(), vec![1, 2, 3]);
+    assert!(probe.completed());
+}
+
+#[test]
 fn cancel_drops_a_pending_stream_without_polling_it_again() {
     let exec = ManualExecutor::new();
     let drops = DropCounter::default();
