@@ -471,6 +471,81 @@ pub fn entries() -> Vec<Builtin> {
                 .concat_map(|w| w, 1)
         })
         .with_failed(failing::<u64>),
+        // issue 11: async bridges (futures Stream/Future -> Publisher, polled on the flow pool).
+        // They poll only with demand, so the failed publishers fail without demand another way:
+        // a panicking stream factory (rule 1.4), or a single-use source already consumed (1.11).
+        publisher("rstreams::bridge::from_stream_fn", |n| {
+            rstreams::bridge::from_stream_fn(move || futures_util::stream::iter(0..n), flow_pool())
+        })
+        .with_failed(|| {
+            rstreams::bridge::from_stream_fn(
+                || -> futures_util::stream::Iter<std::ops::Range<u64>> { panic!("factory fails") },
+                flow_pool(),
+            )
+            .boxed()
+        }),
+        {
+            // Single use: one subscriber per publisher (the multi-subscriber tests skip).
+            struct FromStream;
+            impl PublisherVerification for FromStream {
+                type Item = u64;
+                type Pub = BoxPublisher<u64>;
+                fn create_publisher(&self, n: u64) -> BoxPublisher<u64> {
+                    rstreams::bridge::from_stream(futures_util::stream::iter(0..n), flow_pool())
+                        .boxed()
+                }
+                fn create_failed_publisher(&self) -> Option<BoxPublisher<u64>> {
+                    let once = rstreams::bridge::from_stream(
+                        futures_util::stream::iter(0..1u64),
+                        flow_pool(),
+                    );
+                    once.subscribe_consumer(rstreams::Consumer::new(|_: u64| {}));
+                    Some(once.boxed())
+                }
+                fn max_supported_subscribers(&self) -> u64 {
+                    1
+                }
+            }
+            Builtin {
+                name: "rstreams::bridge::from_stream",
+                failed: None,
+                run: Arc::new(|s: &Settings, _: Option<&FailedFn>| {
+                    publisher::run("rstreams::bridge::from_stream", &FromStream, s)
+                }),
+            }
+        },
+        {
+            // One item at most: 0 items is the same future behind `skip(1)`, so both lengths
+            // are the future's own on_next/on_complete.
+            struct FromFuture;
+            impl PublisherVerification for FromFuture {
+                type Item = u64;
+                type Pub = BoxPublisher<u64>;
+                fn create_publisher(&self, n: u64) -> BoxPublisher<u64> {
+                    rstreams::bridge::from_future(async move { 7 + n }, flow_pool())
+                        .skip(1 - n.min(1))
+                        .boxed()
+                }
+                fn create_failed_publisher(&self) -> Option<BoxPublisher<u64>> {
+                    let once = rstreams::bridge::from_future(async { 7u64 }, flow_pool());
+                    once.subscribe_consumer(rstreams::Consumer::new(|_: u64| {}));
+                    Some(once.boxed())
+                }
+                fn max_elements_from_publisher(&self) -> u64 {
+                    1
+                }
+                fn max_supported_subscribers(&self) -> u64 {
+                    1
+                }
+            }
+            Builtin {
+                name: "rstreams::bridge::from_future",
+                failed: None,
+                run: Arc::new(|s: &Settings, _: Option<&FailedFn>| {
+                    publisher::run("rstreams::bridge::from_future", &FromFuture, s)
+                }),
+            }
+        },
     ]
 }
 

@@ -1508,6 +1508,115 @@ pub trait PublisherExt: Publisher {
             loc: Location::caller(),
         }
     }
+
+    // ---- async bridges (issue 11) ----
+
+    /// A `futures` [`Stream`](futures_core::Stream) of this publisher's items (feature
+    /// `futures`): requests `prefetch` up front and replenishes at 75% as items are polled;
+    /// wakes the polling task when an item or the end arrives; dropping it cancels. See
+    /// [`PublisherStream`](crate::bridge::PublisherStream).
+    ///
+    /// ```
+    /// use rstreams::prelude::*;
+    /// use futures_util::StreamExt;
+    ///
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// let mut items = rstreams::range(0, 3).map(|x| x * 10).into_stream(16);
+    /// let mut got = Vec::new();
+    /// while let Some(item) = items.next().await {
+    ///     got.push(item?);
+    /// }
+    /// assert_eq!(got, vec![0, 10, 20]);
+    /// # Ok::<(), rstreams::Error>(())
+    /// # }).unwrap();
+    /// ```
+    #[cfg(feature = "futures")]
+    #[track_caller]
+    fn into_stream(self, prefetch: usize) -> crate::bridge::PublisherStream<Self::Item>
+    where
+        Self: Sized,
+        Self::Item: Send + 'static,
+    {
+        let (subscriber, stream) = crate::bridge::stream_pair(prefetch, Location::caller());
+        if prefetch > 0 {
+            self.subscribe(subscriber);
+        }
+        stream
+    }
+
+    /// The first item (or `None` if the publisher completes empty) as a future (feature
+    /// `futures`); requests one item and cancels after it. Subscribes now; see
+    /// [`AsyncResult`](crate::bridge::AsyncResult).
+    ///
+    /// ```
+    /// use rstreams::prelude::*;
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// assert_eq!(rstreams::range(5, 100).first_async().await?, Some(5));
+    /// # Ok::<(), rstreams::Error>(())
+    /// # }).unwrap();
+    /// ```
+    #[cfg(feature = "futures")]
+    #[track_caller]
+    fn first_async(&self) -> crate::bridge::AsyncResult<Option<Self::Item>>
+    where
+        Self::Item: Send + 'static,
+    {
+        crate::bridge::first_async(self, Location::caller())
+    }
+
+    /// The last item (or `None`) as a future (feature `futures`). Requests everything.
+    #[cfg(feature = "futures")]
+    #[track_caller]
+    fn last_async(&self) -> crate::bridge::AsyncResult<Option<Self::Item>>
+    where
+        Self::Item: Send + 'static,
+    {
+        crate::bridge::last_async(self, Location::caller())
+    }
+
+    /// Every item, in a `Vec`, as a future (feature `futures`). Requests everything: use it on
+    /// streams you know to be finite and small.
+    ///
+    /// ```
+    /// use rstreams::prelude::*;
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// assert_eq!(rstreams::range(0, 4).collect_async().await?, vec![0, 1, 2, 3]);
+    /// # Ok::<(), rstreams::Error>(())
+    /// # }).unwrap();
+    /// ```
+    #[cfg(feature = "futures")]
+    #[track_caller]
+    fn collect_async(&self) -> crate::bridge::AsyncResult<Vec<Self::Item>>
+    where
+        Self::Item: Send + 'static,
+    {
+        crate::bridge::collect_async(self, Location::caller())
+    }
+
+    /// Drives a `futures` [`Sink`](futures_sink::Sink) (feature `futures`): requests one item
+    /// each time the sink's `poll_ready` says it has room, closes the sink when the publisher
+    /// completes, and resolves to the first error (the sink's, or the publisher's). Await or
+    /// spawn the returned [`SinkForward`](crate::bridge::SinkForward); dropping it cancels.
+    ///
+    /// ```
+    /// use rstreams::prelude::*;
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// let mut out: Vec<u64> = Vec::new();
+    /// // `Vec<T>` is a `Sink<T>` in futures-util (it is always ready).
+    /// rstreams::range(0, 3).forward_to_sink(&mut out).await?;
+    /// assert_eq!(out, vec![0, 1, 2]);
+    /// # Ok::<(), rstreams::Error>(())
+    /// # }).unwrap();
+    /// ```
+    #[cfg(feature = "futures")]
+    #[track_caller]
+    fn forward_to_sink<K>(&self, sink: K) -> crate::bridge::SinkForward<Self::Item, K>
+    where
+        Self::Item: Send + 'static,
+        K: futures_sink::Sink<Self::Item>,
+    {
+        crate::bridge::forward_to_sink(self, sink, Location::caller())
+    }
 }
 
 impl<P: Publisher + ?Sized> PublisherExt for P {}

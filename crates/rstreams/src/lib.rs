@@ -30,6 +30,8 @@
 
 #![doc(test(attr(deny(warnings))))]
 
+#[cfg(feature = "futures")]
+pub mod bridge;
 pub mod emitter;
 mod ext;
 pub mod flat;
@@ -68,3 +70,8 @@ pub mod prelude {
     pub use crate::{Error, PublisherExt, emitter};
     pub use rstreams_protocol::{Publisher, Subscriber, Subscription};
 }
+
+/// The async guide (`docs/guide/async.md`), compiled as doctests so that its code cannot rot.
+#[cfg(all(doctest, feature = "futures"))]
+#[doc = include_str!("../../../docs/guide/async.md")]
+pub struct AsyncGuide;
