@@ -1,5 +1,6 @@
 //! Blocking bridges for plain threads.
 
+use std::cell::{Cell, UnsafeCell};
 use std::collections::VecDeque;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -206,15 +207,18 @@ where
 ///
 /// Demand: it requests `prefetch` items when subscribing and `limit = prefetch - prefetch / 4`
 /// more each time `limit` items have been taken by `next` (replenish at 75%), so at most
-/// `prefetch` items are ever buffered. Dropping the iterator cancels the upstream.
+/// `prefetch` items are ever buffered. Dropping the iterator cancels the upstream, also when the
+/// subscription has not arrived yet (it is cancelled, with nothing requested, when it does).
 /// `prefetch == 0` yields one `Err` without subscribing.
 ///
 /// With a synchronous publisher the items are produced inside `next` (on the iterating thread);
 /// with a publisher that emits on other threads `next` blocks until an item arrives.
 ///
-/// The hand-off: the subscriber appends each item to a shared queue under a short lock; `next`
-/// takes the whole queue at once when its own is empty, so the consumer side costs one lock per
-/// batch, not per item.
+/// The hand-off has two paths. Items delivered on the iterating thread while it is inside its
+/// own `request` (a synchronous publisher: the consumer pulls a batch) go into a buffer only
+/// that thread touches, with no lock and no atomic read-modify-write per item. Items delivered
+/// from other threads are appended to a shared queue under a short lock, and `next` takes that
+/// whole queue at once when its own is empty, so the consumer side costs one lock per batch.
 pub struct BlockingIter<T> {
     shared: Arc<IterShared<T>>,
     local: VecDeque<T>,
@@ -234,6 +238,29 @@ impl<T> std::fmt::Debug for BlockingIter<T> {
     }
 }
 
+thread_local! {
+    /// The address of the [`IterShared`] whose iterator is, on this thread, inside a call that
+    /// may deliver items synchronously (`subscribe` or `request`); 0 when none.
+    static PULLING: Cell<usize> = const { Cell::new(0) };
+}
+
+/// Marks the current thread as pulling for one iterator until dropped (restores the previous
+/// mark, so an iterator driven from inside another's pipeline nests correctly, and a panic
+/// unwinding out of `request` cannot leave the mark behind).
+struct PullScope(usize);
+
+impl PullScope {
+    fn enter<T>(shared: &Arc<IterShared<T>>) -> Self {
+        Self(PULLING.replace(shared.id()))
+    }
+}
+
+impl Drop for PullScope {
+    fn drop(&mut self) {
+        PULLING.set(self.0);
+    }
+}
+
 /// What the iterator and its subscriber share.
 struct IterShared<T> {
     state: Mutex<IterState<T>>,
@@ -241,7 +268,22 @@ struct IterShared<T> {
     /// The running total requested (written by the iterator, read by the subscriber to catch an
     /// upstream that sends more than it was asked for).
     requested: AtomicU64,
+    /// Items delivered on the iterating thread from inside its own `subscribe`/`request` call
+    /// (the synchronous fast path). Only ever touched on that thread, never across threads: the
+    /// subscriber writes it only while `PULLING` on its own thread names this `IterShared`,
+    /// which the iterator sets for the duration of its call and no other thread can; the
+    /// iterator reads it only outside those calls.
+    fast: UnsafeCell<VecDeque<T>>,
 }
+
+// SAFETY: every field but `fast` is `Sync` for `T: Send` (a mutex, a condvar, an atomic). `fast`
+// is accessed by exactly one thread over its whole life — the thread that owns the iterator —
+// and with non-overlapping borrows: the subscriber's `push_back` happens inside the iterator's
+// `subscribe`/`request` call on that thread (it checks the thread-local mark, which only that
+// iterator sets, and only on its own thread), the iterator's `append` after the call returned.
+// The `BlockingIter` itself is `Send`, so it may move to another thread between calls; the
+// `Arc`'s release/acquire on the move orders those accesses. Hence no data race.
+unsafe impl<T: Send> Sync for IterShared<T> {}
 
 struct IterState<T> {
     queue: VecDeque<T>,
@@ -249,10 +291,18 @@ struct IterState<T> {
     end: Option<Result<(), Error>>,
     /// The iterator is blocked waiting.
     waiting: bool,
+    /// The iterator was dropped: a subscription arriving later is cancelled at once.
+    dropped: bool,
     sub: Option<Arc<dyn Subscription>>,
 }
 
 impl<T> IterShared<T> {
+    /// This iterator's mark for `PULLING`.
+    #[inline(always)]
+    fn id(self: &Arc<Self>) -> usize {
+        Arc::as_ptr(self) as *const () as usize
+    }
+
     fn finish(&self, end: Result<(), Error>) {
         let mut st = self.state.lock();
         if st.end.is_none() {
@@ -263,6 +313,21 @@ impl<T> IterShared<T> {
             self.ready.notify_one();
         }
     }
+
+    /// Moves the items the fast path buffered behind those in `local`.
+    ///
+    /// Called only by the iterator, on its own thread, after its `subscribe`/`request` returned.
+    fn take_fast(&self, local: &mut VecDeque<T>) {
+        // SAFETY: see the `Sync` impl: we are on the iterating thread and no call that could
+        // deliver into `fast` is in progress on it (the `PullScope` was dropped), so this is the
+        // only reference to `fast`.
+        let fast = unsafe { &mut *self.fast.get() };
+        if local.is_empty() {
+            std::mem::swap(local, fast);
+        } else {
+            local.append(fast);
+        }
+    }
 }
 
 struct QueueSubscriber<T> {
@@ -270,6 +335,9 @@ struct QueueSubscriber<T> {
     received: u64,
     prefetch: u64,
     done: bool,
+    /// The last item went to the shared queue. While it is `false` the shared queue holds no
+    /// item of ours, so an item taking the fast path cannot overtake one there.
+    last_slow: bool,
     loc: Loc,
 }
 
@@ -278,9 +346,12 @@ impl<T> Subscriber<T> for QueueSubscriber<T> {
         let s: Arc<dyn Subscription> = Arc::from(s);
         {
             let mut st = self.shared.state.lock();
-            if st.sub.is_some() || st.end.is_some() || self.done {
+            if st.sub.is_some() || st.end.is_some() || st.dropped || self.done {
                 drop(st);
-                s.cancel(); // rule 2.5, or the iterator is already gone
+                // Rule 2.5, or the iterator is already gone (dropped before the subscription
+                // arrived, e.g. through a hop): cancel, request nothing.
+                self.done = true;
+                s.cancel();
                 return;
             }
             st.sub = Some(Arc::clone(&s));
@@ -297,21 +368,21 @@ impl<T> Subscriber<T> for QueueSubscriber<T> {
         }
         self.received += 1;
         if self.received > self.shared.requested.load(Ordering::Acquire) {
-            // Only an upstream that broke rule 1.1 gets here; the queue must stay bounded.
-            self.done = true;
-            let error = Error::violation(
-                Rule::R1_1,
-                "blocking_iter received more items than it requested",
-            )
-            .at_stage(self.loc);
-            tracing::debug!(%error, "cancelling upstream");
-            let sub = self.shared.state.lock().sub.take();
-            if let Some(s) = sub {
-                s.cancel();
-            }
-            self.shared.finish(Err(error));
+            self.too_many();
             return;
         }
+        if PULLING.get() == self.shared.id()
+            && (!self.last_slow || self.shared.state.lock().queue.is_empty())
+        {
+            // The synchronous fast path: we are on the iterating thread, inside its own call.
+            self.last_slow = false;
+            // SAFETY: see the `Sync` impl of `IterShared`: the mark names this iterator, so
+            // this thread is the iterating one and is inside its `subscribe`/`request` call,
+            // during which the iterator holds no reference to `fast`.
+            unsafe { (*self.shared.fast.get()).push_back(item) };
+            return;
+        }
+        self.last_slow = true;
         let mut st = self.shared.state.lock();
         st.queue.push_back(item);
         if st.waiting {
@@ -327,6 +398,25 @@ impl<T> Subscriber<T> for QueueSubscriber<T> {
         if !std::mem::replace(&mut self.done, true) {
             self.shared.finish(Ok(()));
         }
+    }
+}
+
+impl<T> QueueSubscriber<T> {
+    /// Only an upstream that broke rule 1.1 gets here; the buffers must stay bounded.
+    #[cold]
+    fn too_many(&mut self) {
+        self.done = true;
+        let error = Error::violation(
+            Rule::R1_1,
+            "blocking_iter received more items than it requested",
+        )
+        .at_stage(self.loc);
+        tracing::debug!(%error, "cancelling upstream");
+        let sub = self.shared.state.lock().sub.take();
+        if let Some(s) = sub {
+            s.cancel();
+        }
+        self.shared.finish(Err(error));
     }
 }
 
@@ -349,10 +439,12 @@ where
             queue: VecDeque::new(),
             end: None,
             waiting: false,
+            dropped: false,
             sub: None,
         }),
         ready: Condvar::new(),
         requested: AtomicU64::new(0),
+        fast: UnsafeCell::new(VecDeque::new()),
     });
     let prefetch = prefetch as u64;
     let mut iter = BlockingIter {
@@ -368,35 +460,56 @@ where
             Some(Error::msg("blocking_iter(0): prefetch must be at least 1").at_stage(loc));
         return iter;
     }
-    publisher.subscribe(QueueSubscriber {
-        shared,
-        received: 0,
-        prefetch,
-        done: false,
-        loc,
-    });
+    {
+        // A synchronous publisher delivers the first `prefetch` items right here.
+        let _scope = PullScope::enter(&shared);
+        publisher.subscribe(QueueSubscriber {
+            shared: Arc::clone(&shared),
+            received: 0,
+            prefetch,
+            done: false,
+            last_slow: false,
+            loc,
+        });
+    }
+    shared.take_fast(&mut iter.local);
     iter
 }
 
 impl<T> BlockingIter<T> {
     fn cancel(&mut self) {
-        let sub = self.shared.state.lock().sub.take();
+        let sub = {
+            let mut st = self.shared.state.lock();
+            // A subscription still on its way is cancelled by `on_subscribe` (issue 17).
+            st.dropped = true;
+            st.sub.take()
+        };
         if let Some(s) = sub {
             s.cancel();
         }
     }
 
+    #[inline]
     fn replenish(&mut self) {
         self.taken += 1;
         if self.taken == self.limit {
             self.taken = 0;
-            let sub = self.shared.state.lock().sub.clone();
-            if let Some(s) = sub {
-                self.shared
-                    .requested
-                    .fetch_add(self.limit, Ordering::AcqRel);
+            self.request_more();
+        }
+    }
+
+    fn request_more(&mut self) {
+        let sub = self.shared.state.lock().sub.clone();
+        if let Some(s) = sub {
+            self.shared
+                .requested
+                .fetch_add(self.limit, Ordering::AcqRel);
+            {
+                // A synchronous publisher delivers the batch inside this call, on this thread.
+                let _scope = PullScope::enter(&self.shared);
                 s.request(self.limit);
             }
+            self.shared.take_fast(&mut self.local);
         }
     }
 }
@@ -404,15 +517,23 @@ impl<T> BlockingIter<T> {
 impl<T> Iterator for BlockingIter<T> {
     type Item = Result<T, Error>;
 
+    #[inline]
     fn next(&mut self) -> Option<Result<T, Error>> {
+        if let Some(item) = self.local.pop_front() {
+            self.replenish();
+            return Some(Ok(item));
+        }
+        self.next_slow()
+    }
+}
+
+impl<T> BlockingIter<T> {
+    /// `next` when the local buffer is empty: the error, the shared queue, or a wait.
+    fn next_slow(&mut self) -> Option<Result<T, Error>> {
         if let Some(e) = self.pending_error.take() {
             self.finished = true;
             self.cancel();
             return Some(Err(e));
-        }
-        if let Some(item) = self.local.pop_front() {
-            self.replenish();
-            return Some(Ok(item));
         }
         if self.finished {
             return None;
