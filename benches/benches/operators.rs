@@ -6,13 +6,17 @@
 //!   the baseline loop applies the same map and filter and feeds the same `SumSubscriber`
 //!   (which `black_box`es every item, and in batched mode does the same demand bookkeeping).
 //!   `plain_loop_heap_sink` is the same loop with the sink behind an escaped pointer.
-//! * `blocking_iter`: a range drained through `blocking_iter(256)` against iterating the range.
+//! * `blocking_iter`: a range drained through `blocking_iter(256)` against iterating the range
+//!   (`plain_loop / blocking_iter_256`), and the same range emitted on a pool thread
+//!   (`subscribe_on(pool)`) against a producer thread feeding a crossbeam `bounded(256)` that the
+//!   benchmark thread receives from (`crossbeam_bounded_256 / subscribe_on_blocking_iter_256`).
 
 use std::hint::black_box;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use rstreams::executor::{Scheduler, ThreadPool};
 use rstreams::prelude::*;
 use rstreams_benches::{Demand, SumSubscriber};
 
@@ -111,6 +115,39 @@ fn blocking_iter(c: &mut Criterion) {
         b.iter(|| {
             let mut total = 0u64;
             for i in rstreams::range(0, black_box(N_ITER)).blocking_iter(256) {
+                total = total.wrapping_add(black_box(i.unwrap()));
+            }
+            black_box(total)
+        })
+    });
+    // Across threads: the producer on another thread, the consumer on this one.
+    group.bench_function("crossbeam_bounded_256", |b| {
+        b.iter(|| {
+            let (tx, rx) = crossbeam_channel::bounded::<u64>(256);
+            let n = black_box(N_ITER);
+            let producer = std::thread::spawn(move || {
+                for i in 0..n {
+                    if tx.send(i).is_err() {
+                        break;
+                    }
+                }
+            });
+            let mut total = 0u64;
+            for i in rx {
+                total = total.wrapping_add(black_box(i));
+            }
+            producer.join().unwrap();
+            black_box(total)
+        })
+    });
+    let pool: Arc<dyn Scheduler> = Arc::new(ThreadPool::builder().workers(2).build().unwrap());
+    group.bench_function("subscribe_on_blocking_iter_256", |b| {
+        b.iter(|| {
+            let mut total = 0u64;
+            for i in rstreams::range(0, black_box(N_ITER))
+                .subscribe_on(Arc::clone(&pool))
+                .blocking_iter(256)
+            {
                 total = total.wrapping_add(black_box(i.unwrap()));
             }
             black_box(total)

@@ -215,13 +215,13 @@ where
 /// with a publisher that emits on other threads `next` blocks until an item arrives.
 ///
 /// The hand-off has two paths. Items delivered on the iterating thread while it is inside its
-/// own `request` (a synchronous publisher: the consumer pulls a batch) go into a buffer only
-/// that thread touches, with no lock and no atomic read-modify-write per item. Items delivered
-/// from other threads are appended to a shared queue under a short lock, and `next` takes that
-/// whole queue at once when its own is empty, so the consumer side costs one lock per batch.
+/// own `request` (a synchronous publisher: the consumer pulls a batch) go straight into the
+/// iterator's own buffer, which only that thread touches: no lock and no atomic
+/// read-modify-write per item. Items delivered from other threads are appended to a shared
+/// queue under a short lock, and `next` takes that whole queue at once when its own buffer is
+/// empty, so the consumer side costs one lock per batch.
 pub struct BlockingIter<T> {
     shared: Arc<IterShared<T>>,
-    local: VecDeque<T>,
     limit: u64,
     taken: u64,
     finished: bool,
@@ -232,7 +232,7 @@ impl<T> std::fmt::Debug for BlockingIter<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("BlockingIter")
             .field("limit", &self.limit)
-            .field("buffered", &self.local.len())
+            .field("buffered", &self.shared.local_len())
             .field("finished", &self.finished)
             .finish()
     }
@@ -268,21 +268,23 @@ struct IterShared<T> {
     /// The running total requested (written by the iterator, read by the subscriber to catch an
     /// upstream that sends more than it was asked for).
     requested: AtomicU64,
-    /// Items delivered on the iterating thread from inside its own `subscribe`/`request` call
-    /// (the synchronous fast path). Only ever touched on that thread, never across threads: the
-    /// subscriber writes it only while `PULLING` on its own thread names this `IterShared`,
-    /// which the iterator sets for the duration of its call and no other thread can; the
-    /// iterator reads it only outside those calls.
-    fast: UnsafeCell<VecDeque<T>>,
+    /// The iterator's own buffer, which `next` pops from. Items delivered on the iterating
+    /// thread from inside its own `subscribe`/`request` call (the synchronous fast path) are
+    /// pushed here directly. Only ever touched on that thread, never across threads: the
+    /// subscriber pushes only while `PULLING` on its own thread names this `IterShared`, which
+    /// the iterator sets for the duration of its call and no other thread can; the iterator
+    /// uses it only outside those calls.
+    local: UnsafeCell<VecDeque<T>>,
 }
 
-// SAFETY: every field but `fast` is `Sync` for `T: Send` (a mutex, a condvar, an atomic). `fast`
-// is accessed by exactly one thread over its whole life — the thread that owns the iterator —
-// and with non-overlapping borrows: the subscriber's `push_back` happens inside the iterator's
-// `subscribe`/`request` call on that thread (it checks the thread-local mark, which only that
-// iterator sets, and only on its own thread), the iterator's `append` after the call returned.
-// The `BlockingIter` itself is `Send`, so it may move to another thread between calls; the
-// `Arc`'s release/acquire on the move orders those accesses. Hence no data race.
+// SAFETY: every field but `local` is `Sync` for `T: Send` (a mutex, a condvar, an atomic).
+// `local` is accessed only by the thread that currently owns the iterator, with non-overlapping
+// borrows: the subscriber's `push_back` happens inside the iterator's `subscribe`/`request`
+// call on that thread (it checks the thread-local mark, which only that iterator sets, and only
+// on its own thread, for the duration of the call), the iterator's own accesses outside such
+// calls. The `BlockingIter` is `Send`, so it may move to another thread between calls; moving
+// it needs a synchronising hand-over, which orders those accesses. The last `Arc` drops the
+// buffer after the refcount's release/acquire. Hence no data race and no aliased `&mut`.
 unsafe impl<T: Send> Sync for IterShared<T> {}
 
 struct IterState<T> {
@@ -314,19 +316,23 @@ impl<T> IterShared<T> {
         }
     }
 
-    /// Moves the items the fast path buffered behind those in `local`.
+    /// The iterator's buffer.
     ///
-    /// Called only by the iterator, on its own thread, after its `subscribe`/`request` returned.
-    fn take_fast(&self, local: &mut VecDeque<T>) {
-        // SAFETY: see the `Sync` impl: we are on the iterating thread and no call that could
-        // deliver into `fast` is in progress on it (the `PullScope` was dropped), so this is the
-        // only reference to `fast`.
-        let fast = unsafe { &mut *self.fast.get() };
-        if local.is_empty() {
-            std::mem::swap(local, fast);
-        } else {
-            local.append(fast);
-        }
+    /// # Safety
+    ///
+    /// Only the iterator may call this, on its own thread, outside any `subscribe`/`request`
+    /// call it makes (no `PullScope` alive), and must not keep the reference across such a call.
+    #[allow(clippy::mut_from_ref)] // exclusive by the protocol above, see the `Sync` impl
+    #[inline(always)]
+    unsafe fn local(&self) -> &mut VecDeque<T> {
+        // SAFETY: the caller upholds the contract above, so this is the only reference.
+        unsafe { &mut *self.local.get() }
+    }
+
+    fn local_len(&self) -> usize {
+        // SAFETY: `Debug` on the iterator runs on its owner's thread, not inside its calls
+        // (they hold `&mut` to the iterator).
+        unsafe { self.local() }.len()
     }
 }
 
@@ -361,7 +367,9 @@ impl<T> Subscriber<T> for QueueSubscriber<T> {
             .store(self.prefetch, Ordering::Release);
         s.request(self.prefetch);
     }
-    #[inline]
+    // Always inlined into the publisher's emit loop: the fast path is a few instructions, the
+    // rest is out of line.
+    #[inline(always)]
     fn on_next(&mut self, item: T) {
         if self.done {
             return;
@@ -371,23 +379,15 @@ impl<T> Subscriber<T> for QueueSubscriber<T> {
             self.too_many();
             return;
         }
-        if PULLING.get() == self.shared.id()
-            && (!self.last_slow || self.shared.state.lock().queue.is_empty())
-        {
+        if !self.last_slow && PULLING.get() == self.shared.id() {
             // The synchronous fast path: we are on the iterating thread, inside its own call.
-            self.last_slow = false;
             // SAFETY: see the `Sync` impl of `IterShared`: the mark names this iterator, so
             // this thread is the iterating one and is inside its `subscribe`/`request` call,
-            // during which the iterator holds no reference to `fast`.
-            unsafe { (*self.shared.fast.get()).push_back(item) };
+            // during which the iterator holds no reference to `local`.
+            unsafe { (*self.shared.local.get()).push_back(item) };
             return;
         }
-        self.last_slow = true;
-        let mut st = self.shared.state.lock();
-        st.queue.push_back(item);
-        if st.waiting {
-            self.shared.ready.notify_one();
-        }
+        self.next_slow(item);
     }
     fn on_error(&mut self, error: Error) {
         if !std::mem::replace(&mut self.done, true) {
@@ -402,6 +402,26 @@ impl<T> Subscriber<T> for QueueSubscriber<T> {
 }
 
 impl<T> QueueSubscriber<T> {
+    /// `on_next` off the fast path: from another thread, or right after such an item.
+    #[inline(never)]
+    fn next_slow(&mut self, item: T) {
+        let mut st = self.shared.state.lock();
+        if PULLING.get() == self.shared.id() && st.queue.is_empty() {
+            // Back on the iterating thread and the queue is drained: nothing queued can be
+            // overtaken, so return to the fast path.
+            drop(st);
+            self.last_slow = false;
+            // SAFETY: as in `on_next`.
+            unsafe { (*self.shared.local.get()).push_back(item) };
+            return;
+        }
+        self.last_slow = true;
+        st.queue.push_back(item);
+        if st.waiting {
+            self.shared.ready.notify_one();
+        }
+    }
+
     /// Only an upstream that broke rule 1.1 gets here; the buffers must stay bounded.
     #[cold]
     fn too_many(&mut self) {
@@ -444,12 +464,11 @@ where
         }),
         ready: Condvar::new(),
         requested: AtomicU64::new(0),
-        fast: UnsafeCell::new(VecDeque::new()),
+        local: UnsafeCell::new(VecDeque::new()),
     });
     let prefetch = prefetch as u64;
     let mut iter = BlockingIter {
         shared: Arc::clone(&shared),
-        local: VecDeque::new(),
         limit: (prefetch - prefetch / 4).max(1),
         taken: 0,
         finished: false,
@@ -472,7 +491,6 @@ where
             loc,
         });
     }
-    shared.take_fast(&mut iter.local);
     iter
 }
 
@@ -489,7 +507,7 @@ impl<T> BlockingIter<T> {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     fn replenish(&mut self) {
         self.taken += 1;
         if self.taken == self.limit {
@@ -498,6 +516,7 @@ impl<T> BlockingIter<T> {
         }
     }
 
+    #[inline(never)]
     fn request_more(&mut self) {
         let sub = self.shared.state.lock().sub.clone();
         if let Some(s) = sub {
@@ -509,7 +528,6 @@ impl<T> BlockingIter<T> {
                 let _scope = PullScope::enter(&self.shared);
                 s.request(self.limit);
             }
-            self.shared.take_fast(&mut self.local);
         }
     }
 }
@@ -517,9 +535,11 @@ impl<T> BlockingIter<T> {
 impl<T> Iterator for BlockingIter<T> {
     type Item = Result<T, Error>;
 
-    #[inline]
+    // Always inlined into the caller's loop: taking a buffered item is a few instructions.
+    #[inline(always)]
     fn next(&mut self) -> Option<Result<T, Error>> {
-        if let Some(item) = self.local.pop_front() {
+        // SAFETY: on the iterating thread, outside any call of ours; the reference ends here.
+        if let Some(item) = unsafe { self.shared.local() }.pop_front() {
             self.replenish();
             return Some(Ok(item));
         }
@@ -529,6 +549,7 @@ impl<T> Iterator for BlockingIter<T> {
 
 impl<T> BlockingIter<T> {
     /// `next` when the local buffer is empty: the error, the shared queue, or a wait.
+    #[inline(never)]
     fn next_slow(&mut self) -> Option<Result<T, Error>> {
         if let Some(e) = self.pending_error.take() {
             self.finished = true;
@@ -542,9 +563,12 @@ impl<T> BlockingIter<T> {
         loop {
             if !st.queue.is_empty() {
                 // Take the whole batch: one lock for many items.
-                std::mem::swap(&mut st.queue, &mut self.local);
+                // SAFETY: on the iterating thread, outside any call of ours; the reference
+                // ends before `replenish` may call `request`.
+                let local = unsafe { self.shared.local() };
+                std::mem::swap(&mut st.queue, local);
                 drop(st);
-                let item = self.local.pop_front()?;
+                let item = local.pop_front()?;
                 self.replenish();
                 return Some(Ok(item));
             }
