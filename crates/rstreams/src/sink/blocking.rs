@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use parking_lot::{Condvar, Mutex};
 use rstreams_protocol::{Error, Publisher, Rule, Subscriber, Subscription};
 
+use crate::source::fuse::PullBatch;
 use crate::stage::{Loc, guard};
 
 /// A one-shot result slot a blocked thread waits on.
@@ -222,6 +223,15 @@ where
 /// empty, so the consumer side costs one lock per batch.
 pub struct BlockingIter<T> {
     shared: Arc<IterShared<T>>,
+    /// A fused synchronous chain this iterator pulls itself (see
+    /// [`SyncSource`](crate::source::SyncSource)); `None` when it subscribed. The mutex is
+    /// never locked (`next` has `&mut self`); it only keeps the iterator `Sync`.
+    pull: Option<Mutex<Box<dyn PullBatch<T>>>>,
+    /// Items per pull in pulling mode.
+    batch: u64,
+    /// The last batch pulled in pulling mode (always empty otherwise): taking an item is a
+    /// pointer bump.
+    pulled: std::vec::IntoIter<T>,
     limit: u64,
     taken: u64,
     finished: bool,
@@ -449,26 +459,35 @@ impl<T> Drop for QueueSubscriber<T> {
     }
 }
 
+impl<T> IterShared<T> {
+    fn new() -> Arc<Self> {
+        Arc::new(IterShared {
+            state: Mutex::new(IterState {
+                queue: VecDeque::new(),
+                end: None,
+                waiting: false,
+                dropped: false,
+                sub: None,
+            }),
+            ready: Condvar::new(),
+            requested: AtomicU64::new(0),
+            local: UnsafeCell::new(VecDeque::new()),
+        })
+    }
+}
+
 pub(crate) fn blocking_iter<P>(publisher: &P, prefetch: usize, loc: Loc) -> BlockingIter<P::Item>
 where
     P: Publisher + ?Sized,
     P::Item: Send + 'static,
 {
-    let shared = Arc::new(IterShared {
-        state: Mutex::new(IterState {
-            queue: VecDeque::new(),
-            end: None,
-            waiting: false,
-            dropped: false,
-            sub: None,
-        }),
-        ready: Condvar::new(),
-        requested: AtomicU64::new(0),
-        local: UnsafeCell::new(VecDeque::new()),
-    });
+    let shared = IterShared::new();
     let prefetch = prefetch as u64;
     let mut iter = BlockingIter {
         shared: Arc::clone(&shared),
+        pull: None,
+        batch: prefetch,
+        pulled: Vec::new().into_iter(),
         limit: (prefetch - prefetch / 4).max(1),
         taken: 0,
         finished: false,
@@ -495,6 +514,35 @@ where
 }
 
 impl<T> BlockingIter<T> {
+    /// An iterator that pulls `source` itself, `batch` items at a time, on the iterating thread.
+    pub(crate) fn pulling(source: Box<dyn PullBatch<T>>, batch: u64) -> Self {
+        BlockingIter {
+            shared: IterShared::new(),
+            pull: Some(Mutex::new(source)),
+            batch,
+            pulled: Vec::new().into_iter(),
+            // Nothing to replenish: the pull asks for a batch when the buffer is empty.
+            limit: u64::MAX,
+            taken: 0,
+            finished: false,
+            pending_error: None,
+        }
+    }
+
+    /// An iterator that yields `error` and ends.
+    pub(crate) fn failed(error: Error) -> Self {
+        BlockingIter {
+            shared: IterShared::new(),
+            pull: None,
+            batch: 0,
+            pulled: Vec::new().into_iter(),
+            limit: u64::MAX,
+            taken: 0,
+            finished: false,
+            pending_error: Some(error),
+        }
+    }
+
     fn cancel(&mut self) {
         let sub = {
             let mut st = self.shared.state.lock();
@@ -538,6 +586,9 @@ impl<T> Iterator for BlockingIter<T> {
     // Always inlined into the caller's loop: taking a buffered item is a few instructions.
     #[inline(always)]
     fn next(&mut self) -> Option<Result<T, Error>> {
+        if let Some(item) = self.pulled.next() {
+            return Some(Ok(item));
+        }
         // SAFETY: on the iterating thread, outside any call of ours; the reference ends here.
         if let Some(item) = unsafe { self.shared.local() }.pop_front() {
             self.replenish();
@@ -558,6 +609,17 @@ impl<T> BlockingIter<T> {
         }
         if self.finished {
             return None;
+        }
+        if let Some(pull) = self.pull.as_mut() {
+            let mut batch = Vec::with_capacity(usize::try_from(self.batch).unwrap_or(usize::MAX));
+            if let Some(end) = pull.get_mut().fill(self.batch, &mut batch) {
+                // Behind the items of this last batch, like a terminal signal.
+                self.shared.finish(end);
+            }
+            self.pulled = batch.into_iter();
+            if let Some(item) = self.pulled.next() {
+                return Some(Ok(item));
+            }
         }
         let mut st = self.shared.state.lock();
         loop {
