@@ -42,6 +42,29 @@ pub trait SyncSource: Publisher {
     fn source_stage(&self) -> Loc;
 }
 
+/// Makes generic code (`P: Publisher`) take the fused path: a [`Publisher`] whose `subscribe`
+/// runs the wrapped [`SyncSource`] as one fused source.
+///
+/// ```
+/// use rstreams::prelude::*;
+/// use rstreams::source::fuse::Fused;
+///
+/// fn total<P: Publisher<Item = u64>>(p: &P) -> u64 {
+///     p.blocking_iter(16).map(Result::unwrap).sum()
+/// }
+/// let chain = Fused(rstreams::range(0, 10).map(|x| x * 2).filter(|x| x % 3 != 0));
+/// assert_eq!(total(&chain), 2 + 4 + 8 + 10 + 14 + 16);
+/// ```
+#[derive(Clone, Debug)]
+pub struct Fused<P>(pub P);
+
+impl<P: SyncSource> Publisher for Fused<P> {
+    type Item = P::Item;
+    fn subscribe<S: Subscriber<P::Item> + Send + 'static>(&self, subscriber: S) {
+        subscribe_fused(&self.0, subscriber);
+    }
+}
+
 /// Subscribes `subscriber` to the fused chain: one pull kit serving the whole chain.
 pub(crate) fn subscribe_fused<P, S>(publisher: &P, subscriber: S)
 where
