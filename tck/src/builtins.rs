@@ -368,6 +368,10 @@ pub fn entries() -> Vec<Builtin> {
             )
         })
         .with_failed(failing::<u64>),
+        publisher("rstreams::range.map.take (fused)", |n| {
+            rstreams::source::fuse::Fused(rstreams::range(0, u64::MAX).map(|x| x + 1).take(n))
+        })
+        .with_failed(failing::<u64>),
         publisher("rstreams::from_iter.filter (fused)", |n| {
             rstreams::source::fuse::Fused(
                 rstreams::from_iter(0..n.saturating_mul(2)).filter(|x| x % 2 == 1),

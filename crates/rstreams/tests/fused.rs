@@ -1,5 +1,5 @@
 //! Synchronous fusion (issue 14 item 4): `range`/`from_iter` followed by `map`/`filter`/
-//! `filter_map`, subscribed or iterated through the concrete types, run as one fused source.
+//! `filter_map`/`take`, subscribed or iterated through the concrete types, run as one fused source.
 //! Each test checks that the fused path gives the same signals as the stage-by-stage path
 //! (reached here through a generic `P: Publisher` function) and keeps the rules: demand (1.1),
 //! cancel from `on_next` (1.8, 3.7), a panicking closure (2.13 with the stage's location).
@@ -203,4 +203,22 @@ fn the_fused_iterator_pulls_lazily_and_frees_the_source_on_drop() {
         1,
         "the run's clone is freed on drop"
     );
+}
+
+#[test]
+fn fused_take_completes_an_endless_chain_after_n_items() {
+    let chain = rstreams::range(0, u64::MAX).map(|x| x * 10).take(4);
+    assert_sync_source(&chain);
+    let (rec, probe) = recorder(0);
+    chain.subscribe(rec);
+    probe.request(3);
+    assert_eq!(probe.items(), vec![0, 10, 20]);
+    assert!(!probe.terminated());
+    probe.request(100);
+    assert_eq!(probe.items(), vec![0, 10, 20, 30]);
+    assert!(probe.completed(), "completes right after the n-th item");
+    let got: Vec<u64> = chain.blocking_iter(3).map(Result::unwrap).collect();
+    assert_eq!(got, vec![0, 10, 20, 30]);
+    let none: Vec<_> = rstreams::range(0, 5).take(0).blocking_iter(3).collect();
+    assert!(none.is_empty());
 }

@@ -1,9 +1,9 @@
-//! Synchronous fusion: a chain of a pull source and `map`/`filter`/`filter_map` stages run as one
+//! Synchronous fusion: a chain of a pull source and `map`/`filter`/`filter_map`/`take` stages run as one
 //! [`Source`], so the whole chain is one counted loop under one subscription (what Reactor calls
 //! synchronous fusion), and a [`BlockingIter`] over it pulls on the consumer's own thread.
 //!
 //! Rust has no specialisation, so the fused path is chosen by type: [`Range`](super::Range),
-//! [`FromIter`](super::FromIter) and every `map`/`filter`/`filter_map` directly over a
+//! [`FromIter`](super::FromIter) and every `map`/`filter`/`filter_map`/`take` directly over a
 //! [`SyncSource`] implement [`SyncSource`] and have *inherent* `subscribe` and `blocking_iter`
 //! methods, which method-call syntax prefers over the [`Publisher`]/[`PublisherExt`] ones when
 //! the concrete type is known. Generic code (`P: Publisher`) and any other operator in the
@@ -28,7 +28,8 @@ use crate::stage::{Loc, Payload, closure_panic, guard, reject};
 ///
 /// Its [`Source`] never returns [`Step::Pending`]. Implemented by [`Range`](super::Range),
 /// [`FromIter`](super::FromIter) and by [`Map`](crate::ops::Map),
-/// [`Filter`](crate::ops::Filter) and [`FilterMap`](crate::ops::FilterMap) over a `SyncSource`;
+/// [`Filter`](crate::ops::Filter), [`FilterMap`](crate::ops::FilterMap) and
+/// [`Take`](crate::ops::Take) over a `SyncSource`;
 /// see the [module documentation](self) for how the fused path is chosen.
 pub trait SyncSource: Publisher {
     /// The fused source of one run.
@@ -340,6 +341,49 @@ fn decide_pull_many<G: Source, U>(
         }
     }
     (kept, None)
+}
+
+/// `take` fused into its upstream source: at most `remaining` more items, then `Complete`
+/// (the upstream source is dropped with the run, as the stage-by-stage `take` cancels it).
+#[derive(Debug)]
+pub struct TakeSource<G> {
+    pub(crate) up: G,
+    pub(crate) remaining: u64,
+}
+
+impl<G: Source> Source for TakeSource<G> {
+    type Item = G::Item;
+
+    fn pull(&mut self) -> Step<G::Item> {
+        if self.remaining == 0 {
+            return Step::Complete;
+        }
+        let step = self.up.pull();
+        if matches!(step, Step::Next(_)) {
+            self.remaining -= 1;
+        }
+        step
+    }
+
+    fn is_exhausted(&mut self) -> bool {
+        self.remaining == 0 || self.up.is_exhausted()
+    }
+
+    #[inline]
+    fn pull_many<E>(&mut self, limit: u64, emit: E) -> (u64, Option<Step<G::Item>>)
+    where
+        E: FnMut(G::Item) -> bool,
+    {
+        if self.remaining == 0 {
+            return (0, Some(Step::Complete));
+        }
+        let (handed, stop) = self.up.pull_many(limit.min(self.remaining), emit);
+        self.remaining -= handed;
+        match stop {
+            None if self.remaining == 0 => (handed, Some(Step::Complete)),
+            stop => (handed, stop),
+        }
+    }
 }
 
 /// A stop step retyped for the downstream item (`pull_many` never reports `Next` as its stop;
