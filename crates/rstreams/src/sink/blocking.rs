@@ -213,7 +213,10 @@ where
 /// `prefetch == 0` yields one `Err` without subscribing.
 ///
 /// With a synchronous publisher the items are produced inside `next` (on the iterating thread);
-/// with a publisher that emits on other threads `next` blocks until an item arrives.
+/// with a publisher that emits on other threads `next` blocks until an item arrives. Made by the
+/// inherent `blocking_iter` of a fused chain ([`SyncSource`](crate::source::SyncSource): a
+/// `range` or `from_iter`, possibly behind `map`/`filter`/`filter_map`/`take`), the iterator
+/// does not subscribe at all: `next` pulls `prefetch` items at a time from the chain itself.
 ///
 /// The hand-off has two paths. Items delivered on the iterating thread while it is inside its
 /// own `request` (a synchronous publisher: the consumer pulls a batch) go straight into the
@@ -242,7 +245,7 @@ impl<T> std::fmt::Debug for BlockingIter<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("BlockingIter")
             .field("limit", &self.limit)
-            .field("buffered", &self.shared.local_len())
+            .field("buffered", &(self.shared.local_len() + self.pulled.len()))
             .field("finished", &self.finished)
             .finish()
     }
