@@ -6,13 +6,20 @@
 //!   the baseline loop applies the same map and filter and feeds the same `SumSubscriber`
 //!   (which `black_box`es every item, and in batched mode does the same demand bookkeeping).
 //!   `plain_loop_heap_sink` is the same loop with the sink behind an escaped pointer.
-//! * `blocking_iter`: a range drained through `blocking_iter(256)` against iterating the range.
+//!   `pipeline` goes through the concrete types (the fused path, `rstreams::source::fuse`);
+//!   `pipeline_stage_by_stage` is the same chain subscribed from generic code.
+//! * `blocking_iter`: a range drained through `blocking_iter(256)` against iterating the range
+//!   (`plain_loop / blocking_iter_256`: the fused iterator; `_subscribed`: from generic code,
+//!   the iterator subscribes and the range delivers inside its requests), and the same range emitted on a pool thread
+//!   (`subscribe_on(pool)`) against a producer thread feeding a crossbeam `bounded(256)` that the
+//!   benchmark thread receives from (`crossbeam_bounded_256 / subscribe_on_blocking_iter_256`).
 
 use std::hint::black_box;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use rstreams::executor::{Scheduler, ThreadPool};
 use rstreams::prelude::*;
 use rstreams_benches::{Demand, SumSubscriber};
 
@@ -27,6 +34,19 @@ fn f(x: u64) -> u64 {
 #[inline(always)]
 fn keep(x: &u64) -> bool {
     x % 4 != 1
+}
+
+/// Generic code sees only `Publisher`/`PublisherExt`, not the fused inherent methods.
+fn subscribe_generic<P: Publisher, S: Subscriber<P::Item> + Send + 'static>(p: &P, s: S) {
+    p.subscribe(s);
+}
+
+/// See [`subscribe_generic`].
+fn iter_generic<P: Publisher>(p: &P, prefetch: usize) -> rstreams::BlockingIter<P::Item>
+where
+    P::Item: Send + 'static,
+{
+    p.blocking_iter(prefetch)
 }
 
 fn map_filter_sum(c: &mut Criterion) {
@@ -80,6 +100,7 @@ fn map_filter_sum(c: &mut Criterion) {
                 black_box(out.load(Ordering::Acquire))
             })
         });
+        // Through the concrete types: the fused path (one source, one subscription).
         group.bench_function("pipeline", |b| {
             b.iter(|| {
                 let out = Arc::new(AtomicU64::new(0));
@@ -87,6 +108,15 @@ fn map_filter_sum(c: &mut Criterion) {
                     .map(f)
                     .filter(keep)
                     .subscribe(SumSubscriber::new(demand, out.clone()));
+                black_box(out.load(Ordering::Acquire))
+            })
+        });
+        // The same chain through generic code: stage by stage, each operator its own subscriber.
+        group.bench_function("pipeline_stage_by_stage", |b| {
+            b.iter(|| {
+                let out = Arc::new(AtomicU64::new(0));
+                let chain = rstreams::range(0, black_box(N)).map(f).filter(keep);
+                subscribe_generic(&chain, SumSubscriber::new(demand, out.clone()));
                 black_box(out.load(Ordering::Acquire))
             })
         });
@@ -107,10 +137,54 @@ fn blocking_iter(c: &mut Criterion) {
             black_box(total)
         })
     });
+    // The fused iterator: it pulls the range itself on this thread.
     group.bench_function("blocking_iter_256", |b| {
         b.iter(|| {
             let mut total = 0u64;
             for i in rstreams::range(0, black_box(N_ITER)).blocking_iter(256) {
+                total = total.wrapping_add(black_box(i.unwrap()));
+            }
+            black_box(total)
+        })
+    });
+    // Through generic code: the iterator subscribes, the range delivers inside its requests.
+    group.bench_function("blocking_iter_256_subscribed", |b| {
+        b.iter(|| {
+            let mut total = 0u64;
+            for i in iter_generic(&rstreams::range(0, black_box(N_ITER)), 256) {
+                total = total.wrapping_add(black_box(i.unwrap()));
+            }
+            black_box(total)
+        })
+    });
+    // Across threads: the producer on another thread, the consumer on this one.
+    group.bench_function("crossbeam_bounded_256", |b| {
+        b.iter(|| {
+            let (tx, rx) = crossbeam_channel::bounded::<u64>(256);
+            let n = black_box(N_ITER);
+            let producer = std::thread::spawn(move || {
+                for i in 0..n {
+                    if tx.send(i).is_err() {
+                        break;
+                    }
+                }
+            });
+            let mut total = 0u64;
+            for i in rx {
+                total = total.wrapping_add(black_box(i));
+            }
+            producer.join().unwrap();
+            black_box(total)
+        })
+    });
+    let pool: Arc<dyn Scheduler> = Arc::new(ThreadPool::builder().workers(2).build().unwrap());
+    group.bench_function("subscribe_on_blocking_iter_256", |b| {
+        b.iter(|| {
+            let mut total = 0u64;
+            for i in rstreams::range(0, black_box(N_ITER))
+                .subscribe_on(Arc::clone(&pool))
+                .blocking_iter(256)
+            {
                 total = total.wrapping_add(black_box(i.unwrap()));
             }
             black_box(total)

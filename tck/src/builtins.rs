@@ -546,6 +546,36 @@ pub fn entries() -> Vec<Builtin> {
                 }),
             }
         },
+        // issue 14: the fused synchronous path (one pull kit serving range + map/filter), as
+        // concrete-type calls and `rstreams::source::fuse::Fused` take it.
+        publisher("rstreams::range.map (fused)", |n| {
+            rstreams::source::fuse::Fused(rstreams::range(0, n).map(|x| x * 2))
+        })
+        .with_failed(failing::<u64>),
+        publisher("rstreams::range.filter (fused)", |n| {
+            rstreams::source::fuse::Fused(
+                rstreams::range(0, n.saturating_mul(2)).filter(|x| x % 2 == 0),
+            )
+        })
+        .with_failed(failing::<u64>),
+        publisher("rstreams::range.map.filter_map (fused)", |n| {
+            rstreams::source::fuse::Fused(
+                rstreams::range(0, n.saturating_mul(3))
+                    .map(|x| x + 1)
+                    .filter_map(|x| (x % 3 == 1).then_some(x / 3)),
+            )
+        })
+        .with_failed(failing::<u64>),
+        publisher("rstreams::range.map.take (fused)", |n| {
+            rstreams::source::fuse::Fused(rstreams::range(0, u64::MAX).map(|x| x + 1).take(n))
+        })
+        .with_failed(failing::<u64>),
+        publisher("rstreams::from_iter.filter (fused)", |n| {
+            rstreams::source::fuse::Fused(
+                rstreams::from_iter(0..n.saturating_mul(2)).filter(|x| x % 2 == 1),
+            )
+        })
+        .with_failed(failing::<u64>),
     ]
 }
 

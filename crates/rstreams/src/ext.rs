@@ -547,11 +547,13 @@ pub trait PublisherExt: Publisher {
     }
 
     /// A blocking iterator with at most `prefetch` items buffered, replenished at 75%. See
-    /// [`BlockingIter`].
+    /// [`BlockingIter`]. (`range`, `from_iter` and `map`/`filter`/`filter_map` over them have
+    /// a fused inherent `blocking_iter` that pulls on the iterating thread; see
+    /// [`SyncSource`](crate::source::SyncSource).)
     ///
     /// ```
     /// use rstreams::prelude::*;
-    /// let v: Result<Vec<u64>, _> = rstreams::range(0, 5).blocking_iter(2).collect();
+    /// let v: Result<Vec<u64>, _> = rstreams::range(0, 5).take(5).blocking_iter(2).collect();
     /// assert_eq!(v.unwrap(), vec![0, 1, 2, 3, 4]);
     /// ```
     #[track_caller]

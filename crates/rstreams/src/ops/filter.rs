@@ -3,6 +3,9 @@ use std::sync::Arc;
 use rstreams_protocol::{Error, Publisher, Subscriber, Subscription};
 
 use crate::ops::replenish::{Received, Replenish, ReplenishSubscription};
+use crate::sink::BlockingIter;
+use crate::source::SyncSource;
+use crate::source::fuse::{self, FilterMapSource, FilterSource};
 use crate::stage::{Link, Loc, guard};
 
 /// The publisher made by [`PublisherExt::filter`](crate::PublisherExt::filter).
@@ -165,5 +168,96 @@ where
         let decide = KeepMap(Arc::clone(&self.f));
         self.upstream
             .subscribe(DropSubscriber::new(subscriber, decide, self.loc));
+    }
+}
+
+impl<P, F> SyncSource for Filter<P, F>
+where
+    P: SyncSource,
+    P::Item: 'static,
+    F: Fn(&P::Item) -> bool + Send + Sync + 'static,
+{
+    type Source = FilterSource<P::Source, F>;
+    fn open(&self) -> Result<Self::Source, Error> {
+        Ok(FilterSource {
+            up: self.upstream.open()?,
+            f: Arc::clone(&self.f),
+            loc: self.loc,
+        })
+    }
+    fn source_stage(&self) -> Loc {
+        self.upstream.source_stage()
+    }
+}
+
+impl<P, F, R> SyncSource for FilterMap<P, F>
+where
+    P: SyncSource,
+    P::Item: 'static,
+    F: Fn(P::Item) -> Option<R> + Send + Sync + 'static,
+{
+    type Source = FilterMapSource<P::Source, F>;
+    fn open(&self) -> Result<Self::Source, Error> {
+        Ok(FilterMapSource {
+            up: self.upstream.open()?,
+            f: Arc::clone(&self.f),
+            loc: self.loc,
+        })
+    }
+    fn source_stage(&self) -> Loc {
+        self.upstream.source_stage()
+    }
+}
+
+/// The fused path over a synchronous source (see [`SyncSource`]): chosen by method-call
+/// syntax when the upstream's type is a `SyncSource`.
+impl<P, F> Filter<P, F>
+where
+    P: SyncSource,
+    P::Item: 'static,
+    F: Fn(&P::Item) -> bool + Send + Sync + 'static,
+{
+    /// [`Publisher::subscribe`], fused: the source and the stages run as one loop under one
+    /// subscription; dropped items cost no demand, so nothing is replenished.
+    ///
+    /// ```
+    /// use rstreams::prelude::*;
+    /// let v = rstreams::range(0, 6).filter(|x| x % 2 == 0).to_vec().blocking_first().unwrap();
+    /// assert_eq!(v, Some(vec![0, 2, 4]));
+    /// ```
+    pub fn subscribe<S: Subscriber<P::Item> + Send + 'static>(&self, subscriber: S) {
+        fuse::subscribe_fused(self, subscriber);
+    }
+
+    /// [`PublisherExt::blocking_iter`](crate::PublisherExt::blocking_iter), fused: the
+    /// iterator pulls the chain itself, `prefetch` items at a time, on the iterating thread.
+    #[track_caller]
+    pub fn blocking_iter(&self, prefetch: usize) -> BlockingIter<P::Item>
+    where
+        P::Item: Send,
+    {
+        fuse::blocking_iter_fused(self, prefetch, std::panic::Location::caller())
+    }
+}
+
+/// The fused path over a synchronous source (see [`SyncSource`]).
+impl<P, F, R> FilterMap<P, F>
+where
+    P: SyncSource,
+    P::Item: 'static,
+    F: Fn(P::Item) -> Option<R> + Send + Sync + 'static,
+{
+    /// [`Publisher::subscribe`], fused (as [`Filter::subscribe`]).
+    pub fn subscribe<S: Subscriber<R> + Send + 'static>(&self, subscriber: S) {
+        fuse::subscribe_fused(self, subscriber);
+    }
+
+    /// [`PublisherExt::blocking_iter`](crate::PublisherExt::blocking_iter), fused.
+    #[track_caller]
+    pub fn blocking_iter(&self, prefetch: usize) -> BlockingIter<R>
+    where
+        R: Send + 'static,
+    {
+        fuse::blocking_iter_fused(self, prefetch, std::panic::Location::caller())
     }
 }

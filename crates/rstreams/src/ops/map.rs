@@ -2,6 +2,9 @@ use std::sync::Arc;
 
 use rstreams_protocol::{Error, Publisher, Subscriber, Subscription};
 
+use crate::sink::BlockingIter;
+use crate::source::SyncSource;
+use crate::source::fuse::{self, MapSource};
 use crate::stage::{Link, Loc, guard};
 
 /// The publisher made by [`PublisherExt::map`](crate::PublisherExt::map).
@@ -33,6 +36,54 @@ where
             link: Link::new(subscriber, self.loc),
             f: Arc::clone(&self.f),
         });
+    }
+}
+
+impl<P, F, R> SyncSource for Map<P, F>
+where
+    P: SyncSource,
+    F: Fn(P::Item) -> R + Send + Sync + 'static,
+{
+    type Source = MapSource<P::Source, F>;
+    fn open(&self) -> Result<Self::Source, rstreams_protocol::Error> {
+        Ok(MapSource {
+            up: self.upstream.open()?,
+            f: Arc::clone(&self.f),
+            loc: self.loc,
+        })
+    }
+    fn source_stage(&self) -> Loc {
+        self.upstream.source_stage()
+    }
+}
+
+/// The fused path over a synchronous source (see [`SyncSource`]): chosen by method-call
+/// syntax when the upstream's type is a `SyncSource`.
+impl<P, F, R> Map<P, F>
+where
+    P: SyncSource,
+    F: Fn(P::Item) -> R + Send + Sync + 'static,
+{
+    /// [`Publisher::subscribe`], fused: the source and this stage run as one loop under one
+    /// subscription. Same signals as the stage-by-stage path.
+    ///
+    /// ```
+    /// use rstreams::prelude::*;
+    /// let v = rstreams::range(0, 3).map(|x| x * 2).to_vec().blocking_first().unwrap();
+    /// assert_eq!(v, Some(vec![0, 2, 4]));
+    /// ```
+    pub fn subscribe<S: Subscriber<R> + Send + 'static>(&self, subscriber: S) {
+        fuse::subscribe_fused(self, subscriber);
+    }
+
+    /// [`PublisherExt::blocking_iter`](crate::PublisherExt::blocking_iter), fused: the
+    /// iterator pulls the chain itself, `prefetch` items at a time, on the iterating thread.
+    #[track_caller]
+    pub fn blocking_iter(&self, prefetch: usize) -> BlockingIter<R>
+    where
+        R: Send + 'static,
+    {
+        fuse::blocking_iter_fused(self, prefetch, std::panic::Location::caller())
     }
 }
 

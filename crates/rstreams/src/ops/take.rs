@@ -3,6 +3,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use rstreams_protocol::{Error, Publisher, Subscriber, Subscription};
 
+use crate::sink::BlockingIter;
+use crate::source::SyncSource;
+use crate::source::fuse::{self, TakeSource};
 use crate::stage::{Link, Loc, guard};
 
 /// The publisher made by [`PublisherExt::take`](crate::PublisherExt::take).
@@ -42,6 +45,45 @@ where
             remaining: self.n,
             capped: None,
         });
+    }
+}
+
+impl<P: SyncSource> SyncSource for Take<P> {
+    type Source = TakeSource<P::Source>;
+    fn open(&self) -> Result<Self::Source, Error> {
+        Ok(TakeSource {
+            up: self.upstream.open()?,
+            remaining: self.n,
+        })
+    }
+    fn source_stage(&self) -> Loc {
+        self.upstream.source_stage()
+    }
+}
+
+/// The fused path over a synchronous source (see [`SyncSource`]): chosen by method-call
+/// syntax when the upstream's type is a `SyncSource`.
+impl<P: SyncSource> Take<P> {
+    /// [`Publisher::subscribe`], fused: the source and the stages run as one loop under one
+    /// subscription, which completes after `n` items.
+    ///
+    /// ```
+    /// use rstreams::prelude::*;
+    /// let v = rstreams::range(0, u64::MAX).take(3).to_vec().blocking_first().unwrap();
+    /// assert_eq!(v, Some(vec![0, 1, 2]));
+    /// ```
+    pub fn subscribe<S: Subscriber<P::Item> + Send + 'static>(&self, subscriber: S) {
+        fuse::subscribe_fused(self, subscriber);
+    }
+
+    /// [`PublisherExt::blocking_iter`](crate::PublisherExt::blocking_iter), fused: the
+    /// iterator pulls the chain itself, `prefetch` items at a time, on the iterating thread.
+    #[track_caller]
+    pub fn blocking_iter(&self, prefetch: usize) -> BlockingIter<P::Item>
+    where
+        P::Item: Send + 'static,
+    {
+        fuse::blocking_iter_fused(self, prefetch, std::panic::Location::caller())
     }
 }
 

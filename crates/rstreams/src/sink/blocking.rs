@@ -1,5 +1,6 @@
 //! Blocking bridges for plain threads.
 
+use std::cell::{Cell, UnsafeCell};
 use std::collections::VecDeque;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -7,6 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use parking_lot::{Condvar, Mutex};
 use rstreams_protocol::{Error, Publisher, Rule, Subscriber, Subscription};
 
+use crate::source::fuse::PullBatch;
 use crate::stage::{Loc, guard};
 
 /// A one-shot result slot a blocked thread waits on.
@@ -206,18 +208,33 @@ where
 ///
 /// Demand: it requests `prefetch` items when subscribing and `limit = prefetch - prefetch / 4`
 /// more each time `limit` items have been taken by `next` (replenish at 75%), so at most
-/// `prefetch` items are ever buffered. Dropping the iterator cancels the upstream.
+/// `prefetch` items are ever buffered. Dropping the iterator cancels the upstream, also when the
+/// subscription has not arrived yet (it is cancelled, with nothing requested, when it does).
 /// `prefetch == 0` yields one `Err` without subscribing.
 ///
 /// With a synchronous publisher the items are produced inside `next` (on the iterating thread);
-/// with a publisher that emits on other threads `next` blocks until an item arrives.
+/// with a publisher that emits on other threads `next` blocks until an item arrives. Made by the
+/// inherent `blocking_iter` of a fused chain ([`SyncSource`](crate::source::SyncSource): a
+/// `range` or `from_iter`, possibly behind `map`/`filter`/`filter_map`/`take`), the iterator
+/// does not subscribe at all: `next` pulls `prefetch` items at a time from the chain itself.
 ///
-/// The hand-off: the subscriber appends each item to a shared queue under a short lock; `next`
-/// takes the whole queue at once when its own is empty, so the consumer side costs one lock per
-/// batch, not per item.
+/// The hand-off has two paths. Items delivered on the iterating thread while it is inside its
+/// own `request` (a synchronous publisher: the consumer pulls a batch) go straight into the
+/// iterator's own buffer, which only that thread touches: no lock and no atomic
+/// read-modify-write per item. Items delivered from other threads are appended to a shared
+/// queue under a short lock, and `next` takes that whole queue at once when its own buffer is
+/// empty, so the consumer side costs one lock per batch.
 pub struct BlockingIter<T> {
     shared: Arc<IterShared<T>>,
-    local: VecDeque<T>,
+    /// A fused synchronous chain this iterator pulls itself (see
+    /// [`SyncSource`](crate::source::SyncSource)); `None` when it subscribed. The mutex is
+    /// never locked (`next` has `&mut self`); it only keeps the iterator `Sync`.
+    pull: Option<Mutex<Box<dyn PullBatch<T>>>>,
+    /// Items per pull in pulling mode.
+    batch: u64,
+    /// The last batch pulled in pulling mode (always empty otherwise): taking an item is a
+    /// pointer bump.
+    pulled: std::vec::IntoIter<T>,
     limit: u64,
     taken: u64,
     finished: bool,
@@ -228,9 +245,32 @@ impl<T> std::fmt::Debug for BlockingIter<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("BlockingIter")
             .field("limit", &self.limit)
-            .field("buffered", &self.local.len())
+            .field("buffered", &(self.shared.local_len() + self.pulled.len()))
             .field("finished", &self.finished)
             .finish()
+    }
+}
+
+thread_local! {
+    /// The address of the [`IterShared`] whose iterator is, on this thread, inside a call that
+    /// may deliver items synchronously (`subscribe` or `request`); 0 when none.
+    static PULLING: Cell<usize> = const { Cell::new(0) };
+}
+
+/// Marks the current thread as pulling for one iterator until dropped (restores the previous
+/// mark, so an iterator driven from inside another's pipeline nests correctly, and a panic
+/// unwinding out of `request` cannot leave the mark behind).
+struct PullScope(usize);
+
+impl PullScope {
+    fn enter<T>(shared: &Arc<IterShared<T>>) -> Self {
+        Self(PULLING.replace(shared.id()))
+    }
+}
+
+impl Drop for PullScope {
+    fn drop(&mut self) {
+        PULLING.set(self.0);
     }
 }
 
@@ -241,7 +281,24 @@ struct IterShared<T> {
     /// The running total requested (written by the iterator, read by the subscriber to catch an
     /// upstream that sends more than it was asked for).
     requested: AtomicU64,
+    /// The iterator's own buffer, which `next` pops from. Items delivered on the iterating
+    /// thread from inside its own `subscribe`/`request` call (the synchronous fast path) are
+    /// pushed here directly. Only ever touched on that thread, never across threads: the
+    /// subscriber pushes only while `PULLING` on its own thread names this `IterShared`, which
+    /// the iterator sets for the duration of its call and no other thread can; the iterator
+    /// uses it only outside those calls.
+    local: UnsafeCell<VecDeque<T>>,
 }
+
+// SAFETY: every field but `local` is `Sync` for `T: Send` (a mutex, a condvar, an atomic).
+// `local` is accessed only by the thread that currently owns the iterator, with non-overlapping
+// borrows: the subscriber's `push_back` happens inside the iterator's `subscribe`/`request`
+// call on that thread (it checks the thread-local mark, which only that iterator sets, and only
+// on its own thread, for the duration of the call), the iterator's own accesses outside such
+// calls. The `BlockingIter` is `Send`, so it may move to another thread between calls; moving
+// it needs a synchronising hand-over, which orders those accesses. The last `Arc` drops the
+// buffer after the refcount's release/acquire. Hence no data race and no aliased `&mut`.
+unsafe impl<T: Send> Sync for IterShared<T> {}
 
 struct IterState<T> {
     queue: VecDeque<T>,
@@ -249,10 +306,18 @@ struct IterState<T> {
     end: Option<Result<(), Error>>,
     /// The iterator is blocked waiting.
     waiting: bool,
+    /// The iterator was dropped: a subscription arriving later is cancelled at once.
+    dropped: bool,
     sub: Option<Arc<dyn Subscription>>,
 }
 
 impl<T> IterShared<T> {
+    /// This iterator's mark for `PULLING`.
+    #[inline(always)]
+    fn id(self: &Arc<Self>) -> usize {
+        Arc::as_ptr(self) as *const () as usize
+    }
+
     fn finish(&self, end: Result<(), Error>) {
         let mut st = self.state.lock();
         if st.end.is_none() {
@@ -263,6 +328,25 @@ impl<T> IterShared<T> {
             self.ready.notify_one();
         }
     }
+
+    /// The iterator's buffer.
+    ///
+    /// # Safety
+    ///
+    /// Only the iterator may call this, on its own thread, outside any `subscribe`/`request`
+    /// call it makes (no `PullScope` alive), and must not keep the reference across such a call.
+    #[allow(clippy::mut_from_ref)] // exclusive by the protocol above, see the `Sync` impl
+    #[inline(always)]
+    unsafe fn local(&self) -> &mut VecDeque<T> {
+        // SAFETY: the caller upholds the contract above, so this is the only reference.
+        unsafe { &mut *self.local.get() }
+    }
+
+    fn local_len(&self) -> usize {
+        // SAFETY: `Debug` on the iterator runs on its owner's thread, not inside its calls
+        // (they hold `&mut` to the iterator).
+        unsafe { self.local() }.len()
+    }
 }
 
 struct QueueSubscriber<T> {
@@ -270,6 +354,9 @@ struct QueueSubscriber<T> {
     received: u64,
     prefetch: u64,
     done: bool,
+    /// The last item went to the shared queue. While it is `false` the shared queue holds no
+    /// item of ours, so an item taking the fast path cannot overtake one there.
+    last_slow: bool,
     loc: Loc,
 }
 
@@ -278,9 +365,12 @@ impl<T> Subscriber<T> for QueueSubscriber<T> {
         let s: Arc<dyn Subscription> = Arc::from(s);
         {
             let mut st = self.shared.state.lock();
-            if st.sub.is_some() || st.end.is_some() || self.done {
+            if st.sub.is_some() || st.end.is_some() || st.dropped || self.done {
                 drop(st);
-                s.cancel(); // rule 2.5, or the iterator is already gone
+                // Rule 2.5, or the iterator is already gone (dropped before the subscription
+                // arrived, e.g. through a hop): cancel, request nothing.
+                self.done = true;
+                s.cancel();
                 return;
             }
             st.sub = Some(Arc::clone(&s));
@@ -290,33 +380,27 @@ impl<T> Subscriber<T> for QueueSubscriber<T> {
             .store(self.prefetch, Ordering::Release);
         s.request(self.prefetch);
     }
-    #[inline]
+    // Always inlined into the publisher's emit loop: the fast path is a few instructions, the
+    // rest is out of line.
+    #[inline(always)]
     fn on_next(&mut self, item: T) {
         if self.done {
             return;
         }
         self.received += 1;
         if self.received > self.shared.requested.load(Ordering::Acquire) {
-            // Only an upstream that broke rule 1.1 gets here; the queue must stay bounded.
-            self.done = true;
-            let error = Error::violation(
-                Rule::R1_1,
-                "blocking_iter received more items than it requested",
-            )
-            .at_stage(self.loc);
-            tracing::debug!(%error, "cancelling upstream");
-            let sub = self.shared.state.lock().sub.take();
-            if let Some(s) = sub {
-                s.cancel();
-            }
-            self.shared.finish(Err(error));
+            self.too_many();
             return;
         }
-        let mut st = self.shared.state.lock();
-        st.queue.push_back(item);
-        if st.waiting {
-            self.shared.ready.notify_one();
+        if !self.last_slow && PULLING.get() == self.shared.id() {
+            // The synchronous fast path: we are on the iterating thread, inside its own call.
+            // SAFETY: see the `Sync` impl of `IterShared`: the mark names this iterator, so
+            // this thread is the iterating one and is inside its `subscribe`/`request` call,
+            // during which the iterator holds no reference to `local`.
+            unsafe { (*self.shared.local.get()).push_back(item) };
+            return;
         }
+        self.next_slow(item);
     }
     fn on_error(&mut self, error: Error) {
         if !std::mem::replace(&mut self.done, true) {
@@ -330,6 +414,45 @@ impl<T> Subscriber<T> for QueueSubscriber<T> {
     }
 }
 
+impl<T> QueueSubscriber<T> {
+    /// `on_next` off the fast path: from another thread, or right after such an item.
+    #[inline(never)]
+    fn next_slow(&mut self, item: T) {
+        let mut st = self.shared.state.lock();
+        if PULLING.get() == self.shared.id() && st.queue.is_empty() {
+            // Back on the iterating thread and the queue is drained: nothing queued can be
+            // overtaken, so return to the fast path.
+            drop(st);
+            self.last_slow = false;
+            // SAFETY: as in `on_next`.
+            unsafe { (*self.shared.local.get()).push_back(item) };
+            return;
+        }
+        self.last_slow = true;
+        st.queue.push_back(item);
+        if st.waiting {
+            self.shared.ready.notify_one();
+        }
+    }
+
+    /// Only an upstream that broke rule 1.1 gets here; the buffers must stay bounded.
+    #[cold]
+    fn too_many(&mut self) {
+        self.done = true;
+        let error = Error::violation(
+            Rule::R1_1,
+            "blocking_iter received more items than it requested",
+        )
+        .at_stage(self.loc);
+        tracing::debug!(%error, "cancelling upstream");
+        let sub = self.shared.state.lock().sub.take();
+        if let Some(s) = sub {
+            s.cancel();
+        }
+        self.shared.finish(Err(error));
+    }
+}
+
 impl<T> Drop for QueueSubscriber<T> {
     fn drop(&mut self) {
         // Never leave the iterating thread waiting, whatever the publisher did.
@@ -339,25 +462,35 @@ impl<T> Drop for QueueSubscriber<T> {
     }
 }
 
+impl<T> IterShared<T> {
+    fn new() -> Arc<Self> {
+        Arc::new(IterShared {
+            state: Mutex::new(IterState {
+                queue: VecDeque::new(),
+                end: None,
+                waiting: false,
+                dropped: false,
+                sub: None,
+            }),
+            ready: Condvar::new(),
+            requested: AtomicU64::new(0),
+            local: UnsafeCell::new(VecDeque::new()),
+        })
+    }
+}
+
 pub(crate) fn blocking_iter<P>(publisher: &P, prefetch: usize, loc: Loc) -> BlockingIter<P::Item>
 where
     P: Publisher + ?Sized,
     P::Item: Send + 'static,
 {
-    let shared = Arc::new(IterShared {
-        state: Mutex::new(IterState {
-            queue: VecDeque::new(),
-            end: None,
-            waiting: false,
-            sub: None,
-        }),
-        ready: Condvar::new(),
-        requested: AtomicU64::new(0),
-    });
+    let shared = IterShared::new();
     let prefetch = prefetch as u64;
     let mut iter = BlockingIter {
         shared: Arc::clone(&shared),
-        local: VecDeque::new(),
+        pull: None,
+        batch: prefetch,
+        pulled: Vec::new().into_iter(),
         limit: (prefetch - prefetch / 4).max(1),
         taken: 0,
         finished: false,
@@ -368,33 +501,82 @@ where
             Some(Error::msg("blocking_iter(0): prefetch must be at least 1").at_stage(loc));
         return iter;
     }
-    publisher.subscribe(QueueSubscriber {
-        shared,
-        received: 0,
-        prefetch,
-        done: false,
-        loc,
-    });
+    {
+        // A synchronous publisher delivers the first `prefetch` items right here.
+        let _scope = PullScope::enter(&shared);
+        publisher.subscribe(QueueSubscriber {
+            shared: Arc::clone(&shared),
+            received: 0,
+            prefetch,
+            done: false,
+            last_slow: false,
+            loc,
+        });
+    }
     iter
 }
 
 impl<T> BlockingIter<T> {
+    /// An iterator that pulls `source` itself, `batch` items at a time, on the iterating thread.
+    pub(crate) fn pulling(source: Box<dyn PullBatch<T>>, batch: u64) -> Self {
+        BlockingIter {
+            shared: IterShared::new(),
+            pull: Some(Mutex::new(source)),
+            batch,
+            pulled: Vec::new().into_iter(),
+            // Nothing to replenish: the pull asks for a batch when the buffer is empty.
+            limit: u64::MAX,
+            taken: 0,
+            finished: false,
+            pending_error: None,
+        }
+    }
+
+    /// An iterator that yields `error` and ends.
+    pub(crate) fn failed(error: Error) -> Self {
+        BlockingIter {
+            shared: IterShared::new(),
+            pull: None,
+            batch: 0,
+            pulled: Vec::new().into_iter(),
+            limit: u64::MAX,
+            taken: 0,
+            finished: false,
+            pending_error: Some(error),
+        }
+    }
+
     fn cancel(&mut self) {
-        let sub = self.shared.state.lock().sub.take();
+        let sub = {
+            let mut st = self.shared.state.lock();
+            // A subscription still on its way is cancelled by `on_subscribe` (issue 17).
+            st.dropped = true;
+            st.sub.take()
+        };
         if let Some(s) = sub {
             s.cancel();
         }
     }
 
+    #[inline(always)]
     fn replenish(&mut self) {
         self.taken += 1;
         if self.taken == self.limit {
             self.taken = 0;
-            let sub = self.shared.state.lock().sub.clone();
-            if let Some(s) = sub {
-                self.shared
-                    .requested
-                    .fetch_add(self.limit, Ordering::AcqRel);
+            self.request_more();
+        }
+    }
+
+    #[inline(never)]
+    fn request_more(&mut self) {
+        let sub = self.shared.state.lock().sub.clone();
+        if let Some(s) = sub {
+            self.shared
+                .requested
+                .fetch_add(self.limit, Ordering::AcqRel);
+            {
+                // A synchronous publisher delivers the batch inside this call, on this thread.
+                let _scope = PullScope::enter(&self.shared);
                 s.request(self.limit);
             }
         }
@@ -404,26 +586,54 @@ impl<T> BlockingIter<T> {
 impl<T> Iterator for BlockingIter<T> {
     type Item = Result<T, Error>;
 
+    // Always inlined into the caller's loop: taking a buffered item is a few instructions.
+    #[inline(always)]
     fn next(&mut self) -> Option<Result<T, Error>> {
+        if let Some(item) = self.pulled.next() {
+            return Some(Ok(item));
+        }
+        // SAFETY: on the iterating thread, outside any call of ours; the reference ends here.
+        if let Some(item) = unsafe { self.shared.local() }.pop_front() {
+            self.replenish();
+            return Some(Ok(item));
+        }
+        self.next_slow()
+    }
+}
+
+impl<T> BlockingIter<T> {
+    /// `next` when the local buffer is empty: the error, the shared queue, or a wait.
+    #[inline(never)]
+    fn next_slow(&mut self) -> Option<Result<T, Error>> {
         if let Some(e) = self.pending_error.take() {
             self.finished = true;
             self.cancel();
             return Some(Err(e));
         }
-        if let Some(item) = self.local.pop_front() {
-            self.replenish();
-            return Some(Ok(item));
-        }
         if self.finished {
             return None;
+        }
+        if let Some(pull) = self.pull.as_mut() {
+            let mut batch = Vec::with_capacity(usize::try_from(self.batch).unwrap_or(usize::MAX));
+            if let Some(end) = pull.get_mut().fill(self.batch, &mut batch) {
+                // Behind the items of this last batch, like a terminal signal.
+                self.shared.finish(end);
+            }
+            self.pulled = batch.into_iter();
+            if let Some(item) = self.pulled.next() {
+                return Some(Ok(item));
+            }
         }
         let mut st = self.shared.state.lock();
         loop {
             if !st.queue.is_empty() {
                 // Take the whole batch: one lock for many items.
-                std::mem::swap(&mut st.queue, &mut self.local);
+                // SAFETY: on the iterating thread, outside any call of ours; the reference
+                // ends before `replenish` may call `request`.
+                let local = unsafe { self.shared.local() };
+                std::mem::swap(&mut st.queue, local);
                 drop(st);
-                let item = self.local.pop_front()?;
+                let item = local.pop_front()?;
                 self.replenish();
                 return Some(Ok(item));
             }

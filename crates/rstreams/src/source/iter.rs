@@ -5,11 +5,19 @@ use parking_lot::Mutex;
 use rstreams_protocol::pull::{self, Source, Step};
 use rstreams_protocol::{Error, Publisher, Rule, Subscriber};
 
+use crate::sink::BlockingIter;
+use crate::source::fuse::{self, SyncSource};
 use crate::stage::{Loc, reject};
 
 /// A [`Source`] over any iterator, with eager completion (`on_complete` follows the last item
 /// without waiting for more demand).
-pub(crate) struct IterSource<I: Iterator>(pub(crate) Peekable<I>);
+pub struct IterSource<I: Iterator>(pub(crate) Peekable<I>);
+
+impl<I: Iterator> std::fmt::Debug for IterSource<I> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IterSource").finish_non_exhaustive()
+    }
+}
 
 impl<I> Source for IterSource<I>
 where
@@ -67,8 +75,36 @@ where
 {
     type Item = I::Item;
     fn subscribe<S: Subscriber<I::Item> + Send + 'static>(&self, subscriber: S) {
-        let source = IterSource(self.iterable.clone().into_iter().peekable());
-        pull::serve_at(source, subscriber, self.loc);
+        fuse::subscribe_fused(self, subscriber);
+    }
+}
+
+impl<I> SyncSource for FromIter<I>
+where
+    I: IntoIterator + Clone,
+    I::IntoIter: Send + 'static,
+    I::Item: Send,
+{
+    type Source = IterSource<I::IntoIter>;
+    fn open(&self) -> Result<Self::Source, Error> {
+        Ok(IterSource(self.iterable.clone().into_iter().peekable()))
+    }
+    fn source_stage(&self) -> Loc {
+        self.loc
+    }
+}
+
+impl<I> FromIter<I>
+where
+    I: IntoIterator + Clone,
+    I::IntoIter: Send + 'static,
+    I::Item: Send + 'static,
+{
+    /// [`PublisherExt::blocking_iter`](crate::PublisherExt::blocking_iter), fused: the
+    /// iterator pulls the source itself on the iterating thread (see [`SyncSource`]).
+    #[track_caller]
+    pub fn blocking_iter(&self, prefetch: usize) -> BlockingIter<I::Item> {
+        fuse::blocking_iter_fused(self, prefetch, Location::caller())
     }
 }
 
@@ -160,7 +196,9 @@ pub fn range(start: u64, count: u64) -> Range {
     }
 }
 
-struct RangeSource {
+/// The [`Source`] of a [`Range`].
+#[derive(Debug)]
+pub struct RangeSource {
     next: u64,
     end: u64,
 }
@@ -206,25 +244,41 @@ impl Source for RangeSource {
 impl Publisher for Range {
     type Item = u64;
     fn subscribe<S: Subscriber<u64> + Send + 'static>(&self, subscriber: S) {
+        fuse::subscribe_fused(self, subscriber);
+    }
+}
+
+impl SyncSource for Range {
+    type Source = RangeSource;
+    fn open(&self) -> Result<RangeSource, Error> {
         match self.start.checked_add(self.count) {
-            Some(end) => {
-                pull::serve_at(
-                    RangeSource {
-                        next: self.start,
-                        end,
-                    },
-                    subscriber,
-                    self.loc,
-                );
-            }
-            None => reject(
-                subscriber,
-                Error::msg(format!(
-                    "range({}, {}): start + count overflows u64",
-                    self.start, self.count
-                ))
-                .at_stage(self.loc),
-            ),
+            Some(end) => Ok(RangeSource {
+                next: self.start,
+                end,
+            }),
+            None => Err(Error::msg(format!(
+                "range({}, {}): start + count overflows u64",
+                self.start, self.count
+            ))
+            .at_stage(self.loc)),
         }
+    }
+    fn source_stage(&self) -> Loc {
+        self.loc
+    }
+}
+
+impl Range {
+    /// [`PublisherExt::blocking_iter`](crate::PublisherExt::blocking_iter), fused: the
+    /// iterator pulls the range itself, `prefetch` items at a time, on the iterating thread
+    /// (see [`SyncSource`]). Same items, errors and end as the subscribing version.
+    ///
+    /// ```
+    /// let v: Result<Vec<u64>, _> = rstreams::range(0, 5).blocking_iter(2).collect();
+    /// assert_eq!(v.unwrap(), vec![0, 1, 2, 3, 4]);
+    /// ```
+    #[track_caller]
+    pub fn blocking_iter(&self, prefetch: usize) -> BlockingIter<u64> {
+        fuse::blocking_iter_fused(self, prefetch, Location::caller())
     }
 }

@@ -8,6 +8,7 @@
 
 mod concat;
 mod defer;
+pub mod fuse;
 mod generate;
 mod iter;
 mod simple;
@@ -15,6 +16,7 @@ mod timer;
 
 pub use concat::{Concat, concat};
 pub use defer::{Defer, defer};
+pub use fuse::SyncSource;
 pub use generate::{Generate, GenerateSink, generate};
 pub use iter::{FromIter, FromIterOnce, Range, from_iter, from_iter_once, range};
 pub use simple::{Empty, Fail, Just, Never, empty, error, just, never};
