@@ -40,7 +40,7 @@ thread_local! {
 }
 
 /// The publisher made by [`PublisherExt::publish_on`](crate::PublisherExt::publish_on): the downstream
-/// receives every signal on `scheduler` (through a [`SerialLane`], so never two at once).
+/// receives every signal on `scheduler`, from one drain at a time (so never two at once).
 ///
 /// # Demand
 ///

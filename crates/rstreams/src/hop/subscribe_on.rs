@@ -1,8 +1,8 @@
 //! `subscribe_on`: subscribing and requesting happen on a scheduler; see [`SubscribeOn`].
 
 use std::marker::PhantomData;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Weak};
 
 use parking_lot::Mutex;
 use rstreams_executor::{Scheduler, SerialLane};
@@ -184,7 +184,7 @@ impl<T: 'static, S: Subscriber<T> + Send + 'static> Subscriber<T> for SubscribeO
     fn on_subscribe(&mut self, s: Box<dyn Subscription>) {
         let sub = Box::new(SubscribeOnSubscription {
             up: Arc::from(s),
-            down: Arc::clone(&self.down) as Arc<dyn Abandon>,
+            down: Arc::downgrade(&(Arc::clone(&self.down) as Arc<dyn Abandon>)),
             lane: self.lane.clone(),
             _scheduler: Arc::clone(&self.scheduler),
         });
@@ -219,7 +219,9 @@ impl<T: 'static, S: Subscriber<T> + Send + 'static> Subscriber<T> for SubscribeO
 
 struct SubscribeOnSubscription {
     up: Arc<dyn Subscription>,
-    down: Arc<dyn Abandon>,
+    /// Weak: the downstream holds this subscription, so a strong reference would keep the
+    /// downstream alive after cancel (rule 3.13). Queued requests upgrade it while they wait.
+    down: Weak<dyn Abandon>,
     lane: SerialLane,
     /// Keeps the executor alive while the subscription is (a lane only holds it weakly).
     _scheduler: Arc<dyn Scheduler>,
@@ -228,8 +230,10 @@ struct SubscribeOnSubscription {
 impl Subscription for SubscribeOnSubscription {
     fn request(&self, n: u64) {
         let up = Arc::clone(&self.up);
+        // If the downstream is gone (the upstream dropped its subscriber), there is nobody left
+        // to end; the request still goes up, harmlessly.
         let task = Unrun {
-            down: Some(Arc::clone(&self.down)),
+            down: self.down.upgrade(),
             up: Some(Arc::clone(&self.up)),
         };
         let run = move || {
