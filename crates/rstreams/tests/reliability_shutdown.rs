@@ -231,7 +231,12 @@ fn shutdown_now_with_queued_drains_ends_every_stream() {
         let _ = done_tx.send(dropped);
     });
     // Let the blockers finish once shutdown_now has closed the pool (it then joins them).
+    let deadline = std::time::Instant::now() + WAIT;
     while !pool.is_shutdown() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "shutdown_now never closed the pool"
+        );
         std::thread::yield_now();
     }
     drop(release_tx);

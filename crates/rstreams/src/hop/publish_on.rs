@@ -45,7 +45,7 @@ thread_local! {
 /// # Demand
 ///
 /// ```text
-///  upstream thread                         scheduler (serial lane)
+///  upstream thread                         scheduler (one drain at a time)
 ///  ───────────────                         ───────────────────────
 ///  request(prefetch) at subscribe  ──┐
 ///  on_next ─► [ SPSC ring, ≤ prefetch ] ─► drain ─► downstream.on_next (≤ downstream demand)

@@ -19,7 +19,7 @@ use crate::stage::{Loc, guard, reject};
 /// queued requests.
 ///
 /// Combined with [`publish_on`](crate::PublisherExt::publish_on) it gives a two-thread pipeline:
-/// the producer runs on `subscribe_on`'s lane, the consumer on `publish_on`'s.
+/// the producer runs on `subscribe_on`'s lane, the consumer in `publish_on`'s drain.
 ///
 /// If the scheduler refuses the subscription (it is shut down) the subscriber receives
 /// `on_subscribe` then `on_error`; a refused `request` runs on the calling thread instead of
