@@ -164,28 +164,32 @@ fn hop(c: &mut Criterion) {
     g.finish();
 }
 
-/// Voluntary and involuntary context switches so far, over the threads alive now (plus those
-/// counted by `exited`).
+/// (voluntary, involuntary) context switches from one `/proc/.../status` file.
+fn parse_switches(status: &str) -> (u64, u64) {
+    let field = |name: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    (
+        field("voluntary_ctxt_switches"),
+        field("nonvoluntary_ctxt_switches"),
+    )
+}
+
+/// Context switches so far, summed over the threads alive now.
 fn switches() -> (u64, u64) {
     let mut total = (0, 0);
     let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
         return total;
     };
     for task in tasks.flatten() {
-        let Ok(status) = std::fs::read_to_string(task.path().join("status")) else {
-            continue;
-        };
-        for line in status.lines() {
-            let parse = |l: &str| {
-                l.split_whitespace()
-                    .nth(1)
-                    .and_then(|v| v.parse::<u64>().ok())
-            };
-            if line.starts_with("voluntary_ctxt_switches") {
-                total.0 += parse(line).unwrap_or(0);
-            } else if line.starts_with("nonvoluntary_ctxt_switches") {
-                total.1 += parse(line).unwrap_or(0);
-            }
+        if let Ok(status) = std::fs::read_to_string(task.path().join("status")) {
+            let s = parse_switches(&status);
+            total = (total.0 + s.0, total.1 + s.1);
         }
     }
     total
@@ -193,21 +197,7 @@ fn switches() -> (u64, u64) {
 
 /// This thread's own switches (for threads that exit before `switches` can see them).
 fn thread_switches() -> (u64, u64) {
-    let status = std::fs::read_to_string("/proc/thread-self/status").unwrap_or_default();
-    let mut total = (0, 0);
-    for line in status.lines() {
-        let parse = |l: &str| {
-            l.split_whitespace()
-                .nth(1)
-                .and_then(|v| v.parse::<u64>().ok())
-        };
-        if line.starts_with("voluntary_ctxt_switches") {
-            total.0 = parse(line).unwrap_or(0);
-        } else if line.starts_with("nonvoluntary_ctxt_switches") {
-            total.1 = parse(line).unwrap_or(0);
-        }
-    }
-    total
+    parse_switches(&std::fs::read_to_string("/proc/thread-self/status").unwrap_or_default())
 }
 
 fn print_switches() {

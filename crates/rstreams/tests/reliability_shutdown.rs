@@ -158,48 +158,39 @@ fn every_stream_ends_once_and_is_freed(rx: &Receiver<Event>) {
     );
 }
 
-#[test]
-fn hot_pipelines_all_progress_and_graceful_shutdown_ends_them() {
+/// Starts 100 hot pipelines, checks they all progress, shuts the pool down with `shut` and
+/// checks that every stream ends exactly once and is freed.
+fn scenario(subscribe_on: bool, shut: fn(&ThreadPool)) {
     let (pool, scheduler) = two_workers();
-    let rx = start(&scheduler, false);
+    let rx = start(&scheduler, subscribe_on);
     drop(scheduler);
     every_pipeline_progresses(&rx);
-    shuts_down(pool, |p| p.shutdown());
+    shuts_down(pool, shut);
     every_stream_ends_once_and_is_freed(&rx);
+}
+
+fn now(pool: &ThreadPool) {
+    pool.shutdown_now();
+}
+
+#[test]
+fn hot_pipelines_all_progress_and_graceful_shutdown_ends_them() {
+    scenario(false, ThreadPool::shutdown);
 }
 
 #[test]
 fn hot_pipelines_all_progress_and_shutdown_now_ends_them() {
-    let (pool, scheduler) = two_workers();
-    let rx = start(&scheduler, false);
-    drop(scheduler);
-    every_pipeline_progresses(&rx);
-    shuts_down(pool, |p| {
-        p.shutdown_now();
-    });
-    every_stream_ends_once_and_is_freed(&rx);
+    scenario(false, now);
 }
 
 #[test]
 fn shutdown_now_ends_every_subscribe_on_publish_on_pipeline() {
-    let (pool, scheduler) = two_workers();
-    let rx = start(&scheduler, true);
-    drop(scheduler);
-    every_pipeline_progresses(&rx);
-    shuts_down(pool, |p| {
-        p.shutdown_now();
-    });
-    every_stream_ends_once_and_is_freed(&rx);
+    scenario(true, now);
 }
 
 #[test]
 fn graceful_shutdown_ends_every_subscribe_on_publish_on_pipeline() {
-    let (pool, scheduler) = two_workers();
-    let rx = start(&scheduler, true);
-    drop(scheduler);
-    every_pipeline_progresses(&rx);
-    shuts_down(pool, |p| p.shutdown());
-    every_stream_ends_once_and_is_freed(&rx);
+    scenario(true, ThreadPool::shutdown);
 }
 
 /// Streams whose drain is queued (not running) when `shutdown_now` drops it: a slow consumer
