@@ -5,12 +5,21 @@
 //! which forces producer and consumer onto different threads.
 //!
 //! `cargo bench -p rstreams-benches --bench hop -- --warm-up-time 1 --measurement-time 5`
+//!
+//! Two extra modes, chosen by environment variable, print a table and exit instead of running
+//! criterion (see `docs/performance.md`, "Thread hop and pool"):
+//!
+//! * `HOP_SWITCHES=1`: context switches (voluntary = parks, involuntary = preemptions) per 10^6
+//!   items for the channel, the ring and the two-thread hop, summed over every thread of the
+//!   process from `/proc/self/task/*/status` (Linux only).
+//! * `HOP_FAIRNESS=1`: 100 pipelines whose subscriber requests 1 from inside `on_next`, on a
+//!   2-worker pool, for 2 s: items per pipeline, min/max ratio.
 
 use std::hint::black_box;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, mpsc};
 
-use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use criterion::{Criterion, Throughput, criterion_group};
 use crossbeam_utils::{Backoff, CachePadded};
 use rstreams::executor::{Scheduler, ThreadPool};
 use rstreams::prelude::*;
@@ -155,5 +164,150 @@ fn hop(c: &mut Criterion) {
     g.finish();
 }
 
+/// (voluntary, involuntary) context switches from one `/proc/.../status` file.
+fn parse_switches(status: &str) -> (u64, u64) {
+    let field = |name: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    (
+        field("voluntary_ctxt_switches"),
+        field("nonvoluntary_ctxt_switches"),
+    )
+}
+
+/// Context switches so far, summed over the threads alive now.
+fn switches() -> (u64, u64) {
+    let mut total = (0, 0);
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return total;
+    };
+    for task in tasks.flatten() {
+        if let Ok(status) = std::fs::read_to_string(task.path().join("status")) {
+            let s = parse_switches(&status);
+            total = (total.0 + s.0, total.1 + s.1);
+        }
+    }
+    total
+}
+
+/// This thread's own switches (for threads that exit before `switches` can see them).
+fn thread_switches() -> (u64, u64) {
+    parse_switches(&std::fs::read_to_string("/proc/thread-self/status").unwrap_or_default())
+}
+
+fn print_switches() {
+    const RUNS: u64 = 5;
+    let per_million = |d: (u64, u64)| {
+        let m = (RUNS * N) as f64 / 1e6;
+        (d.0 as f64 / m, d.1 as f64 / m)
+    };
+    let expected = (0..N).fold(0u64, u64::wrapping_add);
+    println!("context switches per 10^6 items ({RUNS} runs of {N} items; voluntary, involuntary)");
+    // Channel: the producer thread exits, so it reports its own count.
+    let before = switches();
+    let mut producer = (0, 0);
+    for _ in 0..RUNS {
+        let (tx, rx) = crossbeam_channel::bounded::<u64>(256);
+        let p = std::thread::spawn(move || {
+            for i in 0..N {
+                tx.send(i).unwrap();
+            }
+            thread_switches()
+        });
+        let mut total = 0u64;
+        for x in rx {
+            total = total.wrapping_add(black_box(x));
+        }
+        let s = p.join().unwrap();
+        producer = (producer.0 + s.0, producer.1 + s.1);
+        assert_eq!(total, expected);
+    }
+    let after = switches();
+    let d = per_million((
+        after.0 - before.0 + producer.0,
+        after.1 - before.1 + producer.1,
+    ));
+    println!("crossbeam_bounded_256          {:>10.1} {:>10.1}", d.0, d.1);
+    let pool: Arc<dyn Scheduler> = Arc::new(ThreadPool::builder().workers(2).build().unwrap());
+    let two_threads = rstreams::range(0, N)
+        .subscribe_on(Arc::clone(&pool))
+        .publish_on(Arc::clone(&pool), 256);
+    assert_eq!(run_rstreams(&two_threads), expected); // warm the pool's threads up
+    let before = switches();
+    for _ in 0..RUNS {
+        assert_eq!(run_rstreams(&two_threads), expected);
+    }
+    let after = switches();
+    let d = per_million((after.0 - before.0, after.1 - before.1));
+    println!("subscribe_on_publish_on_256    {:>10.1} {:>10.1}", d.0, d.1);
+}
+
+/// The replenishing consumer of issue 17.3, counting what it receives.
+struct Counting {
+    sub: Option<Box<dyn Subscription>>,
+    seen: Arc<AtomicU64>,
+}
+
+impl Subscriber<u64> for Counting {
+    fn on_subscribe(&mut self, s: Box<dyn Subscription>) {
+        s.request(1);
+        self.sub = Some(s);
+    }
+    fn on_next(&mut self, _: u64) {
+        self.seen.fetch_add(1, Ordering::Relaxed);
+        if let Some(s) = &self.sub {
+            s.request(1);
+        }
+    }
+    fn on_error(&mut self, _: rstreams::Error) {}
+    fn on_complete(&mut self) {}
+}
+
+fn print_fairness() {
+    const PIPELINES: usize = 100;
+    let pool = Arc::new(ThreadPool::builder().workers(2).build().unwrap());
+    let scheduler: Arc<dyn Scheduler> = pool.clone();
+    let counters: Vec<Arc<AtomicU64>> = (0..PIPELINES).map(|_| Arc::default()).collect();
+    for seen in &counters {
+        rstreams::range(0, u64::MAX / 2)
+            .publish_on(Arc::clone(&scheduler), 16)
+            .subscribe(Counting {
+                sub: None,
+                seen: Arc::clone(seen),
+            });
+    }
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    let counts: Vec<u64> = counters.iter().map(|c| c.load(Ordering::Relaxed)).collect();
+    let min = *counts.iter().min().unwrap();
+    let max = *counts.iter().max().unwrap();
+    let total: u64 = counts.iter().sum();
+    println!(
+        "fairness after 2 s: {PIPELINES} pipelines, {total} items, min {min}, max {max}, \
+         min/max {:.3}, pipelines with items {}",
+        min as f64 / max.max(1) as f64,
+        counts.iter().filter(|c| **c > 0).count()
+    );
+    let started = std::time::Instant::now();
+    pool.shutdown_now();
+    println!("shutdown_now returned after {:?}", started.elapsed());
+}
+
 criterion_group!(benches, hop);
-criterion_main!(benches);
+
+fn main() {
+    if std::env::var_os("HOP_SWITCHES").is_some() {
+        print_switches();
+        return;
+    }
+    if std::env::var_os("HOP_FAIRNESS").is_some() {
+        print_fairness();
+        return;
+    }
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+}

@@ -2,7 +2,7 @@
 
 use std::cell::Cell;
 use std::io;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicIsize, AtomicUsize, Ordering};
 use std::sync::{Arc, Weak};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -165,6 +165,7 @@ impl ThreadPoolBuilder {
                 injector: Injector::new(),
                 stealers,
                 capacity: self.queue_capacity,
+                credits: CachePadded::new(AtomicIsize::new(0)),
                 space: CachePadded::new(Sleep::new()),
                 policy: self.full_policy,
                 sleep: CachePadded::new(Sleep::new()),
@@ -259,6 +260,9 @@ struct PoolInner {
     /// Thieves for every worker's own deque (index = worker index).
     stealers: Box<[Stealer<Job>]>,
     capacity: usize,
+    /// Admission credits: submissions that may still be admitted without reading the queue's
+    /// length. Refilled (to the free room the length shows) when they run out; see `admit`.
+    credits: CachePadded<AtomicIsize>,
     /// Submitters blocked on a full queue park here; workers `publish` after taking a batch.
     /// The same protocol as `sleep`, with "queue has room" as the condition.
     space: CachePadded<Sleep>,
@@ -309,7 +313,7 @@ impl PoolInner {
         if self.sleep.is_closed() {
             return Err((job, RejectReason::Shutdown));
         }
-        if self.is_full() {
+        if !self.admit() {
             if self.policy == FullPolicy::Reject && !force_block {
                 return Err((job, RejectReason::QueueFull));
             }
@@ -335,6 +339,44 @@ impl PoolInner {
             self.help_after_close();
         }
         Ok(())
+    }
+
+    /// Admission on the submission fast path: take a credit; only when none is left read the
+    /// queue's length (which touches the lines the workers write as they take batches) and
+    /// refill the credits with the free room it shows. So in steady state a submission costs
+    /// one read-modify-write on a line only submitters write, and the length is read once per
+    /// refill rather than per job. The bound holds as before: a refill grants at most the room
+    /// there was (`capacity - len`), and racing refills are resolved by the compare-exchange
+    /// (the loser takes a credit from the winner's refill instead). Returns `false` if the queue
+    /// is full.
+    fn admit(&self) -> bool {
+        // Relaxed: a count only; the job itself is ordered by the injector.
+        if self.credits.fetch_sub(1, Ordering::Relaxed) > 0 {
+            return true;
+        }
+        loop {
+            // Relaxed: as above.
+            let cur = self.credits.load(Ordering::Relaxed);
+            if cur > 0 {
+                if self.credits.fetch_sub(1, Ordering::Relaxed) > 0 {
+                    return true;
+                }
+                continue;
+            }
+            let room = self.capacity.saturating_sub(self.injector.len());
+            if room == 0 {
+                return false;
+            }
+            // Grant `room - 1` to later submitters, one to us. Relaxed: as above.
+            let grant = isize::try_from(room - 1).unwrap_or(isize::MAX);
+            if self
+                .credits
+                .compare_exchange(cur, grant, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+            {
+                return true;
+            }
+        }
     }
 
     /// Whether the shared queue is at capacity. The check and the push are not one atomic step,
@@ -612,10 +654,14 @@ fn worker_main(inner: &Arc<PoolInner>, index: usize, local: &Worker<Job>) {
 ///   [`DedicatedThread`](crate::DedicatedThread)) execution is strictly FIFO; with several it is
 ///   FIFO per batch.
 /// * **Bounded submission.** A submission is admitted only while the injector holds fewer than
-///   [`queue_capacity`](ThreadPoolBuilder::queue_capacity) jobs. The check is a read of the
-///   injector's length, not a reservation, so submitters racing each other can overshoot by at
-///   most their number minus one; jobs a worker has already taken into its deque (at most 32 per
-///   worker) no longer count. When the queue is full, [`FullPolicy::Block`] (default) parks the
+///   [`queue_capacity`](ThreadPoolBuilder::queue_capacity) jobs. Admission is batched: a
+///   submitter takes one of a pool of *credits*; when they run out, it reads the injector's
+///   length and refills them with the free room (`capacity - len`), so the length (whose cache
+///   lines the workers write) is read once per refill, not per job. Credits never exceed the room
+///   seen at the last refill, so the injector never exceeds the capacity except that submitters
+///   racing a refill, or woken together from a full queue, can overshoot by at most their number
+///   minus one; jobs a worker has already taken into its deque (at most 32 per worker) no longer
+///   count. When the queue is full, [`FullPolicy::Block`] (default) parks the
 ///   submitter until a worker takes a batch (same park/wake protocol as idle workers, with "room
 ///   in the queue" as the condition; a shutdown releases it with [`RejectReason::Shutdown`]), and
 ///   [`FullPolicy::Reject`] hands the task back in a [`Rejected`]. A *worker* of the pool that

@@ -617,3 +617,54 @@ fn submissions_racing_shutdown_are_refused_or_run() {
         assert_eq!(ran.load(Ordering::SeqCst), accepted, "round {round}");
     }
 }
+
+/// The batched admission credits (issue 14.5) keep the bound across refills: after a full queue
+/// drains, the next fill admits exactly `capacity` again (no stale credit lets more in, and no
+/// stale deficit refuses room that is there).
+#[test]
+fn admission_bound_holds_across_credit_refills() {
+    let pool = ThreadPool::builder()
+        .workers(1)
+        .queue_capacity(3)
+        .full_policy(FullPolicy::Reject)
+        .build()
+        .unwrap();
+    let ran = Arc::new(AtomicUsize::new(0));
+    for round in 1..=3 {
+        let (open, wait) = gate();
+        let (started_tx, started_rx) = mpsc::channel();
+        pool.spawn(move || {
+            started_tx.send(()).unwrap();
+            wait.wait();
+        })
+        .unwrap();
+        started_rx
+            .recv_timeout(Duration::from_secs(10))
+            .expect("blocker runs");
+        let mut accepted = 0;
+        for _ in 0..5 {
+            let ran = Arc::clone(&ran);
+            match pool.spawn(move || {
+                ran.fetch_add(1, Ordering::SeqCst);
+            }) {
+                Ok(()) => accepted += 1,
+                Err(e) => assert_eq!(e.reason(), RejectReason::QueueFull),
+            }
+        }
+        assert_eq!(
+            accepted, 3,
+            "round {round}: exactly the capacity is admitted"
+        );
+        open.open();
+        // Wait (bounded) until the worker has run this round's tasks and the queue is empty.
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while pool.stats().queued != 0 || ran.load(Ordering::SeqCst) != 3 * round {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "round {round} never drained"
+            );
+            thread::yield_now();
+        }
+    }
+    pool.shutdown();
+}

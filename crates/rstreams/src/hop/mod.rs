@@ -3,6 +3,7 @@
 //! Both are built by [`PublisherExt`](crate::PublisherExt) methods. `docs/guide/backpressure.md` explains
 //! how demand flows through a hop.
 
+mod park;
 mod publish_on;
 mod ring;
 mod subscribe_on;
@@ -11,9 +12,11 @@ mod sync;
 pub use publish_on::{DEFAULT_PREFETCH, MAX_PREFETCH, PublishOn};
 pub use subscribe_on::SubscribeOn;
 
-/// The SPSC ring, exposed to `tests/loom_hop_queue.rs` only (`--cfg rstreams_loom`).
+/// The SPSC ring and the drain's parking protocol, exposed to `tests/loom_hop_queue.rs` and
+/// `tests/loom_hop_park.rs` only (`--cfg rstreams_loom`).
 #[cfg(rstreams_loom)]
 #[doc(hidden)]
 pub mod __loom {
+    pub use super::park::loom_api::Parking;
     pub use super::ring::loom_api::*;
 }

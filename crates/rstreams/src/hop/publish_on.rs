@@ -1,14 +1,15 @@
 //! `publish_on`: items cross to a scheduler through a bounded SPSC ring; see [`PublishOn`].
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use parking_lot::Mutex;
-use rstreams_executor::{Scheduler, SerialLane};
+use rstreams_executor::{RejectReason, Scheduler, Task};
 use rstreams_protocol::{
     Demand, Error, Publisher, Rule, Subscriber, Subscription, report_undeliverable,
 };
 
+use super::park::Parking;
 use super::ring::{self, Consumer, Producer};
 use crate::stage::{Loc, guard, reject};
 
@@ -19,8 +20,17 @@ pub const DEFAULT_PREFETCH: usize = 256;
 /// The largest prefetch accepted (the ring is allocated up front).
 pub const MAX_PREFETCH: usize = 1 << 24;
 
-/// How many times an idle drain re-checks for work before giving its lane back.
-const SPIN_LIMIT: u32 = 64;
+/// Items a drain delivers before it gives its worker back and re-schedules itself at the back
+/// of the executor's queue (the cooperative budget, as tokio's): a subscriber that requests from
+/// inside `on_next` keeps the drain busy for ever, and must not keep the worker for ever.
+pub(crate) const DRAIN_BUDGET: u64 = 4096;
+
+/// Checks an idle drain makes before it parks, with 1, 2, 4, … 64 pause instructions between
+/// them (127 in all): on a busy pipeline the next item is usually that close, and parking and
+/// re-scheduling cost more. Measured on the loaded 2-core machine: spinning longer (24 steps, or
+/// up to 20 µs, with or without yielding) made the two-thread hop 2-4× slower, because the
+/// spinner takes the core its producer is waiting for (`docs/performance.md`).
+const SPIN_STEPS: u32 = 7;
 
 thread_local! {
     /// The hop whose drain is, on this thread, inside its replenishing `request` (0: none).
@@ -30,12 +40,12 @@ thread_local! {
 }
 
 /// The publisher made by [`PublisherExt::publish_on`](crate::PublisherExt::publish_on): the downstream
-/// receives every signal on `scheduler` (through a [`SerialLane`], so never two at once).
+/// receives every signal on `scheduler`, from one drain at a time (so never two at once).
 ///
 /// # Demand
 ///
 /// ```text
-///  upstream thread                         scheduler (serial lane)
+///  upstream thread                         scheduler (one drain at a time)
 ///  ───────────────                         ───────────────────────
 ///  request(prefetch) at subscribe  ──┐
 ///  on_next ─► [ SPSC ring, ≤ prefetch ] ─► drain ─► downstream.on_next (≤ downstream demand)
@@ -50,6 +60,21 @@ thread_local! {
 ///
 /// Errors and completion are delivered after the items already in the ring (errors are not
 /// allowed to overtake items). `cancel` stops the upstream and drops every queued item.
+///
+/// # Scheduling
+///
+/// The drain runs as a task on `scheduler`; only one runs at a time (the drain token of a
+/// store-and-fence parking protocol, so a push costs no read-modify-write and wakes nobody
+/// while the drain is awake). An idle drain polls briefly before it parks; the producer wakes
+/// it at most once per park. After 4096 items a drain yields its worker and
+/// re-schedules itself at the back of the queue, so hot pipelines share a pool fairly.
+///
+/// # Shutdown
+///
+/// If the scheduler shuts down, the stream ends with exactly one `on_error` (saying so): when a
+/// re-scheduled drain is refused (graceful `shutdown`), and when a queued drain is dropped
+/// unrun (`shutdown_now`), on the thread that drops it. The upstream is cancelled and every
+/// queued item dropped.
 /// `prefetch = 0` (or above [`MAX_PREFETCH`]) fails the subscriber with a clear error naming
 /// the stage.
 pub struct PublishOn<P> {
@@ -102,12 +127,12 @@ where
         let prefetch = self.prefetch as u64;
         let shared = Arc::new(Shared {
             demand: Demand::new(),
-            wip: AtomicUsize::new(0),
+            parking: Parking::new(),
+            defused: AtomicBool::new(false),
             done: AtomicBool::new(false),
             terminal: Mutex::new(None),
             up: Mutex::new(None),
-            lane: self.scheduler.lane(),
-            _scheduler: Arc::clone(&self.scheduler),
+            scheduler: Arc::clone(&self.scheduler),
             prefetch,
             limit: prefetch - prefetch / 4,
             loc: self.loc,
@@ -126,8 +151,8 @@ where
     }
 }
 
-/// State only the drain touches (the mutex is never contended: the `wip` counter admits one
-/// drainer at a time; it exists so that the state can be reached from a `Fn` task safely).
+/// State only the drain touches (the mutex is never contended: the drain token admits one
+/// drainer at a time; it exists so that the state can be reached from a shared `Arc` safely).
 struct Drain<T, S> {
     ring: Consumer<T>,
     down: Option<S>,
@@ -138,15 +163,17 @@ struct Drain<T, S> {
 struct Shared<T, S> {
     /// Downstream demand.
     demand: Demand,
-    /// Work-in-progress: who moves it from 0 schedules the drain on the lane.
-    wip: AtomicUsize,
+    /// The drain token (see `park.rs`).
+    parking: Parking,
+    /// Set by the token holder just before it drops a drain task that the executor handed back
+    /// (queue full): that drop must not end the stream. Only the token holder touches it.
+    defused: AtomicBool,
     /// Upstream has terminated; `terminal` holds how. Set after the last push.
     done: AtomicBool,
     terminal: Mutex<Option<Error>>,
     up: Mutex<Option<Arc<dyn Subscription>>>,
-    lane: SerialLane,
-    /// Keeps the executor alive while the subscription is (a lane only holds it weakly).
-    _scheduler: Arc<dyn Scheduler>,
+    /// Where the drain runs; also keeps the executor alive while the subscription is.
+    scheduler: Arc<dyn Scheduler>,
     prefetch: u64,
     limit: u64,
     loc: Loc,
@@ -177,8 +204,8 @@ where
             }
             *slot = Some(Arc::clone(&up));
         }
-        // The downstream's on_subscribe happens on the lane, before any item.
-        self.shared.schedule();
+        // The downstream's on_subscribe happens in the first drain, before any item.
+        self.shared.signal();
         up.request(self.shared.prefetch);
     }
 
@@ -207,7 +234,7 @@ where
             self.finish(Some(error));
             return;
         }
-        self.shared.schedule();
+        self.shared.signal();
     }
 
     fn on_error(&mut self, error: Error) {
@@ -238,7 +265,7 @@ where
         // Release: the terminal slot and every pushed item precede `done` for the drain.
         self.shared.done.store(true, Ordering::Release);
         self.shared.up.lock().take();
-        self.shared.schedule();
+        self.shared.signal();
     }
 }
 
@@ -269,7 +296,7 @@ where
     fn request(&self, n: u64) {
         // 3.6 after cancel, 3.9 for zero, saturating add otherwise: all in `Demand::request`.
         if self.0.demand.request(n) {
-            self.0.schedule();
+            self.0.signal();
         }
     }
 
@@ -277,7 +304,33 @@ where
         if self.0.demand.cancel() {
             self.0.cancel_upstream();
             // The drain drops the queued items and the subscriber.
-            self.0.schedule();
+            self.0.signal();
+        }
+    }
+}
+
+/// A scheduled drain. Holds the drain token: if the executor drops it unrun (`shutdown_now`, or
+/// a refused submission after `shutdown`), its `Drop` ends the stream, so no stream is stranded
+/// with the token held by a task that will never run.
+struct DrainTask<T: Send + 'static, S: Subscriber<T> + Send + 'static>(Option<Arc<Shared<T, S>>>);
+
+impl<T: Send + 'static, S: Subscriber<T> + Send + 'static> DrainTask<T, S> {
+    fn run(mut self) {
+        if let Some(shared) = self.0.take() {
+            shared.run_drain();
+        }
+    }
+}
+
+impl<T: Send + 'static, S: Subscriber<T> + Send + 'static> Drop for DrainTask<T, S> {
+    fn drop(&mut self) {
+        if let Some(shared) = self.0.take() {
+            // Relaxed: only the token holder writes or reads it, and holders are ordered by the
+            // parking protocol and the executor's queue.
+            if shared.defused.swap(false, Ordering::Relaxed) {
+                return;
+            }
+            shared.abandon();
         }
     }
 }
@@ -294,69 +347,139 @@ where
         }
     }
 
-    /// Makes sure a drain runs after this call.
+    /// Call after publishing work: makes sure a drain runs after this call.
     #[inline]
-    fn schedule(self: &Arc<Self>) {
-        // AcqRel: Release publishes what the caller did (push, demand, flags) to the drainer,
-        // which reads `wip` with AcqRel; Acquire on 0 orders us after the previous drain's exit.
-        if self.wip.fetch_add(1, Ordering::AcqRel) != 0 {
-            return;
+    fn signal(self: &Arc<Self>) {
+        if self.parking.signal() {
+            self.schedule();
         }
-        let me = Arc::clone(self);
-        if let Err(rejected) = self.lane.execute(Box::new(move || me.drain())) {
-            // The executor is shut down: fail the stream rather than hang, on this thread.
-            tracing::debug!(stage = %self.loc, reason = %rejected.reason(), "publish_on: scheduler rejected the drain");
-            drop(rejected);
-            self.demand.cancel();
-            self.cancel_upstream();
-            let mut st = self.consumer.lock();
-            st.ring.clear();
-            if let Some(mut down) = st.down.take() {
-                let error = Error::msg("publish_on: the scheduler refused work (shut down)")
-                    .at_stage(self.loc);
-                let subscribed = st.subscribed;
-                drop(st);
-                if !subscribed {
-                    reject(down, error);
-                } else if let Err(p) = guard(|| down.on_error(error)) {
-                    report_undeliverable(Error::from_panic(Rule::R2_13, p).at_stage(self.loc));
+    }
+
+    /// The token holder hands the drain to the executor. If the queue is full (a pool under
+    /// `FullPolicy::Reject`) the drain runs here instead, so an accepted item is never stranded.
+    fn schedule(self: &Arc<Self>) {
+        if let Err(task) = self.submit() {
+            task();
+        }
+    }
+
+    /// Queues a drain task. `Err` gives it back when the queue is full. A refusal for shutdown
+    /// drops the task, which ends the stream (`DrainTask::drop`).
+    fn submit(self: &Arc<Self>) -> Result<(), Task> {
+        let task = DrainTask(Some(Arc::clone(self)));
+        match self.scheduler.execute(Box::new(move || task.run())) {
+            Ok(()) => Ok(()),
+            Err(rejected) if rejected.reason() == RejectReason::QueueFull => {
+                Err(rejected.into_task())
+            }
+            Err(rejected) => {
+                tracing::debug!(stage = %self.loc, reason = %rejected.reason(), "publish_on: scheduler refused the drain");
+                drop(rejected);
+                Ok(())
+            }
+        }
+    }
+
+    /// A drain task's body: drain until parked; after each budget, yield the worker by
+    /// re-scheduling (or, if the queue is full, keep going here).
+    fn run_drain(self: &Arc<Self>) {
+        while self.drain() {
+            match self.submit() {
+                Ok(()) => return,
+                Err(task) => {
+                    tracing::trace!(stage = %self.loc, "queue full: the drain keeps its worker");
+                    // Relaxed: see `DrainTask::drop`; we hold the token.
+                    self.defused.store(true, Ordering::Relaxed);
+                    drop(task);
                 }
             }
         }
     }
 
-    /// The drain: runs on the lane, one at a time.
-    fn drain(self: &Arc<Self>) {
+    /// The stream cannot be drained any more (its drain task was dropped unrun): end it with an
+    /// error, on this thread. The caller's task held the drain token, so no drain runs now and
+    /// none will (the token is never given back).
+    fn abandon(&self) {
+        tracing::debug!(stage = %self.loc, "publish_on: drain dropped by the scheduler (shut down); ending the stream");
+        self.demand.cancel();
+        self.cancel_upstream();
         let mut st = self.consumer.lock();
-        // Acquire: pairs with the AcqRel increments; everything counted is visible.
-        let mut missed = self.wip.load(Ordering::Acquire);
-        loop {
-            self.pass(&mut st);
-            // Spin briefly before giving up the lane: on a busy pipeline the next item is usually
-            // nanoseconds away, and re-scheduling through the executor costs microseconds.
-            let mut spins = 0;
-            while spins < SPIN_LIMIT
-                && st.down.is_some()
-                && self.wip.load(Ordering::Relaxed) == missed
-            {
-                std::hint::spin_loop();
-                spins += 1;
-            }
-            // AcqRel: Release hands this pass's effects to the next drainer; Acquire picks up
-            // what callers who incremented meanwhile published.
-            let now = self.wip.fetch_sub(missed, Ordering::AcqRel) - missed;
-            if now == 0 {
-                return;
-            }
-            missed = now;
+        st.ring.clear();
+        let Some(mut down) = st.down.take() else {
+            return;
+        };
+        let subscribed = st.subscribed;
+        drop(st);
+        let error = Error::msg(
+            "publish_on: the scheduler shut down before the stream ended; upstream cancelled",
+        )
+        .at_stage(self.loc);
+        if !subscribed {
+            reject(down, error);
+        } else if let Err(p) = guard(|| down.on_error(error)) {
+            report_undeliverable(Error::from_panic(Rule::R2_13, p).at_stage(self.loc));
         }
     }
 
-    /// One drain pass.
-    fn pass(self: &Arc<Self>, st: &mut Drain<T, S>) {
+    /// Whether a pass would do something now.
+    fn has_work(&self, st: &mut Drain<T, S>) -> bool {
         if st.down.is_none() {
-            st.ring.clear();
-            return;
+            return false;
+        }
+        if self.demand.is_cancelled() || self.demand.has_invalid_request() {
+            return true;
+        }
+        if !st.ring.is_empty() {
+            return self.demand.get() != 0;
+        }
+        // Acquire: pairs with the Release in `finish`.
+        self.done.load(Ordering::Acquire)
+    }
+
+    /// Polls for work a little before parking: `SPIN_STEPS` checks with exponentially growing
+    /// pauses between them (never yielding the CPU).
+    fn spin_for_work(&self, st: &mut Drain<T, S>) -> bool {
+        for step in 0..SPIN_STEPS {
+            if self.has_work(st) {
+                return true;
+            }
+            for _ in 0..1u32 << step {
+                std::hint::spin_loop();
+            }
+        }
+        self.has_work(st)
+    }
+
+    /// Drains with the token held. Returns `true` if the budget ran out with the token still
+    /// held (the caller re-schedules), `false` once the token is given back or the stream ended.
+    fn drain(self: &Arc<Self>) -> bool {
+        let mut st = self.consumer.lock();
+        let mut budget = DRAIN_BUDGET;
+        loop {
+            let emitted = self.pass(&mut st, budget);
+            if st.down.is_none() {
+                // Ended: keep the token for good, so no drain is ever scheduled again; items
+                // an upstream still pushes are dropped with the ring.
+                st.ring.clear();
+                return false;
+            }
+            budget = budget.saturating_sub(emitted);
+            if budget == 0 {
+                return true;
+            }
+            if self.spin_for_work(&mut st) {
+                continue;
+            }
+            if !self.parking.park(|| self.has_work(&mut st)) {
+                return false;
+            }
+        }
+    }
+
+    /// One drain pass, delivering at most `budget` items. Returns how many it delivered.
+    fn pass(self: &Arc<Self>, st: &mut Drain<T, S>, budget: u64) -> u64 {
+        if st.down.is_none() {
+            return 0;
         }
         if !st.subscribed {
             st.subscribed = true;
@@ -364,23 +487,22 @@ where
             let down = st.down.as_mut().expect("checked above");
             if let Err(p) = guard(|| down.on_subscribe(sub)) {
                 self.subscriber_panicked(st, p);
-                return;
+                return 0;
             }
         }
         if self.demand.is_cancelled() {
             self.discard(st);
-            return;
+            return 0;
         }
-        // Acquire: pairs with the Release in `request(0)`.
         if self.demand.has_invalid_request() {
             let error = Error::violation(Rule::R3_9, "request(0): demand must be positive")
                 .at_stage(self.loc);
             self.demand.cancel();
             self.cancel_upstream();
             self.terminate(st, Some(error));
-            return;
+            return 0;
         }
-        let requested = self.demand.get();
+        let requested = self.demand.get().min(budget);
         let mut emitted = 0u64;
         let limit = self.limit;
         let Drain {
@@ -418,17 +540,18 @@ where
         }
         if let Err(p) = run {
             self.subscriber_panicked(st, p);
-            return;
+            return emitted;
         }
         if self.demand.is_cancelled() {
             self.discard(st);
-            return;
+            return emitted;
         }
         // Acquire: pairs with the Release in `finish`: all items pushed before are visible.
         if self.done.load(Ordering::Acquire) && st.ring.is_empty() {
             let error = self.terminal.lock().take();
             self.terminate(st, error);
         }
+        emitted
     }
 
     fn discard(&self, st: &mut Drain<T, S>) {

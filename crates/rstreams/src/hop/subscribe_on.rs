@@ -1,12 +1,14 @@
 //! `subscribe_on`: subscribing and requesting happen on a scheduler; see [`SubscribeOn`].
 
-use std::sync::Arc;
+use std::marker::PhantomData;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Weak};
 
 use parking_lot::Mutex;
 use rstreams_executor::{Scheduler, SerialLane};
-use rstreams_protocol::{Error, Publisher, Subscriber, Subscription};
+use rstreams_protocol::{Error, Publisher, Rule, Subscriber, Subscription, report_undeliverable};
 
-use crate::stage::{Loc, reject};
+use crate::stage::{Loc, guard, reject};
 
 /// The publisher made by [`PublisherExt::subscribe_on`](crate::PublisherExt::subscribe_on).
 ///
@@ -17,11 +19,13 @@ use crate::stage::{Loc, reject};
 /// queued requests.
 ///
 /// Combined with [`publish_on`](crate::PublisherExt::publish_on) it gives a two-thread pipeline:
-/// the producer runs on `subscribe_on`'s lane, the consumer on `publish_on`'s.
+/// the producer runs on `subscribe_on`'s lane, the consumer in `publish_on`'s drain.
 ///
 /// If the scheduler refuses the subscription (it is shut down) the subscriber receives
 /// `on_subscribe` then `on_error`; a refused `request` runs on the calling thread instead of
-/// being lost.
+/// being lost. If the scheduler drops a queued subscription or request unrun
+/// (`shutdown_now`), the upstream is cancelled and the subscriber receives one `on_error`
+/// saying so, on the thread that dropped it.
 pub struct SubscribeOn<P> {
     pub(crate) upstream: Arc<P>,
     pub(crate) scheduler: Arc<dyn Scheduler>,
@@ -47,6 +51,13 @@ impl<P: std::fmt::Debug> std::fmt::Debug for SubscribeOn<P> {
     }
 }
 
+fn shut_down_error(loc: Loc) -> Error {
+    Error::msg(
+        "subscribe_on: the scheduler shut down with work of this stream queued; upstream cancelled",
+    )
+    .at_stage(loc)
+}
+
 impl<P> Publisher for SubscribeOn<P>
 where
     P: Publisher + Send + Sync + 'static,
@@ -56,62 +67,161 @@ where
 
     fn subscribe<S: Subscriber<P::Item> + Send + 'static>(&self, subscriber: S) {
         let lane = self.scheduler.lane();
-        // The slot lets us take the subscriber back if the task is refused.
-        let slot = Arc::new(Mutex::new(Some(subscriber)));
-        let task_slot = Arc::clone(&slot);
+        let down: Arc<Downstream<P::Item, S>> = Arc::new(Downstream {
+            down: Mutex::new(Some(subscriber)),
+            pending: AtomicBool::new(false),
+            loc: self.loc,
+            _item: PhantomData,
+        });
         let upstream = Arc::clone(&self.upstream);
         let task_lane = lane.clone();
         let scheduler = Arc::clone(&self.scheduler);
+        let task = Unrun {
+            down: Some(Arc::clone(&down) as Arc<dyn Abandon>),
+            up: None,
+        };
         let submitted = lane.execute(Box::new(move || {
-            if let Some(down) = task_slot.lock().take() {
-                upstream.subscribe(SubscribeOnSubscriber {
-                    down,
-                    lane: task_lane,
-                    scheduler,
-                });
-            }
+            task.defuse();
+            upstream.subscribe(SubscribeOnSubscriber {
+                down,
+                lane: task_lane,
+                scheduler,
+            });
         }));
-        if let Err(rejected) = submitted {
-            drop(rejected);
-            if let Some(down) = slot.lock().take() {
-                reject(
-                    down,
-                    Error::msg("subscribe_on: the scheduler refused the subscription (shut down)")
-                        .at_stage(self.loc),
-                );
-            }
+        // Refused (shut down): dropping the task rejects the subscriber with the shutdown error.
+        drop(submitted);
+    }
+}
+
+/// Ends a stream whose queued work the scheduler dropped.
+trait Abandon: Send + Sync {
+    /// Cancels `up` (if subscribed) and gives the downstream one `on_error` (or, if it was never
+    /// subscribed, `on_subscribe` then `on_error`); nothing if it has already terminated.
+    fn abandon(&self, up: Option<&Arc<dyn Subscription>>);
+}
+
+/// The downstream, shared between the signals forwarded from upstream and the clean-up of work
+/// the scheduler drops unrun. The lock is uncontended: the upstream signals serially (rule 1.3),
+/// and the clean-up only runs once the scheduler has dropped the stream's queued work.
+struct Downstream<T, S> {
+    down: Mutex<Option<S>>,
+    /// An `abandon` found a signal in progress; its holder ends the stream when it returns.
+    pending: AtomicBool,
+    loc: Loc,
+    _item: PhantomData<fn(T)>,
+}
+
+impl<T, S: Subscriber<T> + Send> Downstream<T, S> {
+    /// After a signal, with the lock held: ends the stream if an `abandon` could not.
+    #[inline]
+    fn check_pending(&self, slot: &mut Option<S>) {
+        // Relaxed: set before `abandon` tries the lock we hold; read under the same lock, so a
+        // re-entrant abandon (same thread) is seen; see `abandon` for the cross-thread case.
+        if self.pending.load(Ordering::Relaxed)
+            && let Some(down) = slot.take()
+        {
+            self.end(down, true);
+        }
+    }
+
+    fn end(&self, mut down: S, subscribed: bool) {
+        tracing::debug!(stage = %self.loc, "subscribe_on: queued work dropped by the scheduler; ending the stream");
+        let error = shut_down_error(self.loc);
+        if !subscribed {
+            reject(down, error);
+        } else if let Err(p) = guard(|| down.on_error(error)) {
+            report_undeliverable(Error::from_panic(Rule::R2_13, p).at_stage(self.loc));
         }
     }
 }
 
-struct SubscribeOnSubscriber<S> {
-    down: S,
+impl<T, S: Subscriber<T> + Send> Abandon for Downstream<T, S> {
+    fn abandon(&self, up: Option<&Arc<dyn Subscription>>) {
+        if let Some(up) = up {
+            up.cancel();
+        }
+        self.pending.store(true, Ordering::Relaxed);
+        // A failed try_lock means a signal is in progress: on this thread (we were called from
+        // inside it, e.g. a refused request in `on_next`), or on an asynchronous upstream's
+        // thread. That signal's holder ends the stream when it returns (`check_pending`).
+        let Some(mut slot) = self.down.try_lock() else {
+            return;
+        };
+        let Some(down) = slot.take() else { return };
+        drop(slot);
+        self.end(down, up.is_some());
+    }
+}
+
+/// Work queued on the lane for one stream: runs normally (`defuse`), or, dropped unrun, ends
+/// the stream.
+struct Unrun {
+    down: Option<Arc<dyn Abandon>>,
+    up: Option<Arc<dyn Subscription>>,
+}
+
+impl Unrun {
+    fn defuse(mut self) {
+        self.down = None;
+    }
+}
+
+impl Drop for Unrun {
+    fn drop(&mut self) {
+        if let Some(down) = self.down.take() {
+            down.abandon(self.up.as_ref());
+        }
+    }
+}
+
+struct SubscribeOnSubscriber<T, S> {
+    down: Arc<Downstream<T, S>>,
     lane: SerialLane,
     scheduler: Arc<dyn Scheduler>,
 }
 
-impl<T, S: Subscriber<T>> Subscriber<T> for SubscribeOnSubscriber<S> {
+impl<T: 'static, S: Subscriber<T> + Send + 'static> Subscriber<T> for SubscribeOnSubscriber<T, S> {
     fn on_subscribe(&mut self, s: Box<dyn Subscription>) {
-        self.down.on_subscribe(Box::new(SubscribeOnSubscription {
+        let sub = Box::new(SubscribeOnSubscription {
             up: Arc::from(s),
+            down: Arc::downgrade(&(Arc::clone(&self.down) as Arc<dyn Abandon>)),
             lane: self.lane.clone(),
             _scheduler: Arc::clone(&self.scheduler),
-        }));
+        });
+        let mut slot = self.down.down.lock();
+        if let Some(down) = slot.as_mut() {
+            down.on_subscribe(sub);
+        }
+        self.down.check_pending(&mut slot);
     }
     #[inline]
     fn on_next(&mut self, item: T) {
-        self.down.on_next(item);
+        let mut slot = self.down.down.lock();
+        if let Some(down) = slot.as_mut() {
+            down.on_next(item);
+        }
+        self.down.check_pending(&mut slot);
     }
     fn on_error(&mut self, error: Error) {
-        self.down.on_error(error);
+        let down = self.down.down.lock().take();
+        match down {
+            Some(mut down) => down.on_error(error),
+            None => report_undeliverable(error),
+        }
     }
     fn on_complete(&mut self) {
-        self.down.on_complete();
+        let down = self.down.down.lock().take();
+        if let Some(mut down) = down {
+            down.on_complete();
+        }
     }
 }
 
 struct SubscribeOnSubscription {
     up: Arc<dyn Subscription>,
+    /// Weak: the downstream holds this subscription, so a strong reference would keep the
+    /// downstream alive after cancel (rule 3.13). Queued requests upgrade it while they wait.
+    down: Weak<dyn Abandon>,
     lane: SerialLane,
     /// Keeps the executor alive while the subscription is (a lane only holds it weakly).
     _scheduler: Arc<dyn Scheduler>,
@@ -120,9 +230,22 @@ struct SubscribeOnSubscription {
 impl Subscription for SubscribeOnSubscription {
     fn request(&self, n: u64) {
         let up = Arc::clone(&self.up);
-        if let Err(rejected) = self.lane.execute(Box::new(move || up.request(n))) {
-            tracing::debug!(reason = %rejected.reason(), "subscribe_on: request runs on the caller");
-            rejected.into_task()();
+        // If the downstream is gone (the upstream dropped its subscriber), there is nobody left
+        // to end; the request still goes up, harmlessly.
+        let task = Unrun {
+            down: self.down.upgrade(),
+            up: Some(Arc::clone(&self.up)),
+        };
+        let run = move || {
+            task.defuse();
+            up.request(n);
+        };
+        if let Err(rejected) = self.lane.execute(Box::new(run)) {
+            // Shut down: the request cannot run where the upstream lives. Running it here could
+            // re-enter the downstream (this is often called from inside its `on_next`), so the
+            // stream ends instead: dropping the refused task runs `Unrun::drop`.
+            tracing::debug!(reason = %rejected.reason(), "subscribe_on: request refused; ending the stream");
+            drop(rejected);
         }
     }
     fn cancel(&self) {

@@ -1,10 +1,11 @@
 //! The synchronisation facade of the hop: std atomics and a thin `UnsafeCell` in normal builds,
 //! loom's checked versions under `--cfg rstreams_loom` (the tokio `loom/` pattern, reduced to what
-//! the SPSC ring needs). Only the ring goes through it; the rest of the hop uses std directly.
+//! the SPSC ring and the drain's parking protocol need). Only those two go through it; the rest of
+//! the hop uses std directly.
 
 #[cfg(not(rstreams_loom))]
 mod imp {
-    pub(crate) use std::sync::atomic::{AtomicUsize, Ordering};
+    pub(crate) use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering, fence};
 
     /// `std::cell::UnsafeCell` with loom's closure-based access shape.
     #[derive(Debug)]
@@ -25,7 +26,7 @@ mod imp {
 #[cfg(rstreams_loom)]
 mod imp {
     pub(crate) use loom::cell::UnsafeCell;
-    pub(crate) use loom::sync::atomic::{AtomicUsize, Ordering};
+    pub(crate) use loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering, fence};
 }
 
 pub(crate) use imp::*;

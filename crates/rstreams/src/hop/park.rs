@@ -1,0 +1,91 @@
+//! The hop drain's parking protocol: who runs the drain, without a read-modify-write per item.
+//!
+//! One flag, `parked`: `true` while no drain runs and none is scheduled. Whoever moves it from
+//! `true` to `false` holds the *drain token* and must make a drain run (schedule it); only the
+//! token holder drains, so downstream signals are serial.
+//!
+//! * **Signaller** (the producer after a push, `request`, `cancel`, the upstream's terminal),
+//!   *after* publishing its change: a `SeqCst` fence, then a plain load of `parked`. Only if it
+//!   reads `true` does it try to claim (`swap`). While the drain is awake (the steady state of a
+//!   busy hop) a push costs a store, a fence and a load of a line the consumer only reads: no
+//!   read-modify-write, and no wake-up per item.
+//! * **Drainer**, out of work (after spinning a while): store `parked = true`, a `SeqCst` fence,
+//!   then re-check for work. If there is some, it tries to take the token back (`swap`); if a
+//!   signaller claimed it first, that signaller schedules the next drain, and this one leaves.
+//!
+//! Why no signal is lost: the two fences are ordered in the single total order of `SeqCst`
+//! fences. If the signaller's comes first, the drainer's re-check (after its fence) sees the
+//! signaller's change; if the drainer's comes first, the signaller's load sees `parked = true`
+//! (or a later claim, whose drain re-checks in turn). Without the fences both threads may read
+//! stale values (the store-buffer pattern) and a pushed item sits in the ring with nobody to
+//! deliver it. `tests/loom_hop_park.rs` model-checks this and a broken twin (`BROKEN = true`,
+//! no fences) in which loom finds exactly that lost wake-up.
+
+use super::sync::{AtomicBool, Ordering, fence};
+
+/// The drain token; see the module docs. `BROKEN` exists only for the loom twin.
+#[derive(Debug)]
+pub(crate) struct Parking<const BROKEN: bool = false> {
+    parked: AtomicBool,
+}
+
+impl<const BROKEN: bool> Parking<BROKEN> {
+    /// Parked: the first signal claims the token.
+    pub(crate) fn new() -> Self {
+        Self {
+            parked: AtomicBool::new(true),
+        }
+    }
+
+    /// Call *after* publishing work. Returns `true` if the caller claimed the drain token and
+    /// must make a drain run.
+    #[inline]
+    pub(crate) fn signal(&self) -> bool {
+        if !BROKEN {
+            // SeqCst fence between our change and the load below, paired with the fence in
+            // `park`; see the module docs.
+            fence(Ordering::SeqCst);
+        }
+        // Relaxed load: ordered by the fence above. Acquire swap: pairs with the Release store in
+        // `park`, so the claimant (and the drain it schedules) starts after that drain's effects.
+        self.parked.load(Ordering::Relaxed) && self.parked.swap(false, Ordering::Acquire)
+    }
+
+    /// The token holder, out of work, gives the token up unless `has_work()` shows work that
+    /// arrived meanwhile. Returns `true` if the caller still holds the token and must drain.
+    #[inline]
+    pub(crate) fn park(&self, has_work: impl FnOnce() -> bool) -> bool {
+        // Release: pairs with the claimant's Acquire swap.
+        self.parked.store(true, Ordering::Release);
+        if !BROKEN {
+            // SeqCst fence paired with the one in `signal`.
+            fence(Ordering::SeqCst);
+        }
+        // If the swap finds `false`, a signaller claimed the token and schedules the next drain.
+        has_work() && self.parked.swap(false, Ordering::Acquire)
+    }
+}
+
+/// The protocol under `--cfg rstreams_loom`, for `tests/loom_hop_park.rs`.
+#[cfg(rstreams_loom)]
+pub mod loom_api {
+    /// See the module docs; `BROKEN = true` omits both fences.
+    #[derive(Debug)]
+    pub struct Parking<const BROKEN: bool>(super::Parking<BROKEN>);
+
+    impl<const BROKEN: bool> Parking<BROKEN> {
+        /// Parked.
+        #[allow(clippy::new_without_default)]
+        pub fn new() -> Self {
+            Self(super::Parking::new())
+        }
+        /// See the module docs.
+        pub fn signal(&self) -> bool {
+            self.0.signal()
+        }
+        /// See the module docs.
+        pub fn park(&self, has_work: impl FnOnce() -> bool) -> bool {
+            self.0.park(has_work)
+        }
+    }
+}
