@@ -2,7 +2,7 @@ use std::sync::Arc;
 
 use rstreams_protocol::{Publisher, Subscriber};
 
-use super::core::MergeCore;
+use super::core::{MergeCore, Mode};
 use crate::stage::{Loc, reject};
 
 /// The default inner prefetch of [`merge`] and of the `merge_with` operator: how many items
@@ -57,7 +57,7 @@ where
             reject(subscriber, e.at_stage(self.loc));
             return;
         }
-        let core: Arc<MergeCore<P::Item>> = MergeCore::new(n, self.prefetch, self.loc);
+        let core: Arc<MergeCore<P::Item>> = MergeCore::new(Mode::Merge, n, self.prefetch, self.loc);
         core.serve(subscriber);
         for source in &self.sources {
             if core.is_finished() {
