@@ -470,12 +470,12 @@ impl<T> DrainSlot<T> {
     }
 }
 
-/// Clears the drainer token even if the downstream panics out of `pull_many`.
-struct DrainerGuard<'a>(&'a AtomicUsize);
+/// Resets the drainer token even if the downstream panics out of `pull_many`.
+struct DrainerGuard<'a>(&'a AtomicUsize, usize);
 
 impl Drop for DrainerGuard<'_> {
     fn drop(&mut self) {
-        self.0.store(0, Ordering::Relaxed);
+        self.0.store(self.1, Ordering::Relaxed);
     }
 }
 
@@ -741,9 +741,17 @@ impl<T: Send + 'static> Source for MergeSource<T> {
         // Arm before looking at any ring: pushes from now on wake us again unless we are the
         // thread pushing (the drainer token), in which case the loop re-scans.
         self.core.gate.arm();
-        self.core.drainer.store(thread_token(), Ordering::Relaxed);
+        let me = thread_token();
+        // Nested in this thread's own `add_inner` (a pass run by its signal), the token stays
+        // ours afterwards; any other value is not restored (its owner re-checks by itself).
+        let restore = if self.core.drainer.load(Ordering::Relaxed) == me {
+            me
+        } else {
+            0
+        };
+        self.core.drainer.store(me, Ordering::Relaxed);
         let core = Arc::clone(&self.core);
-        let _guard = DrainerGuard(&core.drainer);
+        let _guard = DrainerGuard(&core.drainer, restore);
         self.run(limit, &mut emit)
     }
 
