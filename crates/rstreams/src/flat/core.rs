@@ -630,12 +630,12 @@ impl<T: Send + 'static> MergeSource<T> {
                 }
             }
         }
+        // A `pop` that came back empty has just reloaded the producer's position: no second
+        // look (one load of the inner's line per idle slot per scan). The head is published
+        // only before asking for more, which is all the producer ever needs room for.
+        let empty = n < room || slot.rx.is_empty();
         // Acquire on `done`, then a fresh look at the ring: every push came before `done`.
-        let empty = slot.rx.is_empty();
         let finished = empty && slot.cell.done.load(Ordering::Acquire) && slot.rx.is_empty();
-        if empty {
-            slot.rx.publish();
-        }
         Visit {
             emitted: n,
             busy: called_out || n > 0 || finished,
