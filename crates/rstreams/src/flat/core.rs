@@ -37,6 +37,7 @@
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 
+use crossbeam_utils::CachePadded;
 use parking_lot::Mutex;
 use rstreams_protocol::pull::{PullHandle, Source, Step};
 use rstreams_protocol::{Error, Publisher, Rule, Subscriber, Subscription};
@@ -121,10 +122,12 @@ struct Control<T> {
 pub(crate) struct MergeCore<T> {
     control: Mutex<Control<T>>,
     /// Set (Release) after a change to `control` the drain must pick up, before waking it.
-    changed: AtomicBool,
-    gate: Gate,
+    changed: CachePadded<AtomicBool>,
+    /// Written by every producer's push: on its own line, so that it does not evict the
+    /// read-mostly fields below from the drain's cache (nor `drainer` from the producers').
+    gate: CachePadded<Gate>,
     /// The token of the thread running the drain's `pull_many`, or 0.
-    drainer: AtomicUsize,
+    drainer: CachePadded<AtomicUsize>,
     handle: OnceLock<PullHandle>,
     mode: Mode,
     prefetch: u64,
@@ -146,9 +149,9 @@ impl<T: Send + 'static> MergeCore<T> {
                 error: None,
                 cancelled: false,
             }),
-            changed: AtomicBool::new(false),
-            gate: Gate::new(),
-            drainer: AtomicUsize::new(0),
+            changed: CachePadded::new(AtomicBool::new(false)),
+            gate: CachePadded::new(Gate::new()),
+            drainer: CachePadded::new(AtomicUsize::new(0)),
             handle: OnceLock::new(),
             mode,
             prefetch,
