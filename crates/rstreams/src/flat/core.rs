@@ -658,19 +658,32 @@ impl<T: Send + 'static> MergeSource<T> {
     {
         let mut emitted = 0;
         let mut idle = 0;
+        // The gate is armed only when the drain is about to go idle, followed by one more full
+        // round: while it finds work, producers see the gate still notified and never wake it.
+        let mut armed = false;
         loop {
             self.sync();
             if let Some(e) = &self.error {
                 return (emitted, Some(Step::Error(e.clone())));
             }
             let n = self.slots.len();
-            if n == 0 || idle >= n {
-                break;
+            if n == 0 {
+                break; // new inners arrive through `changed`, which always wakes
+            }
+            let merge = self.core.mode == Mode::Merge;
+            // Merge: a whole round idle; Sequential/Switch: the one slot that counts was idle.
+            if (merge && idle >= n) || (!merge && idle > 0) {
+                if armed {
+                    break;
+                }
+                self.core.gate.arm();
+                armed = true;
+                idle = 0;
+                continue;
             }
             // Merge: the slot under the cursor, a run of at most one prefetch (a synchronous
             // inner refilled mid-run cannot starve the others). Sequential/Switch: the oldest
             // (or only current) inner, without a run limit.
-            let merge = self.core.mode == Mode::Merge;
             let i = if merge { self.cursor % n } else { 0 };
             let room = if merge {
                 (limit - emitted).min(self.run_left)
@@ -696,10 +709,9 @@ impl<T: Send + 'static> MergeSource<T> {
             }
             if v.busy {
                 idle = 0;
-            } else if merge {
-                idle += 1;
+                armed = false;
             } else {
-                break;
+                idle += 1;
             }
         }
         (emitted, Some(self.end().unwrap_or(Step::Pending)))
@@ -741,9 +753,8 @@ impl<T: Send + 'static> Source for MergeSource<T> {
         if limit == 0 {
             return (0, None);
         }
-        // Arm before looking at any ring: pushes from now on wake us again unless we are the
-        // thread pushing (the drainer token), in which case the loop re-scans.
-        self.core.gate.arm();
+        // `run` arms the gate before its last round; pushes made by this thread (the drainer
+        // token) skip the gate, and the loop re-scans after every call that could make them.
         let me = thread_token();
         // Nested in this thread's own `add_inner` (a pass run by its signal), the token stays
         // ours afterwards; any other value is not restored (its owner re-checks by itself).

@@ -4,8 +4,10 @@
 //! Waking costs a few read-modify-writes on shared lines (the pull kit's handle and its
 //! work-in-progress counter), so only the first push after the drain last looked pays it:
 //!
-//! * **consumer** ([`Gate::arm`]): at the start of every scan of the rings, swap the flag to
-//!   `false` (AcqRel), then read the rings.
+//! * **consumer** ([`Gate::arm`]): when a round of the rings found nothing (the drain is about
+//!   to go idle), swap the flag to `false` (AcqRel), then read every ring once more; only if
+//!   that round finds nothing either does the drain stop. While it finds work it never arms,
+//!   so busy producers never wake it.
 //! * **producer** ([`Gate::notify`]): after pushing (the ring's Release store of its tail), swap
 //!   the flag to `true` (AcqRel); wake the drain only if it was `false`.
 //!
