@@ -850,8 +850,8 @@ pub trait PublisherExt: Publisher {
     /// Maps each item to a publisher and merges their items, with at most `max_concurrency`
     /// inner publishers subscribed at once, each asked for at most `prefetch` items ahead
     /// ([`DEFAULT_INNER_PREFETCH`](crate::flat::DEFAULT_INNER_PREFETCH) is 256). Items are taken
-    /// from the inners round-robin (fair). `max_concurrency = 0` or `prefetch = 0` fails the
-    /// subscriber with a clear error. See [`FlatMap`].
+    /// from the inners in turn, a run of at most `prefetch` from each (fair). `max_concurrency = 0`
+    /// or `prefetch = 0` fails the subscriber with a clear error. See [`FlatMap`].
     ///
     /// ```
     /// use rstreams::prelude::*;

@@ -9,7 +9,7 @@ use crate::stage::{Loc, reject};
 /// each source is asked for ahead of the downstream (then 75% batches as they are consumed).
 pub const DEFAULT_MERGE_PREFETCH: usize = 256;
 
-/// Merges `sources` fairly (round-robin) into one stream, all subscribed at once, each asked
+/// Merges `sources` fairly (in turn, a run of at most `prefetch` items from each) into one stream, all subscribed at once, each asked
 /// for at most `prefetch` items ahead of the downstream. Completes when every source has;
 /// fails at once on the first error, cancelling the others. A downstream cancel cancels every
 /// source. See [`Merge`].
