@@ -574,6 +574,22 @@ pub fn entries() -> Vec<Builtin> {
             rstreams::source::fuse::Fused(
                 rstreams::from_iter(0..n.saturating_mul(2)).filter(|x| x % 2 == 1),
             )
+        // issue 15: flat_map_sequential, switch_map
+        publisher("rstreams::range.flat_map_sequential", |n| {
+            rstreams::range(0, n).flat_map_sequential(rstreams::just, 4, 8)
+        })
+        .with_failed(failing::<u64>),
+        publisher("rstreams::range.flat_map_sequential(pool inners)", |n| {
+            // Two items per inner, each inner hopping onto the pool: order across threads.
+            rstreams::range(0, n.div_ceil(2)).flat_map_sequential(
+                move |x| rstreams::range(x * 2, (n - x * 2).min(2)).publish_on(flow_pool(), 2),
+                3,
+                2,
+            )
+        })
+        .with_failed(failing::<u64>),
+        publisher("rstreams::range.switch_map", |n| {
+            rstreams::range(0, n).switch_map(rstreams::just)
         })
         .with_failed(failing::<u64>),
     ]

@@ -1342,8 +1342,8 @@ pub trait PublisherExt: Publisher {
     /// Maps each item to a publisher and merges their items, with at most `max_concurrency`
     /// inner publishers subscribed at once, each asked for at most `prefetch` items ahead
     /// ([`DEFAULT_INNER_PREFETCH`](crate::flat::DEFAULT_INNER_PREFETCH) is 256). Items are taken
-    /// from the inners round-robin (fair). `max_concurrency = 0` or `prefetch = 0` fails the
-    /// subscriber with a clear error. See [`FlatMap`].
+    /// from the inners in turn, a run of at most `prefetch` from each (fair). `max_concurrency = 0`
+    /// or `prefetch = 0` fails the subscriber with a clear error. See [`FlatMap`].
     ///
     /// ```
     /// use rstreams::prelude::*;
@@ -1369,6 +1369,7 @@ pub trait PublisherExt: Publisher {
             max_concurrency,
             prefetch,
             name: "flat_map",
+            mode: crate::flat::Mode::Merge,
             loc: Location::caller(),
         }
     }
@@ -1398,6 +1399,99 @@ pub trait PublisherExt: Publisher {
             max_concurrency: 1,
             prefetch,
             name: "concat_map",
+            mode: crate::flat::Mode::Sequential,
+            loc: Location::caller(),
+        }
+    }
+
+    // ---- ordered and switching flat maps (issue 15) ----
+
+    /// Maps each item to a publisher and runs up to `max_concurrency` of them at once (each
+    /// asked for `prefetch` items ahead), but emits their items in the order of the upstream
+    /// items: all of the first inner's items, then all of the second's, and so on. Later inners
+    /// buffer meanwhile.
+    ///
+    /// Bounds: at most `max_concurrency` inners live and at most `prefetch` items buffered per
+    /// inner (`max_concurrency × prefetch` in all); the upstream is asked for one more item each
+    /// time the oldest inner has completed and been drained. `max_concurrency = 0` or
+    /// `prefetch = 0` fails the subscriber with a clear error. A panic in `f` cancels
+    /// everything and becomes `on_error` (rule 2.13) naming this call site. See [`FlatMap`].
+    ///
+    /// Reactor's `flatMapSequential`, RxJava's `concatMapEager`.
+    ///
+    /// ```
+    /// use rstreams::prelude::*;
+    /// let v = rstreams::range(1, 3)
+    ///     .flat_map_sequential(|x| rstreams::range(x * 10, 2), 3, 16)
+    ///     .to_vec()
+    ///     .blocking_first()?;
+    /// assert_eq!(v, Some(vec![10, 11, 20, 21, 30, 31]));
+    /// # Ok::<(), rstreams::Error>(())
+    /// ```
+    #[doc(alias = "flatMapSequential")]
+    #[doc(alias = "concatMapEager")]
+    #[doc(alias = "concat_map_eager")]
+    #[track_caller]
+    fn flat_map_sequential<Q, F>(
+        self,
+        f: F,
+        max_concurrency: usize,
+        prefetch: usize,
+    ) -> FlatMap<Self, F>
+    where
+        Self: Sized,
+        F: Fn(Self::Item) -> Q + Send + Sync + 'static,
+        Q: Publisher,
+    {
+        FlatMap {
+            upstream: self,
+            f: Arc::new(f),
+            max_concurrency,
+            prefetch,
+            name: "flat_map_sequential",
+            mode: crate::flat::Mode::Sequential,
+            loc: Location::caller(),
+        }
+    }
+
+    /// Maps each item to a publisher and emits the items of the latest one only: a new upstream
+    /// item cancels the current inner (its undelivered items are dropped) and subscribes the
+    /// next. Completes when the upstream has completed and the last inner has.
+    ///
+    /// Demand carries over exactly: the current inner is asked for the downstream's outstanding
+    /// demand and no more (at most [`SWITCH_MAP_MAX_IN_FLIGHT`](crate::flat::SWITCH_MAP_MAX_IN_FLIGHT)
+    /// = 256 in flight, the buffer bound), so a switch never over-delivers. The upstream is asked
+    /// for everything at once (its items are never buffered). A panic in `f` cancels everything
+    /// and becomes `on_error` (rule 2.13) naming this call site. See [`FlatMap`].
+    ///
+    /// Reactor's and RxJava's `switchMap`.
+    ///
+    /// ```
+    /// use rstreams::prelude::*;
+    /// // Synchronous inners complete before the next upstream item arrives, so each is seen
+    /// // whole; with asynchronous inners only the latest one's items get through.
+    /// let v = rstreams::range(1, 3)
+    ///     .switch_map(|x| rstreams::range(x * 10, 2))
+    ///     .to_vec()
+    ///     .blocking_first()?;
+    /// assert_eq!(v, Some(vec![10, 11, 20, 21, 30, 31]));
+    /// # Ok::<(), rstreams::Error>(())
+    /// ```
+    #[doc(alias = "switchMap")]
+    #[track_caller]
+    fn switch_map<Q, F>(self, f: F) -> FlatMap<Self, F>
+    where
+        Self: Sized,
+        F: Fn(Self::Item) -> Q + Send + Sync + 'static,
+        Q: Publisher,
+    {
+        FlatMap {
+            upstream: self,
+            f: Arc::new(f),
+            max_concurrency: 1,
+            prefetch: crate::flat::SWITCH_MAP_MAX_IN_FLIGHT,
+            name: "switch_map",
+            mode: crate::flat::Mode::Switch,
             loc: Location::caller(),
         }
     }

@@ -74,20 +74,23 @@ fn inner_demand_is_bounded_by_prefetch() {
 
 #[test]
 fn inners_are_merged_round_robin() {
-    // Two endless inners with full queues: the next 40 items downstream alternate between them.
+    // Two endless inners with full queues: the drain takes runs of at most one prefetch (32)
+    // from each in turn, so the next 128 items downstream split evenly, in runs of <= 32.
     let (probe, sub) = recorder(0);
     rstreams::from_iter(vec![0u64, 1])
         .flat_map(|k| rstreams::range(0, u64::MAX).map(move |_| k), 2, 32)
         .subscribe(sub);
-    probe.request(40);
-    assert!(probe.wait_items(40));
+    probe.request(128);
+    assert!(probe.wait_items(128));
     let items = probe.items();
     let ones = items.iter().filter(|&&k| k == 1).count();
-    assert_eq!(ones, 20, "unfair split: {items:?}");
-    assert!(
-        items.windows(2).all(|w| w[0] != w[1]),
-        "not alternating: {items:?}"
-    );
+    assert_eq!(ones, 64, "unfair split: {items:?}");
+    let longest = items
+        .chunk_by(|a, b| a == b)
+        .map(<[u64]>::len)
+        .max()
+        .unwrap();
+    assert!(longest <= 32, "a run longer than the prefetch: {items:?}");
     probe.cancel();
     probe.assert_clean();
 }

@@ -33,12 +33,18 @@ fn sources_take_turns() {
         .map(|k| rstreams::range(0, u64::MAX).map(move |_| k))
         .collect();
     rstreams::merge(sources, 16).subscribe(sub);
-    probe.request(30);
-    assert!(probe.wait_items(30));
+    // Runs of at most one prefetch (16) from each source in turn: 96 items split evenly.
+    probe.request(96);
+    assert!(probe.wait_items(96));
     let items = probe.items();
     for k in 0..3 {
-        assert_eq!(items.iter().filter(|&&x| x == k).count(), 10, "{items:?}");
+        assert_eq!(items.iter().filter(|&&x| x == k).count(), 32, "{items:?}");
     }
+    let longest = items.chunk_by(|a, b| a == b).map(<[u64]>::len).max();
+    assert!(
+        longest <= Some(16),
+        "a run longer than the prefetch: {items:?}"
+    );
     probe.cancel();
     probe.assert_clean();
 }

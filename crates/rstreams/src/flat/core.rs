@@ -1,54 +1,115 @@
-//! The merging core shared by `flat_map`, `concat_map` and `merge`.
+//! The merging core shared by `flat_map`, `concat_map`, `merge`, `flat_map_sequential` and
+//! `switch_map`.
 //!
 //! Inner publishers may signal from different threads at once, so nothing is forwarded
-//! downstream from their callbacks. Each inner pushes into its own queue (bounded by the inner's
-//! prefetch: it is never asked for more) and wakes the downstream drain; the downstream side is a
-//! [`pull::Source`] served by the protocol crate's pull kit, whose `SerialDrain` gives one thread
-//! at a time the right to call the downstream subscriber (rules 1.3, 3.3). The source takes items
-//! round-robin, one per inner per turn, so a fast inner cannot starve a slow one.
+//! downstream from their callbacks. Each inner pushes into its own lock-free SPSC ring (the
+//! hop's ring, sized by the prefetch: the inner is never asked for more than fits) and wakes the
+//! downstream drain through a [`Gate`] only when the drain may have stopped looking. The
+//! downstream side is a [`pull::Source`] served by the protocol crate's pull kit, whose
+//! `SerialDrain` gives one thread at a time the right to call the downstream subscriber (rules
+//! 1.3, 3.3), and whose `Demand` bounds what goes downstream (rule 1.1).
 //!
 //! ```text
-//!  outer ──on_next──► f(x) ──subscribe──► inner 0 ─┐ queue ≤ prefetch ┐
-//!        ◄─request(max_concurrency), then 1 per                        ├─► round-robin ─► downstream
-//!          finished inner                 inner 1 ─┘ queue ≤ prefetch ┘     (SerialDrain)
+//!  outer ──on_next──► f(x) ──subscribe──► inner 0 ─┐ ring ≤ prefetch ┐
+//!        ◄─request(max_concurrency), then 1 per                       ├─► drain ─► downstream
+//!          finished inner                 inner 1 ─┘ ring ≤ prefetch ┘   (SerialDrain)
 //!                                         ◄─request(prefetch), then 75% batches as consumed
 //! ```
 //!
-//! Locking: one mutex guards the slots. It is never held while calling anything outside this
-//! file (an upstream `request`/`cancel`, a `subscribe`, the downstream): those can re-enter.
+//! How the drain takes items depends on the [`Mode`]: `Merge` takes a run of items from each
+//! inner in turn (fair: a run is at most what the ring holds); `Sequential` takes only from the
+//! oldest live inner, so the output keeps the outer order while later inners prefetch; `Switch`
+//! keeps one inner, cancels it when the next outer item arrives, and asks each inner for exactly
+//! the downstream's outstanding demand (capped at the prefetch) instead of prefetching.
+//!
+//! Per item, an inner touches only its own ring (a slot write and a Release store), its own
+//! demand counter and, if the drain may be idle, the gate. The one mutex (`Control`) is taken
+//! only when an inner is subscribed or finishes, on errors and cancellation, and by the drain
+//! when told the structure changed. It is never held while calling anything outside this file
+//! (an upstream `request`/`cancel`, a `subscribe`, the downstream): those can re-enter.
+//!
+//! Synchronous inners: when an inner delivers on the thread that is running the drain (a
+//! `range` answering a replenishing `request` made by the drain itself, or subscribed from
+//! inside it), it skips the gate altogether — the drain re-scans after every call it makes,
+//! so it sees those items without any wake-up. Items then go ring → downstream in runs, with no
+//! lock and no read-modify-write per item.
 
-use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 
+use crossbeam_utils::CachePadded;
 use parking_lot::Mutex;
 use rstreams_protocol::pull::{PullHandle, Source, Step};
 use rstreams_protocol::{Error, Publisher, Rule, Subscriber, Subscription};
 
+use super::gate::Gate;
+use crate::hop::{RingConsumer, RingProducer, ring};
 use crate::stage::Loc;
 
-/// One inner publisher's state.
-struct Slot<T> {
-    /// Distinguishes reuses of the same index, so a late signal from a cancelled inner never
-    /// lands in its successor's queue.
-    generation: u64,
-    queue: VecDeque<T>,
-    sub: Option<Arc<dyn Subscription>>,
-    /// Requested from this inner and not yet received: the queue can never outgrow it.
-    outstanding: u64,
-    /// Taken from the queue since the last replenishing request.
-    consumed: u64,
-    /// The inner completed (its queue may still hold items).
-    complete: bool,
+/// How the drain takes items from the inners.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Mode {
+    /// Runs from every inner in turn (flat_map, merge).
+    Merge,
+    /// Only from the oldest inner until it completes (flat_map_sequential, concat_map).
+    Sequential,
+    /// One inner at a time; a new one cancels the old (switch_map).
+    Switch,
 }
 
-struct State<T> {
-    slots: Vec<Option<Slot<T>>>,
-    free: Vec<usize>,
-    next_generation: u64,
-    /// Round-robin position.
-    cursor: usize,
-    /// Inners subscribed and not yet completed and drained.
-    live: usize,
+thread_local! {
+    static TOKEN: u8 = const { 0 };
+}
+
+/// A number unique to the calling thread while it lives (the address of a thread-local).
+#[inline]
+fn thread_token() -> usize {
+    TOKEN.with(|t| t as *const u8 as usize)
+}
+
+/// The subscription of one inner, and whether it was closed (cancelled) before it arrived.
+#[derive(Default)]
+struct SubSlot {
+    sub: Option<Arc<dyn Subscription>>,
+    closed: bool,
+}
+
+/// What an inner's subscriber and the drain share (besides the ring).
+struct InnerCell {
+    sub: Mutex<SubSlot>,
+    /// Total asked of this inner so far (written by whoever requests; read by the inner's
+    /// subscriber to detect an inner that sends more than it was asked for, rule 1.1).
+    requested: AtomicU64,
+    /// The inner completed; every item it sent is in the ring (Release after the last push).
+    done: AtomicBool,
+    /// Switch mode: a newer inner replaced this one (set under the control lock).
+    superseded: AtomicBool,
+}
+
+impl InnerCell {
+    /// Cancels the inner now, or as soon as its subscription arrives.
+    fn cancel(&self) {
+        let sub = {
+            let mut slot = self.sub.lock();
+            slot.closed = true;
+            slot.sub.take()
+        };
+        if let Some(s) = sub {
+            s.cancel();
+        }
+    }
+
+    fn subscription(&self) -> Option<Arc<dyn Subscription>> {
+        self.sub.lock().sub.clone()
+    }
+}
+
+/// What changes only when inners come and go, guarded by one mutex.
+struct Control<T> {
+    /// Subscribed inners the drain has not picked up yet, in subscription order.
+    pending: Vec<(RingConsumer<T>, Arc<InnerCell>)>,
+    /// Every live inner (subscribed, not retired by the drain), in subscription order.
+    cells: Vec<Arc<InnerCell>>,
     outer: Option<Arc<dyn Subscription>>,
     outer_complete: bool,
     /// The first error: ends the stream at once (buffered items are dropped).
@@ -59,31 +120,40 @@ struct State<T> {
 
 /// Shared by the downstream source, the outer subscriber and every inner subscriber.
 pub(crate) struct MergeCore<T> {
-    state: Mutex<State<T>>,
+    control: Mutex<Control<T>>,
+    /// Set (Release) after a change to `control` the drain must pick up, before waking it.
+    changed: CachePadded<AtomicBool>,
+    /// Written by every producer's push: on its own line, so that it does not evict the
+    /// read-mostly fields below from the drain's cache (nor `drainer` from the producers').
+    gate: CachePadded<Gate>,
+    /// The token of the thread running the drain's `pull_many`, or 0.
+    drainer: CachePadded<AtomicUsize>,
     handle: OnceLock<PullHandle>,
+    mode: Mode,
     prefetch: u64,
-    /// Replenish when this many were consumed from one inner (75% of prefetch).
+    /// Replenish an inner when this many of its items were consumed (75% of prefetch).
     limit: u64,
-    pub(crate) max_concurrency: u64,
+    max_concurrency: u64,
     loc: Loc,
 }
 
 impl<T: Send + 'static> MergeCore<T> {
-    pub(crate) fn new(max_concurrency: usize, prefetch: usize, loc: Loc) -> Arc<Self> {
+    pub(crate) fn new(mode: Mode, max_concurrency: usize, prefetch: usize, loc: Loc) -> Arc<Self> {
         let prefetch = prefetch as u64;
         Arc::new(Self {
-            state: Mutex::new(State {
-                slots: Vec::new(),
-                free: Vec::new(),
-                next_generation: 0,
-                cursor: 0,
-                live: 0,
+            control: Mutex::new(Control {
+                pending: Vec::new(),
+                cells: Vec::new(),
                 outer: None,
                 outer_complete: false,
                 error: None,
                 cancelled: false,
             }),
+            changed: CachePadded::new(AtomicBool::new(false)),
+            gate: CachePadded::new(Gate::new()),
+            drainer: CachePadded::new(AtomicUsize::new(0)),
             handle: OnceLock::new(),
+            mode,
             prefetch,
             limit: (prefetch - prefetch / 4).max(1),
             max_concurrency: max_concurrency as u64,
@@ -108,17 +178,22 @@ impl<T: Send + 'static> MergeCore<T> {
         Ok(())
     }
 
-    /// Serves `subscriber` from this core; returns the core, ready for inners.
+    /// Serves `subscriber` from this core.
     pub(crate) fn serve<S: Subscriber<T> + Send + 'static>(self: &Arc<Self>, subscriber: S) {
         let core = Arc::clone(self);
         rstreams_protocol::pull::serve_with_at(
             subscriber,
             move |handle| {
                 let _ = core.handle.set(handle);
+                let prefetch = core.prefetch;
                 MergeSource {
                     core,
-                    batch: VecDeque::new(),
-                    replenish: Vec::new(),
+                    slots: Vec::new(),
+                    cursor: 0,
+                    run_left: prefetch,
+                    live: 0,
+                    outer_complete: false,
+                    error: None,
                 }
             },
             self.loc,
@@ -131,27 +206,54 @@ impl<T: Send + 'static> MergeCore<T> {
         }
     }
 
-    /// Whether downstream has gone or the stream failed: nothing more is worth starting.
-    pub(crate) fn is_finished(&self) -> bool {
-        let st = self.state.lock();
-        st.cancelled || st.error.is_some()
+    /// The structure changed: make the drain look at `control`.
+    fn signal(&self) {
+        // Release: pairs with the drain's Acquire swap; the wake-up's RMW on the kit's
+        // work-in-progress counter orders it before the drain's next pass.
+        self.changed.store(true, Ordering::Release);
+        self.wake();
     }
 
-    /// The outer subscription arrived. Returns false (and cancels it) if the stream is over.
+    /// An inner pushed an item: wake the drain unless it is sure to see it anyway.
+    #[inline]
+    fn notify(&self) {
+        // Relaxed: a thread only ever finds its own token here if it stored it itself (the
+        // drain running further up this very stack, or `add_inner` deferring), and each of
+        // those re-scans or signals afterwards.
+        if self.drainer.load(Ordering::Relaxed) == thread_token() {
+            return;
+        }
+        if self.gate.notify() {
+            self.wake();
+        }
+    }
+
+    /// Whether downstream has gone or the stream failed: nothing more is worth starting.
+    pub(crate) fn is_finished(&self) -> bool {
+        let c = self.control.lock();
+        c.cancelled || c.error.is_some()
+    }
+
+    /// The outer subscription arrived: ask for the first inners (all of them in switch mode).
     pub(crate) fn set_outer(&self, s: Box<dyn Subscription>) {
         let s: Arc<dyn Subscription> = Arc::from(s);
         {
-            let mut st = self.state.lock();
-            if st.outer.is_some() || st.outer_complete {
-                drop(st);
+            let mut c = self.control.lock();
+            if c.outer.is_some() || c.outer_complete {
+                drop(c);
                 tracing::debug!(stage = %self.loc, "second outer on_subscribe cancelled (2.5)");
                 s.cancel();
                 return;
             }
-            if !(st.cancelled || st.error.is_some()) {
-                st.outer = Some(Arc::clone(&s));
-                drop(st);
-                s.request(self.max_concurrency);
+            if !(c.cancelled || c.error.is_some()) {
+                c.outer = Some(Arc::clone(&s));
+                drop(c);
+                // Switch mode never buffers outer items: each replaces the current inner at
+                // once, so the outer may run unbounded (as Reactor's switchMap does).
+                s.request(match self.mode {
+                    Mode::Switch => u64::MAX,
+                    _ => self.max_concurrency,
+                });
                 return;
             }
         }
@@ -161,115 +263,113 @@ impl<T: Send + 'static> MergeCore<T> {
     /// The outer stream completed: the merge completes once every inner has.
     pub(crate) fn outer_complete(&self) {
         {
-            let mut st = self.state.lock();
-            st.outer_complete = true;
-            st.outer = None;
+            let mut c = self.control.lock();
+            c.outer_complete = true;
+            c.outer = None;
         }
-        self.wake();
+        self.signal();
     }
 
     /// Ends the stream with `error` (first one wins); cancels the outer and every inner.
     pub(crate) fn fail(&self, error: Error) {
-        let subs = {
-            let mut st = self.state.lock();
-            if st.error.is_some() || st.cancelled {
-                drop(st);
+        let (outer, cells, pending) = {
+            let mut c = self.control.lock();
+            if c.error.is_some() || c.cancelled {
+                drop(c);
                 rstreams_protocol::report_undeliverable(error);
                 return;
             }
             tracing::debug!(stage = %self.loc, %error, "merge failing; cancelling all sources");
-            st.error = Some(error);
-            take_all(&mut st)
+            c.error = Some(error);
+            (
+                c.outer.take(),
+                std::mem::take(&mut c.cells),
+                std::mem::take(&mut c.pending),
+            )
         };
-        for s in subs {
-            s.cancel();
+        if let Some(o) = outer {
+            o.cancel();
         }
-        self.wake();
+        for cell in cells {
+            cell.cancel();
+        }
+        drop(pending); // buffered items, dropped outside the lock
+        self.signal();
     }
 
-    /// Subscribes one more inner publisher.
+    /// Subscribes one more inner publisher (in switch mode, cancelling the current one).
     pub(crate) fn add_inner<Q>(self: &Arc<Self>, inner: &Q)
     where
         Q: Publisher<Item = T>,
     {
-        let (index, generation) = {
-            let mut st = self.state.lock();
-            if st.cancelled || st.error.is_some() {
+        let (tx, rx) = ring::<T, false>(self.prefetch as usize);
+        let cell = Arc::new(InnerCell {
+            sub: Mutex::new(SubSlot::default()),
+            // Merge/Sequential ask for the prefetch in on_subscribe; Switch asks from the drain.
+            requested: AtomicU64::new(match self.mode {
+                Mode::Switch => 0,
+                _ => self.prefetch,
+            }),
+            done: AtomicBool::new(false),
+            superseded: AtomicBool::new(false),
+        });
+        let superseded = {
+            let mut c = self.control.lock();
+            if c.cancelled || c.error.is_some() {
                 return;
             }
-            let generation = st.next_generation;
-            st.next_generation += 1;
-            let slot = Slot {
-                generation,
-                queue: VecDeque::new(),
-                sub: None,
-                outstanding: 0,
-                consumed: 0,
-                complete: false,
-            };
-            let index = match st.free.pop() {
-                Some(i) => {
-                    st.slots[i] = Some(slot);
-                    i
+            let old = if self.mode == Mode::Switch {
+                let old = std::mem::take(&mut c.cells);
+                for o in &old {
+                    o.superseded.store(true, Ordering::Relaxed); // read under the lock
                 }
-                None => {
-                    st.slots.push(Some(slot));
-                    st.slots.len() - 1
-                }
+                old
+            } else {
+                Vec::new()
             };
-            st.live += 1;
-            (index, generation)
+            c.cells.push(Arc::clone(&cell));
+            c.pending.push((rx, Arc::clone(&cell)));
+            old
         };
-        inner.subscribe(InnerSubscriber {
+        for old in superseded {
+            tracing::trace!(stage = %self.loc, "switch_map: cancelling the previous inner");
+            old.cancel();
+        }
+        let subscriber = InnerSubscriber {
             core: Arc::clone(self),
-            index,
-            generation,
+            cell,
+            tx,
+            received: 0,
+            asked: 0,
             subscribed: false,
-        });
-    }
-}
-
-/// Every live subscription (outer and inners), queues cleared: the caller cancels them unlocked.
-fn take_all<T>(st: &mut State<T>) -> Vec<Arc<dyn Subscription>> {
-    let mut subs: Vec<Arc<dyn Subscription>> = st.outer.take().into_iter().collect();
-    for slot in st.slots.iter_mut() {
-        if let Some(mut s) = slot.take() {
-            if let Some(sub) = s.sub.take() {
-                subs.push(sub);
-            }
-            s.queue.clear();
+        };
+        // A synchronous inner delivers during `subscribe`. Unless the drain already runs on
+        // this thread (and will re-scan), claim the drainer token meanwhile so that those
+        // pushes skip the gate; one signal afterwards covers them all.
+        let me = thread_token();
+        if self.drainer.load(Ordering::Relaxed) == me {
+            inner.subscribe(subscriber);
+            self.signal();
+        } else {
+            self.drainer.store(me, Ordering::Relaxed);
+            inner.subscribe(subscriber);
+            let _ = self
+                .drainer
+                .compare_exchange(me, 0, Ordering::Relaxed, Ordering::Relaxed);
+            self.signal();
         }
     }
-    st.free.clear();
-    st.live = 0;
-    subs
 }
 
-impl<T> State<T> {
-    fn slot_mut(&mut self, index: usize, generation: u64) -> Option<&mut Slot<T>> {
-        self.slots
-            .get_mut(index)
-            .and_then(Option::as_mut)
-            .filter(|s| s.generation == generation)
-    }
-
-    /// Removes a completed, drained inner; returns whether it was removed.
-    fn retire_if_done(&mut self, index: usize) -> bool {
-        let done = matches!(&self.slots[index], Some(s) if s.complete && s.queue.is_empty());
-        if done {
-            self.slots[index] = None;
-            self.free.push(index);
-            self.live -= 1;
-        }
-        done
-    }
-}
-
-/// Subscribed to each inner publisher.
+/// Subscribed to each inner publisher: the producing half of its ring.
 struct InnerSubscriber<T: Send + 'static> {
     core: Arc<MergeCore<T>>,
-    index: usize,
-    generation: u64,
+    cell: Arc<InnerCell>,
+    tx: RingProducer<T>,
+    /// Items received so far.
+    received: u64,
+    /// The last value of `cell.requested` seen (reloaded only when `received` reaches it).
+    asked: u64,
     subscribed: bool,
 }
 
@@ -277,69 +377,50 @@ impl<T: Send + 'static> Subscriber<T> for InnerSubscriber<T> {
     fn on_subscribe(&mut self, s: Box<dyn Subscription>) {
         let s: Arc<dyn Subscription> = Arc::from(s);
         let accepted = {
-            let mut st = self.core.state.lock();
-            match st.slot_mut(self.index, self.generation) {
-                Some(slot) if !self.subscribed && slot.sub.is_none() && !slot.complete => {
-                    slot.sub = Some(Arc::clone(&s));
-                    slot.outstanding = self.core.prefetch;
-                    true
-                }
-                _ => false,
+            let mut slot = self.cell.sub.lock();
+            if self.subscribed || slot.closed || slot.sub.is_some() {
+                false
+            } else {
+                slot.sub = Some(Arc::clone(&s));
+                true
             }
         };
-        if accepted {
-            self.subscribed = true;
-            s.request(self.core.prefetch);
-        } else {
-            // A second on_subscribe (2.5), or the merge already ended.
+        if !accepted {
+            // A second on_subscribe (2.5), or the merge already ended / moved on.
             s.cancel();
+            return;
+        }
+        self.subscribed = true;
+        match self.core.mode {
+            Mode::Switch => self.core.signal(), // the drain asks for exactly the demand
+            _ => {
+                self.asked = self.core.prefetch;
+                s.request(self.core.prefetch);
+            }
         }
     }
 
+    #[inline]
     fn on_next(&mut self, item: T) {
-        let overflow = {
-            let mut st = self.core.state.lock();
-            match st.slot_mut(self.index, self.generation) {
-                Some(slot) if slot.outstanding > 0 => {
-                    slot.outstanding -= 1;
-                    let was_empty = slot.queue.is_empty();
-                    slot.queue.push_back(item);
-                    if !was_empty {
-                        // A non-empty queue already woke the drain when it filled; a pass only
-                        // stops short (Pending) after seeing every queue empty, so this item
-                        // will be seen without another wake-up.
-                        return;
-                    }
-                    false
-                }
-                Some(_) => true,
-                None => {
-                    // Cancelled or ended meanwhile: in-flight items are simply dropped.
-                    return;
-                }
+        if self.received == self.asked {
+            // Acquire: pairs with the drain's Release when it asked for more.
+            self.asked = self.cell.requested.load(Ordering::Acquire);
+            if self.received == self.asked {
+                self.overflow();
+                return;
             }
-        };
-        if overflow {
-            self.core.fail(
-                Error::violation(
-                    Rule::R1_1,
-                    "an inner publisher sent more items than it was asked for",
-                )
-                .at_stage(self.core.loc),
-            );
-            return;
         }
-        self.core.wake();
+        self.received += 1;
+        // Cannot be full: the drain frees room (publishes its head) before asking for more,
+        // so items asked for always fit. A late item after cancellation is simply dropped.
+        if self.tx.push(item).is_ok() {
+            self.core.notify();
+        }
     }
 
     fn on_error(&mut self, error: Error) {
-        let mine = {
-            let mut st = self.core.state.lock();
-            st.slot_mut(self.index, self.generation)
-                .map(|slot| slot.sub = None)
-                .is_some()
-        };
-        if mine {
+        let live = !self.cell.sub.lock().closed && !self.cell.superseded.load(Ordering::Relaxed);
+        if live {
             self.core.fail(error);
         } else {
             rstreams_protocol::report_undeliverable(error);
@@ -347,105 +428,321 @@ impl<T: Send + 'static> Subscriber<T> for InnerSubscriber<T> {
     }
 
     fn on_complete(&mut self) {
-        let outer = {
-            let mut st = self.core.state.lock();
-            let Some(slot) = st.slot_mut(self.index, self.generation) else {
-                return;
-            };
-            slot.complete = true;
-            slot.sub = None;
-            // Its place is free only once its buffered items have gone downstream too (else
-            // finished-but-undrained inners would pile up without bound); the source retires
-            // it then.
-            if !st.retire_if_done(self.index) {
-                None
-            } else {
-                st.outer.clone()
-            }
-        };
-        // One finished inner frees one place: ask the outer for one more publisher.
-        if let Some(outer) = outer {
-            outer.request(1);
-        }
-        self.core.wake();
+        // Release: every push above happens before the drain's Acquire load of `done`.
+        self.cell.done.store(true, Ordering::Release);
+        self.core.signal();
     }
 }
 
-/// A request to make once the lock is released: `(inner or outer, n)`.
-type Replenish = (Arc<dyn Subscription>, u64);
+impl<T: Send + 'static> InnerSubscriber<T> {
+    #[cold]
+    fn overflow(&mut self) {
+        if self.cell.sub.lock().closed || self.core.is_finished() {
+            return; // cancelled meanwhile: in-flight items are dropped
+        }
+        self.core.fail(
+            Error::violation(
+                Rule::R1_1,
+                "an inner publisher sent more items than it was asked for",
+            )
+            .at_stage(self.core.loc),
+        );
+    }
+}
+
+/// The drain's view of one inner: the consuming half of its ring.
+struct DrainSlot<T> {
+    rx: RingConsumer<T>,
+    cell: Arc<InnerCell>,
+    /// Cached once the inner has subscribed.
+    sub: Option<Arc<dyn Subscription>>,
+    /// Taken since the last replenishing request (Merge/Sequential).
+    consumed: u64,
+    /// Total asked of the inner (Switch).
+    asked: u64,
+    /// Total taken from the ring (Switch).
+    taken: u64,
+}
+
+impl<T> DrainSlot<T> {
+    fn subscription(&mut self) -> Option<&Arc<dyn Subscription>> {
+        if self.sub.is_none() {
+            self.sub = self.cell.subscription();
+        }
+        self.sub.as_ref()
+    }
+}
+
+/// Resets the drainer token even if the downstream panics out of `pull_many`.
+struct DrainerGuard<'a>(&'a AtomicUsize, usize);
+
+impl Drop for DrainerGuard<'_> {
+    fn drop(&mut self) {
+        self.0.store(self.1, Ordering::Relaxed);
+    }
+}
 
 /// The downstream side, driven by the pull kit.
 struct MergeSource<T: Send + 'static> {
     core: Arc<MergeCore<T>>,
-    /// Reused between `pull_many` calls: the batch taken under the lock.
-    batch: std::collections::VecDeque<T>,
-    replenish: Vec<Replenish>,
+    slots: Vec<DrainSlot<T>>,
+    /// The slot being visited (Merge).
+    cursor: usize,
+    /// What is left of the current slot's run (Merge): at most one prefetch per turn.
+    run_left: u64,
+    /// Copies of `control` taken when it changed.
+    live: usize,
+    outer_complete: bool,
+    error: Option<Error>,
 }
 
 impl<T: Send + 'static> MergeSource<T> {
-    /// Takes the next item round-robin. Returns the item and, if that inner is due a
-    /// replenishing request, the request to make once the lock is released.
-    fn take(&self, st: &mut State<T>) -> Option<(T, Option<Replenish>)> {
-        let n = st.slots.len();
-        for step in 0..n {
-            let i = (st.cursor + step) % n;
-            let Some(slot) = st.slots[i].as_mut() else {
-                continue;
-            };
-            let Some(item) = slot.queue.pop_front() else {
-                continue;
-            };
-            st.cursor = (i + 1) % n;
-            slot.consumed += 1;
-            let mut replenish = None;
-            if slot.complete {
-                if st.retire_if_done(i)
-                    && let Some(outer) = &st.outer
-                {
-                    // A place came free: one more inner publisher from the outer.
-                    replenish = Some((Arc::clone(outer), 1));
-                }
-            } else if slot.consumed >= self.core.limit
-                && let Some(sub) = &slot.sub
-            {
-                slot.outstanding += slot.consumed;
-                replenish = Some((Arc::clone(sub), slot.consumed));
-                slot.consumed = 0;
-            }
-            return Some((item, replenish));
+    /// Picks up what changed in `control`: new inners, the outer's end, an error, switches.
+    fn sync(&mut self) {
+        // Acquire: pairs with `signal`'s Release.
+        if !(self.core.changed.load(Ordering::Relaxed)
+            && self.core.changed.swap(false, Ordering::Acquire))
+        {
+            return;
         }
-        None
+        let mut dropped = Vec::new();
+        {
+            let mut c = self.core.control.lock();
+            if let Some(e) = &c.error {
+                self.error = Some(e.clone());
+            }
+            for (rx, cell) in c.pending.drain(..) {
+                self.slots.push(DrainSlot {
+                    rx,
+                    cell,
+                    sub: None,
+                    consumed: 0,
+                    asked: 0,
+                    taken: 0,
+                });
+            }
+            if self.core.mode == Mode::Switch {
+                // Superseded inners were already removed from `cells` and cancelled; their
+                // buffered items are dropped (outside the lock).
+                let mut i = 0;
+                while i < self.slots.len() {
+                    if self.slots[i].cell.superseded.load(Ordering::Relaxed) {
+                        dropped.push(self.slots.remove(i));
+                    } else {
+                        i += 1;
+                    }
+                }
+            }
+            self.live = c.cells.len();
+            self.outer_complete = c.outer_complete;
+        }
+        for mut slot in dropped {
+            slot.rx.clear();
+        }
     }
 
-    fn end(&self, st: &mut State<T>) -> Option<Step<T>> {
-        if let Some(e) = &st.error {
+    /// Removes slot `i` (completed and drained), freeing its place: asks the outer for one
+    /// more inner, which may subscribe synchronously right here (the caller re-scans).
+    fn retire(&mut self, i: usize) {
+        let slot = self.slots.remove(i);
+        if i < self.cursor {
+            self.cursor -= 1;
+        }
+        if i == self.cursor {
+            self.run_left = self.core.prefetch;
+        }
+        let outer = {
+            let mut c = self.core.control.lock();
+            c.cells.retain(|c| !Arc::ptr_eq(c, &slot.cell));
+            self.live = c.cells.len();
+            self.outer_complete = c.outer_complete;
+            match self.core.mode {
+                Mode::Switch => None,
+                _ => c.outer.clone(),
+            }
+        };
+        drop(slot);
+        if let Some(o) = outer {
+            o.request(1);
+        }
+    }
+
+    fn end(&self) -> Option<Step<T>> {
+        if let Some(e) = &self.error {
             return Some(Step::Error(e.clone()));
         }
-        if st.outer_complete && st.live == 0 {
+        if self.outer_complete && self.live == 0 {
             return Some(Step::Complete);
         }
         None
     }
+
+    /// Drains slot `i` up to `room` items (`room >= 1`).
+    fn drain_slot<F>(&mut self, i: usize, room: u64, emit: &mut F) -> Visit
+    where
+        F: FnMut(T) -> bool,
+    {
+        let core = &*self.core;
+        let slot = &mut self.slots[i];
+        let mut called_out = false;
+        if core.mode == Mode::Switch {
+            // Ask for exactly what downstream still wants, less what is in flight, capped at
+            // the prefetch; top up only when a quarter or less is left in flight.
+            let want = room.min(core.prefetch);
+            let in_flight = slot.asked - slot.taken;
+            if in_flight < want && in_flight <= want / 4 && !slot.cell.done.load(Ordering::Relaxed)
+            {
+                let n = want - in_flight;
+                if let Some(sub) = slot.subscription().cloned() {
+                    slot.rx.publish(); // room first: what we ask for must fit
+                    slot.asked += n;
+                    // Release: pairs with the inner subscriber's Acquire overflow check.
+                    slot.cell.requested.store(slot.asked, Ordering::Release);
+                    sub.request(n);
+                    called_out = true;
+                }
+            }
+        }
+        let mut n = 0;
+        while n < room {
+            let Some(item) = slot.rx.pop() else { break };
+            n += 1;
+            if !emit(item) {
+                return Visit {
+                    emitted: n,
+                    busy: true,
+                    refused: true,
+                    empty: false,
+                    finished: false,
+                };
+            }
+            if core.mode == Mode::Switch {
+                slot.taken += 1;
+            } else {
+                slot.consumed += 1;
+                if slot.consumed >= core.limit && !slot.cell.done.load(Ordering::Relaxed) {
+                    let k = std::mem::take(&mut slot.consumed);
+                    slot.rx.publish(); // room first: what we ask for must fit
+                    // Release: pairs with the inner subscriber's Acquire overflow check.
+                    slot.cell.requested.fetch_add(k, Ordering::Release);
+                    if let Some(sub) = slot.subscription().cloned() {
+                        // A synchronous inner delivers right here (into this ring).
+                        sub.request(k);
+                    }
+                    called_out = true;
+                }
+            }
+        }
+        // A `pop` that came back empty has just reloaded the producer's position: no second
+        // look (one load of the inner's line per idle slot per scan). The head is published
+        // only before asking for more, which is all the producer ever needs room for.
+        let empty = n < room || slot.rx.is_empty();
+        // Acquire on `done`, then a fresh look at the ring: every push came before `done`.
+        let finished = empty && slot.cell.done.load(Ordering::Acquire) && slot.rx.is_empty();
+        Visit {
+            emitted: n,
+            busy: called_out || n > 0 || finished,
+            refused: false,
+            empty,
+            finished,
+        }
+    }
+
+    /// The drain loop: visits the slots until a whole round finds nothing and calls nothing.
+    ///
+    /// The order depends only on what the rings hold, not on how demand was split into
+    /// requests: a visit stopped by the limit resumes at the same slot with the rest of its run.
+    fn run<F>(&mut self, limit: u64, emit: &mut F) -> (u64, Option<Step<T>>)
+    where
+        F: FnMut(T) -> bool,
+    {
+        let mut emitted = 0;
+        let mut idle = 0;
+        // The gate is armed only when the drain is about to go idle, followed by one more full
+        // round: while it finds work, producers see the gate still notified and never wake it.
+        let mut armed = false;
+        loop {
+            self.sync();
+            if let Some(e) = &self.error {
+                return (emitted, Some(Step::Error(e.clone())));
+            }
+            let n = self.slots.len();
+            if n == 0 {
+                break; // new inners arrive through `changed`, which always wakes
+            }
+            let merge = self.core.mode == Mode::Merge;
+            // Merge: a whole round idle; Sequential/Switch: the one slot that counts was idle.
+            if (merge && idle >= n) || (!merge && idle > 0) {
+                if armed {
+                    break;
+                }
+                self.core.gate.arm();
+                armed = true;
+                idle = 0;
+                continue;
+            }
+            // Merge: the slot under the cursor, a run of at most one prefetch (a synchronous
+            // inner refilled mid-run cannot starve the others). Sequential/Switch: the oldest
+            // (or only current) inner, without a run limit.
+            let i = if merge { self.cursor % n } else { 0 };
+            let room = if merge {
+                (limit - emitted).min(self.run_left)
+            } else {
+                limit - emitted
+            };
+            let v = self.drain_slot(i, room, emit);
+            emitted += v.emitted;
+            if v.refused {
+                return (emitted, None);
+            }
+            if merge {
+                self.run_left -= v.emitted;
+            }
+            if v.finished {
+                self.retire(i);
+            } else if merge && (v.empty || self.run_left == 0) {
+                self.cursor = (i + 1) % n;
+                self.run_left = self.core.prefetch;
+            }
+            if emitted == limit {
+                return (emitted, None);
+            }
+            if v.busy {
+                idle = 0;
+                armed = false;
+            } else {
+                idle += 1;
+            }
+        }
+        (emitted, Some(self.end().unwrap_or(Step::Pending)))
+    }
+}
+
+/// What one visit of a slot did.
+struct Visit {
+    emitted: u64,
+    /// Emitted, called out or finished: another round is worth it.
+    busy: bool,
+    /// `emit` refused (cancelled): stop now.
+    refused: bool,
+    /// The ring was empty at the end.
+    empty: bool,
+    /// Completed and drained.
+    finished: bool,
 }
 
 impl<T: Send + 'static> Source for MergeSource<T> {
     type Item = T;
 
     fn pull(&mut self) -> Step<T> {
-        let mut st = self.core.state.lock();
-        if let Some(end) = self.end(&mut st) {
-            return end;
-        }
-        match self.take(&mut st) {
-            Some((item, replenish)) => {
-                drop(st);
-                if let Some((sub, n)) = replenish {
-                    // May deliver synchronously: on_next only queues and wakes our drain.
-                    sub.request(n);
-                }
-                Step::Next(item)
-            }
-            None => Step::Pending,
+        let mut got = None;
+        let (_, stop) = self.pull_many(1, |item| {
+            got = Some(item);
+            true
+        });
+        match got {
+            Some(item) => Step::Next(item),
+            None => stop.unwrap_or(Step::Pending),
         }
     }
 
@@ -454,60 +751,45 @@ impl<T: Send + 'static> Source for MergeSource<T> {
         F: FnMut(T) -> bool,
     {
         if limit == 0 {
-            return (0, None); // the kit asks `is_exhausted` next
+            return (0, None);
         }
-        // Take everything available (bounded by the queues: concurrency x prefetch) under one
-        // lock, then deliver it unlocked (downstream may re-enter).
-        let mut batch = std::mem::take(&mut self.batch);
-        let mut replenish = std::mem::take(&mut self.replenish);
-        let mut stop = None;
-        {
-            let mut st = self.core.state.lock();
-            if let Some(end) = self.end(&mut st) {
-                return (0, Some(end));
-            }
-            while (batch.len() as u64) < limit {
-                match self.take(&mut st) {
-                    Some((item, r)) => {
-                        batch.push_back(item);
-                        replenish.extend(r);
-                    }
-                    None => break,
-                }
-            }
-            if (batch.len() as u64) < limit {
-                stop = Some(self.end(&mut st).unwrap_or(Step::Pending));
-                if matches!(stop, Some(Step::Error(_))) {
-                    // 4.2-style: an error overtakes what is buffered.
-                    batch.clear();
-                }
-            }
-        }
-        for (sub, n) in replenish.drain(..) {
-            sub.request(n);
-        }
-        self.replenish = replenish;
-        let mut emitted = 0;
-        while let Some(item) = batch.pop_front() {
-            emitted += 1;
-            if !emit(item) {
-                batch.clear();
-                self.batch = batch;
-                return (emitted, None);
-            }
-        }
-        self.batch = batch;
-        // Pending after a replenishing request loses nothing: an item it delivered
-        // synchronously woke the drain, which runs another pass.
-        (emitted, stop)
+        // `run` arms the gate before its last round; pushes made by this thread (the drainer
+        // token) skip the gate, and the loop re-scans after every call that could make them.
+        let me = thread_token();
+        // Nested in this thread's own `add_inner` (a pass run by its signal), the token stays
+        // ours afterwards; any other value is not restored (its owner re-checks by itself).
+        let restore = if self.core.drainer.load(Ordering::Relaxed) == me {
+            me
+        } else {
+            0
+        };
+        self.core.drainer.store(me, Ordering::Relaxed);
+        let core = Arc::clone(&self.core);
+        let _guard = DrainerGuard(&core.drainer, restore);
+        self.run(limit, &mut emit)
     }
 
     fn is_exhausted(&mut self) -> bool {
-        let st = self.core.state.lock();
-        if st.error.is_some() {
+        self.sync();
+        if self.error.is_some() {
             return true;
         }
-        st.outer_complete && st.live == 0
+        // Out of demand: once the outer has completed and every live inner has completed with
+        // nothing left, retire them now so that the stream completes right after its last item.
+        // (Nothing is retired otherwise, so the order never depends on how demand was split.)
+        if !self.outer_complete || self.live != self.slots.len() {
+            return false;
+        }
+        if self
+            .slots
+            .iter_mut()
+            .all(|s| s.rx.is_empty() && s.cell.done.load(Ordering::Acquire) && s.rx.is_empty())
+        {
+            while !self.slots.is_empty() {
+                self.retire(0);
+            }
+        }
+        self.end().is_some()
     }
 }
 
@@ -515,16 +797,27 @@ impl<T: Send + 'static> Drop for MergeSource<T> {
     fn drop(&mut self) {
         // Downstream cancelled or the stream ended: release the outer and every inner, and drop
         // whatever is buffered.
-        let subs = {
-            let mut st = self.core.state.lock();
-            st.cancelled = true;
-            take_all(&mut st)
+        let (outer, cells, pending) = {
+            let mut c = self.core.control.lock();
+            c.cancelled = true;
+            (
+                c.outer.take(),
+                std::mem::take(&mut c.cells),
+                std::mem::take(&mut c.pending),
+            )
         };
-        if !subs.is_empty() {
-            tracing::debug!(stage = %self.core.loc, n = subs.len(), "merge cancelling its sources");
+        if outer.is_some() || !cells.is_empty() {
+            tracing::debug!(stage = %self.core.loc, n = cells.len(), "merge cancelling its sources");
         }
-        for s in subs {
-            s.cancel();
+        if let Some(o) = outer {
+            o.cancel();
+        }
+        for cell in cells {
+            cell.cancel();
+        }
+        drop(pending);
+        for slot in &mut self.slots {
+            slot.rx.clear();
         }
     }
 }

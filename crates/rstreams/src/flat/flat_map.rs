@@ -2,17 +2,28 @@ use std::sync::Arc;
 
 use rstreams_protocol::{Error, Publisher, Rule, Subscriber, Subscription};
 
-use super::core::MergeCore;
+use super::core::{MergeCore, Mode};
 use crate::stage::{Loc, guard, reject};
 
-/// The publisher made by [`PublisherExt::flat_map`](crate::PublisherExt::flat_map) and
+/// The publisher made by [`PublisherExt::flat_map`](crate::PublisherExt::flat_map),
 /// [`concat_map`](crate::PublisherExt::concat_map) (which is `flat_map` with
-/// `max_concurrency = 1`, so inners run one after another, in order).
+/// `max_concurrency = 1`, so inners run one after another, in order),
+/// [`flat_map_sequential`](crate::PublisherExt::flat_map_sequential) and
+/// [`switch_map`](crate::PublisherExt::switch_map): one merging core, four ways of taking items.
 ///
-/// Demand: the upstream is asked for `max_concurrency` items (each becomes an inner publisher),
-/// then for one more each time an inner completes. Each inner is asked for `prefetch` items,
+/// Demand (`flat_map`, `concat_map`, `flat_map_sequential`): the upstream is asked for
+/// `max_concurrency` items (each becomes an inner publisher), then for one more each time an
+/// inner completes and its items have gone downstream. Each inner is asked for `prefetch` items,
 /// then for 75% of `prefetch` each time that many of its items went downstream, so at most
-/// `max_concurrency × prefetch` items are buffered. Items are taken from the inners round-robin.
+/// `max_concurrency × prefetch` items are buffered. `flat_map` takes runs of items from the
+/// inners in turn (fair); `flat_map_sequential` only from the oldest inner, so the output keeps
+/// the upstream's order.
+///
+/// `switch_map`: the upstream is asked for everything (its items are never buffered: each one
+/// replaces the current inner at once); the current inner is asked for exactly the downstream's
+/// outstanding demand, at most `prefetch` (256) in flight, so a switch never over-delivers and
+/// at most 256 items are buffered.
+///
 /// The first error (upstream, inner, or a panic in `f`) cancels everything and is delivered at
 /// once; a downstream cancel cancels the upstream and every live inner and drops their buffers.
 pub struct FlatMap<P, F> {
@@ -21,6 +32,7 @@ pub struct FlatMap<P, F> {
     pub(crate) max_concurrency: usize,
     pub(crate) prefetch: usize,
     pub(crate) name: &'static str,
+    pub(crate) mode: Mode,
     pub(crate) loc: Loc,
 }
 
@@ -32,6 +44,7 @@ impl<P: Clone, F> Clone for FlatMap<P, F> {
             max_concurrency: self.max_concurrency,
             prefetch: self.prefetch,
             name: self.name,
+            mode: self.mode,
             loc: self.loc,
         }
     }
@@ -63,7 +76,7 @@ where
             reject(subscriber, e.at_stage(self.loc));
             return;
         }
-        let core = MergeCore::new(self.max_concurrency, self.prefetch, self.loc);
+        let core = MergeCore::new(self.mode, self.max_concurrency, self.prefetch, self.loc);
         core.serve(subscriber);
         if core.is_finished() {
             return; // cancelled from on_subscribe: never subscribe upstream

@@ -2,14 +2,14 @@ use std::sync::Arc;
 
 use rstreams_protocol::{Publisher, Subscriber};
 
-use super::core::MergeCore;
+use super::core::{MergeCore, Mode};
 use crate::stage::{Loc, reject};
 
 /// The default inner prefetch of [`merge`] and of the `merge_with` operator: how many items
 /// each source is asked for ahead of the downstream (then 75% batches as they are consumed).
 pub const DEFAULT_MERGE_PREFETCH: usize = 256;
 
-/// Merges `sources` fairly (round-robin) into one stream, all subscribed at once, each asked
+/// Merges `sources` fairly (in turn, a run of at most `prefetch` items from each) into one stream, all subscribed at once, each asked
 /// for at most `prefetch` items ahead of the downstream. Completes when every source has;
 /// fails at once on the first error, cancelling the others. A downstream cancel cancels every
 /// source. See [`Merge`].
@@ -57,7 +57,7 @@ where
             reject(subscriber, e.at_stage(self.loc));
             return;
         }
-        let core: Arc<MergeCore<P::Item>> = MergeCore::new(n, self.prefetch, self.loc);
+        let core: Arc<MergeCore<P::Item>> = MergeCore::new(Mode::Merge, n, self.prefetch, self.loc);
         core.serve(subscriber);
         for source in &self.sources {
             if core.is_finished() {

@@ -12,6 +12,9 @@ mod sync;
 pub use publish_on::{DEFAULT_PREFETCH, MAX_PREFETCH, PublishOn};
 pub use subscribe_on::SubscribeOn;
 
+// The merge core (`flat/`) gives each inner publisher one of these rings.
+pub(crate) use ring::{Consumer as RingConsumer, Producer as RingProducer, ring};
+
 /// The SPSC ring and the drain's parking protocol, exposed to `tests/loom_hop_queue.rs` and
 /// `tests/loom_hop_park.rs` only (`--cfg rstreams_loom`).
 #[cfg(rstreams_loom)]
