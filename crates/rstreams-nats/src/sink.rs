@@ -266,6 +266,7 @@ pub struct JetStreamSink<T> {
     state: Arc<SinkState>,
     subscribed: bool,
     queue: tokio::sync::mpsc::UnboundedSender<Publish>,
+    handle: tokio::runtime::Handle,
     _items: std::marker::PhantomData<fn(T)>,
 }
 
@@ -304,6 +305,7 @@ impl<T: Into<Publish>> JetStreamSink<T> {
         (
             JetStreamSink {
                 queue,
+                handle: conn.inner.runtime.handle().clone(),
                 config: Arc::new(config),
                 state: Arc::clone(&state),
                 subscribed: false,
@@ -328,7 +330,20 @@ impl<T: Into<Publish>> Subscriber<T> for JetStreamSink<T> {
             g.upstream = Some(Arc::clone(&up));
             g.max_in_flight
         };
-        up.request(window as u64);
+        // The first request goes from the connector thread too, like every later one: the sink
+        // never calls its upstream from inside a callback (2.2), so a synchronous upstream never
+        // runs its production inside our on_subscribe.
+        let state = Arc::clone(&self.state);
+        self.handle.spawn(async move {
+            let _calls = state.calls.lock();
+            let live = {
+                let g = state.inner.lock();
+                g.upstream_end.is_none() && g.result.is_none() && g.upstream.is_some()
+            };
+            if live {
+                up.request(window as u64);
+            }
+        });
     }
 
     fn on_next(&mut self, item: T) {
@@ -375,6 +390,26 @@ impl<T: Into<Publish>> Subscriber<T> for JetStreamSink<T> {
         g.upstream = None;
         g.upstream_end.get_or_insert(None);
         self.state.settle(&mut g);
+    }
+}
+
+impl<T> Drop for JetStreamSink<T> {
+    /// Dropped while still subscribed (the upstream let go of it without a terminal signal):
+    /// cancel the subscription (2.6) and fail the handle, so that nobody waits forever.
+    fn drop(&mut self) {
+        let _calls = self.state.calls.lock();
+        let mut g = self.state.inner.lock();
+        let Some(up) = g.upstream.take() else { return };
+        if g.upstream_end.is_none() {
+            self.state.resolve(
+                &mut g,
+                Err(Error::msg(
+                    "JetStreamSink dropped before its upstream completed (cancelled)",
+                )),
+            );
+            drop(g);
+            up.cancel();
+        }
     }
 }
 
