@@ -39,3 +39,8 @@ pub use source::{
 /// Re-exported so that users can build stream and consumer configs without naming the client
 /// crate in their own manifest.
 pub use async_nats;
+
+/// The NATS guide (`docs/guide/nats.md`), compiled as doctests so its examples cannot rot.
+#[cfg(doctest)]
+#[doc = include_str!("../../../docs/guide/nats.md")]
+pub struct NatsGuide;
