@@ -676,6 +676,7 @@ impl<T: Send + 'static> Driver<T> {
         let cfg = &self.config;
         let budget = sh.conn.reconnect_budget();
         let mut down_since: Option<Instant> = None;
+        let mut failures = 0u32;
         loop {
             if sh.is_cancelled() || remaining == &Some(0) {
                 return;
@@ -707,7 +708,9 @@ impl<T: Send + 'static> Driver<T> {
                 Ok(Ok(b)) => b,
                 Ok(Err(e)) => {
                     tracing::debug!(error = %e, "rstreams-nats: fetch failed; retrying");
-                    if self.trouble(&mut down_since, budget, during) {
+                    if self.trouble(&mut down_since, budget, during)
+                        || self.failing(&mut failures, e.to_string())
+                    {
                         return;
                     }
                     tokio::time::sleep(Duration::from_millis(100)).await;
@@ -725,12 +728,14 @@ impl<T: Send + 'static> Driver<T> {
             let deadline = tokio::time::sleep(cfg.fetch_expiry + Duration::from_secs(1));
             tokio::pin!(deadline);
             let mut got_any = false;
+            let mut errored = false;
             loop {
                 tokio::select! {
                     next = batch.next() => match next {
                         None => break,
                         Some(Ok(m)) => {
                             got_any = true;
+                            failures = 0;
                             down_since = None;
                             let accepted = self.accept(m);
                             if accepted == Accepted::Failed {
@@ -749,6 +754,10 @@ impl<T: Send + 'static> Driver<T> {
                         }
                         Some(Err(e)) => {
                             tracing::debug!(error = %e, "rstreams-nats: fetch ended with an error");
+                            if self.failing(&mut failures, e.to_string()) {
+                                return;
+                            }
+                            errored = true;
                             break;
                         }
                     },
@@ -766,10 +775,35 @@ impl<T: Send + 'static> Driver<T> {
             if !got_any && self.trouble(&mut down_since, budget, during) {
                 return;
             }
-            if !got_any && !sh.conn.is_connected() {
+            if !got_any && (errored || !sh.conn.is_connected()) {
+                // Do not spin on a failing or dead connection.
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
         }
+    }
+
+    /// Fetches failing while the connection is up (the consumer was deleted, the stream is
+    /// gone...): a few in a row may be a server restarting; more fail the stream, not hang it.
+    fn failing(&self, failures: &mut u32, cause: String) -> bool {
+        if !self.shared.conn.is_connected() {
+            return false; // the reconnect budget governs this case
+        }
+        if cause.contains("MaxAckPending") || cause.contains("Max Ack Pending") {
+            // The server's cap on unacknowledged messages (held by manual ackers): back off
+            // and ask again; not a failure.
+            return false;
+        }
+        *failures += 1;
+        if *failures < 10 {
+            return false;
+        }
+        tracing::warn!(%cause, "rstreams-nats: fetches keep failing; failing the stream");
+        self.shared
+            .end(Step::Error(Error::new(NatsError::Setup(format!(
+                "fetching from stream `{}` failed {} times in a row: {cause}",
+                self.config.stream, failures
+            )))));
+        true
     }
 
     /// Connection trouble: keep trying within the budget, then fail the stream. `true`: give up.

@@ -587,3 +587,73 @@ fn core_subject_overflow_policy_counts_every_drop() {
         dropped.get()
     );
 }
+
+#[test]
+fn connection_lost_beyond_the_budget_is_an_error() {
+    let Some(mut server) = common::server() else {
+        return;
+    };
+    let conn = ConnectOptions::new(server.url())
+        .request_timeout(Duration::from_millis(500))
+        .reconnect_budget(Duration::from_millis(800))
+        .connect()
+        .unwrap();
+    stream(&conn, "LOST", "lost.>");
+    let source = JetStreamSource::new(
+        &conn,
+        SourceConfig::durable("LOST", "lost").fetch_expiry(Duration::from_millis(200)),
+    );
+    let (rec, rx) = recorder::<JsMessage>(4);
+    source.subscribe(rec);
+    // Once the source has set up its consumer, take the server away for good.
+    wait_for_consumer(&conn, "LOST", "lost");
+    server.kill();
+    match next(&rx) {
+        Event::Error(e) => match e.downcast_ref::<NatsError>() {
+            Some(NatsError::ConnectionLost { budget, .. }) => {
+                assert_eq!(*budget, Duration::from_millis(800))
+            }
+            other => panic!("expected ConnectionLost, got {other:?}"),
+        },
+        _ => panic!("expected on_error"),
+    }
+}
+
+#[test]
+fn deleted_consumer_is_an_error_not_a_hang() {
+    let Some(server) = common::server() else {
+        return;
+    };
+    let conn = connect(&server);
+    stream(&conn, "GONE", "gone.>");
+    let source = JetStreamSource::new(
+        &conn,
+        SourceConfig::durable("GONE", "gone").fetch_expiry(Duration::from_millis(200)),
+    );
+    let (rec, rx) = recorder::<JsMessage>(4);
+    source.subscribe(rec);
+    wait_for_consumer(&conn, "GONE", "gone");
+    let js = conn.jetstream();
+    conn.block_on(async move {
+        js.delete_consumer_from_stream("gone", "GONE")
+            .await
+            .map(|_| ())
+    })
+    .unwrap();
+    match next(&rx) {
+        Event::Error(e) => assert!(e.to_string().contains("GONE"), "{e}"),
+        _ => panic!("expected on_error"),
+    }
+}
+
+/// The source creates its consumer asynchronously: poll (bounded) until the server has it.
+fn wait_for_consumer(conn: &Connection, stream: &str, consumer: &str) {
+    let deadline = Instant::now() + WAIT;
+    while conn.consumer_stats(stream, consumer).is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "consumer {consumer} never appeared"
+        );
+        std::thread::sleep(Duration::from_millis(10)); // polling the server, bounded
+    }
+}
