@@ -134,7 +134,8 @@ fn run_direct(conn: &Connection, name: &str, subject: &str, payload: &bytes::Byt
             while seen < MESSAGES {
                 let mut batch = consumer
                     .batch()
-                    .max_messages(BATCH)
+                    // Never more than what is left: a fetch for more would wait out its expiry.
+                    .max_messages(BATCH.min((MESSAGES - seen) as usize))
                     .expires(Duration::from_secs(2))
                     .messages()
                     .await
