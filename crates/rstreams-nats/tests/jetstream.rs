@@ -657,3 +657,45 @@ fn wait_for_consumer(conn: &Connection, stream: &str, consumer: &str) {
         std::thread::sleep(Duration::from_millis(10)); // polling the server, bounded
     }
 }
+
+/// Demand not met before a fetch expires carries over to the next fetch, and nothing beyond
+/// the demand is ever fetched.
+#[test]
+fn unmet_demand_carries_over_expired_fetches_and_is_never_exceeded() {
+    let Some(server) = common::server() else {
+        return;
+    };
+    let conn = connect(&server);
+    stream(&conn, "CARRY", "carry.>");
+    let source = JetStreamSource::new(
+        &conn,
+        SourceConfig::durable("CARRY", "carry").fetch_expiry(Duration::from_millis(100)),
+    )
+    .decode(decode);
+    // Requests 10 once (batch 10, never re-requested before 10 arrive).
+    let (rec, rx) = recorder::<JsMessage<u64>>(10);
+    source.subscribe(rec);
+    produce(&conn, "carry.x", 0..3);
+    for i in 0..3 {
+        assert!(matches!(next(&rx), Event::Next(m) if *m.payload() == i));
+    }
+    // Several fetches expire while the stream is empty (this sleep lets time pass, it does not
+    // synchronise anything).
+    std::thread::sleep(Duration::from_millis(400));
+    produce(&conn, "carry.x", 3..7);
+    for i in 3..7 {
+        assert!(matches!(next(&rx), Event::Next(m) if *m.payload() == i));
+    }
+    // 3 of the 10 requested are still outstanding; publish 5: exactly 3 more arrive...
+    produce(&conn, "carry.x", 7..12);
+    for i in 7..10 {
+        assert!(matches!(next(&rx), Event::Next(m) if *m.payload() == i));
+    }
+    // ...then the recorder requests 10 again (batch done) and the remaining 2 arrive.
+    for i in 10..12 {
+        assert!(matches!(next(&rx), Event::Next(m) if *m.payload() == i));
+    }
+    assert!(rx.recv_timeout(Duration::from_millis(200)).is_err());
+    let stats = conn.consumer_stats("CARRY", "carry").unwrap();
+    assert_eq!(stats.num_pending, 0, "{stats:?}");
+}
