@@ -574,6 +574,8 @@ pub fn entries() -> Vec<Builtin> {
             rstreams::source::fuse::Fused(
                 rstreams::from_iter(0..n.saturating_mul(2)).filter(|x| x % 2 == 1),
             )
+        })
+        .with_failed(failing::<u64>),
         // issue 15: flat_map_sequential, switch_map
         publisher("rstreams::range.flat_map_sequential", |n| {
             rstreams::range(0, n).flat_map_sequential(rstreams::just, 4, 8)
