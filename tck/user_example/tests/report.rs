@@ -1,0 +1,47 @@
+//! Runs `cargo run --example tck -- report` as a user would, and checks the JSON and JUnit
+//! outputs name this crate's publisher and the suite's tests.
+
+use std::process::Command;
+
+fn report(format: &str) -> (bool, String) {
+    let out = Command::new(env!("CARGO"))
+        .args([
+            "run",
+            "--quiet",
+            "--example",
+            "tck",
+            "--",
+            "report",
+            "--format",
+            format,
+        ])
+        .args(["--jobs", "1"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("cargo runs");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
+#[test]
+fn a_user_crate_gets_the_json_report_for_its_own_publisher() {
+    let (ok, json) = report("json");
+    assert!(ok, "the report failed:\n{json}");
+    assert!(
+        json.contains("\"implementation\":\"user_example::Counter\""),
+        "{json}"
+    );
+    assert!(json.contains("rust_spec312_cancel_from_another_thread_stops_unbounded_emission"));
+    assert!(json.contains("\"required_failures\":0"), "{json}");
+}
+
+#[test]
+fn a_user_crate_gets_junit_xml() {
+    let (ok, xml) = report("junit");
+    assert!(ok, "the report failed:\n{xml}");
+    assert!(xml.starts_with("<?xml"), "{xml}");
+    assert!(xml.contains("<testsuite name=\"user_example::Counter / PublisherVerification\""));
+    assert!(!xml.contains("<failure"), "{xml}");
+}
