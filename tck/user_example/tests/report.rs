@@ -45,3 +45,28 @@ fn a_user_crate_gets_junit_xml() {
     assert!(xml.contains("<testsuite name=\"user_example::Counter / PublisherVerification\""));
     assert!(!xml.contains("<failure"), "{xml}");
 }
+
+#[test]
+fn a_test_that_aborts_its_process_is_reported_by_name_and_the_rest_still_prints() {
+    let out = Command::new(env!("CARGO"))
+        .args(["run", "--quiet", "--example", "crashing", "--", "report"])
+        .args(["--format", "json", "--jobs", "2"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("cargo runs");
+    let json = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{json}");
+    // The two request(0) tests abort: each fails, named, with how its process ended.
+    for test in [
+        "required_spec309_request_zero_must_signal_illegal_argument_exception",
+        "optional_spec309_request_negative_number_may_signal_illegal_argument_exception_with_specific_message",
+    ] {
+        let at = json.find(&format!("\"name\":\"{test}\"")).expect(test);
+        let entry = &json[at..at + json[at..].find('}').unwrap()];
+        assert!(entry.contains("\"outcome\":\"failed\""), "{entry}");
+        assert!(entry.contains("ended abnormally"), "{entry}");
+    }
+    // Everything else ran: the other publisher's report is complete and clean.
+    assert!(json.contains("\"implementation\":\"Counter\",\"suite\":\"PublisherVerification\",\"passed\":47,\"failed\":0,\"skipped\":3"), "{json}");
+    assert!(json.contains("\"required_failures\":1"), "{json}");
+}
