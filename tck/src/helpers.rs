@@ -520,3 +520,54 @@ impl<T: Send + 'static> Publisher for IdentityProcessor<T> {
         );
     }
 }
+
+/// A publisher that fails every subscriber at once: `on_subscribe` (with a subscription that
+/// ignores everything), then `on_error` with its message. For
+/// [`create_failed_publisher`](crate::publisher::PublisherVerification::create_failed_publisher).
+///
+/// ```
+/// use rstreams_protocol::Publisher;
+/// let failed = rstreams_tck::helpers::FailedPublisher::<u64>::new("broken");
+/// let probe = rstreams_tck::probe::Probe::subscribe(&failed, &Default::default()).unwrap();
+/// assert!(probe.expect_error(rstreams_protocol::Rule::R1_4).is_ok());
+/// ```
+pub struct FailedPublisher<T> {
+    message: &'static str,
+    _item: std::marker::PhantomData<fn() -> T>,
+}
+
+impl<T> FailedPublisher<T> {
+    /// A publisher failing with `message`.
+    pub fn new(message: &'static str) -> Self {
+        FailedPublisher {
+            message,
+            _item: std::marker::PhantomData,
+        }
+    }
+}
+
+impl<T> std::fmt::Debug for FailedPublisher<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FailedPublisher")
+            .field("message", &self.message)
+            .finish()
+    }
+}
+
+struct NoopSubscription;
+
+impl Subscription for NoopSubscription {
+    fn request(&self, _: u64) {}
+    fn cancel(&self) {}
+}
+
+impl<T> Publisher for FailedPublisher<T> {
+    type Item = T;
+    fn subscribe<S>(&self, mut subscriber: S)
+    where
+        S: Subscriber<T> + Send + 'static,
+    {
+        subscriber.on_subscribe(Box::new(NoopSubscription));
+        subscriber.on_error(Error::msg(self.message));
+    }
+}

@@ -33,13 +33,13 @@
 //! assert_eq!(report.counts().1, 0);
 //! ```
 
-pub mod builtins;
 pub mod checker;
 pub mod helpers;
 pub mod outcome;
 pub mod probe;
 pub mod processor;
 pub mod publisher;
+pub mod report;
 pub mod subscriber;
 
 use outcome::{Outcome, Settings, TestCase};
@@ -210,7 +210,11 @@ macro_rules! __publisher_test_names {
             required_spec317_must_support_a_cumulative_pending_element_count_up_to_long_max_value,
             required_spec317_must_not_signal_on_error_when_pending_above_long_max_value,
             rust_spec101_large_requests_are_counted_exactly,
+            rust_spec101_requests_of_hundreds_of_thousands_are_counted_exactly,
             rust_spec101_seeded_random_batches_are_counted_exactly,
+            rust_optional_spec108_no_terminal_signal_after_cancel,
+            rust_spec312_cancel_inside_on_next_stops_unbounded_emission,
+            rust_spec312_cancel_from_another_thread_stops_unbounded_emission,
             rust_spec302_reentrant_requests_deliver_exact_totals,
             rust_spec308_concurrent_requests_from_other_threads_add_up_exactly,
             rust_spec313_cancel_before_any_request_drops_the_subscriber,

@@ -97,27 +97,65 @@ impl From<TestResult> for Outcome {
 ///   implementation is right).
 /// * `RSTREAMS_TCK_NO_SIGNAL_MS`: how long to watch when asserting that nothing arrives
 ///   (default 50 ms).
+/// * `RSTREAMS_TCK_CANCEL_TAIL`: how many items may still arrive after `cancel` under unbounded
+///   demand before the publisher counts as not stopping (rules 1.8 and 3.12 say "eventually";
+///   default [`DEFAULT_CANCEL_TAIL`]).
+/// * `RSTREAMS_TCK_SEED`: the seed of the randomised request schedules (default
+///   [`DEFAULT_SEED`]; decimal or `0x` hex). A failure message always names the seed it ran with.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Settings {
     /// Longest wait for an expected signal.
     pub timeout: Duration,
     /// How long "expect nothing" watches.
     pub no_signal: Duration,
+    /// Most items that may arrive after `cancel` returned (or after the `on_next` that called it
+    /// returned) while unbounded demand was outstanding.
+    pub cancel_tail: u64,
+    /// Seed of the randomised request schedules.
+    pub seed: u64,
+}
+
+/// Default of [`Settings::cancel_tail`]: large enough for a publisher that finishes an
+/// in-flight batch of a few thousand items before it sees a queued cancel, small enough that a
+/// publisher looking at its cancelled flag once every 10 000 items fails.
+pub const DEFAULT_CANCEL_TAIL: u64 = 4096;
+
+/// Default of [`Settings::seed`].
+pub const DEFAULT_SEED: u64 = 0x5eed_1234_abcd_0001;
+
+/// Whether a failure of the test called `name` makes a report fail: every test except the
+/// `optional_` ones (JVM) and the `rust_optional_` ones (Rust-only), which check SHOULD rules.
+pub fn is_required(name: &str) -> bool {
+    !(name.starts_with("optional_") || name.starts_with("rust_optional_"))
+}
+
+/// Whether the test called `name` is Rust-only (not a port of a JVM test).
+pub fn is_rust_only(name: &str) -> bool {
+    name.starts_with("rust_")
 }
 
 impl Settings {
     /// Defaults, overridden by the environment variables above.
     pub fn from_env() -> Self {
         fn ms(var: &str, default: u64) -> Duration {
-            let v = std::env::var(var)
-                .ok()
-                .and_then(|s| s.trim().parse::<u64>().ok())
-                .unwrap_or(default);
-            Duration::from_millis(v)
+            Duration::from_millis(number(var, default))
+        }
+        fn number(var: &str, default: u64) -> u64 {
+            let Ok(v) = std::env::var(var) else {
+                return default;
+            };
+            let v = v.trim();
+            let parsed = match v.strip_prefix("0x").or_else(|| v.strip_prefix("0X")) {
+                Some(hex) => u64::from_str_radix(hex, 16).ok(),
+                None => v.parse::<u64>().ok(),
+            };
+            parsed.unwrap_or(default)
         }
         Settings {
             timeout: ms("RSTREAMS_TCK_TIMEOUT_MS", 1000),
             no_signal: ms("RSTREAMS_TCK_NO_SIGNAL_MS", 50),
+            cancel_tail: number("RSTREAMS_TCK_CANCEL_TAIL", DEFAULT_CANCEL_TAIL),
+            seed: number("RSTREAMS_TCK_SEED", DEFAULT_SEED),
         }
     }
 }
@@ -177,6 +215,17 @@ impl<I: ?Sized> TestCase<I> {
     }
 }
 
+/// What a report needs to know about a test without running it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TestInfo {
+    /// The test's name.
+    pub name: &'static str,
+    /// The rule it checks.
+    pub rule: Option<Rule>,
+    /// Why the type system settles it, if it does.
+    pub settled_by_types: Option<&'static str>,
+}
+
 /// The results of one suite over one implementation.
 #[derive(Clone, Debug)]
 pub struct SuiteReport {
@@ -197,8 +246,34 @@ impl SuiteReport {
         cases: &[TestCase<I>],
         settings: &Settings,
     ) -> Self {
+        Self::run_filtered(
+            implementation_name,
+            suite,
+            implementation,
+            cases,
+            settings,
+            &mut |_| true,
+        )
+    }
+
+    /// [`run`](Self::run) over the cases `keep` accepts (it sees every case, in order).
+    pub fn run_filtered<I: ?Sized>(
+        implementation_name: impl Into<String>,
+        suite: &'static str,
+        implementation: &I,
+        cases: &[TestCase<I>],
+        settings: &Settings,
+        keep: &mut dyn FnMut(&TestInfo) -> bool,
+    ) -> Self {
         let results = cases
             .iter()
+            .filter(|case| {
+                keep(&TestInfo {
+                    name: case.name,
+                    rule: case.rule,
+                    settled_by_types: case.settled_by_types,
+                })
+            })
             .map(|case| (case.name, case.rule, case.execute(implementation, settings)))
             .collect();
         SuiteReport {

@@ -22,10 +22,11 @@
 //! probe.verify().unwrap();
 //! ```
 
+use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use parking_lot::{Condvar, Mutex};
@@ -81,7 +82,6 @@ struct Shared<T> {
     changed: Condvar,
     /// Token of the thread inside a callback, 0 when none (rule 1.3 check).
     busy: AtomicU64,
-    depth: AtomicU32,
 }
 
 impl<T> Shared<T> {
@@ -94,6 +94,34 @@ impl<T> Shared<T> {
         drop(st);
         self.changed.notify_all();
     }
+}
+
+thread_local! {
+    /// Callback nesting per probe on this thread, keyed by the probe's address: recursion
+    /// (3.3) is counted per thread, so two threads inside callbacks at once are an overlap
+    /// (1.3), never a depth of 2.
+    static DEPTHS: RefCell<Vec<(usize, u32)>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Adds `delta` to this thread's nesting depth for the probe at `key`; returns the new depth.
+fn nest(key: usize, delta: i32) -> u32 {
+    DEPTHS.with(|d| {
+        let mut d = d.borrow_mut();
+        let i = match d.iter().position(|(k, _)| *k == key) {
+            Some(i) => i,
+            None => {
+                d.push((key, 0));
+                d.len() - 1
+            }
+        };
+        let depth = d[i].1.saturating_add_signed(delta);
+        if depth == 0 {
+            d.swap_remove(i);
+        } else {
+            d[i].1 = depth;
+        }
+        depth
+    })
 }
 
 fn thread_token() -> u64 {
@@ -247,10 +275,7 @@ impl<T: Send + 'static> ProbeBuilder<T> {
                 probe.shared.stuck.store(true, Ordering::Release);
                 Err(TestFailure::rule(
                     rule,
-                    format!(
-                        "subscribe did not return within {:?} (a deadlock when request re-enters, or endless emission?)",
-                        settings.timeout
-                    ),
+                    format!("subscribe did not return within {:?}", settings.timeout),
                 ))
             }
         }
@@ -292,7 +317,6 @@ impl<T: Send + 'static> ProbeBuilder<T> {
             changed: Condvar::new(),
             stuck: std::sync::atomic::AtomicBool::new(false),
             busy: AtomicU64::new(0),
-            depth: AtomicU32::new(0),
         });
         let subscriber = ProbeSubscriber {
             shared: Arc::clone(&shared),
@@ -339,7 +363,7 @@ impl<'a, T> Enter<'a, T> {
                 false
             }
         };
-        let depth = shared.depth.fetch_add(1, Ordering::AcqRel) + 1;
+        let depth = nest(shared as *const Shared<T> as usize, 1);
         let mut st = shared.state.lock();
         st.max_depth = st.max_depth.max(depth);
         Self { shared, owned }
@@ -348,7 +372,7 @@ impl<'a, T> Enter<'a, T> {
 
 impl<T> Drop for Enter<'_, T> {
     fn drop(&mut self) {
-        self.shared.depth.fetch_sub(1, Ordering::AcqRel);
+        nest(self.shared as *const Shared<T> as usize, -1);
         if self.owned {
             self.shared.busy.store(0, Ordering::Release);
         }
@@ -523,12 +547,35 @@ impl<T: Send + 'static> Probe<T> {
                 Err(TestFailure::rule(
                     rule,
                     format!(
-                        "request({n}) did not return within {:?} (a deadlock when request re-enters, or endless emission?)",
+                        "request({n}) did not return within {:?}",
                         self.settings.timeout
                     ),
                 ))
             }
         }
+    }
+}
+
+/// A handle that requests and cancels on a probe's subscription from another thread, recorded
+/// like the probe's own calls. Unlike a [`Probe`], dropping it does not cancel.
+pub struct ProbeHandle<T> {
+    shared: Arc<Shared<T>>,
+}
+
+impl<T> ProbeHandle<T> {
+    /// See [`Probe::abandon`].
+    pub fn abandon(&self) {
+        self.shared.stuck.store(true, Ordering::Release);
+    }
+
+    /// Requests `n` more items (see [`Probe::request`]).
+    pub fn request(&self, n: u64) -> TestResult {
+        request_through(&self.shared, n)
+    }
+
+    /// Cancels the subscription (see [`Probe::cancel`]).
+    pub fn cancel(&self) -> TestResult {
+        cancel_through(&self.shared)
     }
 }
 
@@ -557,6 +604,20 @@ impl<T> Probe<T> {
     /// The settings this probe waits with.
     pub fn settings(&self) -> &Settings {
         &self.settings
+    }
+
+    /// Stops calling into the publisher (not even to cancel on drop) and makes the next
+    /// `on_next` panic, for a test that gave up on a call that never returned: the publisher may
+    /// hold a lock for ever, or emit without end on another thread.
+    pub fn abandon(&self) {
+        self.shared.stuck.store(true, Ordering::Release);
+    }
+
+    /// A handle for requesting and cancelling from another thread.
+    pub fn handle(&self) -> ProbeHandle<T> {
+        ProbeHandle {
+            shared: Arc::clone(&self.shared),
+        }
     }
 
     /// Waits up to `limit` for `ready` to hold on the state; returns whether it did.
@@ -744,11 +805,19 @@ impl<T> Probe<T> {
     }
 
     /// Waits until `k` items in total have arrived (or a terminal signal); returns the count.
+    /// The timeout bounds each gap between items, not the whole wait: a slow publisher that
+    /// keeps delivering (e.g. one paced by a timer) is waited for; one that stalls is not.
     pub fn wait_received(&self, k: u64) -> u64 {
-        self.wait_until(self.settings.timeout, |st| {
-            st.received >= k || st.terminated
-        });
-        self.received()
+        loop {
+            let before = self.received();
+            let progressed = self.wait_until(self.settings.timeout, |st| {
+                st.received >= k || st.terminated || st.received != before
+            });
+            let st = self.shared.state.lock();
+            if !progressed || st.received >= k || st.terminated {
+                return st.received;
+            }
+        }
     }
 
     /// Whether a terminal signal arrived.
@@ -759,6 +828,32 @@ impl<T> Probe<T> {
     /// Waits for a terminal signal; returns whether one arrived.
     pub fn wait_terminated(&self, limit: Duration) -> bool {
         self.wait_until(limit, |st| st.terminated)
+    }
+
+    /// Waits until no `on_next` has arrived for the no-signal window, for at most `limit`;
+    /// returns the items received by then, as `Ok` when the stream went quiet and `Err` when
+    /// items were still arriving at `limit` (the publisher did not stop). After an `Err` the
+    /// probe stops calling into the publisher, and its next `on_next` panics to unwind the
+    /// thread that is still emitting.
+    pub fn wait_quiet(&self, limit: Duration) -> Result<u64, u64> {
+        let deadline = Instant::now() + limit;
+        loop {
+            let before = self.received();
+            // Drop what the test no longer reads, so a flood cannot fill the signal queue.
+            self.shared
+                .state
+                .lock()
+                .signals
+                .retain(|s| !matches!(s, Signal::Next(None)));
+            let window = self.settings.no_signal;
+            if !self.wait_until(window, |st| st.received != before) {
+                return Ok(self.received());
+            }
+            if Instant::now() >= deadline {
+                self.shared.stuck.store(true, Ordering::Release);
+                return Err(self.received());
+            }
+        }
     }
 
     /// The deepest nesting of callbacks on one thread so far (rule 3.3).

@@ -29,6 +29,7 @@ fn settings() -> Settings {
     Settings {
         timeout: env.timeout.min(Duration::from_millis(250)),
         no_signal: env.no_signal.min(Duration::from_millis(30)),
+        ..env
     }
 }
 
@@ -59,6 +60,11 @@ fn check(fault: Fault, expected: &[(&str, Option<Rule>)], racy: &[&str]) {
     let report = publisher::run(format!("{fault:?}"), &Gallery(fault), &settings);
     let mut got = failures(&report);
     got.retain(|(name, _)| !racy.contains(name) || expected.iter().any(|(n, _)| n == name));
+    // The tests added for issue 9 have their own gallery (gallery_handwritten.rs); here they
+    // count only where an entry lists them.
+    got.retain(|(name, _)| {
+        !ISSUE_9_TESTS.contains(name) || expected.iter().any(|(n, _)| n == name)
+    });
     got.sort();
     let mut want: Vec<(&str, Option<Rule>)> = expected.to_vec();
     want.sort();
@@ -79,6 +85,14 @@ fn check(fault: Fault, expected: &[(&str, Option<Rule>)], racy: &[&str]) {
         "a gallery entry must trip at least one test"
     );
 }
+
+/// Tests checked by `gallery_handwritten.rs` against publishers in real libraries' shapes.
+const ISSUE_9_TESTS: &[&str] = &[
+    "rust_spec101_requests_of_hundreds_of_thousands_are_counted_exactly",
+    "rust_optional_spec108_no_terminal_signal_after_cancel",
+    "rust_spec312_cancel_inside_on_next_stops_unbounded_emission",
+    "rust_spec312_cancel_from_another_thread_stops_unbounded_emission",
+];
 
 macro_rules! gallery_test {
     ($name:ident, $fault:expr, $why:literal, [$(($test:literal, $rule:expr)),* $(,)?] $(, racy: [$($racy:literal),*])?) => {
@@ -111,9 +125,10 @@ fn the_reference_implementations_pass_everything() {
     let settings = Settings {
         timeout: env.timeout,
         no_signal: env.no_signal.min(Duration::from_millis(20)),
+        ..env
     };
     let mut ran = 0;
-    for entry in rstreams_tck::builtins::entries()
+    for entry in rstreams_tck::report::reference_entries()
         .into_iter()
         .filter(|e| e.name.starts_with("protocol::") || e.name.starts_with("tck::"))
     {
@@ -391,9 +406,15 @@ gallery_test!(
     Fault::EmitAfterCancel,
     "1.8: cancel is forgotten and emission goes on",
     [
+        // Not untested_spec108: with the demand bounded, signals stop anyway (rule 1.8 says
+        // "eventually"); under unbounded demand they never do.
         (
-            "untested_spec108_possibly_canceled_subscription_should_not_receive_on_error_or_on_complete_signals",
-            Some(Rule::R1_8)
+            "rust_spec312_cancel_inside_on_next_stops_unbounded_emission",
+            Some(Rule::R3_12)
+        ),
+        (
+            "rust_spec312_cancel_from_another_thread_stops_unbounded_emission",
+            Some(Rule::R3_12)
         ),
         (
             "required_spec306_after_subscription_is_cancelled_request_must_be_nops",
@@ -783,11 +804,11 @@ gallery_test!(
         ),
         (
             "rust_spec101_large_requests_are_counted_exactly",
-            Some(Rule::R1_1)
+            Some(Rule::R1_9)
         ),
         (
             "rust_spec101_seeded_random_batches_are_counted_exactly",
-            Some(Rule::R1_1)
+            Some(Rule::R1_9)
         ),
         (
             "rust_spec302_reentrant_requests_deliver_exact_totals",
@@ -943,7 +964,14 @@ gallery_test!(
             "rust_spec317_demand_saturates_instead_of_wrapping",
             Some(Rule::R3_17)
         ),
-    ]
+        (
+            "rust_spec101_seeded_random_batches_are_counted_exactly",
+            Some(Rule::R3_2)
+        ),
+    ],
+    // Its subscribe unwinds a panicking subscriber through a poisoned lock; on a loaded
+    // machine that can take longer than this fault's 100 ms timeout.
+    racy: ["rust_spec213_subscriber_panic_counts_as_cancellation"]
 );
 
 gallery_test!(
@@ -1034,10 +1062,16 @@ gallery_test!(
     replace_demand,
     Fault::ReplaceDemand,
     "3.8: request replaces the outstanding demand instead of adding to it",
-    [(
-        "rust_spec302_reentrant_requests_deliver_exact_totals",
-        Some(Rule::R3_8)
-    ),],
+    [
+        (
+            "rust_spec302_reentrant_requests_deliver_exact_totals",
+            Some(Rule::R3_8)
+        ),
+        (
+            "rust_spec101_seeded_random_batches_are_counted_exactly",
+            Some(Rule::R1_1)
+        ),
+    ],
     racy: ["rust_spec308_concurrent_requests_from_other_threads_add_up_exactly"]
 );
 

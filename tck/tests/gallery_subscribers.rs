@@ -25,6 +25,7 @@ fn settings() -> Settings {
     Settings {
         timeout: env.timeout.min(Duration::from_millis(400)),
         no_signal: env.no_signal.min(Duration::from_millis(40)),
+        ..env
     }
 }
 
@@ -298,6 +299,7 @@ fn forgetting_register_on_subscribe_fails_every_test_clearly() {
     let quick = Settings {
         timeout: Duration::from_millis(100),
         no_signal: Duration::from_millis(10),
+        ..Settings::from_env()
     };
     let report = run_whitebox(
         "ForgetsToRegister",

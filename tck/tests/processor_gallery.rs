@@ -8,7 +8,7 @@ mod broadcast;
 use std::time::Duration;
 
 use broadcast::{Broadcast, BroadcastInput, ProcFault};
-use rstreams_protocol::{BoxPublisher, Error, Publisher, Rule};
+use rstreams_protocol::{BoxPublisher, Publisher, Rule};
 use rstreams_tck::helpers::SyncHelperPublisher;
 use rstreams_tck::outcome::{Outcome, Settings, SuiteReport};
 use rstreams_tck::processor::{self, IdentityProcessorVerification};
@@ -35,7 +35,7 @@ impl IdentityProcessorVerification for UncoordinatedTck {
     }
     fn create_failed_publisher(&self) -> Option<BoxPublisher<u64>> {
         let p = Broadcast::new(ProcFault::None, false);
-        rstreams::error::<u64>(Error::msg("upstream failed")).subscribe(p.input());
+        rstreams_tck::helpers::FailedPublisher::<u64>::new("upstream failed").subscribe(p.input());
         Some(p.boxed())
     }
 }
@@ -56,7 +56,7 @@ impl IdentityProcessorVerification for BroadcastTck {
     }
     fn create_failed_publisher(&self) -> Option<BoxPublisher<u64>> {
         let p = Broadcast::new(self.0, true);
-        rstreams::error::<u64>(Error::msg("upstream failed")).subscribe(p.input());
+        rstreams_tck::helpers::FailedPublisher::<u64>::new("upstream failed").subscribe(p.input());
         Some(p.boxed())
     }
     fn does_coordinated_emission(&self) -> bool {
@@ -69,6 +69,7 @@ fn settings() -> Settings {
     Settings {
         timeout: env.timeout.min(Duration::from_millis(250)),
         no_signal: env.no_signal.min(Duration::from_millis(30)),
+        ..env
     }
 }
 

@@ -1,7 +1,7 @@
 //! The processor suite over the TCK's reference identity processor, fed by the synchronous and
 //! by the asynchronous helper publisher.
 
-use rstreams_protocol::{BoxPublisher, Error, Publisher};
+use rstreams_protocol::{BoxPublisher, Publisher};
 use rstreams_tck::helpers::{
     AsyncHelperPublisher, IdentityProcessor, ProcessorInput, SyncHelperPublisher,
 };
@@ -37,7 +37,7 @@ impl IdentityProcessorVerification for Reference {
     fn create_failed_publisher(&self) -> Option<BoxPublisher<u64>> {
         // A processor whose upstream failed before anyone subscribed downstream.
         let p = IdentityProcessor::new(4);
-        rstreams::error::<u64>(Error::msg("upstream failed")).subscribe(p.input());
+        rstreams_tck::helpers::FailedPublisher::<u64>::new("upstream failed").subscribe(p.input());
         Some(p.boxed())
     }
 }

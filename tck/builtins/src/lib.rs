@@ -1,186 +1,42 @@
-//! The built-in implementations the report CLI verifies, one line each.
+//! The registry of rstreams' own implementations: every publisher and processor the project's
+//! TCK report verifies, one row each, after the TCK's reference implementations. The report
+//! binary (`./scripts/run`) and this crate's test (`cargo test -p rstreams-tck-builtins`) both
+//! run exactly [`entries`], so the two cannot drift.
 //!
-//! To add a publisher, add one line to [`entries`]:
+//! To add a publisher, add one row to [`entries`]:
 //!
 //! ```ignore
 //! publisher("rstreams::range.map", |n| rstreams::range(0, n).map(|x| x + 1)),
 //! ```
 //!
 //! `make(n)` must return a publisher of exactly `n` items then `on_complete` (`u64::MAX`: an
-//! endless stream). [`Builtin::with_failed`] adds a publisher that fails, for the 1.4/1.9 tests.
+//! endless stream). [`Entry::with_failed`] adds a publisher that fails, for the 1.4/1.9 tests.
 
-use std::any::Any;
-use std::fmt;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
 
 use rstreams::{PublisherExt, overflow::OverflowPolicy};
-use rstreams_protocol::reference::{IterPublisher, RangePublisher};
 use rstreams_protocol::{BoxPublisher, Error, Publisher};
-
-use crate::helpers::{AsyncHelperPublisher, IdentityProcessor, SyncHelperPublisher};
-use crate::outcome::{Settings, SuiteReport};
-use crate::processor::{self, IdentityProcessorVerification};
-use crate::publisher::{self, PublisherVerification};
-
-/// Makes the failed publisher of an entry, type-erased (downcast to `BoxPublisher<Item>`).
-type FailedFn = Arc<dyn Fn() -> Box<dyn Any> + Send + Sync>;
-type Runner = Arc<dyn Fn(&Settings, Option<&FailedFn>) -> SuiteReport + Send + Sync>;
-
-/// One implementation and the suite that verifies it.
-#[derive(Clone)]
-pub struct Builtin {
-    /// The implementation's name in the report.
-    pub name: &'static str,
-    run: Runner,
-    failed: Option<FailedFn>,
-}
-
-impl fmt::Debug for Builtin {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Builtin").field("name", &self.name).finish()
-    }
-}
-
-impl Builtin {
-    /// Runs the entry's suite.
-    pub fn run(&self, settings: &Settings) -> SuiteReport {
-        (self.run)(settings, self.failed.as_ref())
-    }
-
-    /// The same publisher entry, with `failed()` as its failed publisher (for the tests of
-    /// rules 1.4, 1.6, 1.7 and 1.9 that need one). Its item type must be the entry's.
-    pub fn with_failed<T: 'static>(
-        self,
-        failed: impl Fn() -> BoxPublisher<T> + Send + Sync + 'static,
-    ) -> Self {
-        Builtin {
-            failed: Some(Arc::new(move || Box::new(failed()) as Box<dyn Any>)),
-            ..self
-        }
-    }
-}
-
-/// A [`PublisherVerification`] from a closure.
-struct FnVerification<F> {
-    make: F,
-    failed: Option<FailedFn>,
-}
-
-impl<P, F> PublisherVerification for FnVerification<F>
-where
-    F: Fn(u64) -> P,
-    P: Publisher + Send + Sync + 'static,
-    P::Item: Send + PartialEq + fmt::Debug + 'static,
-{
-    type Item = P::Item;
-    type Pub = P;
-    fn create_publisher(&self, elements: u64) -> P {
-        (self.make)(elements)
-    }
-    fn create_failed_publisher(&self) -> Option<BoxPublisher<P::Item>> {
-        let any = (self.failed.as_ref()?)();
-        any.downcast::<BoxPublisher<P::Item>>().ok().map(|b| *b)
-    }
-}
-
-/// A publisher entry: `make(n)` builds a publisher of `n` items.
-pub fn publisher<P, F>(name: &'static str, make: F) -> Builtin
-where
-    F: Fn(u64) -> P + Send + Sync + 'static,
-    P: Publisher + Send + Sync + 'static,
-    P::Item: Send + PartialEq + fmt::Debug + 'static,
-{
-    Builtin {
-        name,
-        failed: None,
-        run: Arc::new(move |settings: &Settings, failed: Option<&FailedFn>| {
-            let v = FnVerification {
-                make: &make,
-                failed: failed.cloned(),
-            };
-            publisher::run(name, &v, settings)
-        }),
-    }
-}
-
-/// A processor entry: `make(buffer)` builds a fresh processor's (input, output), fed in the
-/// publisher tests by the synchronous helper publisher.
-pub fn processor<I, O, F>(name: &'static str, max_subscribers: u64, make: F) -> Builtin
-where
-    F: Fn(usize) -> (I, O) + Send + Sync + 'static,
-    I: rstreams_protocol::Subscriber<u64> + Send + 'static,
-    O: Publisher<Item = u64> + Send + Sync + 'static,
-{
-    struct V<F> {
-        make: F,
-        max_subscribers: u64,
-    }
-    impl<I, O, F> IdentityProcessorVerification for V<F>
-    where
-        F: Fn(usize) -> (I, O),
-        I: rstreams_protocol::Subscriber<u64> + Send + 'static,
-        O: Publisher<Item = u64> + Send + Sync + 'static,
-    {
-        type Item = u64;
-        type Input = I;
-        type Output = O;
-        fn create_identity_processor(&self, buffer: usize) -> (I, O) {
-            (self.make)(buffer)
-        }
-        fn create_element(&self, i: u64) -> u64 {
-            i
-        }
-        fn create_helper_publisher(&self, elements: u64) -> BoxPublisher<u64> {
-            SyncHelperPublisher::new(elements, |i| i).boxed()
-        }
-        fn max_supported_subscribers(&self) -> u64 {
-            self.max_subscribers
-        }
-        fn create_failed_publisher(&self) -> Option<BoxPublisher<u64>> {
-            // A processor whose upstream failed.
-            let (input, output) = (self.make)(crate::processor::TEST_BUFFER_SIZE);
-            failing::<u64>().subscribe(input);
-            Some(output.boxed())
-        }
-    }
-    let v = Arc::new(V {
-        make,
-        max_subscribers,
-    });
-    Builtin {
-        name,
-        failed: None,
-        run: Arc::new(move |s: &Settings, _: Option<&FailedFn>| processor::run(name, &*v, s)),
-    }
-}
+pub use rstreams_tck::report::{Entry, processor, publisher};
 
 fn failing<T: Send + 'static>() -> BoxPublisher<T> {
     rstreams::error::<T>(Error::msg("a failed publisher for the TCK")).boxed()
 }
 
-/// Every publisher and processor the report verifies. One line per implementation.
-pub fn entries() -> Vec<Builtin> {
+/// Every implementation the report verifies: the TCK's reference ones, then one row per
+/// rstreams publisher and processor.
+pub fn entries() -> Vec<Entry> {
+    // The reference publishers and processor first, the reference subscribers last.
+    let (subscribers, mut all): (Vec<Entry>, Vec<Entry>) =
+        rstreams_tck::report::reference_entries()
+            .into_iter()
+            .partition(|e| e.tests().0.starts_with("Subscriber"));
+    all.extend(rows());
+    all.extend(subscribers);
+    all
+}
+
+fn rows() -> Vec<Entry> {
     vec![
-        // The protocol crate's reference publishers.
-        publisher("protocol::RangePublisher", |n| RangePublisher::new(0, n))
-            .with_failed(failing::<u64>),
-        publisher("protocol::IterPublisher", |n| IterPublisher::new(0..n))
-            .with_failed(failing::<u64>),
-        // The TCK's own helpers.
-        publisher("tck::SyncHelperPublisher", |n| {
-            SyncHelperPublisher::new(n, |i| i)
-        })
-        .with_failed(failing::<u64>),
-        publisher("tck::AsyncHelperPublisher", |n| {
-            AsyncHelperPublisher::new(n, |i| i)
-        })
-        .with_failed(failing::<u64>),
-        processor("tck::IdentityProcessor", 1, |b| {
-            let p = IdentityProcessor::<u64>::new(b);
-            (p.input(), p)
-        }),
         // The operator crate.
         publisher("rstreams::range", |n| rstreams::range(0, n)).with_failed(failing::<u64>),
         publisher("rstreams::from_iter", |n| rstreams::from_iter(0..n)).with_failed(failing::<u64>),
@@ -307,9 +163,12 @@ pub fn entries() -> Vec<Builtin> {
         })
         .with_failed(failing::<u64>),
         publisher("rstreams::range.on_backpressure_buffer(drop_oldest)", |n| {
+            // Room for every item the suite asks for: a full buffer drops items by design,
+            // and a publisher of `n` items must deliver `n`.
+            let room = n.clamp(1 << 16, 1 << 20) as usize;
             rstreams::range(0, n)
                 .subscribe_on(flow_pool())
-                .on_backpressure_buffer(1 << 16, OverflowPolicy::DropOldest)
+                .on_backpressure_buffer(room, OverflowPolicy::DropOldest)
         })
         .with_failed(failing::<u64>),
         publisher("rstreams::range.on_backpressure_buffer_unbounded", |n| {
@@ -595,54 +454,6 @@ pub fn entries() -> Vec<Builtin> {
         })
         .with_failed(failing::<u64>),
     ]
-}
-
-/// Runs every built-in entry and both subscriber suites over the reference subscribers; up to
-/// `parallel` publisher/processor suites run at once, beside the subscriber suites.
-pub fn reports(settings: &Settings, parallel: usize) -> Vec<SuiteReport> {
-    timed_reports(settings, parallel)
-        .into_iter()
-        .map(|(r, _)| r)
-        .collect()
-}
-
-/// [`reports`], with how long each suite took (the subscriber suites' time is their total,
-/// given with the first of them).
-pub fn timed_reports(settings: &Settings, parallel: usize) -> Vec<(SuiteReport, Duration)> {
-    let entries = entries();
-    let mut out: Vec<Option<(SuiteReport, Duration)>> = vec![None; entries.len()];
-    let next = AtomicUsize::new(0);
-    let results = parking_lot::Mutex::new(&mut out);
-    let subscribers = std::thread::scope(|scope| {
-        // The subscriber suites wait on their own signals; run them beside the pool.
-        let subscribers = scope.spawn(|| {
-            let start = Instant::now();
-            let reports = crate::subscriber::builtin_reports(settings);
-            (reports, start.elapsed())
-        });
-        for _ in 0..parallel.max(1) {
-            scope.spawn(|| {
-                loop {
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(entry) = entries.get(i) else { break };
-                    let start = Instant::now();
-                    let report = entry.run(settings);
-                    results.lock()[i] = Some((report, start.elapsed()));
-                }
-            });
-        }
-        subscribers.join()
-    });
-    let mut reports: Vec<(SuiteReport, Duration)> = out.into_iter().flatten().collect();
-    match subscribers {
-        Ok((subs, took)) => {
-            for (i, r) in subs.into_iter().enumerate() {
-                reports.push((r, if i == 0 { took } else { Duration::ZERO }));
-            }
-        }
-        Err(_) => tracing::debug!("the subscriber suites panicked; their reports are missing"),
-    }
-    reports
 }
 
 /// The pool the thread-hop and time entries run on (shared, never shut down).

@@ -82,17 +82,27 @@ flow_row!(
 flow_row!(
     BufferDropOldestRow,
     u64,
+    // Room for every item the suite asks for: a full buffer drops items by design, and a
+    // publisher of `n` items must deliver `n` (the exact-count tests request 300 000 and more).
     |n| rstreams::range(0, n)
         .subscribe_on(pool())
-        .on_backpressure_buffer(1 << 16, OverflowPolicy::DropOldest),
+        .on_backpressure_buffer(
+            n.clamp(1 << 16, 1 << 20) as usize,
+            OverflowPolicy::DropOldest
+        ),
     || failing().on_backpressure_buffer(4, OverflowPolicy::DropOldest)
 );
 flow_row!(
     BufferDropNewestRow,
     u64,
+    // Room for every item the suite asks for: a full buffer drops items by design, and a
+    // publisher of `n` items must deliver `n` (the exact-count tests request 300 000 and more).
     |n| rstreams::range(0, n)
         .subscribe_on(pool())
-        .on_backpressure_buffer(1 << 16, OverflowPolicy::DropNewest),
+        .on_backpressure_buffer(
+            n.clamp(1 << 16, 1 << 20) as usize,
+            OverflowPolicy::DropNewest
+        ),
     || failing().on_backpressure_buffer(4, OverflowPolicy::DropNewest)
 );
 flow_row!(
