@@ -16,7 +16,8 @@ use std::sync::Arc;
 
 use rstreams::{PublisherExt, overflow::OverflowPolicy};
 use rstreams_protocol::{BoxPublisher, Error, Publisher};
-pub use rstreams_tck::report::{Entry, processor, publisher};
+pub use rstreams_tck::report::{Entry, processor, publisher, publisher_verification};
+use rstreams_tck::publisher::PublisherVerification;
 
 fn failing<T: Send + 'static>() -> BoxPublisher<T> {
     rstreams::error::<T>(Error::msg("a failed publisher for the TCK")).boxed()
@@ -365,13 +366,7 @@ fn rows() -> Vec<Entry> {
                     1
                 }
             }
-            Builtin {
-                name: "rstreams::bridge::from_stream",
-                failed: None,
-                run: Arc::new(|s: &Settings, _: Option<&FailedFn>| {
-                    publisher::run("rstreams::bridge::from_stream", &FromStream, s)
-                }),
-            }
+            publisher_verification("rstreams::bridge::from_stream", FromStream)
         },
         {
             // One item at most: 0 items is the same future behind `skip(1)`, so both lengths
@@ -397,13 +392,7 @@ fn rows() -> Vec<Entry> {
                     1
                 }
             }
-            Builtin {
-                name: "rstreams::bridge::from_future",
-                failed: None,
-                run: Arc::new(|s: &Settings, _: Option<&FailedFn>| {
-                    publisher::run("rstreams::bridge::from_future", &FromFuture, s)
-                }),
-            }
+            publisher_verification("rstreams::bridge::from_future", FromFuture)
         },
         // issue 14: the fused synchronous path (one pull kit serving range + map/filter), as
         // concrete-type calls and `rstreams::source::fuse::Fused` take it.
