@@ -261,6 +261,24 @@ fn retry_backoff_ends_when_its_pool_shuts_down() {
     assert!(e.to_string().contains("shut down"), "{e}");
 }
 
+#[test]
+fn buffer_timeout_ends_when_its_pool_shuts_down() {
+    for now in [false, true] {
+        let e = shutdown_with_pending_timer(
+            |s| {
+                // One item buffered, the upstream silent: only the timer could cut the batch.
+                rstreams::never::<u64>()
+                    .start_with([7])
+                    .buffer_timeout(10, Duration::from_secs(60), s)
+                    .map(|batch| batch.len() as u64)
+                    .boxed()
+            },
+            now,
+        );
+        assert!(e.to_string().contains("shut down"), "{e}");
+    }
+}
+
 // ---- 17.6: `send` from inside the emitter's own delivery path ----
 
 /// On item 0, fills the emitter's buffer and calls `send` (or `send_timeout`) from `on_next`.

@@ -6,9 +6,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use parking_lot::Mutex;
-use rstreams_executor::{Scheduler, TimerHandle};
+use rstreams_executor::Scheduler;
 use rstreams_protocol::{Error, Publisher, Rule, Subscriber, Subscription};
 
+use super::{Armed, arm_timer};
 use crate::stage::{Loc, reject};
 use rstreams_protocol::signal::{Signal, SignalSerializer as Serializer};
 
@@ -84,7 +85,7 @@ struct State<T> {
     /// The upstream ended: `Some(None)` completed, `Some(Some(e))` failed.
     done: Option<Option<Error>>,
     generation: u64,
-    timer: Option<TimerHandle>,
+    timer: Option<Armed>,
 }
 
 struct Shared<T, S> {
@@ -151,7 +152,8 @@ where
     fn arm(self: &Arc<Self>, st: &mut State<T>) {
         let generation = st.generation;
         let weak = Arc::downgrade(self);
-        let task = Box::new(move || {
+        let lost = weak.clone();
+        let fired = move || {
             let Some(me) = weak.upgrade() else { return };
             let ask = {
                 let mut st = me.state.lock();
@@ -162,13 +164,34 @@ where
                 me.settle(&mut st)
             };
             me.after(ask);
-        });
-        match self.scheduler.execute_after(self.d, task) {
-            Ok(h) => st.timer = Some(h),
-            Err(rejected) => {
+        };
+        // Dropped unrun (the scheduler shut down): the batch can no longer be cut by time, so
+        // end the stream with an error rather than leave it waiting for a timer that never fires.
+        let lost = move || {
+            let Some(me) = lost.upgrade() else { return };
+            let ask = {
+                let mut st = me.state.lock();
+                if st.generation != generation || st.done.is_some() {
+                    return;
+                }
+                tracing::debug!(stage = %me.loc, "buffer_timeout timer dropped by its scheduler");
+                st.done = Some(Some(
+                    Error::msg(
+                        "buffer_timeout: the scheduler shut down before the timer fired; \
+                         the batch cannot be cut by time any more",
+                    )
+                    .at_stage(me.loc),
+                ));
+                me.ser.cancel_upstream();
+                me.settle(&mut st)
+            };
+            me.after(ask);
+        };
+        match arm_timer(&*self.scheduler, self.d, fired, lost) {
+            Ok(armed) => st.timer = Some(armed),
+            Err(reason) => {
                 let e = Error::msg(format!(
-                    "buffer_timeout: the scheduler refused the timer ({})",
-                    rejected.reason()
+                    "buffer_timeout: the scheduler refused the timer ({reason})"
                 ))
                 .at_stage(self.loc);
                 st.done = Some(Some(e));
