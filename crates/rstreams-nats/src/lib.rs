@@ -10,7 +10,7 @@
 //! - [`JetStreamSink`] is a [`Subscriber`](rstreams_protocol::Subscriber) that publishes with
 //!   PubAck; its demand upstream is the window of publishes awaiting their ack, so a slow
 //!   broker slows the producer. Message ids de-duplicate retries; a [`SinkHandle`] resolves
-//!   when every ack is in.
+//!   when every ack is in, and can cancel the sink from outside.
 //! - [`CoreSubject`] is a plain NATS subject (no persistence, no flow control) behind an
 //!   explicit overflow policy from [`rstreams::overflow`], with a drop counter.
 //!

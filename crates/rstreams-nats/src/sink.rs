@@ -163,6 +163,29 @@ impl SinkHandle {
     pub fn in_flight(&self) -> usize {
         self.state.inner.lock().in_flight
     }
+
+    /// Stops the sink from outside (what `dispose` is to a Reactor subscriber): cancels its
+    /// upstream subscription, so nothing more is requested, and drops items that were already
+    /// on their way (rule 2.8). Publishes in flight still settle; the handle then resolves
+    /// with an error saying the sink was cancelled ([`acked`](Self::acked) tells how many
+    /// made it). No effect once the upstream ended or the sink is done. Before the sink is
+    /// subscribed, the subscription it later receives is cancelled at once.
+    pub fn cancel(&self) {
+        let _calls = self.state.calls.lock();
+        let mut g = self.state.inner.lock();
+        if g.upstream_end.is_some() || g.result.is_some() {
+            return;
+        }
+        let up = g.upstream.take();
+        g.upstream_end = Some(Some(Error::msg(
+            "JetStreamSink cancelled through its SinkHandle before its upstream completed",
+        )));
+        self.state.settle(&mut g);
+        drop(g);
+        if let Some(up) = up {
+            up.cancel();
+        }
+    }
 }
 
 struct SinkInner {
@@ -171,7 +194,8 @@ struct SinkInner {
     max_in_flight: usize,
     acked: u64,
     duplicates: u64,
-    /// The upstream's terminal signal: `Some(None)` complete, `Some(Some(e))` failed.
+    /// The upstream's terminal signal: `Some(None)` complete, `Some(Some(e))` failed (or
+    /// cancelled through the handle, with the error the handle resolves to).
     upstream_end: Option<Option<Error>>,
     result: Option<Result<SinkReport, Error>>,
 }
@@ -318,18 +342,28 @@ impl<T: Into<Publish>> JetStreamSink<T> {
 
 impl<T: Into<Publish>> Subscriber<T> for JetStreamSink<T> {
     fn on_subscribe(&mut self, subscription: Box<dyn Subscription>) {
-        // 2.5: a second subscription is cancelled; so is one arriving after the sink is done.
-        if self.subscribed || self.state.inner.lock().result.is_some() {
+        // 2.5: a second subscription is cancelled; so is one arriving after the sink is done
+        // or cancelled (checked and stored under one lock, so a concurrent
+        // `SinkHandle::cancel` either sees the upstream and cancels it, or is seen here).
+        if self.subscribed {
             subscription.cancel();
             return;
         }
-        self.subscribed = true;
         let up: Arc<dyn Subscription> = Arc::from(subscription);
         let window = {
             let mut g = self.state.inner.lock();
-            g.upstream = Some(Arc::clone(&up));
-            g.max_in_flight
+            if g.result.is_some() || g.upstream_end.is_some() {
+                None
+            } else {
+                g.upstream = Some(Arc::clone(&up));
+                Some(g.max_in_flight)
+            }
         };
+        let Some(window) = window else {
+            up.cancel();
+            return;
+        };
+        self.subscribed = true;
         // The first request goes from the connector thread too, like every later one: the sink
         // never calls its upstream from inside a callback (2.2), so a synchronous upstream never
         // runs its production inside our on_subscribe.
@@ -350,8 +384,10 @@ impl<T: Into<Publish>> Subscriber<T> for JetStreamSink<T> {
         let publish: Publish = item.into();
         {
             let mut g = self.state.inner.lock();
-            if g.result.is_some() {
-                return; // failed already: the upstream was cancelled (2.8)
+            if g.result.is_some() || g.upstream_end.is_some() {
+                // Failed or cancelled already: an item that was on its way when the upstream
+                // was cancelled is dropped (2.8).
+                return;
             }
             if g.in_flight >= g.max_in_flight {
                 // The upstream sent more than requested (1.1): fail rather than grow.

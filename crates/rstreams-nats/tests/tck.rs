@@ -1,22 +1,26 @@
 //! The TCK over the connector, against a real nats-server: PublisherVerification over the
 //! JetStream source (each publisher a fresh ephemeral consumer on a stream prefilled with
-//! exactly `n` messages, completing once caught up) and the subscriber blackbox suite over the
-//! JetStream sink. One server per suite; every test of the suite must pass (skips only where
-//! the verification declares a limit).
+//! exactly `n` messages, completing once caught up) and both subscriber suites (blackbox and
+//! whitebox) over the JetStream sink. One server per suite; every test of the suite must pass
+//! (skips only where the verification declares a limit).
 
 mod common;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use futures_util::StreamExt;
 use rstreams_nats::async_nats::jetstream::stream::Config as StreamConfig;
 use rstreams_nats::{
-    ConnectOptions, Connection, JetStreamSink, JetStreamSource, JsMessage, SinkConfig, SourceConfig,
+    ConnectOptions, Connection, JetStreamSink, JetStreamSource, JsMessage, SinkConfig, SinkHandle,
+    SourceConfig,
 };
-use rstreams_protocol::{BoxPublisher, Publisher};
+use rstreams_protocol::{BoxPublisher, Error, Publisher, Subscriber, Subscription};
 use rstreams_tck::outcome::{Outcome, Settings, SuiteReport};
 use rstreams_tck::publisher::PublisherVerification;
 use rstreams_tck::subscriber::blackbox::{SubscriberBlackboxVerification, run_blackbox};
+use rstreams_tck::subscriber::whitebox::{SubscriberWhiteboxVerification, run_whitebox};
+use rstreams_tck::subscriber::{SubscriberPuppet, WhiteboxProbe};
 
 /// Messages prefilled for the "endless" publisher (`u64::MAX`): it never completes, and the
 /// tests that ask for an endless stream request fewer than this.
@@ -169,6 +173,120 @@ fn subscriber_blackbox_verification_over_the_jetstream_sink() {
     let report = run_blackbox(
         "JetStreamSink",
         &SinkVerification { conn },
+        &Settings::from_env(),
+    );
+    assert_all_pass(&report);
+}
+
+/// The whitebox puppet of a sink. The sink's demand is its own: it requests its window on
+/// subscribe and one more per PubAck, so it always has `window - in flight` requested. Every
+/// `trigger_request(n)` the suite makes is for items it then sends a few at a time, within
+/// that window, so the sink has already asked for them; the suite's `expect_request` checks
+/// that it really did. Cancelling is what a user does through the [`SinkHandle`].
+struct SinkPuppet(SinkHandle);
+
+impl SubscriberPuppet for SinkPuppet {
+    fn trigger_request(&self, _n: u64) {}
+    fn signal_cancel(&self) {
+        self.0.cancel();
+    }
+}
+
+/// The real sink, instrumented: the terminal signals are registered once the sink has taken
+/// them (so the probe never says "terminal" while the sink may still request), and items are
+/// registered where they really end up: as the broker delivers them on the sink's subject, to
+/// a core subscription on the connector's thread (so rule 2.2's hand-off is checked too).
+struct ProbedSink {
+    sink: JetStreamSink<String>,
+    handle: SinkHandle,
+    probe: WhiteboxProbe<String>,
+}
+
+impl Subscriber<String> for ProbedSink {
+    fn on_subscribe(&mut self, subscription: Box<dyn Subscription>) {
+        self.sink.on_subscribe(subscription);
+        self.probe
+            .register_on_subscribe(SinkPuppet(self.handle.clone()));
+    }
+    fn on_next(&mut self, item: String) {
+        self.sink.on_next(item);
+    }
+    fn on_error(&mut self, error: Error) {
+        self.sink.on_error(error.clone());
+        self.probe.register_on_error(error);
+    }
+    fn on_complete(&mut self) {
+        self.sink.on_complete();
+        self.probe.register_on_complete();
+    }
+}
+
+struct SinkWhitebox {
+    conn: Connection,
+    next: AtomicU64,
+}
+
+impl SubscriberWhiteboxVerification for SinkWhitebox {
+    type Item = String;
+
+    fn create_subscriber(
+        &self,
+        probe: WhiteboxProbe<String>,
+    ) -> Box<dyn Subscriber<String> + Send> {
+        // A subject of its own per sink (captured by the WBOX stream), watched before the sink
+        // can publish: the subscription is flushed to the server first.
+        let subject = format!("wbox.{}", self.next.fetch_add(1, Ordering::Relaxed));
+        let client = self.conn.client();
+        let watcher = probe.clone();
+        let watched = subject.clone();
+        self.conn.block_on(async move {
+            let mut sub = client.subscribe(watched).await.unwrap();
+            client.flush().await.unwrap();
+            tokio::spawn(async move {
+                while let Some(m) = sub.next().await {
+                    match String::from_utf8(m.payload.to_vec()) {
+                        Ok(item) => watcher.register_on_next(item),
+                        Err(e) => panic!("the sink published a payload that is not the item: {e}"),
+                    }
+                }
+            });
+        });
+        let (sink, handle) = JetStreamSink::new(&self.conn, SinkConfig::new(subject).window(8));
+        Box::new(ProbedSink {
+            sink,
+            handle,
+            probe,
+        })
+    }
+
+    fn create_element(&self, i: u64) -> String {
+        i.to_string()
+    }
+
+    fn processes_asynchronously(&self) -> bool {
+        // Items are registered as the broker delivers them, on the connector's thread.
+        true
+    }
+}
+
+#[test]
+fn subscriber_whitebox_verification_over_the_jetstream_sink() {
+    let Some(server) = common::server() else {
+        return;
+    };
+    let conn = connect(&server);
+    conn.ensure_stream(StreamConfig {
+        name: "WBOX".into(),
+        subjects: vec!["wbox.>".into()],
+        ..Default::default()
+    })
+    .unwrap();
+    let report = run_whitebox(
+        "JetStreamSink",
+        &SinkWhitebox {
+            conn,
+            next: AtomicU64::new(0),
+        },
         &Settings::from_env(),
     );
     assert_all_pass(&report);
