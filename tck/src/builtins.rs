@@ -471,6 +471,20 @@ pub fn entries() -> Vec<Builtin> {
                 .concat_map(|w| w, 1)
         })
         .with_failed(failing::<u64>),
+        // issue 16: folds, indices, the move-once source
+        publisher("rstreams::range.enumerate", |n| {
+            rstreams::range(0, n).enumerate().map(|(i, _)| i)
+        })
+        .with_failed(failing::<u64>),
+        // One-item stages: each item is a fold (or a fresh `once`) of its own, flattened back.
+        publisher("rstreams::range.fold", |n| {
+            rstreams::range(0, n).concat_map(|x| rstreams::range(0, x).fold(x, |a, _| a), 1)
+        })
+        .with_failed(failing::<u64>),
+        publisher("rstreams::once", |n| {
+            rstreams::range(0, n).concat_map(rstreams::once, 1)
+        })
+        .with_failed(failing::<u64>),
     ]
 }
 

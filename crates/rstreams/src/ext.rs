@@ -1335,6 +1335,61 @@ pub trait PublisherExt: Publisher {
         }
     }
 
+    // ---- parallel rails, folds and indices (issue 16) ----
+
+    /// Folds the items into an accumulator starting from `seed` (Rust's `Iterator::fold`,
+    /// Reactor's `reduce(seed, f)`), and emits it when the upstream completes: the seed itself
+    /// for an empty stream. Unlike [`reduce`](Self::reduce), the accumulator may have another
+    /// type than the items. Each subscription folds from its own clone of `seed`.
+    ///
+    /// Demand as for [`reduce`](Self::reduce): `u64::MAX` upstream once the downstream requests
+    /// anything. A panic in `f` cancels the upstream and becomes `on_error` naming rule 2.13 and
+    /// this call site.
+    ///
+    /// ```
+    /// use rstreams::prelude::*;
+    /// let longest = rstreams::from_iter(["a", "abc", "ab"])
+    ///     .fold(0usize, |m, s| m.max(s.len()))
+    ///     .blocking_first()
+    ///     .unwrap();
+    /// assert_eq!(longest, Some(3));
+    /// assert_eq!(rstreams::empty::<u8>().fold(7u32, |a, _| a).blocking_first().unwrap(), Some(7));
+    /// ```
+    #[track_caller]
+    fn fold<A, F>(self, seed: A, f: F) -> Fold<Self, A, F>
+    where
+        Self: Sized,
+        A: Clone + Send + 'static,
+        F: Fn(A, Self::Item) -> A + Send + Sync + 'static,
+    {
+        Fold {
+            upstream: self,
+            seed,
+            f: Arc::new(f),
+            loc: Location::caller(),
+        }
+    }
+
+    /// Pairs each item with its index, counted from 0 in each subscription (Rust's
+    /// `Iterator::enumerate`, Reactor's `index()`). The index is a `u64`, not `usize`: a stream
+    /// may outlive a 32-bit counter. Demand, errors and completion pass through.
+    ///
+    /// ```
+    /// use rstreams::prelude::*;
+    /// let v = rstreams::from_iter(["a", "b"]).enumerate().to_vec().blocking_first().unwrap();
+    /// assert_eq!(v, Some(vec![(0, "a"), (1, "b")]));
+    /// ```
+    #[track_caller]
+    fn enumerate(self) -> Enumerate<Self>
+    where
+        Self: Sized,
+    {
+        Enumerate {
+            upstream: self,
+            loc: Location::caller(),
+        }
+    }
+
     // ---- Concurrency operators and multicast ----
 
     /// Maps each item to a publisher and merges their items, with at most `max_concurrency`
