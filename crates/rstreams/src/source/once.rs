@@ -25,6 +25,7 @@ pub struct Once<T> {
 ///
 /// ```
 /// use rstreams::prelude::*;
+/// #[derive(Debug)]
 /// struct Handle(u32); // neither Clone nor Sync is needed
 /// let p = rstreams::once(Handle(7));
 /// assert_eq!(p.blocking_first().unwrap().map(|h| h.0), Some(7));
