@@ -10,6 +10,8 @@ const ENTRIES: &[&str] = &[
     "rstreams::range.enumerate",
     "rstreams::range.fold",
     "rstreams::once",
+    "rstreams::range.parallel.ordered",
+    "rstreams::range.parallel.sequential",
 ];
 
 #[test]

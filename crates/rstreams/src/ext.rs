@@ -13,6 +13,7 @@ use crate::hop::{PublishOn, SubscribeOn};
 use crate::multicast::{Multicast, Share, SlowConsumer};
 use crate::ops::*;
 use crate::overflow::{Mode, OnBackpressure, OverflowPolicy};
+use crate::parallel::{Identity, Joined, Parallel, RailMap};
 use crate::sink::{self, BlockingIter, Cancellable, Consumer};
 use crate::time::{Backoff, BufferTimeout, Delay, Retry, Timeout};
 use parking_lot::Mutex;
@@ -1388,6 +1389,85 @@ pub trait PublisherExt: Publisher {
             upstream: self,
             loc: Location::caller(),
         }
+    }
+
+    /// Splits the stream over one rail per available core
+    /// ([`default_rails`](crate::parallel::default_rails)), each holding at most
+    /// [`DEFAULT_RAIL_PREFETCH`](crate::parallel::DEFAULT_RAIL_PREFETCH) items: the default form
+    /// of [`parallel_with`](Self::parallel_with). Add [`run_on`](Parallel::run_on) to run the
+    /// rails on a scheduler, then join with [`ordered`](Parallel::ordered) or
+    /// [`sequential`](Parallel::sequential). See [`crate::parallel`].
+    #[track_caller]
+    fn parallel(self) -> Parallel<Self, Identity>
+    where
+        Self: Sized,
+    {
+        Parallel::new(
+            self,
+            crate::parallel::default_rails(),
+            crate::parallel::DEFAULT_RAIL_PREFETCH,
+            Location::caller(),
+        )
+    }
+
+    /// Splits the stream over `rails` rails, each holding at most `prefetch` items (queued, in
+    /// work, or done and waiting for the join); at most `rails × prefetch` items are in flight.
+    /// `rails = 0` or `prefetch = 0` fails the subscriber with an error naming this site.
+    /// See [`Parallel`] and [`crate::parallel`].
+    #[track_caller]
+    fn parallel_with(self, rails: usize, prefetch: usize) -> Parallel<Self, Identity>
+    where
+        Self: Sized,
+    {
+        Parallel::new(self, rails, prefetch, Location::caller())
+    }
+
+    /// Maps every item with `f` on `scheduler`, one rail per available core, keeping source order:
+    /// `parallel().run_on(scheduler).map(f).ordered()`. A panic in `f` fails the stream (2.13,
+    /// this site).
+    ///
+    /// ```
+    /// use rstreams::prelude::*;
+    /// use rstreams::executor::ThreadPool;
+    /// use std::sync::Arc;
+    /// let pool = Arc::new(ThreadPool::builder().workers(2).build().unwrap());
+    /// let v = rstreams::range(0, 5).par_map(pool, |x| x * x).to_vec().blocking_first();
+    /// assert_eq!(v.unwrap(), Some(vec![0, 1, 4, 9, 16]));
+    /// ```
+    #[track_caller]
+    fn par_map<U, F>(
+        self,
+        scheduler: Arc<dyn Scheduler>,
+        f: F,
+    ) -> Joined<Self, RailMap<Identity, F>>
+    where
+        Self: Sized,
+        Self::Item: Send + 'static,
+        F: Fn(Self::Item) -> U + Send + Sync + 'static,
+        U: Send + 'static,
+    {
+        self.parallel().run_on(scheduler).map(f).ordered()
+    }
+
+    /// [`par_map`](Self::par_map) on `rails` rails (prefetch
+    /// [`DEFAULT_RAIL_PREFETCH`](crate::parallel::DEFAULT_RAIL_PREFETCH) each).
+    #[track_caller]
+    fn par_map_with<U, F>(
+        self,
+        rails: usize,
+        scheduler: Arc<dyn Scheduler>,
+        f: F,
+    ) -> Joined<Self, RailMap<Identity, F>>
+    where
+        Self: Sized,
+        Self::Item: Send + 'static,
+        F: Fn(Self::Item) -> U + Send + Sync + 'static,
+        U: Send + 'static,
+    {
+        self.parallel_with(rails, crate::parallel::DEFAULT_RAIL_PREFETCH)
+            .run_on(scheduler)
+            .map(f)
+            .ordered()
     }
 
     // ---- Concurrency operators and multicast ----

@@ -37,6 +37,7 @@ pub mod hop;
 pub mod multicast;
 pub mod ops;
 pub mod overflow;
+pub mod parallel;
 pub mod sink;
 pub mod source;
 mod stage;
