@@ -210,7 +210,9 @@ where
 /// `prefetch == 0` yields one `Err` without subscribing.
 ///
 /// With a synchronous publisher the items are produced inside `next` (on the iterating thread);
-/// with a publisher that emits on other threads `next` blocks until an item arrives.
+/// with a publisher that emits on other threads `next` blocks until an item arrives. Either way
+/// the loop body runs on the iterating thread: the way to keep a slow sink off the pool's
+/// workers.
 ///
 /// The hand-off: the subscriber appends each item to a shared queue under a short lock; `next`
 /// takes the whole queue at once when its own is empty, so the consumer side costs one lock per
