@@ -134,7 +134,10 @@ impl<T: Send + 'static, G: RailStage<T>> RailsCore<T, G> {
             subscriber,
             move |handle| {
                 let _ = core.handle.set(handle);
-                JoinSource { core }
+                JoinSource {
+                    core,
+                    batch: VecDeque::new(),
+                }
             },
             self.loc,
         );
@@ -171,24 +174,43 @@ impl<T: Send + 'static, G: RailStage<T>> RailsCore<T, G> {
         self.wake();
     }
 
-    /// Runs rail `k`'s queued items, in order, on the current thread (its lane's job).
+    /// Runs rail `k`'s queued items, in order, on the current thread (its lane's job). Takes
+    /// the whole input queue under one lock and hands the results back under one more, so the
+    /// lock is taken per batch, not per item.
     fn drain_rail(self: &Arc<Self>, k: usize) {
+        let mut batch = VecDeque::new();
+        let mut done = Vec::new();
         loop {
-            let item = {
+            {
                 let mut st = self.state.lock();
                 if st.error.is_some() || st.cancelled {
                     st.rails[k].running = false;
                     return;
                 }
-                match st.rails[k].input.pop_front() {
-                    Some(item) => item,
-                    None => {
-                        st.rails[k].running = false;
+                std::mem::swap(&mut batch, &mut st.rails[k].input);
+                if batch.is_empty() {
+                    st.rails[k].running = false;
+                    return;
+                }
+            }
+            for (index, item) in batch.drain(..) {
+                match self.stage.apply(item) {
+                    Ok(out) => done.push((index, out)),
+                    Err(e) => {
+                        self.fail(e);
                         return;
                     }
                 }
-            };
-            self.run_one(k, item);
+            }
+            {
+                let mut st = self.state.lock();
+                if st.error.is_some() || st.cancelled {
+                    st.rails[k].running = false;
+                    return;
+                }
+                st.rails[k].output.extend(done.drain(..));
+            }
+            self.wake();
         }
     }
 
@@ -324,6 +346,8 @@ impl<T: Send + 'static, G: RailStage<T>> Subscriber<T> for Splitter<T, G> {
 /// The downstream side, driven by the pull kit.
 struct JoinSource<T: Send + 'static, G: RailStage<T>> {
     core: Arc<RailsCore<T, G>>,
+    /// Reused between `pull_many` calls: the items taken under the lock.
+    batch: VecDeque<G::Out>,
 }
 
 impl<T: Send + 'static, G: RailStage<T>> JoinSource<T, G> {
@@ -396,6 +420,51 @@ impl<T: Send + 'static, G: RailStage<T>> Source for JoinSource<T, G> {
             }
             // A filtered-out item: its place in the order is passed, look further.
         }
+    }
+
+    fn pull_many<F>(&mut self, limit: u64, mut emit: F) -> (u64, Option<Step<G::Out>>)
+    where
+        F: FnMut(G::Out) -> bool,
+    {
+        // Take what is ready (at most `limit` items, bounded by rails × prefetch) under one
+        // lock, then deliver it unlocked (downstream may re-enter).
+        let mut batch = std::mem::take(&mut self.batch);
+        let (stop, replenish) = {
+            let mut st = self.core.state.lock();
+            if let Some(e) = &st.error {
+                return (0, Some(Step::Error(e.clone())));
+            }
+            while (batch.len() as u64) < limit {
+                match self.take(&mut st) {
+                    Some(Some(item)) => batch.push_back(item),
+                    Some(None) => {}
+                    None => break,
+                }
+            }
+            let stop = if (batch.len() as u64) < limit {
+                Some(self.end(&st).unwrap_or(Step::Pending))
+            } else {
+                None
+            };
+            (stop, self.replenish(&mut st))
+        };
+        if let Some((up, n)) = replenish {
+            // May deliver synchronously: on_next only queues (or runs a rail) and wakes.
+            up.request(n);
+        }
+        let mut emitted = 0;
+        while let Some(item) = batch.pop_front() {
+            emitted += 1;
+            if !emit(item) {
+                batch.clear();
+                self.batch = batch;
+                return (emitted, None);
+            }
+        }
+        self.batch = batch;
+        // Pending after a replenishing request loses nothing: an item it made ready woke the
+        // drain, which runs another pass.
+        (emitted, stop)
     }
 
     fn is_exhausted(&mut self) -> bool {
