@@ -13,6 +13,7 @@ use crate::hop::{PublishOn, SubscribeOn};
 use crate::multicast::{Multicast, Share, SlowConsumer};
 use crate::ops::*;
 use crate::overflow::{Mode, OnBackpressure, OverflowPolicy};
+use crate::parallel::{Identity, Joined, Parallel, RailMap};
 use crate::sink::{self, BlockingIter, Cancellable, Consumer};
 use crate::time::{Backoff, BufferTimeout, Delay, Retry, Timeout};
 use parking_lot::Mutex;
@@ -1335,6 +1336,140 @@ pub trait PublisherExt: Publisher {
             },
             loc: Location::caller(),
         }
+    }
+
+    // ---- parallel rails, folds and indices (issue 16) ----
+
+    /// Folds the items into an accumulator starting from `seed` (Rust's `Iterator::fold`,
+    /// Reactor's `reduce(seed, f)`), and emits it when the upstream completes: the seed itself
+    /// for an empty stream. Unlike [`reduce`](Self::reduce), the accumulator may have another
+    /// type than the items. Each subscription folds from its own clone of `seed`.
+    ///
+    /// Demand as for [`reduce`](Self::reduce): `u64::MAX` upstream once the downstream requests
+    /// anything. A panic in `f` cancels the upstream and becomes `on_error` naming rule 2.13 and
+    /// this call site.
+    ///
+    /// ```
+    /// use rstreams::prelude::*;
+    /// let longest = rstreams::from_iter(["a", "abc", "ab"])
+    ///     .fold(0usize, |m, s| m.max(s.len()))
+    ///     .blocking_first()
+    ///     .unwrap();
+    /// assert_eq!(longest, Some(3));
+    /// assert_eq!(rstreams::empty::<u8>().fold(7u32, |a, _| a).blocking_first().unwrap(), Some(7));
+    /// ```
+    #[track_caller]
+    fn fold<A, F>(self, seed: A, f: F) -> Fold<Self, A, F>
+    where
+        Self: Sized,
+        A: Clone + Send + 'static,
+        F: Fn(A, Self::Item) -> A + Send + Sync + 'static,
+    {
+        Fold {
+            upstream: self,
+            seed,
+            f: Arc::new(f),
+            loc: Location::caller(),
+        }
+    }
+
+    /// Pairs each item with its index, counted from 0 in each subscription (Rust's
+    /// `Iterator::enumerate`, Reactor's `index()`). The index is a `u64`, not `usize`: a stream
+    /// may outlive a 32-bit counter. Demand, errors and completion pass through.
+    ///
+    /// ```
+    /// use rstreams::prelude::*;
+    /// let v = rstreams::from_iter(["a", "b"]).enumerate().to_vec().blocking_first().unwrap();
+    /// assert_eq!(v, Some(vec![(0, "a"), (1, "b")]));
+    /// ```
+    #[track_caller]
+    fn enumerate(self) -> Enumerate<Self>
+    where
+        Self: Sized,
+    {
+        Enumerate {
+            upstream: self,
+            loc: Location::caller(),
+        }
+    }
+
+    /// Splits the stream over one rail per available core
+    /// ([`default_rails`](crate::parallel::default_rails)), each holding at most
+    /// [`DEFAULT_RAIL_PREFETCH`](crate::parallel::DEFAULT_RAIL_PREFETCH) items: the default form
+    /// of [`parallel_with`](Self::parallel_with). Add [`run_on`](Parallel::run_on) to run the
+    /// rails on a scheduler, then join with [`ordered`](Parallel::ordered) or
+    /// [`sequential`](Parallel::sequential). See [`crate::parallel`].
+    #[track_caller]
+    fn parallel(self) -> Parallel<Self, Identity>
+    where
+        Self: Sized,
+    {
+        Parallel::new(
+            self,
+            crate::parallel::default_rails(),
+            crate::parallel::DEFAULT_RAIL_PREFETCH,
+            Location::caller(),
+        )
+    }
+
+    /// Splits the stream over `rails` rails, each holding at most `prefetch` items (queued, in
+    /// work, or done and waiting for the join); at most `rails × prefetch` items are in flight.
+    /// `rails = 0` or `prefetch = 0` fails the subscriber with an error naming this site.
+    /// See [`Parallel`] and [`crate::parallel`].
+    #[track_caller]
+    fn parallel_with(self, rails: usize, prefetch: usize) -> Parallel<Self, Identity>
+    where
+        Self: Sized,
+    {
+        Parallel::new(self, rails, prefetch, Location::caller())
+    }
+
+    /// Maps every item with `f` on `scheduler`, one rail per available core, keeping source order:
+    /// `parallel().run_on(scheduler).map(f).ordered()`. A panic in `f` fails the stream (2.13,
+    /// this site).
+    ///
+    /// ```
+    /// use rstreams::prelude::*;
+    /// use rstreams::executor::ThreadPool;
+    /// use std::sync::Arc;
+    /// let pool = Arc::new(ThreadPool::builder().workers(2).build().unwrap());
+    /// let v = rstreams::range(0, 5).par_map(pool, |x| x * x).to_vec().blocking_first();
+    /// assert_eq!(v.unwrap(), Some(vec![0, 1, 4, 9, 16]));
+    /// ```
+    #[track_caller]
+    fn par_map<U, F>(
+        self,
+        scheduler: Arc<dyn Scheduler>,
+        f: F,
+    ) -> Joined<Self, RailMap<Identity, F>>
+    where
+        Self: Sized,
+        Self::Item: Send + 'static,
+        F: Fn(Self::Item) -> U + Send + Sync + 'static,
+        U: Send + 'static,
+    {
+        self.parallel().run_on(scheduler).map(f).ordered()
+    }
+
+    /// [`par_map`](Self::par_map) on `rails` rails (prefetch
+    /// [`DEFAULT_RAIL_PREFETCH`](crate::parallel::DEFAULT_RAIL_PREFETCH) each).
+    #[track_caller]
+    fn par_map_with<U, F>(
+        self,
+        rails: usize,
+        scheduler: Arc<dyn Scheduler>,
+        f: F,
+    ) -> Joined<Self, RailMap<Identity, F>>
+    where
+        Self: Sized,
+        Self::Item: Send + 'static,
+        F: Fn(Self::Item) -> U + Send + Sync + 'static,
+        U: Send + 'static,
+    {
+        self.parallel_with(rails, crate::parallel::DEFAULT_RAIL_PREFETCH)
+            .run_on(scheduler)
+            .map(f)
+            .ordered()
     }
 
     // ---- Concurrency operators and multicast ----

@@ -39,6 +39,7 @@ pub mod hop;
 pub mod multicast;
 pub mod ops;
 pub mod overflow;
+pub mod parallel;
 pub mod sink;
 pub mod source;
 mod stage;
@@ -57,7 +58,7 @@ pub use rstreams_protocol::{
 pub use sink::{BlockingIter, Cancellable, Consumer};
 pub use source::timer;
 pub use source::{
-    concat, defer, empty, error, from_iter, from_iter_once, generate, just, never, range,
+    concat, defer, empty, error, from_iter, from_iter_once, generate, just, never, once, range,
 };
 
 /// Everything a pipeline needs: the traits, the extension trait and the sources.
@@ -65,7 +66,7 @@ pub mod prelude {
     pub use crate::merge;
     pub use crate::sink::{Cancellable, Consumer};
     pub use crate::source::{
-        concat, defer, empty, error, from_iter, from_iter_once, generate, just, never, range,
+        concat, defer, empty, error, from_iter, from_iter_once, generate, just, never, once, range,
     };
     pub use crate::{Error, PublisherExt, emitter};
     pub use rstreams_protocol::{Publisher, Subscriber, Subscription};

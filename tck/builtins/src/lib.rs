@@ -442,6 +442,38 @@ fn rows() -> Vec<Entry> {
             rstreams::range(0, n).switch_map(rstreams::just)
         })
         .with_failed(failing::<u64>),
+        // issue 16: folds, indices, the move-once source
+        publisher("rstreams::range.enumerate", |n| {
+            rstreams::range(0, n).enumerate().map(|(i, _)| i)
+        })
+        .with_failed(failing::<u64>),
+        // One-item stages: each item is a fold (or a fresh `once`) of its own, flattened back.
+        publisher("rstreams::range.fold", |n| {
+            rstreams::range(0, n).concat_map(|x| rstreams::range(0, x).fold(x, |a, _| a), 1)
+        })
+        .with_failed(failing::<u64>),
+        publisher("rstreams::once", |n| {
+            rstreams::range(0, n).concat_map(rstreams::once, 1)
+        })
+        .with_failed(failing::<u64>),
+        // Rails joined back: in source order on the flow pool, and in arrival order.
+        publisher("rstreams::range.parallel.ordered", |n| {
+            rstreams::range(0, n)
+                .parallel_with(2, 8)
+                .run_on(flow_pool())
+                .map(|x| x)
+                .ordered()
+        })
+        .with_failed(failing::<u64>),
+        // Inline rails (no run_on): arrival order is then deterministic, as the optional 1.11
+        // test (same sequence to every subscriber) expects; `ordered` covers the pool.
+        publisher("rstreams::range.parallel.sequential", |n| {
+            rstreams::range(0, n)
+                .parallel_with(2, 8)
+                .filter(|_| true)
+                .sequential()
+        })
+        .with_failed(failing::<u64>),
     ]
 }
 

@@ -2,6 +2,19 @@
 //! SPSC ring with prefetch; [`SubscribeOn`] moves subscribing and requesting onto a scheduler.
 //! Both are built by [`PublisherExt`](crate::PublisherExt) methods. `docs/guide/backpressure.md` explains
 //! how demand flows through a hop.
+//!
+//! # Which thread runs your closure
+//!
+//! * After [`publish_on`](crate::PublisherExt::publish_on): every closure *downstream* of the
+//!   hop (operators and the sink) runs on a worker of the hop's scheduler, one signal at a time
+//!   (a serial lane). Closures upstream of it stay on the producing thread.
+//! * After [`subscribe_on`](crate::PublisherExt::subscribe_on): the upstream's `subscribe` and
+//!   every `request` run on the scheduler's lane, so a demand-driven source and the closures
+//!   between it and the next `publish_on` run there too, *including the sink* if no other hop
+//!   follows.
+//! * Neither hop runs anything in parallel by itself: one lane is one thread at a time. For
+//!   parallel work use rails ([`parallel`](crate::PublisherExt::parallel)`().run_on(..)`, see
+//!   [`crate::parallel`]).
 
 mod park;
 mod publish_on;

@@ -41,6 +41,8 @@ thread_local! {
 
 /// The publisher made by [`PublisherExt::publish_on`](crate::PublisherExt::publish_on): the downstream
 /// receives every signal on `scheduler`, from one drain at a time (so never two at once).
+/// Every closure downstream of it (operators and the sink, e.g. `for_each`) runs on that
+/// scheduler's workers, not on the caller's thread.
 ///
 /// # Demand
 ///

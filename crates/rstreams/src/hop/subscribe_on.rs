@@ -16,7 +16,8 @@ use crate::stage::{Loc, guard, reject};
 /// scheduler, and so does every `request` the downstream makes afterwards (in order). A
 /// demand-driven upstream (every source of this crate) therefore produces its items on the
 /// scheduler's thread. `cancel` is forwarded directly, so it takes effect without waiting for
-/// queued requests.
+/// queued requests. Closures downstream of it up to the next hop (the sink's included) run
+/// where the items are produced: on the scheduler, for a demand-driven upstream.
 ///
 /// Combined with [`publish_on`](crate::PublisherExt::publish_on) it gives a two-thread pipeline:
 /// the producer runs on `subscribe_on`'s lane, the consumer in `publish_on`'s drain.

@@ -12,8 +12,8 @@ use rstreams_protocol::{Error, Publisher, Subscriber, Subscription};
 
 use crate::stage::{Loc, closure_panic, guard};
 
-/// How to fold a stream.
-trait Fold<T>: Send + Sync + 'static {
+/// How to fold a stream (shared with `fold.rs`).
+pub(crate) trait Fold<T>: Send + Sync + 'static {
     type Acc: Send + 'static;
     type Out;
     fn init(&self) -> Self::Acc;
@@ -189,7 +189,7 @@ where
     }
 }
 
-struct AggSubscriber<S, G: Fold<T>, T> {
+pub(crate) struct AggSubscriber<S, G: Fold<T>, T> {
     down: Option<S>,
     fold: G,
     acc: Option<G::Acc>,
@@ -198,7 +198,7 @@ struct AggSubscriber<S, G: Fold<T>, T> {
 }
 
 impl<S, G: Fold<T>, T> AggSubscriber<S, G, T> {
-    fn new(down: S, fold: G, loc: Loc) -> Self {
+    pub(crate) fn new(down: S, fold: G, loc: Loc) -> Self {
         Self {
             down: Some(down),
             fold,

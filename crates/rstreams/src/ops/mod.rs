@@ -6,8 +6,10 @@ mod aggregate;
 mod buffer;
 mod combine;
 mod distinct;
+mod enumerate;
 mod fallback;
 mod filter;
+mod fold;
 mod group;
 mod limit_rate;
 mod map;
@@ -28,8 +30,10 @@ pub use combine::{
     CombineLatest, DEFAULT_COMBINE_PREFETCH, WithLatestFrom, Zip3, combine_latest, zip3,
 };
 pub use distinct::{DistinctBy, DistinctUntilChanged, Itself, KeyFn, KeyOf};
+pub use enumerate::Enumerate;
 pub use fallback::{OnErrorReturn, StartWith, SwitchIfEmpty};
 pub use filter::{Filter, FilterMap};
+pub use fold::Fold;
 pub use group::{GroupBy, GroupedPublisher, Window, WindowPub};
 pub use limit_rate::LimitRate;
 pub use map::Map;

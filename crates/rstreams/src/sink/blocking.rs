@@ -218,6 +218,9 @@ where
 /// `range` or `from_iter`, possibly behind `map`/`filter`/`filter_map`/`take`), the iterator
 /// does not subscribe at all: `next` pulls `prefetch` items at a time from the chain itself.
 ///
+/// Either way the loop body runs on the iterating thread: the way to keep a slow sink off the
+/// pool's workers.
+///
 /// The hand-off has two paths. Items delivered on the iterating thread while it is inside its
 /// own `request` (a synchronous publisher: the consumer pulls a batch) go straight into the
 /// iterator's own buffer, which only that thread touches: no lock and no atomic

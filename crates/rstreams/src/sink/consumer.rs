@@ -62,6 +62,9 @@ type CompleteFn = Box<dyn FnMut() + Send>;
 /// that many first and, with [`replenish_every`](Self::replenish_every)`(k)`, asks for `k` more
 /// after every `k` items (Reactor's 75% rule is `request(256).replenish_every(192)`).
 ///
+/// The closures run on the thread that delivers each signal (see [the module](crate::sink)):
+/// a pool worker if a thread hop or rail join is upstream.
+///
 /// A panic in `on_next` cancels the subscription and is passed to the `on_error` closure (rule
 /// 2.13); without an `on_error` closure, errors go to
 /// [`report_undeliverable`](rstreams_protocol::report_undeliverable).

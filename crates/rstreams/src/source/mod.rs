@@ -1,6 +1,6 @@
 //! Sources: publishers that create items. All are demand-driven (nothing is produced before it is
-//! requested) and cold (each subscriber gets its own run), except [`from_iter_once`], which is
-//! single-use, and the [emitter](crate::emitter()), which is fed by producer threads.
+//! requested) and cold (each subscriber gets its own run), except [`from_iter_once`] and [`once`],
+//! which are single-use, and the [emitter](crate::emitter()), which is fed by producer threads.
 //!
 //! Each is built on the protocol crate's [`pull`](rstreams_protocol::pull) kit, so every
 //! publisher rule (serial signals, trampolined re-entrant `request`, rule 3.9, dropping the
@@ -11,6 +11,7 @@ mod defer;
 pub mod fuse;
 mod generate;
 mod iter;
+mod once;
 mod simple;
 mod timer;
 
@@ -19,5 +20,6 @@ pub use defer::{Defer, defer};
 pub use fuse::SyncSource;
 pub use generate::{Generate, GenerateSink, generate};
 pub use iter::{FromIter, FromIterOnce, Range, from_iter, from_iter_once, range};
+pub use once::{Once, once};
 pub use simple::{Empty, Fail, Just, Never, empty, error, just, never};
 pub use timer::{Timer, timer};

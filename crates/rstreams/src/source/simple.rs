@@ -39,7 +39,7 @@ pub fn just<T: Clone + Send + Sync + 'static>(item: T) -> Just<T> {
     }
 }
 
-struct JustSource<T>(Option<T>);
+pub(super) struct JustSource<T>(pub(super) Option<T>);
 
 impl<T: Send + 'static> Source for JustSource<T> {
     type Item = T;

@@ -1,0 +1,525 @@
+//! The rails core: one upstream subscriber splits items over the rails, each rail runs its
+//! stage on its own [`SerialLane`], and one pull-kit source joins the rails' outputs downstream.
+//!
+//! ```text
+//!  upstream ─on_next─► split: next rail with room ─► rail k: input ─lane k─► stage ─► output k ─┐
+//!           ◄─request(rails×prefetch), then 75% batches as the join takes items                 │
+//!  downstream ◄─ SerialDrain ◄─ join: ordered (head with the next index) or sequential (any) ◄───┘
+//! ```
+//!
+//! Bounds: every item is counted against its rail's `load` from dispatch until the join takes it
+//! (input queue + running + output queue); a rail's load never exceeds `prefetch`, and upstream
+//! is never asked for more than `rails × prefetch - Σ load`. The ordered join's reorder buffer is
+//! the rails' output queues, so it holds at most `rails × prefetch` items.
+//!
+//! Locking: one mutex guards the state; it is never held while calling a stage, the upstream, a
+//! lane or the downstream.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, OnceLock};
+
+use parking_lot::Mutex;
+use rstreams_executor::{Scheduler, SerialLane};
+use rstreams_protocol::pull::{PullHandle, Source, Step};
+use rstreams_protocol::{Error, Rule, Subscriber, Subscription, report_undeliverable};
+
+use super::stage::RailStage;
+use crate::stage::Loc;
+
+struct Rail<T, U> {
+    input: VecDeque<(u64, T)>,
+    output: VecDeque<(u64, Option<U>)>,
+    /// Dispatched to this rail and not yet taken by the join.
+    load: usize,
+    /// A drain job is queued or running on this rail's lane.
+    running: bool,
+}
+
+struct State<T, U> {
+    rails: Vec<Rail<T, U>>,
+    /// Round-robin dispatch position.
+    cursor: usize,
+    /// Index of the next upstream item.
+    next_index: u64,
+    /// Ordered join: the index to emit next. Sequential join: round-robin take position.
+    expect: u64,
+    take_cursor: usize,
+    up: Option<Arc<dyn Subscription>>,
+    /// Requested upstream and not yet received.
+    outstanding: u64,
+    /// Taken by the join since the last replenishing request.
+    consumed: u64,
+    upstream_done: bool,
+    error: Option<Error>,
+    cancelled: bool,
+}
+
+impl<T, U> State<T, U> {
+    /// Empties every queue; returns the upstream subscription to cancel unlocked.
+    fn clear(&mut self) -> Option<Arc<dyn Subscription>> {
+        for r in &mut self.rails {
+            r.input.clear();
+            r.output.clear();
+            r.load = 0;
+        }
+        self.up.take()
+    }
+}
+
+pub(crate) struct RailsCore<T, G: RailStage<T>> {
+    state: Mutex<State<T, G::Out>>,
+    stage: Arc<G>,
+    /// One lane per rail; empty without `run_on` (rails then run on the upstream's thread).
+    lanes: Vec<SerialLane>,
+    /// Keeps the executor alive while the subscription is (a lane only holds it weakly).
+    _scheduler: Option<Arc<dyn Scheduler>>,
+    handle: OnceLock<PullHandle>,
+    prefetch: usize,
+    window: u64,
+    limit: u64,
+    ordered: bool,
+    loc: Loc,
+}
+
+impl<T: Send + 'static, G: RailStage<T>> RailsCore<T, G> {
+    pub(crate) fn new(
+        rails: usize,
+        prefetch: usize,
+        scheduler: Option<Arc<dyn Scheduler>>,
+        stage: Arc<G>,
+        ordered: bool,
+        loc: Loc,
+    ) -> Arc<Self> {
+        let window = (rails as u64).saturating_mul(prefetch as u64);
+        let lanes = match &scheduler {
+            Some(s) => (0..rails).map(|_| s.lane()).collect(),
+            None => Vec::new(),
+        };
+        Arc::new(Self {
+            state: Mutex::new(State {
+                rails: (0..rails)
+                    .map(|_| Rail {
+                        input: VecDeque::new(),
+                        output: VecDeque::new(),
+                        load: 0,
+                        running: false,
+                    })
+                    .collect(),
+                cursor: 0,
+                next_index: 0,
+                expect: 0,
+                take_cursor: 0,
+                up: None,
+                outstanding: 0,
+                consumed: 0,
+                upstream_done: false,
+                error: None,
+                cancelled: false,
+            }),
+            stage,
+            lanes,
+            _scheduler: scheduler,
+            handle: OnceLock::new(),
+            prefetch,
+            window,
+            limit: (window - window / 4).max(1),
+            ordered,
+            loc,
+        })
+    }
+
+    pub(crate) fn serve<S: Subscriber<G::Out> + Send + 'static>(self: &Arc<Self>, subscriber: S) {
+        let core = Arc::clone(self);
+        rstreams_protocol::pull::serve_with_at(
+            subscriber,
+            move |handle| {
+                let _ = core.handle.set(handle);
+                JoinSource {
+                    core,
+                    batch: VecDeque::new(),
+                }
+            },
+            self.loc,
+        );
+    }
+
+    pub(crate) fn splitter(self: &Arc<Self>) -> Splitter<T, G> {
+        Splitter {
+            core: Arc::clone(self),
+        }
+    }
+
+    fn wake(&self) {
+        if let Some(h) = self.handle.get() {
+            h.wake();
+        }
+    }
+
+    /// Ends the stream with `error` (first one wins): every rail stops, upstream is cancelled.
+    fn fail(&self, error: Error) {
+        let up = {
+            let mut st = self.state.lock();
+            if st.error.is_some() || st.cancelled {
+                drop(st);
+                report_undeliverable(error);
+                return;
+            }
+            tracing::debug!(stage = %self.loc, %error, "rails failing; stopping every rail");
+            st.error = Some(error);
+            st.clear()
+        };
+        if let Some(up) = up {
+            up.cancel();
+        }
+        self.wake();
+    }
+
+    /// Runs rail `k`'s queued items, in order, on the current thread (its lane's job). Takes
+    /// the whole input queue under one lock and hands the results back under one more, so the
+    /// lock is taken per batch, not per item.
+    fn drain_rail(self: &Arc<Self>, k: usize) {
+        let mut batch = VecDeque::new();
+        let mut done = Vec::new();
+        loop {
+            {
+                let mut st = self.state.lock();
+                if st.error.is_some() || st.cancelled {
+                    st.rails[k].running = false;
+                    return;
+                }
+                std::mem::swap(&mut batch, &mut st.rails[k].input);
+                if batch.is_empty() {
+                    st.rails[k].running = false;
+                    return;
+                }
+            }
+            for (index, item) in batch.drain(..) {
+                match self.stage.apply(item) {
+                    Ok(out) => done.push((index, out)),
+                    Err(e) => {
+                        self.fail(e);
+                        return;
+                    }
+                }
+            }
+            {
+                let mut st = self.state.lock();
+                if st.error.is_some() || st.cancelled {
+                    st.rails[k].running = false;
+                    return;
+                }
+                st.rails[k].output.extend(done.drain(..));
+            }
+            self.wake();
+        }
+    }
+
+    fn run_one(&self, k: usize, (index, item): (u64, T)) {
+        match self.stage.apply(item) {
+            Ok(out) => {
+                let wake = {
+                    let mut st = self.state.lock();
+                    if st.error.is_some() || st.cancelled {
+                        return;
+                    }
+                    let rail = &mut st.rails[k];
+                    rail.output.push_back((index, out));
+                    // A join pass that saw this rail empty (or, ordered, waiting for this index)
+                    // may have stopped: wake it. More items behind a non-empty queue are seen by
+                    // the pass already due.
+                    rail.output.len() == 1 || self.ordered
+                };
+                if wake {
+                    self.wake();
+                }
+            }
+            Err(e) => self.fail(e),
+        }
+    }
+}
+
+/// Subscribed to the upstream: hands each item to a rail.
+pub(crate) struct Splitter<T, G: RailStage<T>> {
+    core: Arc<RailsCore<T, G>>,
+}
+
+impl<T: Send + 'static, G: RailStage<T>> Subscriber<T> for Splitter<T, G> {
+    fn on_subscribe(&mut self, s: Box<dyn Subscription>) {
+        let s: Arc<dyn Subscription> = Arc::from(s);
+        {
+            let mut st = self.core.state.lock();
+            let fresh = st.up.is_none() && !st.upstream_done;
+            if fresh && !(st.cancelled || st.error.is_some()) {
+                st.up = Some(Arc::clone(&s));
+                st.outstanding = self.core.window;
+                drop(st);
+                s.request(self.core.window);
+                return;
+            }
+        }
+        tracing::debug!(stage = %self.core.loc, "rails: extra or late on_subscribe cancelled (2.5)");
+        s.cancel();
+    }
+
+    fn on_next(&mut self, item: T) {
+        let core = &self.core;
+        let dispatch = {
+            let mut st = core.state.lock();
+            if st.cancelled || st.error.is_some() {
+                return;
+            }
+            if st.outstanding == 0 {
+                drop(st);
+                core.fail(
+                    Error::violation(Rule::R1_1, "the upstream sent more items than requested")
+                        .at_stage(core.loc),
+                );
+                return;
+            }
+            st.outstanding -= 1;
+            let n = st.rails.len();
+            // Invariant Σ load + outstanding ≤ window: some rail has room.
+            let Some(k) = (0..n)
+                .map(|i| (st.cursor + i) % n)
+                .find(|&k| st.rails[k].load < core.prefetch)
+            else {
+                drop(st);
+                core.fail(Error::msg("rails: no rail had room (bug)").at_stage(core.loc));
+                return;
+            };
+            st.cursor = (k + 1) % n;
+            let index = st.next_index;
+            st.next_index += 1;
+            let rail = &mut st.rails[k];
+            rail.load += 1;
+            if core.lanes.is_empty() {
+                Some((k, Some((index, item))))
+            } else {
+                rail.input.push_back((index, item));
+                if rail.running {
+                    None
+                } else {
+                    rail.running = true;
+                    Some((k, None))
+                }
+            }
+        };
+        match dispatch {
+            None => {}
+            // No scheduler: the rail runs here, on the upstream's thread.
+            Some((k, Some(item))) => core.run_one(k, item),
+            Some((k, None)) => {
+                let me = Arc::clone(core);
+                if let Err(rejected) = core.lanes[k].spawn(move || me.drain_rail(k)) {
+                    drop(rejected);
+                    core.fail(
+                        Error::msg("rails: the scheduler refused work (shut down)")
+                            .at_stage(core.loc),
+                    );
+                }
+            }
+        }
+    }
+
+    fn on_error(&mut self, error: Error) {
+        let mine = {
+            let mut st = self.core.state.lock();
+            st.up.take().is_some() && !st.upstream_done
+        };
+        if mine {
+            self.core.fail(error);
+        } else {
+            report_undeliverable(error);
+        }
+    }
+
+    fn on_complete(&mut self) {
+        {
+            let mut st = self.core.state.lock();
+            st.upstream_done = true;
+            st.up = None;
+        }
+        self.core.wake();
+    }
+}
+
+/// The downstream side, driven by the pull kit.
+struct JoinSource<T: Send + 'static, G: RailStage<T>> {
+    core: Arc<RailsCore<T, G>>,
+    /// Reused between `pull_many` calls: the items taken under the lock.
+    batch: VecDeque<G::Out>,
+}
+
+impl<T: Send + 'static, G: RailStage<T>> JoinSource<T, G> {
+    /// Takes the next finished slot (`Some(None)` is a filtered-out item), if one is ready.
+    fn take(&self, st: &mut State<T, G::Out>) -> Option<Option<G::Out>> {
+        let n = st.rails.len();
+        let k = if self.core.ordered {
+            let expect = st.expect;
+            (0..n).find(|&k| {
+                st.rails[k]
+                    .output
+                    .front()
+                    .is_some_and(|(i, _)| *i == expect)
+            })?
+        } else {
+            let k = (0..n)
+                .map(|i| (st.take_cursor + i) % n)
+                .find(|&k| !st.rails[k].output.is_empty())?;
+            st.take_cursor = (k + 1) % n;
+            k
+        };
+        let rail = &mut st.rails[k];
+        let (_, out) = rail.output.pop_front()?;
+        rail.load -= 1;
+        st.expect += 1;
+        st.consumed += 1;
+        Some(out)
+    }
+
+    /// The replenishing request due, if any (made unlocked by the caller).
+    fn replenish(&self, st: &mut State<T, G::Out>) -> Option<(Arc<dyn Subscription>, u64)> {
+        if st.consumed < self.core.limit {
+            return None;
+        }
+        let up = st.up.clone()?;
+        let n = std::mem::take(&mut st.consumed);
+        st.outstanding += n;
+        Some((up, n))
+    }
+
+    fn end(&self, st: &State<T, G::Out>) -> Option<Step<G::Out>> {
+        if let Some(e) = &st.error {
+            return Some(Step::Error(e.clone()));
+        }
+        let idle = st.rails.iter().all(|r| r.load == 0);
+        (st.upstream_done && idle).then_some(Step::Complete)
+    }
+}
+
+impl<T: Send + 'static, G: RailStage<T>> Source for JoinSource<T, G> {
+    type Item = G::Out;
+
+    fn pull(&mut self) -> Step<G::Out> {
+        loop {
+            let (out, replenish) = {
+                let mut st = self.core.state.lock();
+                if let Some(e) = &st.error {
+                    return Step::Error(e.clone());
+                }
+                match self.take(&mut st) {
+                    Some(out) => (out, self.replenish(&mut st)),
+                    None => return self.end(&st).unwrap_or(Step::Pending),
+                }
+            };
+            if let Some((up, n)) = replenish {
+                up.request(n);
+            }
+            if let Some(item) = out {
+                return Step::Next(item);
+            }
+            // A filtered-out item: its place in the order is passed, look further.
+        }
+    }
+
+    fn pull_many<F>(&mut self, limit: u64, mut emit: F) -> (u64, Option<Step<G::Out>>)
+    where
+        F: FnMut(G::Out) -> bool,
+    {
+        // Take what is ready (at most `limit` items, bounded by rails × prefetch) under one
+        // lock, then deliver it unlocked (downstream may re-enter).
+        let mut batch = std::mem::take(&mut self.batch);
+        let (stop, replenish) = {
+            let mut st = self.core.state.lock();
+            if let Some(e) = &st.error {
+                return (0, Some(Step::Error(e.clone())));
+            }
+            while (batch.len() as u64) < limit {
+                match self.take(&mut st) {
+                    Some(Some(item)) => batch.push_back(item),
+                    Some(None) => {}
+                    None => break,
+                }
+            }
+            let stop = if (batch.len() as u64) < limit {
+                Some(self.end(&st).unwrap_or(Step::Pending))
+            } else {
+                None
+            };
+            (stop, self.replenish(&mut st))
+        };
+        if let Some((up, n)) = replenish {
+            // May deliver synchronously: on_next only queues (or runs a rail) and wakes.
+            up.request(n);
+        }
+        let mut emitted = 0;
+        while let Some(item) = batch.pop_front() {
+            emitted += 1;
+            if !emit(item) {
+                batch.clear();
+                self.batch = batch;
+                return (emitted, None);
+            }
+        }
+        self.batch = batch;
+        // Pending after a replenishing request loses nothing: an item it made ready woke the
+        // drain, which runs another pass.
+        (emitted, stop)
+    }
+
+    fn is_exhausted(&mut self) -> bool {
+        let mut st = self.core.state.lock();
+        if st.error.is_some() {
+            return true;
+        }
+        // Filtered-out slots at the front are passed here too, so completion is not held back
+        // by them when demand has run out.
+        loop {
+            let front_filtered = if self.core.ordered {
+                let expect = st.expect;
+                st.rails
+                    .iter()
+                    .any(|r| matches!(r.output.front(), Some((i, None)) if *i == expect))
+            } else {
+                st.rails
+                    .iter()
+                    .any(|r| matches!(r.output.front(), Some((_, None))))
+            };
+            if !front_filtered {
+                break;
+            }
+            let n = st.rails.len();
+            let expect = st.expect;
+            let ordered = self.core.ordered;
+            if let Some(k) = (0..n).find(|&k| {
+                matches!(st.rails[k].output.front(), Some((i, None)) if !ordered || *i == expect)
+            }) {
+                st.rails[k].output.pop_front();
+                st.rails[k].load -= 1;
+                st.expect += 1;
+                st.consumed += 1;
+            }
+        }
+        let replenish = self.replenish(&mut st);
+        let done = self.end(&st).is_some();
+        drop(st);
+        if let Some((up, n)) = replenish {
+            up.request(n);
+        }
+        done
+    }
+}
+
+impl<T: Send + 'static, G: RailStage<T>> Drop for JoinSource<T, G> {
+    fn drop(&mut self) {
+        // Downstream cancelled or the stream ended: release the upstream and every rail's items.
+        let up = {
+            let mut st = self.core.state.lock();
+            st.cancelled = true;
+            st.clear()
+        };
+        if let Some(up) = up {
+            up.cancel();
+        }
+    }
+}
