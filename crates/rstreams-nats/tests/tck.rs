@@ -16,7 +16,7 @@ use rstreams_nats::{
 use rstreams_protocol::{BoxPublisher, Publisher};
 use rstreams_tck::outcome::{Outcome, Settings, SuiteReport};
 use rstreams_tck::publisher::PublisherVerification;
-use rstreams_tck::subscriber::blackbox::{SubscriberBlackboxVerification, run_blackbox};
+use rstreams_tck::subscriber::blackbox::{self, SubscriberBlackboxVerification};
 
 /// Messages prefilled for the "endless" publisher (`u64::MAX`): it never completes, and the
 /// tests that ask for an endless stream request fewer than this.
@@ -166,7 +166,7 @@ fn subscriber_blackbox_verification_over_the_jetstream_sink() {
         ..Default::default()
     })
     .unwrap();
-    let report = run_blackbox(
+    let report = blackbox::run(
         "JetStreamSink",
         &SinkVerification { conn },
         &Settings::from_env(),

@@ -16,8 +16,8 @@ use std::sync::Arc;
 
 use rstreams::{PublisherExt, overflow::OverflowPolicy};
 use rstreams_protocol::{BoxPublisher, Error, Publisher};
-pub use rstreams_tck::report::{Entry, processor, publisher, publisher_verification};
 use rstreams_tck::publisher::PublisherVerification;
+pub use rstreams_tck::report::{Entry, processor, publisher, publisher_verification};
 
 fn failing<T: Send + 'static>() -> BoxPublisher<T> {
     rstreams::error::<T>(Error::msg("a failed publisher for the TCK")).boxed()
