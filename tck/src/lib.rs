@@ -10,9 +10,11 @@
 //! | IdentityProcessorVerification (68 + Rust-only) | [`processor`] | [`processor::IdentityProcessorVerification`] | [`identity_processor_verification_tests!`] |
 //! | Subscriber whitebox / blackbox | [`subscriber`] | see that module | see that module |
 //!
-//! Each suite is a list of [`TestCase`]s. The macros expand to one `#[test]` per case, so
-//! `cargo test` lists every rule by name; [`outcome::SuiteReport::run`] (or each module's `run`)
-//! returns a report instead. A skipped test passes and prints why; a failure panics naming the
+//! Each suite names its tests once, in one list from which both its [`TestCase`]s (`cases()`)
+//! and its macro's `#[test]`s are generated, so `cargo test` lists every rule by name and the
+//! two cannot drift; each suite module's `run` ([`publisher::run`],
+//! [`subscriber::whitebox::run`], [`subscriber::blackbox::run`], [`processor::run`]) returns a
+//! report instead. A skipped test passes and prints why; a failure panics naming the
 //! rule. Timeouts come from [`Settings`]: see `docs/guide/tck.md`.
 //!
 //! ```
@@ -44,56 +46,89 @@ pub mod subscriber;
 
 use outcome::{Outcome, Settings, TestCase};
 
-/// Runs the case called `name` from `cases` against `implementation`, for the generated
-/// `#[test]` functions: passes on success, prints the reason and passes on a skip, panics with
-/// the rule and message on a failure.
-pub fn run_one<I: ?Sized>(cases: &[TestCase<I>], implementation: &I, name: &str) {
+/// Runs the case called `name` of `cases` against `implementation`: `Ok(None)` when it passed,
+/// `Ok(Some(note))` when it was skipped or settled by types (the note says why), `Err(message)`
+/// when it failed (the message names the rule) or when the suite has no such test.
+pub fn run_named_case<I: ?Sized>(
+    implementation: &I,
+    cases: &[TestCase<I>],
+    name: &str,
+) -> Result<Option<String>, String> {
     let Some(case) = cases.iter().find(|c| c.name == name) else {
-        panic!("rstreams-tck: no test named {name} in this suite");
+        return Err(format!("rstreams-tck: no test named {name} in this suite"));
     };
     let settings = Settings::from_env();
     match case.execute(implementation, &settings) {
-        Outcome::Passed => {}
-        Outcome::SettledByTypes(why) => println!("{name}: settled by types: {why}"),
-        Outcome::Skipped { reason } => println!("{name}: SKIPPED: {reason}"),
+        Outcome::Passed => Ok(None),
+        Outcome::SettledByTypes(why) => Ok(Some(format!("{name}: settled by Rust's types: {why}"))),
+        Outcome::Skipped { reason } => Ok(Some(format!("{name}: SKIPPED: {reason}"))),
         Outcome::Failed {
             rule: Some(rule),
             message,
-        } => panic!("{name} failed {rule}: {message}"),
+        } => Err(format!("{name} failed {rule}: {message}")),
         Outcome::Failed {
             rule: None,
             message,
-        } => panic!("{name} failed: {message}"),
+        } => Err(format!("{name} failed: {message}")),
     }
 }
 
-/// Runs every case of `cases` whose name is not in `listed` (see the generated
-/// `tests_not_listed_by_name`), panicking with all their failures; prints what it ran.
-pub fn run_unlisted<I: ?Sized>(cases: &[TestCase<I>], implementation: &I, listed: &[&str]) {
-    let settings = Settings::from_env();
-    let mut failures = Vec::new();
-    for case in cases.iter().filter(|c| !listed.contains(&c.name)) {
-        println!("running {} (not listed by name in the macro)", case.name);
-        if let Outcome::Failed { rule, message } = case.execute(implementation, &settings) {
-            failures.push(match rule {
-                Some(rule) => format!("{} failed {rule}: {message}", case.name),
-                None => format!("{} failed: {message}", case.name),
-            });
+/// [`run_named_case`] for the generated `#[test]` functions: passes on success, prints the
+/// note and passes on a skip, panics with the rule and message on a failure.
+pub fn run_one<I: ?Sized>(cases: &[TestCase<I>], implementation: &I, name: &str) {
+    match run_named_case(implementation, cases, name) {
+        Ok(None) => {}
+        Ok(Some(note)) => println!("{note}"),
+        Err(failure) => panic!("{failure}"),
+    }
+}
+
+/// Builds a suite's `Vec<TestCase<$I>>` from its name list (the callback of the
+/// `__rstreams_tck_*_list!` macros): each entry's body is the function of the same name.
+macro_rules! cases_vec {
+    ($I:ident, [$($name:ident ($($meta:tt)*)),* $(,)?]) => {
+        vec![$($crate::case_of!($I, $name, $($meta)*)),*]
+    };
+}
+pub(crate) use cases_vec;
+
+/// One entry of a name list as a [`TestCase`]: `name (rule)` runs the function `name`,
+/// `name (rule, settled: why)` passes without running.
+macro_rules! case_of {
+    ($I:ident, $name:ident, $rule:expr) => {
+        $crate::outcome::TestCase {
+            name: stringify!($name),
+            rule: $rule,
+            settled_by_types: None,
+            run: $name::<$I>,
         }
-    }
-    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    };
+    ($I:ident, $name:ident, $rule:expr, settled: $why:expr) => {
+        $crate::outcome::TestCase {
+            name: stringify!($name),
+            rule: $rule,
+            settled_by_types: Some($why),
+            run: |_, _| Ok(()),
+        }
+    };
 }
+pub(crate) use case_of;
 
-/// Expands to a module of `#[test]` functions, one per test of a suite. Used by the per-suite
-/// macros; not meant to be called directly.
+/// Expands to a module of `#[test]` functions, one per entry of a suite's name list (the
+/// callback of the `__rstreams_tck_*_list!` macros), each running the case of that name from
+/// `$cases()`. Used by the per-suite macros; not meant to be called directly.
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __tck_tests {
-    ($cases:path, $module:ident, $make:expr, [$($test:ident),* $(,)?]) => {
+    ($cases:path, $module:ident, $make:expr, [$($test:ident $meta:tt),* $(,)?]) => {
         #[allow(non_snake_case)]
         mod $module {
             #[allow(unused_imports)]
             use super::*;
+
+            /// The tests this module generates, in suite order.
+            #[allow(dead_code)]
+            pub const NAMES: &[&str] = &[$(stringify!($test)),*];
 
             $(
                 #[test]
@@ -102,20 +137,13 @@ macro_rules! __tck_tests {
                     $crate::run_one(&$cases(), &verification, stringify!($test));
                 }
             )*
-
-            /// Runs the suite's tests this macro does not list by name (tests added to a suite
-            /// after the macro's list was written), so that none is left out.
-            #[test]
-            fn tests_not_listed_by_name() {
-                let verification = $make;
-                $crate::run_unlisted(&$cases(), &verification, &[$(stringify!($test)),*]);
-            }
         }
     };
 }
 
 /// Generates one `#[test]` per [`PublisherVerification`](publisher::PublisherVerification)
-/// test, in a module named `$module`, for the verification `$make` builds.
+/// test, in a module named `$module`, for the verification `$make` builds. The module also
+/// gets `NAMES`, the list of generated tests.
 ///
 /// ```ignore
 /// struct MyVerification;
@@ -126,11 +154,11 @@ macro_rules! __tck_tests {
 #[macro_export]
 macro_rules! publisher_verification_tests {
     ($module:ident, $make:expr) => {
-        $crate::__publisher_test_names!(
+        $crate::__rstreams_tck_publisher_list!(
             $crate::__tck_tests,
             $crate::publisher::cases,
             $module,
-            $make
+            $make,
         );
     };
 }
@@ -146,82 +174,39 @@ macro_rules! publisher_verification_tests {
 #[macro_export]
 macro_rules! identity_processor_verification_tests {
     ($module:ident, $make:expr) => {
-        // The whitebox names come from the whitebox suite's own list, so the two cannot drift.
-        $crate::__rstreams_tck_whitebox_names!($crate::__processor_test_names, $module, $make);
-    };
-}
-
-/// Receives the whitebox name list and adds the publisher names and the processor's own tests.
-#[doc(hidden)]
-#[macro_export]
-macro_rules! __processor_test_names {
-    ($module:ident, $make:expr, [$($whitebox:ident),* $(,)?]) => {
-        $crate::__publisher_test_names!($crate::__tck_tests, $crate::processor::cases, $module, $make,
-            $($whitebox,)*
-            required_spec104_must_call_on_error_on_all_its_subscribers_if_it_encounters_a_non_recoverable_error,
-            must_immediately_pass_on_on_error_events_received_from_its_upstream_to_its_downstream,
-            required_must_request_from_upstream_for_elements_that_have_been_requested_long_ago
+        // The three suites' own name lists, joined in the order of `processor::cases`.
+        $crate::__rstreams_tck_publisher_list!(
+            $crate::__rstreams_tck_processor_join,
+            $crate::__rstreams_tck_whitebox_list,
+            ($module, $make),
         );
     };
 }
 
-/// Calls `$callback!($cases, $module, $make, [every publisher test name])`.
+/// Joins the processor suite's name lists one at a time (publisher, whitebox, its own), then
+/// hands the whole list to [`__tck_tests!`].
 #[doc(hidden)]
 #[macro_export]
-macro_rules! __publisher_test_names {
-    ($callback:path, $cases:path, $module:ident, $make:expr $(, $extra:ident)*) => {
-        $callback!($cases, $module, $make, [
-            required_create_publisher_1_must_produce_a_stream_of_exactly_1_element,
-            required_create_publisher_3_must_produce_a_stream_of_exactly_3_elements,
-            required_validate_max_elements_from_publisher,
-            required_validate_bounded_depth_of_on_next_and_request_recursion,
-            required_spec101_subscription_request_must_result_in_the_correct_number_of_produced_elements,
-            required_spec102_may_signal_less_than_requested_and_terminate_subscription,
-            stochastic_spec103_must_signal_on_methods_sequentially,
-            optional_spec104_must_signal_on_error_when_fails,
-            required_spec105_must_signal_on_complete_when_finite_stream_terminates,
-            optional_spec105_empty_stream_must_terminate_by_signalling_on_complete,
-            untested_spec106_must_consider_subscription_cancelled_after_on_error_or_on_complete_has_been_called,
-            required_spec107_must_not_emit_further_signals_once_on_complete_has_been_signalled,
-            untested_spec107_must_not_emit_further_signals_once_on_error_has_been_signalled,
-            untested_spec108_possibly_canceled_subscription_should_not_receive_on_error_or_on_complete_signals,
-            untested_spec109_subscribe_should_not_throw_non_fatal_throwable,
-            required_spec109_subscribe_throw_npe_on_null_subscriber,
-            required_spec109_must_issue_on_subscribe_for_non_null_subscriber,
-            required_spec109_may_reject_calls_to_subscribe_if_publisher_is_unable_or_unwilling_to_serve_them_rejection_must_trigger_on_error_after_on_subscribe,
-            untested_spec110_reject_a_subscription_request_if_the_same_subscriber_subscribes_twice,
-            optional_spec111_may_support_multi_subscribe,
-            optional_spec111_registered_subscribers_must_receive_on_next_or_on_complete_signals,
-            optional_spec111_multicast_must_produce_the_same_elements_in_the_same_sequence_to_all_of_its_subscribers_when_requesting_one_by_one,
-            optional_spec111_multicast_must_produce_the_same_elements_in_the_same_sequence_to_all_of_its_subscribers_when_requesting_many_upfront,
-            optional_spec111_multicast_must_produce_the_same_elements_in_the_same_sequence_to_all_of_its_subscribers_when_requesting_many_upfront_and_complete_as_expected,
-            required_spec302_must_allow_synchronous_request_calls_from_on_next_and_on_subscribe,
-            required_spec303_must_not_allow_unbounded_recursion,
-            untested_spec304_request_should_not_perform_heavy_computations,
-            untested_spec305_cancel_must_not_synchronously_perform_heavy_computation,
-            required_spec306_after_subscription_is_cancelled_request_must_be_nops,
-            required_spec307_after_subscription_is_cancelled_additional_cancelations_must_be_nops,
-            required_spec309_request_zero_must_signal_illegal_argument_exception,
-            required_spec309_request_negative_number_must_signal_illegal_argument_exception,
-            optional_spec309_request_negative_number_may_signal_illegal_argument_exception_with_specific_message,
-            required_spec312_cancel_must_make_the_publisher_to_eventually_stop_signaling,
-            required_spec313_cancel_must_make_the_publisher_eventually_drop_all_references_to_the_subscriber,
-            required_spec317_must_support_a_pending_element_count_up_to_long_max_value,
-            required_spec317_must_support_a_cumulative_pending_element_count_up_to_long_max_value,
-            required_spec317_must_not_signal_on_error_when_pending_above_long_max_value,
-            rust_spec101_large_requests_are_counted_exactly,
-            rust_spec101_requests_of_hundreds_of_thousands_are_counted_exactly,
-            rust_spec101_seeded_random_batches_are_counted_exactly,
-            rust_optional_spec108_no_terminal_signal_after_cancel,
-            rust_spec312_cancel_inside_on_next_stops_unbounded_emission,
-            rust_spec312_cancel_from_another_thread_stops_unbounded_emission,
-            rust_spec302_reentrant_requests_deliver_exact_totals,
-            rust_spec308_concurrent_requests_from_other_threads_add_up_exactly,
-            rust_spec313_cancel_before_any_request_drops_the_subscriber,
-            rust_spec313_cancel_inside_on_next_drops_the_subscriber,
-            rust_spec317_demand_saturates_instead_of_wrapping,
-            rust_spec213_subscriber_panic_counts_as_cancellation,
-            $($extra),*
-        ]);
+macro_rules! __rstreams_tck_processor_join {
+    ($n0:tt $(:: $n:tt)*, ($module:ident, $make:expr), [$($name:ident $meta:tt),* $(,)?]) => {
+        $n0 $(:: $n)* ! {
+            $crate::__rstreams_tck_processor_join,
+            $crate::__rstreams_tck_processor_list,
+            ($module, $make) [$($name $meta,)*],
+        }
+    };
+    ($n0:tt $(:: $n:tt)*, ($module:ident, $make:expr) [$($done:tt)*], [$($name:ident $meta:tt),* $(,)?]) => {
+        $n0 $(:: $n)* ! {
+            $crate::__rstreams_tck_processor_join,
+            ($module, $make) [$($done)* $($name $meta,)*],
+        }
+    };
+    (($module:ident, $make:expr) [$($done:tt)*], [$($name:ident $meta:tt),* $(,)?]) => {
+        $crate::__tck_tests!(
+            $crate::processor::cases,
+            $module,
+            $make,
+            [$($done)* $($name $meta,)*]
+        );
     };
 }

@@ -46,8 +46,8 @@ use rstreams_protocol::{BoxPublisher, Error, Publisher, Rule, Subscriber, Subscr
 
 use crate::outcome::{Settings, SuiteReport, TestCase, TestFailure, TestResult};
 use crate::probe::Probe;
-use crate::publisher::{self, PublisherVerification};
-use crate::subscriber::{SubscriberWhiteboxVerification, WhiteboxProbe, whitebox_cases};
+use crate::publisher::PublisherVerification;
+use crate::subscriber::{SubscriberWhiteboxVerification, WhiteboxProbe};
 
 /// The name reports use for this suite.
 pub const SUITE: &str = "IdentityProcessorVerification";
@@ -214,63 +214,54 @@ impl<T: Send + 'static> Subscriber<T> for Downstream<T> {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Delegation tables.
+// The cases.
 
-fn delegate_publisher<V: IdentityProcessorVerification, const K: usize>(
-    v: &V,
-    s: &Settings,
-) -> TestResult {
-    let adapter = AsPublisher(v);
-    (publisher::cases::<AsPublisher<'_, V>>()[K].run)(&adapter, s)
-}
-
-fn delegate_whitebox<V: IdentityProcessorVerification, const K: usize>(
-    v: &V,
-    s: &Settings,
-) -> TestResult {
-    let adapter = AsWhitebox(v);
-    (whitebox_cases::<AsWhitebox<'_, V>>()[K].run)(&adapter, s)
-}
-
-type Run<V> = fn(&V, &Settings) -> TestResult;
-
-macro_rules! table {
-    ($f:ident, $v:ty, [$($k:literal)*]) => {
-        vec![$($f::<$v, $k> as Run<$v>),*]
+/// Calls `$callback!($($args)* [the processor's own tests])`: the ONE list of the tests this
+/// suite adds to the delegated publisher and whitebox ones (JVM names), in the format of the
+/// other suites' lists. [`cases`] and
+/// [`identity_processor_verification_tests!`](crate::identity_processor_verification_tests)
+/// are generated from it and from those lists.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __rstreams_tck_processor_list {
+    ($cb0:tt $(:: $cb:tt)*, $($args:tt)*) => {
+        $cb0 $(:: $cb)* ! {$($args)* [
+            required_spec104_must_call_on_error_on_all_its_subscribers_if_it_encounters_a_non_recoverable_error (Some(Rule::R1_4)),
+            must_immediately_pass_on_on_error_events_received_from_its_upstream_to_its_downstream (Some(Rule::R4_2)),
+            required_must_request_from_upstream_for_elements_that_have_been_requested_long_ago (Some(Rule::R2_1)),
+        ]}
     };
 }
 
-/// One delegating function per test of the other suite (more than needed; the surplus is
-/// never called).
-fn publisher_runs<V: IdentityProcessorVerification>() -> Vec<Run<V>> {
-    table!(delegate_publisher, V, [
-        0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22 23 24 25 26 27 28 29
-        30 31 32 33 34 35 36 37 38 39 40 41 42 43 44 45 46 47 48 49 50 51 52 53 54 55 56 57 58 59
-    ])
+/// Builds the delegated cases from another suite's name list: each body is a closure that runs
+/// that suite's test of the same name on the processor seen through `$adapter`.
+macro_rules! delegated_cases {
+    ($suite:path, $adapter:ident, [$($name:ident ($($meta:tt)*)),* $(,)?]) => {
+        vec![$(delegated_case!($suite, $adapter, $name, $($meta)*)),*]
+    };
 }
 
-fn whitebox_runs<V: IdentityProcessorVerification>() -> Vec<Run<V>> {
-    table!(delegate_whitebox, V, [
-        0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22 23 24 25 26 27 28 29
-        30 31 32 33 34 35 36 37 38 39 40 41 42 43 44 45 46 47 48 49
-    ])
+macro_rules! delegated_case {
+    ($suite:path, $adapter:ident, $name:ident, $rule:expr) => {
+        TestCase {
+            name: stringify!($name),
+            rule: $rule,
+            settled_by_types: None,
+            run: |v: &V, s: &Settings| {
+                use $suite as suite;
+                suite::$name(&$adapter(v), s)
+            },
+        }
+    };
+    ($suite:path, $adapter:ident, $name:ident, $rule:expr, settled: $why:expr) => {
+        TestCase {
+            name: stringify!($name),
+            rule: $rule,
+            settled_by_types: Some($why),
+            run: |_, _| Ok(()),
+        }
+    };
 }
-
-/// The processor's own tests (JVM names).
-const OWN: [(&str, Option<Rule>); 3] = [
-    (
-        "required_spec104_must_call_on_error_on_all_its_subscribers_if_it_encounters_a_non_recoverable_error",
-        Some(Rule::R1_4),
-    ),
-    (
-        "must_immediately_pass_on_on_error_events_received_from_its_upstream_to_its_downstream",
-        Some(Rule::R4_2),
-    ),
-    (
-        "required_must_request_from_upstream_for_elements_that_have_been_requested_long_ago",
-        Some(Rule::R2_1),
-    ),
-];
 
 /// How many of [`cases`] are ports of JVM tests: 38 publisher + 27 whitebox + 3 own.
 pub const JVM_TESTS: usize = 68;
@@ -278,48 +269,14 @@ pub const JVM_TESTS: usize = 68;
 /// Every test: the publisher suite's (JVM then Rust-only), the whitebox suite's (JVM then
 /// Rust-only), then the processor's own three.
 pub fn cases<V: IdentityProcessorVerification>() -> Vec<TestCase<V>> {
-    let mut out = Vec::new();
-    let pubs = publisher::cases::<AsPublisher<'_, V>>();
-    let runs = publisher_runs::<V>();
-    assert!(
-        runs.len() >= pubs.len(),
-        "publisher delegation table too short"
-    );
-    for (case, run) in pubs.iter().zip(runs) {
-        out.push(TestCase {
-            name: case.name,
-            rule: case.rule,
-            settled_by_types: case.settled_by_types,
-            run,
-        });
-    }
-    let whites = whitebox_cases::<AsWhitebox<'_, V>>();
-    let runs = whitebox_runs::<V>();
-    assert!(
-        runs.len() >= whites.len(),
-        "whitebox delegation table too short"
-    );
-    for (case, run) in whites.iter().zip(runs) {
-        out.push(TestCase {
-            name: case.name,
-            rule: case.rule,
-            settled_by_types: case.settled_by_types,
-            run,
-        });
-    }
-    let own: [Run<V>; 3] = [
-        required_spec104_must_call_on_error_on_all_its_subscribers_if_it_encounters_a_non_recoverable_error::<V>,
-        must_immediately_pass_on_on_error_events_received_from_its_upstream_to_its_downstream::<V>,
-        required_must_request_from_upstream_for_elements_that_have_been_requested_long_ago::<V>,
-    ];
-    for ((name, rule), run) in OWN.into_iter().zip(own) {
-        out.push(TestCase {
-            name,
-            rule,
-            settled_by_types: None,
-            run,
-        });
-    }
+    let mut out: Vec<TestCase<V>> =
+        crate::__rstreams_tck_publisher_list!(delegated_cases, crate::publisher, AsPublisher,);
+    out.extend(crate::__rstreams_tck_whitebox_list!(
+        delegated_cases,
+        crate::subscriber::whitebox,
+        AsWhitebox,
+    ));
+    out.extend(crate::__rstreams_tck_processor_list!(crate::cases_vec, V,));
     out
 }
 

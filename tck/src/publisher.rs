@@ -103,92 +103,78 @@ pub fn run<V: PublisherVerification>(
     SuiteReport::run(implementation, SUITE, verification, &cases::<V>(), settings)
 }
 
-macro_rules! case {
-    ($name:ident, $rule:expr) => {
-        TestCase {
-            name: stringify!($name),
-            rule: $rule,
-            settled_by_types: None,
-            run: $name::<V>,
-        }
-    };
-    ($name:ident, $rule:expr, settled: $why:literal) => {
-        TestCase {
-            name: stringify!($name),
-            rule: $rule,
-            settled_by_types: Some($why),
-            run: settled::<V>,
-        }
+/// Calls `$callback!($($args)* [every test of the suite])`: the ONE list of the publisher
+/// suite's tests, in the JVM TCK's order, then the Rust-only ones. Each entry is
+/// `test_name (rule)` or `test_name (rule, settled: why)`; [`cases`] and
+/// [`publisher_verification_tests!`](crate::publisher_verification_tests) (and the processor
+/// suite, which delegates to these tests) are all generated from it, so none can drift.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __rstreams_tck_publisher_list {
+    ($cb0:tt $(:: $cb:tt)*, $($args:tt)*) => {
+        $cb0 $(:: $cb)* ! {$($args)* [
+            required_create_publisher_1_must_produce_a_stream_of_exactly_1_element (None),
+            required_create_publisher_3_must_produce_a_stream_of_exactly_3_elements (None),
+            required_validate_max_elements_from_publisher (None, settled: "max_elements_from_publisher returns u64, which cannot be negative"),
+            required_validate_bounded_depth_of_on_next_and_request_recursion (None),
+            required_spec101_subscription_request_must_result_in_the_correct_number_of_produced_elements (Some(Rule::R1_1)),
+            required_spec102_may_signal_less_than_requested_and_terminate_subscription (Some(Rule::R1_2)),
+            stochastic_spec103_must_signal_on_methods_sequentially (Some(Rule::R1_3)),
+            optional_spec104_must_signal_on_error_when_fails (Some(Rule::R1_4)),
+            required_spec105_must_signal_on_complete_when_finite_stream_terminates (Some(Rule::R1_5)),
+            optional_spec105_empty_stream_must_terminate_by_signalling_on_complete (Some(Rule::R1_5)),
+            untested_spec106_must_consider_subscription_cancelled_after_on_error_or_on_complete_has_been_called (Some(Rule::R1_6)),
+            required_spec107_must_not_emit_further_signals_once_on_complete_has_been_signalled (Some(Rule::R1_7)),
+            untested_spec107_must_not_emit_further_signals_once_on_error_has_been_signalled (Some(Rule::R1_7)),
+            untested_spec108_possibly_canceled_subscription_should_not_receive_on_error_or_on_complete_signals (Some(Rule::R1_8)),
+            untested_spec109_subscribe_should_not_throw_non_fatal_throwable (Some(Rule::R1_9)),
+            required_spec109_subscribe_throw_npe_on_null_subscriber (Some(Rule::R1_9), settled: "subscribe takes the subscriber by value: there is no null subscriber in Rust"),
+            required_spec109_must_issue_on_subscribe_for_non_null_subscriber (Some(Rule::R1_9)),
+            required_spec109_may_reject_calls_to_subscribe_if_publisher_is_unable_or_unwilling_to_serve_them_rejection_must_trigger_on_error_after_on_subscribe (Some(Rule::R1_9)),
+            untested_spec110_reject_a_subscription_request_if_the_same_subscriber_subscribes_twice (Some(Rule::R1_10), settled: "subscribe moves the subscriber in, so the same subscriber cannot be subscribed twice"),
+            optional_spec111_may_support_multi_subscribe (Some(Rule::R1_11)),
+            optional_spec111_registered_subscribers_must_receive_on_next_or_on_complete_signals (Some(Rule::R1_11)),
+            optional_spec111_multicast_must_produce_the_same_elements_in_the_same_sequence_to_all_of_its_subscribers_when_requesting_one_by_one (Some(Rule::R1_11)),
+            optional_spec111_multicast_must_produce_the_same_elements_in_the_same_sequence_to_all_of_its_subscribers_when_requesting_many_upfront (Some(Rule::R1_11)),
+            optional_spec111_multicast_must_produce_the_same_elements_in_the_same_sequence_to_all_of_its_subscribers_when_requesting_many_upfront_and_complete_as_expected (Some(Rule::R1_11)),
+            required_spec302_must_allow_synchronous_request_calls_from_on_next_and_on_subscribe (Some(Rule::R3_2)),
+            required_spec303_must_not_allow_unbounded_recursion (Some(Rule::R3_3)),
+            untested_spec304_request_should_not_perform_heavy_computations (Some(Rule::R3_4)),
+            untested_spec305_cancel_must_not_synchronously_perform_heavy_computation (Some(Rule::R3_5)),
+            required_spec306_after_subscription_is_cancelled_request_must_be_nops (Some(Rule::R3_6)),
+            required_spec307_after_subscription_is_cancelled_additional_cancelations_must_be_nops (Some(Rule::R3_7)),
+            required_spec309_request_zero_must_signal_illegal_argument_exception (Some(Rule::R3_9)),
+            required_spec309_request_negative_number_must_signal_illegal_argument_exception (Some(Rule::R3_9), settled: "request takes u64: a negative demand does not compile"),
+            optional_spec309_request_negative_number_may_signal_illegal_argument_exception_with_specific_message (Some(Rule::R3_9)),
+            required_spec312_cancel_must_make_the_publisher_to_eventually_stop_signaling (Some(Rule::R3_12)),
+            required_spec313_cancel_must_make_the_publisher_eventually_drop_all_references_to_the_subscriber (Some(Rule::R3_13)),
+            required_spec317_must_support_a_pending_element_count_up_to_long_max_value (Some(Rule::R3_17)),
+            required_spec317_must_support_a_cumulative_pending_element_count_up_to_long_max_value (Some(Rule::R3_17)),
+            required_spec317_must_not_signal_on_error_when_pending_above_long_max_value (Some(Rule::R3_17)),
+            // Rust-only.
+            rust_spec101_large_requests_are_counted_exactly (Some(Rule::R1_1)),
+            rust_spec101_requests_of_hundreds_of_thousands_are_counted_exactly (Some(Rule::R1_1)),
+            rust_spec101_seeded_random_batches_are_counted_exactly (Some(Rule::R1_1)),
+            rust_optional_spec108_no_terminal_signal_after_cancel (Some(Rule::R1_8)),
+            rust_spec312_cancel_inside_on_next_stops_unbounded_emission (Some(Rule::R3_12)),
+            rust_spec312_cancel_from_another_thread_stops_unbounded_emission (Some(Rule::R3_12)),
+            rust_spec302_reentrant_requests_deliver_exact_totals (Some(Rule::R3_2)),
+            rust_spec308_concurrent_requests_from_other_threads_add_up_exactly (Some(Rule::R3_8)),
+            rust_spec313_cancel_before_any_request_drops_the_subscriber (Some(Rule::R3_13)),
+            rust_spec313_cancel_inside_on_next_drops_the_subscriber (Some(Rule::R3_13)),
+            rust_spec317_demand_saturates_instead_of_wrapping (Some(Rule::R3_17)),
+            rust_spec213_subscriber_panic_counts_as_cancellation (Some(Rule::R2_13)),
+        ]}
     };
 }
 
 /// Every test of the suite, in the JVM TCK's order, then the Rust-only ones.
 pub fn cases<V: PublisherVerification>() -> Vec<TestCase<V>> {
-    vec![
-        case!(required_create_publisher_1_must_produce_a_stream_of_exactly_1_element, None),
-        case!(required_create_publisher_3_must_produce_a_stream_of_exactly_3_elements, None),
-        case!(required_validate_max_elements_from_publisher, None,
-            settled: "max_elements_from_publisher returns u64, which cannot be negative"),
-        case!(required_validate_bounded_depth_of_on_next_and_request_recursion, None),
-        case!(required_spec101_subscription_request_must_result_in_the_correct_number_of_produced_elements, Some(Rule::R1_1)),
-        case!(required_spec102_may_signal_less_than_requested_and_terminate_subscription, Some(Rule::R1_2)),
-        case!(stochastic_spec103_must_signal_on_methods_sequentially, Some(Rule::R1_3)),
-        case!(optional_spec104_must_signal_on_error_when_fails, Some(Rule::R1_4)),
-        case!(required_spec105_must_signal_on_complete_when_finite_stream_terminates, Some(Rule::R1_5)),
-        case!(optional_spec105_empty_stream_must_terminate_by_signalling_on_complete, Some(Rule::R1_5)),
-        case!(untested_spec106_must_consider_subscription_cancelled_after_on_error_or_on_complete_has_been_called, Some(Rule::R1_6)),
-        case!(required_spec107_must_not_emit_further_signals_once_on_complete_has_been_signalled, Some(Rule::R1_7)),
-        case!(untested_spec107_must_not_emit_further_signals_once_on_error_has_been_signalled, Some(Rule::R1_7)),
-        case!(untested_spec108_possibly_canceled_subscription_should_not_receive_on_error_or_on_complete_signals, Some(Rule::R1_8)),
-        case!(untested_spec109_subscribe_should_not_throw_non_fatal_throwable, Some(Rule::R1_9)),
-        case!(required_spec109_subscribe_throw_npe_on_null_subscriber, Some(Rule::R1_9),
-            settled: "subscribe takes the subscriber by value: there is no null subscriber in Rust"),
-        case!(required_spec109_must_issue_on_subscribe_for_non_null_subscriber, Some(Rule::R1_9)),
-        case!(required_spec109_may_reject_calls_to_subscribe_if_publisher_is_unable_or_unwilling_to_serve_them_rejection_must_trigger_on_error_after_on_subscribe, Some(Rule::R1_9)),
-        case!(untested_spec110_reject_a_subscription_request_if_the_same_subscriber_subscribes_twice, Some(Rule::R1_10),
-            settled: "subscribe moves the subscriber in, so the same subscriber cannot be subscribed twice"),
-        case!(optional_spec111_may_support_multi_subscribe, Some(Rule::R1_11)),
-        case!(optional_spec111_registered_subscribers_must_receive_on_next_or_on_complete_signals, Some(Rule::R1_11)),
-        case!(optional_spec111_multicast_must_produce_the_same_elements_in_the_same_sequence_to_all_of_its_subscribers_when_requesting_one_by_one, Some(Rule::R1_11)),
-        case!(optional_spec111_multicast_must_produce_the_same_elements_in_the_same_sequence_to_all_of_its_subscribers_when_requesting_many_upfront, Some(Rule::R1_11)),
-        case!(optional_spec111_multicast_must_produce_the_same_elements_in_the_same_sequence_to_all_of_its_subscribers_when_requesting_many_upfront_and_complete_as_expected, Some(Rule::R1_11)),
-        case!(required_spec302_must_allow_synchronous_request_calls_from_on_next_and_on_subscribe, Some(Rule::R3_2)),
-        case!(required_spec303_must_not_allow_unbounded_recursion, Some(Rule::R3_3)),
-        case!(untested_spec304_request_should_not_perform_heavy_computations, Some(Rule::R3_4)),
-        case!(untested_spec305_cancel_must_not_synchronously_perform_heavy_computation, Some(Rule::R3_5)),
-        case!(required_spec306_after_subscription_is_cancelled_request_must_be_nops, Some(Rule::R3_6)),
-        case!(required_spec307_after_subscription_is_cancelled_additional_cancelations_must_be_nops, Some(Rule::R3_7)),
-        case!(required_spec309_request_zero_must_signal_illegal_argument_exception, Some(Rule::R3_9)),
-        case!(required_spec309_request_negative_number_must_signal_illegal_argument_exception, Some(Rule::R3_9),
-            settled: "request takes u64: a negative demand does not compile"),
-        case!(optional_spec309_request_negative_number_may_signal_illegal_argument_exception_with_specific_message, Some(Rule::R3_9)),
-        case!(required_spec312_cancel_must_make_the_publisher_to_eventually_stop_signaling, Some(Rule::R3_12)),
-        case!(required_spec313_cancel_must_make_the_publisher_eventually_drop_all_references_to_the_subscriber, Some(Rule::R3_13)),
-        case!(required_spec317_must_support_a_pending_element_count_up_to_long_max_value, Some(Rule::R3_17)),
-        case!(required_spec317_must_support_a_cumulative_pending_element_count_up_to_long_max_value, Some(Rule::R3_17)),
-        case!(required_spec317_must_not_signal_on_error_when_pending_above_long_max_value, Some(Rule::R3_17)),
-        // Rust-only.
-        case!(rust_spec101_large_requests_are_counted_exactly, Some(Rule::R1_1)),
-        case!(rust_spec101_requests_of_hundreds_of_thousands_are_counted_exactly, Some(Rule::R1_1)),
-        case!(rust_spec101_seeded_random_batches_are_counted_exactly, Some(Rule::R1_1)),
-        case!(rust_optional_spec108_no_terminal_signal_after_cancel, Some(Rule::R1_8)),
-        case!(rust_spec312_cancel_inside_on_next_stops_unbounded_emission, Some(Rule::R3_12)),
-        case!(rust_spec312_cancel_from_another_thread_stops_unbounded_emission, Some(Rule::R3_12)),
-        case!(rust_spec302_reentrant_requests_deliver_exact_totals, Some(Rule::R3_2)),
-        case!(rust_spec308_concurrent_requests_from_other_threads_add_up_exactly, Some(Rule::R3_8)),
-        case!(rust_spec313_cancel_before_any_request_drops_the_subscriber, Some(Rule::R3_13)),
-        case!(rust_spec313_cancel_inside_on_next_drops_the_subscriber, Some(Rule::R3_13)),
-        case!(rust_spec317_demand_saturates_instead_of_wrapping, Some(Rule::R3_17)),
-        case!(rust_spec213_subscriber_panic_counts_as_cancellation, Some(Rule::R2_13)),
-    ]
+    crate::__rstreams_tck_publisher_list!(crate::cases_vec, V,)
 }
 
 /// How many of [`cases`] are ports of JVM tests (the rest are Rust-only).
 pub const JVM_TESTS: usize = 38;
-
-fn settled<V>(_: &V, _: &Settings) -> TestResult {
-    Ok(())
-}
 
 // ---------------------------------------------------------------------------------------------
 // Shared steps.
@@ -267,7 +253,7 @@ fn drain_until_quiet<T: Send + 'static>(probe: &Probe<T>, limit: u32) -> (u64, u
 // ---------------------------------------------------------------------------------------------
 // The 38 JVM tests.
 
-fn required_create_publisher_1_must_produce_a_stream_of_exactly_1_element<
+pub(crate) fn required_create_publisher_1_must_produce_a_stream_of_exactly_1_element<
     V: PublisherVerification,
 >(
     v: &V,
@@ -284,7 +270,7 @@ fn required_create_publisher_1_must_produce_a_stream_of_exactly_1_element<
     })())
 }
 
-fn required_create_publisher_3_must_produce_a_stream_of_exactly_3_elements<
+pub(crate) fn required_create_publisher_3_must_produce_a_stream_of_exactly_3_elements<
     V: PublisherVerification,
 >(
     v: &V,
@@ -303,7 +289,9 @@ fn required_create_publisher_3_must_produce_a_stream_of_exactly_3_elements<
     })())
 }
 
-fn required_validate_bounded_depth_of_on_next_and_request_recursion<V: PublisherVerification>(
+pub(crate) fn required_validate_bounded_depth_of_on_next_and_request_recursion<
+    V: PublisherVerification,
+>(
     v: &V,
     _: &Settings,
 ) -> TestResult {
@@ -316,7 +304,7 @@ fn required_validate_bounded_depth_of_on_next_and_request_recursion<V: Publisher
     Ok(())
 }
 
-fn required_spec101_subscription_request_must_result_in_the_correct_number_of_produced_elements<
+pub(crate) fn required_spec101_subscription_request_must_result_in_the_correct_number_of_produced_elements<
     V: PublisherVerification,
 >(
     v: &V,
@@ -336,7 +324,7 @@ fn required_spec101_subscription_request_must_result_in_the_correct_number_of_pr
     probe.verify()
 }
 
-fn required_spec102_may_signal_less_than_requested_and_terminate_subscription<
+pub(crate) fn required_spec102_may_signal_less_than_requested_and_terminate_subscription<
     V: PublisherVerification,
 >(
     v: &V,
@@ -350,7 +338,7 @@ fn required_spec102_may_signal_less_than_requested_and_terminate_subscription<
     probe.verify_after_quiet()
 }
 
-fn stochastic_spec103_must_signal_on_methods_sequentially<V: PublisherVerification>(
+pub(crate) fn stochastic_spec103_must_signal_on_methods_sequentially<V: PublisherVerification>(
     v: &V,
     s: &Settings,
 ) -> TestResult {
@@ -388,7 +376,7 @@ fn stochastic_spec103_must_signal_on_methods_sequentially<V: PublisherVerificati
     Ok(())
 }
 
-fn optional_spec104_must_signal_on_error_when_fails<V: PublisherVerification>(
+pub(crate) fn optional_spec104_must_signal_on_error_when_fails<V: PublisherVerification>(
     v: &V,
     s: &Settings,
 ) -> TestResult {
@@ -399,7 +387,7 @@ fn optional_spec104_must_signal_on_error_when_fails<V: PublisherVerification>(
     probe.verify_after_quiet()
 }
 
-fn required_spec105_must_signal_on_complete_when_finite_stream_terminates<
+pub(crate) fn required_spec105_must_signal_on_complete_when_finite_stream_terminates<
     V: PublisherVerification,
 >(
     v: &V,
@@ -417,7 +405,7 @@ fn required_spec105_must_signal_on_complete_when_finite_stream_terminates<
     probe.verify()
 }
 
-fn optional_spec105_empty_stream_must_terminate_by_signalling_on_complete<
+pub(crate) fn optional_spec105_empty_stream_must_terminate_by_signalling_on_complete<
     V: PublisherVerification,
 >(
     v: &V,
@@ -431,7 +419,7 @@ fn optional_spec105_empty_stream_must_terminate_by_signalling_on_complete<
     probe.verify()
 }
 
-fn untested_spec106_must_consider_subscription_cancelled_after_on_error_or_on_complete_has_been_called<
+pub(crate) fn untested_spec106_must_consider_subscription_cancelled_after_on_error_or_on_complete_has_been_called<
     V: PublisherVerification,
 >(
     v: &V,
@@ -463,7 +451,7 @@ fn untested_spec106_must_consider_subscription_cancelled_after_on_error_or_on_co
     Ok(())
 }
 
-fn required_spec107_must_not_emit_further_signals_once_on_complete_has_been_signalled<
+pub(crate) fn required_spec107_must_not_emit_further_signals_once_on_complete_has_been_signalled<
     V: PublisherVerification,
 >(
     v: &V,
@@ -479,7 +467,7 @@ fn required_spec107_must_not_emit_further_signals_once_on_complete_has_been_sign
     probe.verify()
 }
 
-fn untested_spec107_must_not_emit_further_signals_once_on_error_has_been_signalled<
+pub(crate) fn untested_spec107_must_not_emit_further_signals_once_on_error_has_been_signalled<
     V: PublisherVerification,
 >(
     v: &V,
@@ -494,7 +482,7 @@ fn untested_spec107_must_not_emit_further_signals_once_on_error_has_been_signall
     probe.verify()
 }
 
-fn untested_spec108_possibly_canceled_subscription_should_not_receive_on_error_or_on_complete_signals<
+pub(crate) fn untested_spec108_possibly_canceled_subscription_should_not_receive_on_error_or_on_complete_signals<
     V: PublisherVerification,
 >(
     v: &V,
@@ -543,7 +531,7 @@ fn untested_spec108_possibly_canceled_subscription_should_not_receive_on_error_o
     probe.verify()
 }
 
-fn rust_optional_spec108_no_terminal_signal_after_cancel<V: PublisherVerification>(
+pub(crate) fn rust_optional_spec108_no_terminal_signal_after_cancel<V: PublisherVerification>(
     v: &V,
     s: &Settings,
 ) -> TestResult {
@@ -578,7 +566,9 @@ fn rust_optional_spec108_no_terminal_signal_after_cancel<V: PublisherVerificatio
     probe.verify()
 }
 
-fn untested_spec109_subscribe_should_not_throw_non_fatal_throwable<V: PublisherVerification>(
+pub(crate) fn untested_spec109_subscribe_should_not_throw_non_fatal_throwable<
+    V: PublisherVerification,
+>(
     v: &V,
     s: &Settings,
 ) -> TestResult {
@@ -597,7 +587,9 @@ fn untested_spec109_subscribe_should_not_throw_non_fatal_throwable<V: PublisherV
     Ok(())
 }
 
-fn required_spec109_must_issue_on_subscribe_for_non_null_subscriber<V: PublisherVerification>(
+pub(crate) fn required_spec109_must_issue_on_subscribe_for_non_null_subscriber<
+    V: PublisherVerification,
+>(
     v: &V,
     s: &Settings,
 ) -> TestResult {
@@ -608,7 +600,7 @@ fn required_spec109_must_issue_on_subscribe_for_non_null_subscriber<V: Publisher
     probe.cancel()
 }
 
-fn required_spec109_may_reject_calls_to_subscribe_if_publisher_is_unable_or_unwilling_to_serve_them_rejection_must_trigger_on_error_after_on_subscribe<
+pub(crate) fn required_spec109_may_reject_calls_to_subscribe_if_publisher_is_unable_or_unwilling_to_serve_them_rejection_must_trigger_on_error_after_on_subscribe<
     V: PublisherVerification,
 >(
     v: &V,
@@ -621,7 +613,7 @@ fn required_spec109_may_reject_calls_to_subscribe_if_publisher_is_unable_or_unwi
     probe.verify()
 }
 
-fn optional_spec111_may_support_multi_subscribe<V: PublisherVerification>(
+pub(crate) fn optional_spec111_may_support_multi_subscribe<V: PublisherVerification>(
     v: &V,
     s: &Settings,
 ) -> TestResult {
@@ -637,7 +629,7 @@ fn optional_spec111_may_support_multi_subscribe<V: PublisherVerification>(
     b.cancel()
 }
 
-fn optional_spec111_registered_subscribers_must_receive_on_next_or_on_complete_signals<
+pub(crate) fn optional_spec111_registered_subscribers_must_receive_on_next_or_on_complete_signals<
     V: PublisherVerification,
 >(
     v: &V,
@@ -684,7 +676,7 @@ fn compare_sequences<T: PartialEq + fmt::Debug>(seqs: &[Vec<T>]) -> TestResult {
     Ok(())
 }
 
-fn optional_spec111_multicast_must_produce_the_same_elements_in_the_same_sequence_to_all_of_its_subscribers_when_requesting_one_by_one<
+pub(crate) fn optional_spec111_multicast_must_produce_the_same_elements_in_the_same_sequence_to_all_of_its_subscribers_when_requesting_one_by_one<
     V: PublisherVerification,
 >(
     v: &V,
@@ -751,7 +743,7 @@ fn many_upfront<V: PublisherVerification>(v: &V, s: &Settings, complete: bool) -
     Ok(())
 }
 
-fn optional_spec111_multicast_must_produce_the_same_elements_in_the_same_sequence_to_all_of_its_subscribers_when_requesting_many_upfront<
+pub(crate) fn optional_spec111_multicast_must_produce_the_same_elements_in_the_same_sequence_to_all_of_its_subscribers_when_requesting_many_upfront<
     V: PublisherVerification,
 >(
     v: &V,
@@ -760,7 +752,7 @@ fn optional_spec111_multicast_must_produce_the_same_elements_in_the_same_sequenc
     many_upfront(v, s, false)
 }
 
-fn optional_spec111_multicast_must_produce_the_same_elements_in_the_same_sequence_to_all_of_its_subscribers_when_requesting_many_upfront_and_complete_as_expected<
+pub(crate) fn optional_spec111_multicast_must_produce_the_same_elements_in_the_same_sequence_to_all_of_its_subscribers_when_requesting_many_upfront_and_complete_as_expected<
     V: PublisherVerification,
 >(
     v: &V,
@@ -769,7 +761,7 @@ fn optional_spec111_multicast_must_produce_the_same_elements_in_the_same_sequenc
     many_upfront(v, s, true)
 }
 
-fn required_spec302_must_allow_synchronous_request_calls_from_on_next_and_on_subscribe<
+pub(crate) fn required_spec302_must_allow_synchronous_request_calls_from_on_next_and_on_subscribe<
     V: PublisherVerification,
 >(
     v: &V,
@@ -788,7 +780,7 @@ fn required_spec302_must_allow_synchronous_request_calls_from_on_next_and_on_sub
     probe.verify_after_quiet()
 }
 
-fn required_spec303_must_not_allow_unbounded_recursion<V: PublisherVerification>(
+pub(crate) fn required_spec303_must_not_allow_unbounded_recursion<V: PublisherVerification>(
     v: &V,
     s: &Settings,
 ) -> TestResult {
@@ -869,14 +861,16 @@ fn while_subscriber_busy<V: PublisherVerification>(
     probe.verify()
 }
 
-fn untested_spec304_request_should_not_perform_heavy_computations<V: PublisherVerification>(
+pub(crate) fn untested_spec304_request_should_not_perform_heavy_computations<
+    V: PublisherVerification,
+>(
     v: &V,
     s: &Settings,
 ) -> TestResult {
     while_subscriber_busy(v, s, Rule::R3_4, "request(1)", |p| p.request(1))
 }
 
-fn untested_spec305_cancel_must_not_synchronously_perform_heavy_computation<
+pub(crate) fn untested_spec305_cancel_must_not_synchronously_perform_heavy_computation<
     V: PublisherVerification,
 >(
     v: &V,
@@ -885,7 +879,7 @@ fn untested_spec305_cancel_must_not_synchronously_perform_heavy_computation<
     while_subscriber_busy(v, s, Rule::R3_5, "cancel", |p| p.cancel())
 }
 
-fn required_spec306_after_subscription_is_cancelled_request_must_be_nops<
+pub(crate) fn required_spec306_after_subscription_is_cancelled_request_must_be_nops<
     V: PublisherVerification,
 >(
     v: &V,
@@ -904,7 +898,7 @@ fn required_spec306_after_subscription_is_cancelled_request_must_be_nops<
     probe.verify()
 }
 
-fn required_spec307_after_subscription_is_cancelled_additional_cancelations_must_be_nops<
+pub(crate) fn required_spec307_after_subscription_is_cancelled_additional_cancelations_must_be_nops<
     V: PublisherVerification,
 >(
     v: &V,
@@ -922,7 +916,7 @@ fn required_spec307_after_subscription_is_cancelled_additional_cancelations_must
     probe.verify()
 }
 
-fn required_spec309_request_zero_must_signal_illegal_argument_exception<
+pub(crate) fn required_spec309_request_zero_must_signal_illegal_argument_exception<
     V: PublisherVerification,
 >(
     v: &V,
@@ -935,7 +929,7 @@ fn required_spec309_request_zero_must_signal_illegal_argument_exception<
     Ok(())
 }
 
-fn optional_spec309_request_negative_number_may_signal_illegal_argument_exception_with_specific_message<
+pub(crate) fn optional_spec309_request_negative_number_may_signal_illegal_argument_exception_with_specific_message<
     V: PublisherVerification,
 >(
     v: &V,
@@ -959,7 +953,7 @@ fn optional_spec309_request_negative_number_may_signal_illegal_argument_exceptio
     Ok(())
 }
 
-fn required_spec312_cancel_must_make_the_publisher_to_eventually_stop_signaling<
+pub(crate) fn required_spec312_cancel_must_make_the_publisher_to_eventually_stop_signaling<
     V: PublisherVerification,
 >(
     v: &V,
@@ -982,7 +976,7 @@ fn required_spec312_cancel_must_make_the_publisher_to_eventually_stop_signaling<
     probe.verify()
 }
 
-fn required_spec313_cancel_must_make_the_publisher_eventually_drop_all_references_to_the_subscriber<
+pub(crate) fn required_spec313_cancel_must_make_the_publisher_eventually_drop_all_references_to_the_subscriber<
     V: PublisherVerification,
 >(
     v: &V,
@@ -996,7 +990,7 @@ fn required_spec313_cancel_must_make_the_publisher_eventually_drop_all_reference
     probe.expect_dropped(Rule::R3_13, "cancel")
 }
 
-fn required_spec317_must_support_a_pending_element_count_up_to_long_max_value<
+pub(crate) fn required_spec317_must_support_a_pending_element_count_up_to_long_max_value<
     V: PublisherVerification,
 >(
     v: &V,
@@ -1010,7 +1004,7 @@ fn required_spec317_must_support_a_pending_element_count_up_to_long_max_value<
     probe.verify()
 }
 
-fn required_spec317_must_support_a_cumulative_pending_element_count_up_to_long_max_value<
+pub(crate) fn required_spec317_must_support_a_cumulative_pending_element_count_up_to_long_max_value<
     V: PublisherVerification,
 >(
     v: &V,
@@ -1027,7 +1021,7 @@ fn required_spec317_must_support_a_cumulative_pending_element_count_up_to_long_m
     probe.cancel()
 }
 
-fn required_spec317_must_not_signal_on_error_when_pending_above_long_max_value<
+pub(crate) fn required_spec317_must_not_signal_on_error_when_pending_above_long_max_value<
     V: PublisherVerification,
 >(
     v: &V,
@@ -1092,7 +1086,7 @@ fn expect_exactly<T: Send + 'static>(probe: &Probe<T>, total: u64, what: &str) -
     Ok(())
 }
 
-fn rust_spec101_large_requests_are_counted_exactly<V: PublisherVerification>(
+pub(crate) fn rust_spec101_large_requests_are_counted_exactly<V: PublisherVerification>(
     v: &V,
     s: &Settings,
 ) -> TestResult {
@@ -1123,7 +1117,9 @@ fn rust_spec101_large_requests_are_counted_exactly<V: PublisherVerification>(
     probe.cancel()
 }
 
-fn rust_spec101_requests_of_hundreds_of_thousands_are_counted_exactly<V: PublisherVerification>(
+pub(crate) fn rust_spec101_requests_of_hundreds_of_thousands_are_counted_exactly<
+    V: PublisherVerification,
+>(
     v: &V,
     s: &Settings,
 ) -> TestResult {
@@ -1196,7 +1192,7 @@ impl Rng {
     }
 }
 
-fn rust_spec101_seeded_random_batches_are_counted_exactly<V: PublisherVerification>(
+pub(crate) fn rust_spec101_seeded_random_batches_are_counted_exactly<V: PublisherVerification>(
     v: &V,
     s: &Settings,
 ) -> TestResult {
@@ -1297,7 +1293,7 @@ fn rust_spec101_seeded_random_batches_are_counted_exactly<V: PublisherVerificati
     probe.cancel()
 }
 
-fn rust_spec302_reentrant_requests_deliver_exact_totals<V: PublisherVerification>(
+pub(crate) fn rust_spec302_reentrant_requests_deliver_exact_totals<V: PublisherVerification>(
     v: &V,
     s: &Settings,
 ) -> TestResult {
@@ -1340,7 +1336,9 @@ fn rust_spec302_reentrant_requests_deliver_exact_totals<V: PublisherVerification
     probe.cancel()
 }
 
-fn rust_spec308_concurrent_requests_from_other_threads_add_up_exactly<V: PublisherVerification>(
+pub(crate) fn rust_spec308_concurrent_requests_from_other_threads_add_up_exactly<
+    V: PublisherVerification,
+>(
     v: &V,
     s: &Settings,
 ) -> TestResult {
@@ -1429,7 +1427,9 @@ fn expect_stopped<T: Send + 'static>(
     }
 }
 
-fn rust_spec312_cancel_inside_on_next_stops_unbounded_emission<V: PublisherVerification>(
+pub(crate) fn rust_spec312_cancel_inside_on_next_stops_unbounded_emission<
+    V: PublisherVerification,
+>(
     v: &V,
     s: &Settings,
 ) -> TestResult {
@@ -1484,7 +1484,9 @@ fn rust_spec312_cancel_inside_on_next_stops_unbounded_emission<V: PublisherVerif
     stopped
 }
 
-fn rust_spec312_cancel_from_another_thread_stops_unbounded_emission<V: PublisherVerification>(
+pub(crate) fn rust_spec312_cancel_from_another_thread_stops_unbounded_emission<
+    V: PublisherVerification,
+>(
     v: &V,
     s: &Settings,
 ) -> TestResult {
@@ -1540,7 +1542,9 @@ fn rust_spec312_cancel_from_another_thread_stops_unbounded_emission<V: Publisher
     )
 }
 
-fn rust_spec313_cancel_before_any_request_drops_the_subscriber<V: PublisherVerification>(
+pub(crate) fn rust_spec313_cancel_before_any_request_drops_the_subscriber<
+    V: PublisherVerification,
+>(
     v: &V,
     s: &Settings,
 ) -> TestResult {
@@ -1551,7 +1555,7 @@ fn rust_spec313_cancel_before_any_request_drops_the_subscriber<V: PublisherVerif
     probe.verify()
 }
 
-fn rust_spec313_cancel_inside_on_next_drops_the_subscriber<V: PublisherVerification>(
+pub(crate) fn rust_spec313_cancel_inside_on_next_drops_the_subscriber<V: PublisherVerification>(
     v: &V,
     s: &Settings,
 ) -> TestResult {
@@ -1570,7 +1574,7 @@ fn rust_spec313_cancel_inside_on_next_drops_the_subscriber<V: PublisherVerificat
     probe.verify()
 }
 
-fn rust_spec317_demand_saturates_instead_of_wrapping<V: PublisherVerification>(
+pub(crate) fn rust_spec317_demand_saturates_instead_of_wrapping<V: PublisherVerification>(
     v: &V,
     s: &Settings,
 ) -> TestResult {
@@ -1600,7 +1604,7 @@ fn rust_spec317_demand_saturates_instead_of_wrapping<V: PublisherVerification>(
     probe.verify()
 }
 
-fn rust_spec213_subscriber_panic_counts_as_cancellation<V: PublisherVerification>(
+pub(crate) fn rust_spec213_subscriber_panic_counts_as_cancellation<V: PublisherVerification>(
     v: &V,
     s: &Settings,
 ) -> TestResult {

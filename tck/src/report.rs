@@ -35,7 +35,7 @@ use crate::outcome::{Outcome, Settings, SuiteReport, TestInfo, is_required, is_r
 use crate::processor::{self, IdentityProcessorVerification};
 use crate::publisher::{self, PublisherVerification};
 use crate::subscriber::{
-    SubscriberBlackboxVerification, SubscriberWhiteboxVerification, blackbox_cases, whitebox_cases,
+    SubscriberBlackboxVerification, SubscriberWhiteboxVerification, blackbox, whitebox,
 };
 
 /// Makes the failed publisher of an entry, type-erased (downcast to `BoxPublisher<Item>`).
@@ -258,7 +258,7 @@ where
                     name,
                     crate::subscriber::whitebox::SUITE,
                     &*v,
-                    &whitebox_cases(),
+                    &whitebox::cases(),
                     s,
                     keep,
                 )
@@ -282,7 +282,7 @@ where
                     name,
                     crate::subscriber::blackbox::SUITE,
                     &*v,
-                    &blackbox_cases(),
+                    &blackbox::cases(),
                     s,
                     keep,
                 )

@@ -16,7 +16,7 @@ use rstreams_tck::outcome::{Outcome, Settings, SuiteReport};
 use rstreams_tck::subscriber::reference::builtin::{
     AsyncBlackbox, AsyncWhitebox, SyncBlackbox, SyncWhitebox,
 };
-use rstreams_tck::subscriber::{run_blackbox, run_whitebox};
+use rstreams_tck::subscriber::{blackbox, whitebox};
 
 /// Short waits: the broken subscribers make many tests wait for a signal that never comes.
 /// Signals that do come arrive in microseconds, so this is still generous for the passing ones.
@@ -82,11 +82,11 @@ fn passes(report: &SuiteReport) {
 }
 
 fn wb(flaw: Flaw) -> SuiteReport {
-    run_whitebox(format!("{flaw:?}"), &Whitebox(flaw), &settings())
+    whitebox::run(format!("{flaw:?}"), &Whitebox(flaw), &settings())
 }
 
 fn bb(flaw: Flaw) -> SuiteReport {
-    run_blackbox(format!("{flaw:?}"), &Blackbox(flaw), &settings())
+    blackbox::run(format!("{flaw:?}"), &Blackbox(flaw), &settings())
 }
 
 /// Both suites over `flaw`, side by side (the waits dominate, not the CPU).
@@ -145,10 +145,10 @@ fn reference_subscribers_pass_both_suites() {
     let s = settings();
     let reports = std::thread::scope(|scope| {
         let runs = [
-            scope.spawn(|| run_whitebox("SyncSubscriber", &SyncWhitebox, &s)),
-            scope.spawn(|| run_whitebox("AsyncSubscriber", &AsyncWhitebox, &s)),
-            scope.spawn(|| run_blackbox("SyncSubscriber", &SyncBlackbox, &s)),
-            scope.spawn(|| run_blackbox("AsyncSubscriber", &AsyncBlackbox, &s)),
+            scope.spawn(|| whitebox::run("SyncSubscriber", &SyncWhitebox, &s)),
+            scope.spawn(|| whitebox::run("AsyncSubscriber", &AsyncWhitebox, &s)),
+            scope.spawn(|| blackbox::run("SyncSubscriber", &SyncBlackbox, &s)),
+            scope.spawn(|| blackbox::run("AsyncSubscriber", &AsyncBlackbox, &s)),
         ];
         runs.map(|r| r.join().expect("suite run panicked"))
     });
@@ -301,7 +301,7 @@ fn forgetting_register_on_subscribe_fails_every_test_clearly() {
         no_signal: Duration::from_millis(10),
         ..Settings::from_env()
     };
-    let report = run_whitebox(
+    let report = whitebox::run(
         "ForgetsToRegister",
         &Whitebox(Flaw::ForgetsToRegister),
         &quick,
@@ -327,13 +327,13 @@ fn forgetting_register_on_subscribe_fails_every_test_clearly() {
 #[test]
 fn a_subscriber_that_waits_for_an_outside_trigger_needs_the_hook() {
     // With the hook it is correct (JVM issue #233); without, it never requests: rule 2.1.
-    passes(&run_blackbox(
+    passes(&blackbox::run(
         "Triggered",
         &TriggeredBlackbox(true),
         &settings(),
     ));
     check(
-        &run_blackbox(
+        &blackbox::run(
             "Triggered without hook",
             &TriggeredBlackbox(false),
             &settings(),
@@ -347,13 +347,13 @@ fn a_subscriber_that_waits_for_an_outside_trigger_needs_the_hook() {
 #[test]
 fn claiming_asynchronous_processing_without_it_fails_rule_2_2() {
     check(
-        &run_whitebox("ClaimsAsync", &ClaimsAsync, &settings()),
+        &whitebox::run("ClaimsAsync", &ClaimsAsync, &settings()),
         Expect::Rule(Rule::R2_2),
         &[W_202],
         true,
     );
     check(
-        &run_blackbox("ClaimsAsync", &BlackboxClaimsAsync, &settings()),
+        &blackbox::run("ClaimsAsync", &BlackboxClaimsAsync, &settings()),
         Expect::Rule(Rule::R2_2),
         &[B_202],
         true,
@@ -362,9 +362,9 @@ fn claiming_asynchronous_processing_without_it_fails_rule_2_2() {
 
 #[test]
 fn generated_tests_fail_naming_the_rule_and_skip_with_a_reason() {
-    use rstreams_tck::subscriber::{run_named_case, whitebox_cases};
+    use rstreams_tck::run_named_case;
     let broken = Whitebox(Flaw::KeepsSecondSubscription);
-    let cases = whitebox_cases::<Whitebox>();
+    let cases = whitebox::cases::<Whitebox>();
     let failure = run_named_case(&broken, &cases, W_205).unwrap_err();
     assert!(failure.contains("rule 2.5"), "{failure}");
     let note = run_named_case(&broken, &cases, W_202).unwrap().unwrap();

@@ -13,12 +13,12 @@ subscriber_blackbox_tests!(async_blackbox, AsyncBlackbox);
 /// The macros generate exactly the suites' tests, in order, so they cannot drift apart.
 #[test]
 fn macro_lists_match_the_suites() {
-    use rstreams_tck::subscriber::{blackbox_cases, whitebox_cases};
-    let wb: Vec<&str> = whitebox_cases::<SyncWhitebox>()
+    use rstreams_tck::subscriber::{blackbox, whitebox};
+    let wb: Vec<&str> = whitebox::cases::<SyncWhitebox>()
         .iter()
         .map(|c| c.name)
         .collect();
-    let bb: Vec<&str> = blackbox_cases::<SyncBlackbox>()
+    let bb: Vec<&str> = blackbox::cases::<SyncBlackbox>()
         .iter()
         .map(|c| c.name)
         .collect();

@@ -18,8 +18,8 @@ use rstreams_nats::{
 use rstreams_protocol::{BoxPublisher, Error, Publisher, Subscriber, Subscription};
 use rstreams_tck::outcome::{Outcome, Settings, SuiteReport};
 use rstreams_tck::publisher::PublisherVerification;
-use rstreams_tck::subscriber::blackbox::{SubscriberBlackboxVerification, run_blackbox};
-use rstreams_tck::subscriber::whitebox::{SubscriberWhiteboxVerification, run_whitebox};
+use rstreams_tck::subscriber::blackbox::{self, SubscriberBlackboxVerification};
+use rstreams_tck::subscriber::whitebox::{self, SubscriberWhiteboxVerification};
 use rstreams_tck::subscriber::{SubscriberPuppet, WhiteboxProbe};
 
 /// Messages prefilled for the "endless" publisher (`u64::MAX`): it never completes, and the
@@ -170,7 +170,7 @@ fn subscriber_blackbox_verification_over_the_jetstream_sink() {
         ..Default::default()
     })
     .unwrap();
-    let report = run_blackbox(
+    let report = blackbox::run(
         "JetStreamSink",
         &SinkVerification { conn },
         &Settings::from_env(),
@@ -281,7 +281,7 @@ fn subscriber_whitebox_verification_over_the_jetstream_sink() {
         ..Default::default()
     })
     .unwrap();
-    let report = run_whitebox(
+    let report = whitebox::run(
         "JetStreamSink",
         &SinkWhitebox {
             conn,

@@ -12,10 +12,7 @@ use rstreams_protocol::{Rule, Subscriber};
 
 use super::env::Env;
 use super::stage::{PRIMARY, SECOND, Stage, StageConfig, SyncEnd};
-use super::{
-    RANDOM_ROUNDS, RANDOM_STEPS, Rng, SETTLED_2_11, SETTLED_2_12, SETTLED_3_1, SETTLED_NULL, case,
-    settle_requests, settled, test_error,
-};
+use super::{RANDOM_ROUNDS, RANDOM_STEPS, Rng, settle_requests, test_error};
 use crate::outcome::{Settings, SuiteReport, TestCase, TestFailure, TestResult};
 
 /// The suite's name in reports.
@@ -582,42 +579,54 @@ fn rust_spec213_blackbox_random_legal_signal_sequences<I: SubscriberBlackboxVeri
     Ok(())
 }
 
+/// Calls `$callback!($($args)* [every test of the suite])`: the ONE list of the blackbox
+/// suite's tests (JVM order, then the Rust-only ones), each `test_name (rule)` or
+/// `test_name (rule, settled: why)`. [`cases`], the `subscriber_blackbox_tests!` macro are
+/// generated from it, so none can drift.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __rstreams_tck_blackbox_list {
+    ($cb0:tt $(:: $cb:tt)*, $($args:tt)*) => {
+        $cb0 $(:: $cb)* ! {$($args)* [
+            required_spec201_blackbox_must_signal_demand_via_subscription_request (Some(Rule::R2_1)),
+            untested_spec202_blackbox_should_asynchronously_dispatch (Some(Rule::R2_2)),
+            required_spec203_blackbox_must_not_call_methods_on_subscription_or_publisher_in_on_complete (Some(Rule::R2_3)),
+            required_spec203_blackbox_must_not_call_methods_on_subscription_or_publisher_in_on_error (Some(Rule::R2_3)),
+            untested_spec204_blackbox_must_consider_the_subscription_as_cancelled_in_after_recieving_on_complete_or_on_error (Some(Rule::R2_4)),
+            required_spec205_blackbox_must_call_subscription_cancel_if_it_already_has_an_subscription_and_receives_another_on_subscribe_signal (Some(Rule::R2_5)),
+            untested_spec206_blackbox_must_call_subscription_cancel_if_it_is_no_longer_valid (Some(Rule::R2_6)),
+            untested_spec207_blackbox_must_ensure_all_calls_on_its_subscription_take_place_from_the_same_thread_or_take_care_of_synchronization (Some(Rule::R2_7)),
+            untested_spec208_blackbox_must_be_prepared_to_receive_on_next_signals_after_having_called_subscription_cancel (Some(Rule::R2_8)),
+            required_spec209_blackbox_must_be_prepared_to_receive_an_on_complete_signal_with_preceding_request_call (Some(Rule::R2_9)),
+            required_spec209_blackbox_must_be_prepared_to_receive_an_on_complete_signal_without_preceding_request_call (Some(Rule::R2_9)),
+            required_spec210_blackbox_must_be_prepared_to_receive_an_on_error_signal_with_preceding_request_call (Some(Rule::R2_10)),
+            required_spec210_blackbox_must_be_prepared_to_receive_an_on_error_signal_without_preceding_request_call (Some(Rule::R2_10)),
+            untested_spec211_blackbox_must_make_sure_that_all_calls_on_its_methods_happen_before_the_processing_of_the_respective_events (Some(Rule::R2_11), settled: $crate::subscriber::SETTLED_2_11),
+            untested_spec212_blackbox_must_not_call_on_subscribe_more_than_once_based_on_object_equality (Some(Rule::R2_12), settled: $crate::subscriber::SETTLED_2_12),
+            untested_spec213_blackbox_failing_on_signal_invocation (Some(Rule::R2_13)),
+            required_spec213_blackbox_on_subscribe_must_throw_null_pointer_exception_when_parameters_are_null (Some(Rule::R2_13), settled: $crate::subscriber::SETTLED_NULL),
+            required_spec213_blackbox_on_next_must_throw_null_pointer_exception_when_parameters_are_null (Some(Rule::R2_13), settled: $crate::subscriber::SETTLED_NULL),
+            required_spec213_blackbox_on_error_must_throw_null_pointer_exception_when_parameters_are_null (Some(Rule::R2_13), settled: $crate::subscriber::SETTLED_NULL),
+            untested_spec301_blackbox_must_not_be_called_outside_subscriber_context (Some(Rule::R3_1), settled: $crate::subscriber::SETTLED_3_1),
+            untested_spec308_blackbox_request_must_register_given_number_elements_to_be_produced (Some(Rule::R3_8)),
+            untested_spec310_blackbox_request_may_synchronously_call_on_next_on_subscriber (Some(Rule::R3_10)),
+            untested_spec311_blackbox_request_may_synchronously_call_on_complete_or_on_error (Some(Rule::R3_11)),
+            untested_spec314_blackbox_cancel_may_cause_the_publisher_to_shutdown_if_no_other_subscription_exists (Some(Rule::R3_14)),
+            untested_spec315_blackbox_cancel_must_not_throw_exception_and_must_signal_on_error (Some(Rule::R3_15)),
+            untested_spec316_blackbox_request_must_not_throw_exception_and_must_on_error_the_subscriber (Some(Rule::R3_16)),
+            rust_spec309_blackbox_must_not_request_zero (Some(Rule::R3_9)),
+            rust_spec213_blackbox_random_legal_signal_sequences (Some(Rule::R2_13)),
+        ]}
+    };
+}
+
 /// Every blackbox test: the 26 JVM tests in JVM order, then the Rust-only ones.
-pub fn blackbox_cases<I: SubscriberBlackboxVerification>() -> Vec<TestCase<I>> {
-    vec![
-        case("required_spec201_blackbox_must_signal_demand_via_subscription_request", Some(Rule::R2_1), required_spec201_blackbox_must_signal_demand_via_subscription_request::<I>),
-        case("untested_spec202_blackbox_should_asynchronously_dispatch", Some(Rule::R2_2), untested_spec202_blackbox_should_asynchronously_dispatch::<I>),
-        case("required_spec203_blackbox_must_not_call_methods_on_subscription_or_publisher_in_on_complete", Some(Rule::R2_3), required_spec203_blackbox_must_not_call_methods_on_subscription_or_publisher_in_on_complete::<I>),
-        case("required_spec203_blackbox_must_not_call_methods_on_subscription_or_publisher_in_on_error", Some(Rule::R2_3), required_spec203_blackbox_must_not_call_methods_on_subscription_or_publisher_in_on_error::<I>),
-        case("untested_spec204_blackbox_must_consider_the_subscription_as_cancelled_in_after_recieving_on_complete_or_on_error", Some(Rule::R2_4), untested_spec204_blackbox_must_consider_the_subscription_as_cancelled_in_after_recieving_on_complete_or_on_error::<I>),
-        case("required_spec205_blackbox_must_call_subscription_cancel_if_it_already_has_an_subscription_and_receives_another_on_subscribe_signal", Some(Rule::R2_5), required_spec205_blackbox_must_call_subscription_cancel_if_it_already_has_an_subscription_and_receives_another_on_subscribe_signal::<I>),
-        case("untested_spec206_blackbox_must_call_subscription_cancel_if_it_is_no_longer_valid", Some(Rule::R2_6), untested_spec206_blackbox_must_call_subscription_cancel_if_it_is_no_longer_valid::<I>),
-        case("untested_spec207_blackbox_must_ensure_all_calls_on_its_subscription_take_place_from_the_same_thread_or_take_care_of_synchronization", Some(Rule::R2_7), untested_spec207_blackbox_must_ensure_all_calls_on_its_subscription_take_place_from_the_same_thread_or_take_care_of_synchronization::<I>),
-        case("untested_spec208_blackbox_must_be_prepared_to_receive_on_next_signals_after_having_called_subscription_cancel", Some(Rule::R2_8), untested_spec208_blackbox_must_be_prepared_to_receive_on_next_signals_after_having_called_subscription_cancel::<I>),
-        case("required_spec209_blackbox_must_be_prepared_to_receive_an_on_complete_signal_with_preceding_request_call", Some(Rule::R2_9), required_spec209_blackbox_must_be_prepared_to_receive_an_on_complete_signal_with_preceding_request_call::<I>),
-        case("required_spec209_blackbox_must_be_prepared_to_receive_an_on_complete_signal_without_preceding_request_call", Some(Rule::R2_9), required_spec209_blackbox_must_be_prepared_to_receive_an_on_complete_signal_without_preceding_request_call::<I>),
-        case("required_spec210_blackbox_must_be_prepared_to_receive_an_on_error_signal_with_preceding_request_call", Some(Rule::R2_10), required_spec210_blackbox_must_be_prepared_to_receive_an_on_error_signal_with_preceding_request_call::<I>),
-        case("required_spec210_blackbox_must_be_prepared_to_receive_an_on_error_signal_without_preceding_request_call", Some(Rule::R2_10), required_spec210_blackbox_must_be_prepared_to_receive_an_on_error_signal_without_preceding_request_call::<I>),
-        settled("untested_spec211_blackbox_must_make_sure_that_all_calls_on_its_methods_happen_before_the_processing_of_the_respective_events", Rule::R2_11, SETTLED_2_11),
-        settled("untested_spec212_blackbox_must_not_call_on_subscribe_more_than_once_based_on_object_equality", Rule::R2_12, SETTLED_2_12),
-        case("untested_spec213_blackbox_failing_on_signal_invocation", Some(Rule::R2_13), untested_spec213_blackbox_failing_on_signal_invocation::<I>),
-        settled("required_spec213_blackbox_on_subscribe_must_throw_null_pointer_exception_when_parameters_are_null", Rule::R2_13, SETTLED_NULL),
-        settled("required_spec213_blackbox_on_next_must_throw_null_pointer_exception_when_parameters_are_null", Rule::R2_13, SETTLED_NULL),
-        settled("required_spec213_blackbox_on_error_must_throw_null_pointer_exception_when_parameters_are_null", Rule::R2_13, SETTLED_NULL),
-        settled("untested_spec301_blackbox_must_not_be_called_outside_subscriber_context", Rule::R3_1, SETTLED_3_1),
-        case("untested_spec308_blackbox_request_must_register_given_number_elements_to_be_produced", Some(Rule::R3_8), untested_spec308_blackbox_request_must_register_given_number_elements_to_be_produced::<I>),
-        case("untested_spec310_blackbox_request_may_synchronously_call_on_next_on_subscriber", Some(Rule::R3_10), untested_spec310_blackbox_request_may_synchronously_call_on_next_on_subscriber::<I>),
-        case("untested_spec311_blackbox_request_may_synchronously_call_on_complete_or_on_error", Some(Rule::R3_11), untested_spec311_blackbox_request_may_synchronously_call_on_complete_or_on_error::<I>),
-        case("untested_spec314_blackbox_cancel_may_cause_the_publisher_to_shutdown_if_no_other_subscription_exists", Some(Rule::R3_14), untested_spec314_blackbox_cancel_may_cause_the_publisher_to_shutdown_if_no_other_subscription_exists::<I>),
-        case("untested_spec315_blackbox_cancel_must_not_throw_exception_and_must_signal_on_error", Some(Rule::R3_15), untested_spec315_blackbox_cancel_must_not_throw_exception_and_must_signal_on_error::<I>),
-        case("untested_spec316_blackbox_request_must_not_throw_exception_and_must_on_error_the_subscriber", Some(Rule::R3_16), untested_spec316_blackbox_request_must_not_throw_exception_and_must_on_error_the_subscriber::<I>),
-        case("rust_spec309_blackbox_must_not_request_zero", Some(Rule::R3_9), rust_spec309_blackbox_must_not_request_zero::<I>),
-        case("rust_spec213_blackbox_random_legal_signal_sequences", Some(Rule::R2_13), rust_spec213_blackbox_random_legal_signal_sequences::<I>),
-    ]
+pub fn cases<I: SubscriberBlackboxVerification>() -> Vec<TestCase<I>> {
+    crate::__rstreams_tck_blackbox_list!(crate::cases_vec, I,)
 }
 
 /// Runs the whole blackbox suite against `implementation`.
-pub fn run_blackbox<I: SubscriberBlackboxVerification>(
+pub fn run<I: SubscriberBlackboxVerification>(
     implementation_name: impl Into<String>,
     implementation: &I,
     settings: &Settings,
@@ -626,7 +635,7 @@ pub fn run_blackbox<I: SubscriberBlackboxVerification>(
         implementation_name,
         SUITE,
         implementation,
-        &blackbox_cases::<I>(),
+        &cases::<I>(),
         settings,
     )
 }

@@ -24,7 +24,7 @@
 //! only "nothing more happens" checks watch for the full no-signal time.
 //!
 //! ```
-//! use rstreams_tck::subscriber::blackbox::{SubscriberBlackboxVerification, run_blackbox};
+//! use rstreams_tck::subscriber::blackbox::{self, SubscriberBlackboxVerification};
 //! use rstreams_tck::subscriber::reference::SyncSubscriber;
 //! use rstreams_tck::outcome::Settings;
 //!
@@ -37,15 +37,15 @@
 //!     }
 //!     fn create_element(&self, i: u64) -> u64 { i }
 //! }
-//! let report = run_blackbox("SyncSubscriber", &Verify, &Settings::from_env());
+//! let report = blackbox::run("SyncSubscriber", &Verify, &Settings::from_env());
 //! assert!(report.failed().is_empty(), "{:?}", report.results);
 //! ```
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use rstreams_protocol::{Error, Rule};
+use rstreams_protocol::Error;
 
-use crate::outcome::{Outcome, Settings, SuiteReport, TestCase, TestResult};
+use crate::outcome::{Settings, SuiteReport};
 
 pub mod blackbox;
 mod env;
@@ -54,9 +54,9 @@ pub mod reference;
 mod stage;
 pub mod whitebox;
 
-pub use blackbox::{SubscriberBlackboxVerification, blackbox_cases, run_blackbox};
+pub use blackbox::SubscriberBlackboxVerification;
 pub use probe::{ProbedSubscriber, SubscriberPuppet, WhiteboxProbe};
-pub use whitebox::{SubscriberWhiteboxVerification, run_whitebox, whitebox_cases};
+pub use whitebox::SubscriberWhiteboxVerification;
 
 pub(crate) const SETTLED_2_11: &str = "safe Rust has no data races: signals and the items they carry \
      cross threads only as Send values through synchronised hand-offs, so whatever the caller did \
@@ -67,28 +67,6 @@ pub(crate) const SETTLED_3_1: &str = "on_subscribe moves a Box<dyn Subscription>
      subscriber, and it is not Clone: only its owner can call request or cancel";
 pub(crate) const SETTLED_NULL: &str = "Rust values cannot be null: on_subscribe takes a \
      Box<dyn Subscription>, on_next an owned item, on_error an Error";
-
-pub(crate) fn case<I>(
-    name: &'static str,
-    rule: Option<Rule>,
-    run: fn(&I, &Settings) -> TestResult,
-) -> TestCase<I> {
-    TestCase {
-        name,
-        rule,
-        settled_by_types: None,
-        run,
-    }
-}
-
-pub(crate) fn settled<I>(name: &'static str, rule: Rule, why: &'static str) -> TestCase<I> {
-    TestCase {
-        name,
-        rule: Some(rule),
-        settled_by_types: Some(why),
-        run: |_, _| Ok(()),
-    }
-}
 
 /// A small deterministic generator (xorshift64*) for the random-sequence tests: the same
 /// sequences every run, so a failure reproduces.
@@ -133,44 +111,16 @@ pub(crate) fn settle_requests<T: Send + 'static>(stage: &stage::Stage<T>, settin
     stage.clear_requests();
 }
 
-/// Runs the test `name` of `cases` for a generated `#[test]`: `Err(message)` when it failed
-/// (the message names the rule), `Ok(Some(note))` when it was skipped or settled by types (the
-/// generated test prints the note and passes), `Ok(None)` when it passed.
-#[doc(hidden)]
-pub fn run_named_case<I>(
-    implementation: &I,
-    cases: &[TestCase<I>],
-    name: &str,
-) -> Result<Option<String>, String> {
-    let Some(case) = cases.iter().find(|c| c.name == name) else {
-        return Err(format!("rstreams-tck: no test named {name} in this suite"));
-    };
-    let settings = Settings::from_env();
-    match case.execute(implementation, &settings) {
-        Outcome::Passed => Ok(None),
-        Outcome::SettledByTypes(why) => Ok(Some(format!("{name}: settled by Rust's types: {why}"))),
-        Outcome::Skipped { reason } => Ok(Some(format!("{name}: SKIPPED: {reason}"))),
-        Outcome::Failed {
-            rule: Some(rule),
-            message,
-        } => Err(format!("{name} failed {rule}: {message}")),
-        Outcome::Failed {
-            rule: None,
-            message,
-        } => Err(format!("{name} failed: {message}")),
-    }
-}
-
 /// Both suites over the reference subscribers (what the report CLI shows for subscribers). The
 /// four runs go side by side: they spend their time waiting, not computing.
 pub fn builtin_reports(settings: &Settings) -> Vec<SuiteReport> {
     use reference::builtin as b;
     std::thread::scope(|scope| {
         let runs = [
-            scope.spawn(|| run_whitebox("SyncSubscriber", &b::SyncWhitebox, settings)),
-            scope.spawn(|| run_whitebox("AsyncSubscriber", &b::AsyncWhitebox, settings)),
-            scope.spawn(|| run_blackbox("SyncSubscriber", &b::SyncBlackbox, settings)),
-            scope.spawn(|| run_blackbox("AsyncSubscriber", &b::AsyncBlackbox, settings)),
+            scope.spawn(|| whitebox::run("SyncSubscriber", &b::SyncWhitebox, settings)),
+            scope.spawn(|| whitebox::run("AsyncSubscriber", &b::AsyncWhitebox, settings)),
+            scope.spawn(|| blackbox::run("SyncSubscriber", &b::SyncBlackbox, settings)),
+            scope.spawn(|| blackbox::run("AsyncSubscriber", &b::AsyncBlackbox, settings)),
         ];
         // A suite run catches every test's panic, so a join error is a TCK bug worth surfacing.
         runs.into_iter()
@@ -196,54 +146,12 @@ pub fn builtin_reports(settings: &Settings) -> Vec<SuiteReport> {
 #[macro_export]
 macro_rules! subscriber_whitebox_tests {
     ($mod_name:ident, $implementation:expr) => {
-        $crate::__rstreams_tck_whitebox_names!(
-            $crate::__rstreams_tck_subscriber_tests,
+        $crate::__rstreams_tck_whitebox_list!(
+            $crate::__tck_tests,
+            $crate::subscriber::whitebox::cases,
             $mod_name,
             $implementation,
-            whitebox_cases_for
         );
-    };
-}
-
-/// Calls `$callback!($($args)*, [every whitebox test name, in suite order])`: the one list of
-/// whitebox test names, for any macro that generates tests from it (the processor suite's
-/// included), so that none can drift from [`whitebox_cases`].
-#[doc(hidden)]
-#[macro_export]
-macro_rules! __rstreams_tck_whitebox_names {
-    ($callback:path, $($args:tt)*) => {
-        $callback!($($args)*, [
-            required_exercise_whitebox_happy_path,
-            required_spec201_must_signal_demand_via_subscription_request,
-            untested_spec202_should_asynchronously_dispatch,
-            required_spec203_must_not_call_methods_on_subscription_or_publisher_in_on_complete,
-            required_spec203_must_not_call_methods_on_subscription_or_publisher_in_on_error,
-            untested_spec204_must_consider_the_subscription_as_cancelled_in_after_recieving_on_complete_or_on_error,
-            required_spec205_must_call_subscription_cancel_if_it_already_has_an_subscription_and_receives_another_on_subscribe_signal,
-            untested_spec206_must_call_subscription_cancel_if_it_is_no_longer_valid,
-            untested_spec207_must_ensure_all_calls_on_its_subscription_take_place_from_the_same_thread_or_take_care_of_synchronization,
-            required_spec208_must_be_prepared_to_receive_on_next_signals_after_having_called_subscription_cancel,
-            required_spec209_must_be_prepared_to_receive_an_on_complete_signal_with_preceding_request_call,
-            required_spec209_must_be_prepared_to_receive_an_on_complete_signal_without_preceding_request_call,
-            required_spec210_must_be_prepared_to_receive_an_on_error_signal_with_preceding_request_call,
-            required_spec210_must_be_prepared_to_receive_an_on_error_signal_without_preceding_request_call,
-            untested_spec211_must_make_sure_that_all_calls_on_its_methods_happen_before_the_processing_of_the_respective_events,
-            untested_spec212_must_not_call_on_subscribe_more_than_once_based_on_object_equality_spec_violation,
-            untested_spec213_failing_on_signal_invocation,
-            required_spec213_on_subscribe_must_throw_null_pointer_exception_when_parameters_are_null,
-            required_spec213_on_next_must_throw_null_pointer_exception_when_parameters_are_null,
-            required_spec213_on_error_must_throw_null_pointer_exception_when_parameters_are_null,
-            untested_spec301_must_not_be_called_outside_subscriber_context,
-            required_spec308_request_must_register_given_number_elements_to_be_produced,
-            untested_spec310_request_may_synchronously_call_on_next_on_subscriber,
-            untested_spec311_request_may_synchronously_call_on_complete_or_on_error,
-            untested_spec314_cancel_may_cause_the_publisher_to_shutdown_if_no_other_subscription_exists,
-            untested_spec315_cancel_must_not_throw_exception_and_must_signal_on_error,
-            untested_spec316_request_must_not_throw_exception_and_must_on_error_the_subscriber,
-            rust_spec309_must_not_request_zero,
-            rust_spec310_whole_stream_from_synchronous_source,
-            rust_spec213_random_legal_signal_sequences,
-        ]);
     };
 }
 
@@ -260,81 +168,11 @@ macro_rules! __rstreams_tck_whitebox_names {
 #[macro_export]
 macro_rules! subscriber_blackbox_tests {
     ($mod_name:ident, $implementation:expr) => {
-        $crate::__rstreams_tck_subscriber_tests!($mod_name, $implementation, blackbox_cases_for, [
-            required_spec201_blackbox_must_signal_demand_via_subscription_request,
-            untested_spec202_blackbox_should_asynchronously_dispatch,
-            required_spec203_blackbox_must_not_call_methods_on_subscription_or_publisher_in_on_complete,
-            required_spec203_blackbox_must_not_call_methods_on_subscription_or_publisher_in_on_error,
-            untested_spec204_blackbox_must_consider_the_subscription_as_cancelled_in_after_recieving_on_complete_or_on_error,
-            required_spec205_blackbox_must_call_subscription_cancel_if_it_already_has_an_subscription_and_receives_another_on_subscribe_signal,
-            untested_spec206_blackbox_must_call_subscription_cancel_if_it_is_no_longer_valid,
-            untested_spec207_blackbox_must_ensure_all_calls_on_its_subscription_take_place_from_the_same_thread_or_take_care_of_synchronization,
-            untested_spec208_blackbox_must_be_prepared_to_receive_on_next_signals_after_having_called_subscription_cancel,
-            required_spec209_blackbox_must_be_prepared_to_receive_an_on_complete_signal_with_preceding_request_call,
-            required_spec209_blackbox_must_be_prepared_to_receive_an_on_complete_signal_without_preceding_request_call,
-            required_spec210_blackbox_must_be_prepared_to_receive_an_on_error_signal_with_preceding_request_call,
-            required_spec210_blackbox_must_be_prepared_to_receive_an_on_error_signal_without_preceding_request_call,
-            untested_spec211_blackbox_must_make_sure_that_all_calls_on_its_methods_happen_before_the_processing_of_the_respective_events,
-            untested_spec212_blackbox_must_not_call_on_subscribe_more_than_once_based_on_object_equality,
-            untested_spec213_blackbox_failing_on_signal_invocation,
-            required_spec213_blackbox_on_subscribe_must_throw_null_pointer_exception_when_parameters_are_null,
-            required_spec213_blackbox_on_next_must_throw_null_pointer_exception_when_parameters_are_null,
-            required_spec213_blackbox_on_error_must_throw_null_pointer_exception_when_parameters_are_null,
-            untested_spec301_blackbox_must_not_be_called_outside_subscriber_context,
-            untested_spec308_blackbox_request_must_register_given_number_elements_to_be_produced,
-            untested_spec310_blackbox_request_may_synchronously_call_on_next_on_subscriber,
-            untested_spec311_blackbox_request_may_synchronously_call_on_complete_or_on_error,
-            untested_spec314_blackbox_cancel_may_cause_the_publisher_to_shutdown_if_no_other_subscription_exists,
-            untested_spec315_blackbox_cancel_must_not_throw_exception_and_must_signal_on_error,
-            untested_spec316_blackbox_request_must_not_throw_exception_and_must_on_error_the_subscriber,
-            rust_spec309_blackbox_must_not_request_zero,
-            rust_spec213_blackbox_random_legal_signal_sequences,
-        ]);
+        $crate::__rstreams_tck_blackbox_list!(
+            $crate::__tck_tests,
+            $crate::subscriber::blackbox::cases,
+            $mod_name,
+            $implementation,
+        );
     };
-}
-
-#[doc(hidden)]
-#[macro_export]
-macro_rules! __rstreams_tck_subscriber_tests {
-    ($mod_name:ident, $implementation:expr, $cases:ident, [$($name:ident),* $(,)?]) => {
-        #[allow(non_snake_case)]
-        mod $mod_name {
-            #[allow(unused_imports)]
-            use super::*;
-
-            /// The tests this module generates, in suite order.
-            #[allow(dead_code)]
-            pub const NAMES: &[&str] = &[$(stringify!($name)),*];
-
-            $(
-                #[test]
-                fn $name() {
-                    let implementation = $implementation;
-                    let cases = $crate::subscriber::$cases(&implementation);
-                    match $crate::subscriber::run_named_case(
-                        &implementation,
-                        &cases,
-                        stringify!($name),
-                    ) {
-                        Ok(None) => {}
-                        Ok(Some(note)) => println!("{note}"),
-                        Err(failure) => panic!("{failure}"),
-                    }
-                }
-            )*
-        }
-    };
-}
-
-/// The cases of the whitebox suite for `implementation`'s type (used by the macros, where the
-/// type is only known from the expression).
-#[doc(hidden)]
-pub fn whitebox_cases_for<I: SubscriberWhiteboxVerification>(_: &I) -> Vec<TestCase<I>> {
-    whitebox_cases::<I>()
-}
-
-/// As [`whitebox_cases_for`], for the blackbox suite.
-#[doc(hidden)]
-pub fn blackbox_cases_for<I: SubscriberBlackboxVerification>(_: &I) -> Vec<TestCase<I>> {
-    blackbox_cases::<I>()
 }

@@ -172,7 +172,7 @@ impl<T: Send + 'static> WhiteboxProbe<T> {
     ///     }
     ///     fn create_element(&self, i: u64) -> u64 { i }
     /// }
-    /// let report = rstreams_tck::subscriber::whitebox::run_whitebox(
+    /// let report = rstreams_tck::subscriber::whitebox::run(
     ///     "SyncSubscriber", &MyVerification, &rstreams_tck::outcome::Settings::from_env());
     /// assert_eq!(report.failed(), Vec::<&str>::new());
     /// ```

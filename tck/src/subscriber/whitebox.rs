@@ -16,10 +16,7 @@ use rstreams_protocol::{Rule, Subscriber};
 use super::env::Env;
 use super::probe::{SubscriberPuppet, WhiteboxProbe};
 use super::stage::{PRIMARY, SECOND, Stage, StageConfig, SyncEnd};
-use super::{
-    RANDOM_ROUNDS, RANDOM_STEPS, Rng, SETTLED_2_11, SETTLED_2_12, SETTLED_3_1, SETTLED_NULL, case,
-    settle_requests, settled, test_error,
-};
+use super::{RANDOM_ROUNDS, RANDOM_STEPS, Rng, settle_requests, test_error};
 use crate::outcome::{Settings, SuiteReport, TestCase, TestFailure, TestResult};
 
 /// The suite's name in reports.
@@ -182,7 +179,7 @@ impl<'a, I: SubscriberWhiteboxVerification + ?Sized> Rig<'a, I> {
     }
 }
 
-fn required_exercise_whitebox_happy_path<I: SubscriberWhiteboxVerification>(
+pub(crate) fn required_exercise_whitebox_happy_path<I: SubscriberWhiteboxVerification>(
     imp: &I,
     s: &Settings,
 ) -> TestResult {
@@ -199,7 +196,7 @@ fn required_exercise_whitebox_happy_path<I: SubscriberWhiteboxVerification>(
     rig.finish()
 }
 
-fn required_spec201_must_signal_demand_via_subscription_request<
+pub(crate) fn required_spec201_must_signal_demand_via_subscription_request<
     I: SubscriberWhiteboxVerification,
 >(
     imp: &I,
@@ -212,7 +209,7 @@ fn required_spec201_must_signal_demand_via_subscription_request<
     rig.finish()
 }
 
-fn untested_spec202_should_asynchronously_dispatch<I: SubscriberWhiteboxVerification>(
+pub(crate) fn untested_spec202_should_asynchronously_dispatch<I: SubscriberWhiteboxVerification>(
     imp: &I,
     s: &Settings,
 ) -> TestResult {
@@ -256,7 +253,7 @@ fn terminal_callback_test<I: SubscriberWhiteboxVerification>(
     rig.finish()
 }
 
-fn required_spec203_must_not_call_methods_on_subscription_or_publisher_in_on_complete<
+pub(crate) fn required_spec203_must_not_call_methods_on_subscription_or_publisher_in_on_complete<
     I: SubscriberWhiteboxVerification,
 >(
     imp: &I,
@@ -265,7 +262,7 @@ fn required_spec203_must_not_call_methods_on_subscription_or_publisher_in_on_com
     terminal_callback_test(imp, s, false)
 }
 
-fn required_spec203_must_not_call_methods_on_subscription_or_publisher_in_on_error<
+pub(crate) fn required_spec203_must_not_call_methods_on_subscription_or_publisher_in_on_error<
     I: SubscriberWhiteboxVerification,
 >(
     imp: &I,
@@ -274,7 +271,7 @@ fn required_spec203_must_not_call_methods_on_subscription_or_publisher_in_on_err
     terminal_callback_test(imp, s, true)
 }
 
-fn untested_spec204_must_consider_the_subscription_as_cancelled_in_after_recieving_on_complete_or_on_error<
+pub(crate) fn untested_spec204_must_consider_the_subscription_as_cancelled_in_after_recieving_on_complete_or_on_error<
     I: SubscriberWhiteboxVerification,
 >(
     imp: &I,
@@ -300,7 +297,7 @@ fn untested_spec204_must_consider_the_subscription_as_cancelled_in_after_recievi
     Ok(())
 }
 
-fn required_spec205_must_call_subscription_cancel_if_it_already_has_an_subscription_and_receives_another_on_subscribe_signal<
+pub(crate) fn required_spec205_must_call_subscription_cancel_if_it_already_has_an_subscription_and_receives_another_on_subscribe_signal<
     I: SubscriberWhiteboxVerification,
 >(
     imp: &I,
@@ -313,7 +310,7 @@ fn required_spec205_must_call_subscription_cancel_if_it_already_has_an_subscript
     rig.finish()
 }
 
-fn untested_spec206_must_call_subscription_cancel_if_it_is_no_longer_valid<
+pub(crate) fn untested_spec206_must_call_subscription_cancel_if_it_is_no_longer_valid<
     I: SubscriberWhiteboxVerification,
 >(
     imp: &I,
@@ -338,7 +335,7 @@ fn untested_spec206_must_call_subscription_cancel_if_it_is_no_longer_valid<
     rig.finish()
 }
 
-fn untested_spec207_must_ensure_all_calls_on_its_subscription_take_place_from_the_same_thread_or_take_care_of_synchronization<
+pub(crate) fn untested_spec207_must_ensure_all_calls_on_its_subscription_take_place_from_the_same_thread_or_take_care_of_synchronization<
     I: SubscriberWhiteboxVerification,
 >(
     imp: &I,
@@ -356,7 +353,7 @@ fn untested_spec207_must_ensure_all_calls_on_its_subscription_take_place_from_th
     rig.finish()
 }
 
-fn required_spec208_must_be_prepared_to_receive_on_next_signals_after_having_called_subscription_cancel<
+pub(crate) fn required_spec208_must_be_prepared_to_receive_on_next_signals_after_having_called_subscription_cancel<
     I: SubscriberWhiteboxVerification,
 >(
     imp: &I,
@@ -377,7 +374,7 @@ fn required_spec208_must_be_prepared_to_receive_on_next_signals_after_having_cal
     rig.finish()
 }
 
-fn required_spec209_must_be_prepared_to_receive_an_on_complete_signal_with_preceding_request_call<
+pub(crate) fn required_spec209_must_be_prepared_to_receive_an_on_complete_signal_with_preceding_request_call<
     I: SubscriberWhiteboxVerification,
 >(
     imp: &I,
@@ -390,7 +387,7 @@ fn required_spec209_must_be_prepared_to_receive_an_on_complete_signal_with_prece
     rig.finish()
 }
 
-fn required_spec209_must_be_prepared_to_receive_an_on_complete_signal_without_preceding_request_call<
+pub(crate) fn required_spec209_must_be_prepared_to_receive_an_on_complete_signal_without_preceding_request_call<
     I: SubscriberWhiteboxVerification,
 >(
     imp: &I,
@@ -424,7 +421,7 @@ fn error_test<I: SubscriberWhiteboxVerification>(
     rig.finish()
 }
 
-fn required_spec210_must_be_prepared_to_receive_an_on_error_signal_with_preceding_request_call<
+pub(crate) fn required_spec210_must_be_prepared_to_receive_an_on_error_signal_with_preceding_request_call<
     I: SubscriberWhiteboxVerification,
 >(
     imp: &I,
@@ -433,7 +430,7 @@ fn required_spec210_must_be_prepared_to_receive_an_on_error_signal_with_precedin
     error_test(imp, s, true)
 }
 
-fn required_spec210_must_be_prepared_to_receive_an_on_error_signal_without_preceding_request_call<
+pub(crate) fn required_spec210_must_be_prepared_to_receive_an_on_error_signal_without_preceding_request_call<
     I: SubscriberWhiteboxVerification,
 >(
     imp: &I,
@@ -442,7 +439,7 @@ fn required_spec210_must_be_prepared_to_receive_an_on_error_signal_without_prece
     error_test(imp, s, false)
 }
 
-fn untested_spec213_failing_on_signal_invocation<I: SubscriberWhiteboxVerification>(
+pub(crate) fn untested_spec213_failing_on_signal_invocation<I: SubscriberWhiteboxVerification>(
     imp: &I,
     s: &Settings,
 ) -> TestResult {
@@ -465,7 +462,7 @@ fn untested_spec213_failing_on_signal_invocation<I: SubscriberWhiteboxVerificati
     rig.finish()
 }
 
-fn required_spec308_request_must_register_given_number_elements_to_be_produced<
+pub(crate) fn required_spec308_request_must_register_given_number_elements_to_be_produced<
     I: SubscriberWhiteboxVerification,
 >(
     imp: &I,
@@ -481,7 +478,7 @@ fn required_spec308_request_must_register_given_number_elements_to_be_produced<
     rig.finish()
 }
 
-fn untested_spec310_request_may_synchronously_call_on_next_on_subscriber<
+pub(crate) fn untested_spec310_request_may_synchronously_call_on_next_on_subscriber<
     I: SubscriberWhiteboxVerification,
 >(
     imp: &I,
@@ -496,7 +493,7 @@ fn untested_spec310_request_may_synchronously_call_on_next_on_subscriber<
     rig.finish()
 }
 
-fn untested_spec311_request_may_synchronously_call_on_complete_or_on_error<
+pub(crate) fn untested_spec311_request_may_synchronously_call_on_complete_or_on_error<
     I: SubscriberWhiteboxVerification,
 >(
     imp: &I,
@@ -518,7 +515,7 @@ fn untested_spec311_request_may_synchronously_call_on_complete_or_on_error<
     rig.finish()
 }
 
-fn untested_spec314_cancel_may_cause_the_publisher_to_shutdown_if_no_other_subscription_exists<
+pub(crate) fn untested_spec314_cancel_may_cause_the_publisher_to_shutdown_if_no_other_subscription_exists<
     I: SubscriberWhiteboxVerification,
 >(
     imp: &I,
@@ -537,7 +534,7 @@ fn untested_spec314_cancel_may_cause_the_publisher_to_shutdown_if_no_other_subsc
     rig.finish()
 }
 
-fn untested_spec315_cancel_must_not_throw_exception_and_must_signal_on_error<
+pub(crate) fn untested_spec315_cancel_must_not_throw_exception_and_must_signal_on_error<
     I: SubscriberWhiteboxVerification,
 >(
     imp: &I,
@@ -555,7 +552,7 @@ fn untested_spec315_cancel_must_not_throw_exception_and_must_signal_on_error<
     rig.finish()
 }
 
-fn untested_spec316_request_must_not_throw_exception_and_must_on_error_the_subscriber<
+pub(crate) fn untested_spec316_request_must_not_throw_exception_and_must_on_error_the_subscriber<
     I: SubscriberWhiteboxVerification,
 >(
     imp: &I,
@@ -569,7 +566,7 @@ fn untested_spec316_request_must_not_throw_exception_and_must_on_error_the_subsc
     rig.finish()
 }
 
-fn rust_spec309_must_not_request_zero<I: SubscriberWhiteboxVerification>(
+pub(crate) fn rust_spec309_must_not_request_zero<I: SubscriberWhiteboxVerification>(
     imp: &I,
     s: &Settings,
 ) -> TestResult {
@@ -584,7 +581,9 @@ fn rust_spec309_must_not_request_zero<I: SubscriberWhiteboxVerification>(
     rig.finish()
 }
 
-fn rust_spec310_whole_stream_from_synchronous_source<I: SubscriberWhiteboxVerification>(
+pub(crate) fn rust_spec310_whole_stream_from_synchronous_source<
+    I: SubscriberWhiteboxVerification,
+>(
     imp: &I,
     s: &Settings,
 ) -> TestResult {
@@ -602,7 +601,7 @@ fn rust_spec310_whole_stream_from_synchronous_source<I: SubscriberWhiteboxVerifi
 /// Random legal sequences (seeded, so they repeat): requests through the puppet, items only
 /// within demand, a cancel now and then, and a completion, an error or nothing at the end. Any
 /// panic or rule violation the stage sees fails the test.
-fn rust_spec213_random_legal_signal_sequences<I: SubscriberWhiteboxVerification>(
+pub(crate) fn rust_spec213_random_legal_signal_sequences<I: SubscriberWhiteboxVerification>(
     imp: &I,
     s: &Settings,
 ) -> TestResult {
@@ -636,44 +635,56 @@ fn rust_spec213_random_legal_signal_sequences<I: SubscriberWhiteboxVerification>
     Ok(())
 }
 
+/// Calls `$callback!($($args)* [every test of the suite])`: the ONE list of the whitebox
+/// suite's tests (JVM order, then the Rust-only ones), each `test_name (rule)` or
+/// `test_name (rule, settled: why)`. [`cases`], the `subscriber_whitebox_tests!` macro and the processor suite are
+/// generated from it, so none can drift.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __rstreams_tck_whitebox_list {
+    ($cb0:tt $(:: $cb:tt)*, $($args:tt)*) => {
+        $cb0 $(:: $cb)* ! {$($args)* [
+            required_exercise_whitebox_happy_path (None),
+            required_spec201_must_signal_demand_via_subscription_request (Some(Rule::R2_1)),
+            untested_spec202_should_asynchronously_dispatch (Some(Rule::R2_2)),
+            required_spec203_must_not_call_methods_on_subscription_or_publisher_in_on_complete (Some(Rule::R2_3)),
+            required_spec203_must_not_call_methods_on_subscription_or_publisher_in_on_error (Some(Rule::R2_3)),
+            untested_spec204_must_consider_the_subscription_as_cancelled_in_after_recieving_on_complete_or_on_error (Some(Rule::R2_4)),
+            required_spec205_must_call_subscription_cancel_if_it_already_has_an_subscription_and_receives_another_on_subscribe_signal (Some(Rule::R2_5)),
+            untested_spec206_must_call_subscription_cancel_if_it_is_no_longer_valid (Some(Rule::R2_6)),
+            untested_spec207_must_ensure_all_calls_on_its_subscription_take_place_from_the_same_thread_or_take_care_of_synchronization (Some(Rule::R2_7)),
+            required_spec208_must_be_prepared_to_receive_on_next_signals_after_having_called_subscription_cancel (Some(Rule::R2_8)),
+            required_spec209_must_be_prepared_to_receive_an_on_complete_signal_with_preceding_request_call (Some(Rule::R2_9)),
+            required_spec209_must_be_prepared_to_receive_an_on_complete_signal_without_preceding_request_call (Some(Rule::R2_9)),
+            required_spec210_must_be_prepared_to_receive_an_on_error_signal_with_preceding_request_call (Some(Rule::R2_10)),
+            required_spec210_must_be_prepared_to_receive_an_on_error_signal_without_preceding_request_call (Some(Rule::R2_10)),
+            untested_spec211_must_make_sure_that_all_calls_on_its_methods_happen_before_the_processing_of_the_respective_events (Some(Rule::R2_11), settled: $crate::subscriber::SETTLED_2_11),
+            untested_spec212_must_not_call_on_subscribe_more_than_once_based_on_object_equality_spec_violation (Some(Rule::R2_12), settled: $crate::subscriber::SETTLED_2_12),
+            untested_spec213_failing_on_signal_invocation (Some(Rule::R2_13)),
+            required_spec213_on_subscribe_must_throw_null_pointer_exception_when_parameters_are_null (Some(Rule::R2_13), settled: $crate::subscriber::SETTLED_NULL),
+            required_spec213_on_next_must_throw_null_pointer_exception_when_parameters_are_null (Some(Rule::R2_13), settled: $crate::subscriber::SETTLED_NULL),
+            required_spec213_on_error_must_throw_null_pointer_exception_when_parameters_are_null (Some(Rule::R2_13), settled: $crate::subscriber::SETTLED_NULL),
+            untested_spec301_must_not_be_called_outside_subscriber_context (Some(Rule::R3_1), settled: $crate::subscriber::SETTLED_3_1),
+            required_spec308_request_must_register_given_number_elements_to_be_produced (Some(Rule::R3_8)),
+            untested_spec310_request_may_synchronously_call_on_next_on_subscriber (Some(Rule::R3_10)),
+            untested_spec311_request_may_synchronously_call_on_complete_or_on_error (Some(Rule::R3_11)),
+            untested_spec314_cancel_may_cause_the_publisher_to_shutdown_if_no_other_subscription_exists (Some(Rule::R3_14)),
+            untested_spec315_cancel_must_not_throw_exception_and_must_signal_on_error (Some(Rule::R3_15)),
+            untested_spec316_request_must_not_throw_exception_and_must_on_error_the_subscriber (Some(Rule::R3_16)),
+            rust_spec309_must_not_request_zero (Some(Rule::R3_9)),
+            rust_spec310_whole_stream_from_synchronous_source (Some(Rule::R3_10)),
+            rust_spec213_random_legal_signal_sequences (Some(Rule::R2_13)),
+        ]}
+    };
+}
+
 /// Every whitebox test: the 27 JVM tests in JVM order, then the Rust-only ones.
-pub fn whitebox_cases<I: SubscriberWhiteboxVerification>() -> Vec<TestCase<I>> {
-    vec![
-        case("required_exercise_whitebox_happy_path", None, required_exercise_whitebox_happy_path::<I>),
-        case("required_spec201_must_signal_demand_via_subscription_request", Some(Rule::R2_1), required_spec201_must_signal_demand_via_subscription_request::<I>),
-        case("untested_spec202_should_asynchronously_dispatch", Some(Rule::R2_2), untested_spec202_should_asynchronously_dispatch::<I>),
-        case("required_spec203_must_not_call_methods_on_subscription_or_publisher_in_on_complete", Some(Rule::R2_3), required_spec203_must_not_call_methods_on_subscription_or_publisher_in_on_complete::<I>),
-        case("required_spec203_must_not_call_methods_on_subscription_or_publisher_in_on_error", Some(Rule::R2_3), required_spec203_must_not_call_methods_on_subscription_or_publisher_in_on_error::<I>),
-        case("untested_spec204_must_consider_the_subscription_as_cancelled_in_after_recieving_on_complete_or_on_error", Some(Rule::R2_4), untested_spec204_must_consider_the_subscription_as_cancelled_in_after_recieving_on_complete_or_on_error::<I>),
-        case("required_spec205_must_call_subscription_cancel_if_it_already_has_an_subscription_and_receives_another_on_subscribe_signal", Some(Rule::R2_5), required_spec205_must_call_subscription_cancel_if_it_already_has_an_subscription_and_receives_another_on_subscribe_signal::<I>),
-        case("untested_spec206_must_call_subscription_cancel_if_it_is_no_longer_valid", Some(Rule::R2_6), untested_spec206_must_call_subscription_cancel_if_it_is_no_longer_valid::<I>),
-        case("untested_spec207_must_ensure_all_calls_on_its_subscription_take_place_from_the_same_thread_or_take_care_of_synchronization", Some(Rule::R2_7), untested_spec207_must_ensure_all_calls_on_its_subscription_take_place_from_the_same_thread_or_take_care_of_synchronization::<I>),
-        case("required_spec208_must_be_prepared_to_receive_on_next_signals_after_having_called_subscription_cancel", Some(Rule::R2_8), required_spec208_must_be_prepared_to_receive_on_next_signals_after_having_called_subscription_cancel::<I>),
-        case("required_spec209_must_be_prepared_to_receive_an_on_complete_signal_with_preceding_request_call", Some(Rule::R2_9), required_spec209_must_be_prepared_to_receive_an_on_complete_signal_with_preceding_request_call::<I>),
-        case("required_spec209_must_be_prepared_to_receive_an_on_complete_signal_without_preceding_request_call", Some(Rule::R2_9), required_spec209_must_be_prepared_to_receive_an_on_complete_signal_without_preceding_request_call::<I>),
-        case("required_spec210_must_be_prepared_to_receive_an_on_error_signal_with_preceding_request_call", Some(Rule::R2_10), required_spec210_must_be_prepared_to_receive_an_on_error_signal_with_preceding_request_call::<I>),
-        case("required_spec210_must_be_prepared_to_receive_an_on_error_signal_without_preceding_request_call", Some(Rule::R2_10), required_spec210_must_be_prepared_to_receive_an_on_error_signal_without_preceding_request_call::<I>),
-        settled("untested_spec211_must_make_sure_that_all_calls_on_its_methods_happen_before_the_processing_of_the_respective_events", Rule::R2_11, SETTLED_2_11),
-        settled("untested_spec212_must_not_call_on_subscribe_more_than_once_based_on_object_equality_spec_violation", Rule::R2_12, SETTLED_2_12),
-        case("untested_spec213_failing_on_signal_invocation", Some(Rule::R2_13), untested_spec213_failing_on_signal_invocation::<I>),
-        settled("required_spec213_on_subscribe_must_throw_null_pointer_exception_when_parameters_are_null", Rule::R2_13, SETTLED_NULL),
-        settled("required_spec213_on_next_must_throw_null_pointer_exception_when_parameters_are_null", Rule::R2_13, SETTLED_NULL),
-        settled("required_spec213_on_error_must_throw_null_pointer_exception_when_parameters_are_null", Rule::R2_13, SETTLED_NULL),
-        settled("untested_spec301_must_not_be_called_outside_subscriber_context", Rule::R3_1, SETTLED_3_1),
-        case("required_spec308_request_must_register_given_number_elements_to_be_produced", Some(Rule::R3_8), required_spec308_request_must_register_given_number_elements_to_be_produced::<I>),
-        case("untested_spec310_request_may_synchronously_call_on_next_on_subscriber", Some(Rule::R3_10), untested_spec310_request_may_synchronously_call_on_next_on_subscriber::<I>),
-        case("untested_spec311_request_may_synchronously_call_on_complete_or_on_error", Some(Rule::R3_11), untested_spec311_request_may_synchronously_call_on_complete_or_on_error::<I>),
-        case("untested_spec314_cancel_may_cause_the_publisher_to_shutdown_if_no_other_subscription_exists", Some(Rule::R3_14), untested_spec314_cancel_may_cause_the_publisher_to_shutdown_if_no_other_subscription_exists::<I>),
-        case("untested_spec315_cancel_must_not_throw_exception_and_must_signal_on_error", Some(Rule::R3_15), untested_spec315_cancel_must_not_throw_exception_and_must_signal_on_error::<I>),
-        case("untested_spec316_request_must_not_throw_exception_and_must_on_error_the_subscriber", Some(Rule::R3_16), untested_spec316_request_must_not_throw_exception_and_must_on_error_the_subscriber::<I>),
-        case("rust_spec309_must_not_request_zero", Some(Rule::R3_9), rust_spec309_must_not_request_zero::<I>),
-        case("rust_spec310_whole_stream_from_synchronous_source", Some(Rule::R3_10), rust_spec310_whole_stream_from_synchronous_source::<I>),
-        case("rust_spec213_random_legal_signal_sequences", Some(Rule::R2_13), rust_spec213_random_legal_signal_sequences::<I>),
-    ]
+pub fn cases<I: SubscriberWhiteboxVerification>() -> Vec<TestCase<I>> {
+    crate::__rstreams_tck_whitebox_list!(crate::cases_vec, I,)
 }
 
 /// Runs the whole whitebox suite against `implementation`.
-pub fn run_whitebox<I: SubscriberWhiteboxVerification>(
+pub fn run<I: SubscriberWhiteboxVerification>(
     implementation_name: impl Into<String>,
     implementation: &I,
     settings: &Settings,
@@ -682,7 +693,7 @@ pub fn run_whitebox<I: SubscriberWhiteboxVerification>(
         implementation_name,
         SUITE,
         implementation,
-        &whitebox_cases::<I>(),
+        &cases::<I>(),
         settings,
     )
 }
