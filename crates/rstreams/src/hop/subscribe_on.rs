@@ -1,5 +1,6 @@
 //! `subscribe_on`: subscribing and requesting happen on a scheduler; see [`SubscribeOn`].
 
+use std::cell::Cell;
 use std::marker::PhantomData;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Weak};
@@ -94,6 +95,30 @@ where
     }
 }
 
+thread_local! {
+    /// The [`Downstream`] whose signal this thread is delivering right now (its address), or 0.
+    /// `abandon` reads it to tell "called from inside that signal" (re-entrant: the signal's own
+    /// `check_pending` ends the stream) from "another thread is mid-signal" (wait for it).
+    static DELIVERING: Cell<usize> = const { Cell::new(0) };
+}
+
+/// Marks this thread as delivering a signal of one `Downstream` until dropped (also on unwind).
+struct Delivering(usize);
+
+impl Delivering {
+    #[inline]
+    fn enter<T, S>(down: &Downstream<T, S>) -> Self {
+        Delivering(DELIVERING.replace(down as *const Downstream<T, S> as *const () as usize))
+    }
+}
+
+impl Drop for Delivering {
+    #[inline]
+    fn drop(&mut self) {
+        DELIVERING.set(self.0);
+    }
+}
+
 /// Ends a stream whose queued work the scheduler dropped.
 trait Abandon: Send + Sync {
     /// Cancels `up` (if subscribed) and gives the downstream one `on_error` (or, if it was never
@@ -116,11 +141,14 @@ impl<T, S: Subscriber<T> + Send> Downstream<T, S> {
     /// After a signal, with the lock held: ends the stream if an `abandon` could not.
     #[inline]
     fn check_pending(&self, slot: &mut Option<S>) {
-        // Relaxed: set before `abandon` tries the lock we hold; read under the same lock, so a
-        // re-entrant abandon (same thread) is seen; see `abandon` for the cross-thread case.
+        // Relaxed: a re-entrant abandon (same thread, inside the signal) stored it in program
+        // order before this read; an abandon on another thread takes the lock itself instead.
         if self.pending.load(Ordering::Relaxed)
             && let Some(down) = slot.take()
         {
+            // Still under the lock: whatever the subscriber does in `on_error` must not make a
+            // nested `abandon` wait for that lock.
+            let _delivering = Delivering::enter(self);
             self.end(down, true);
         }
     }
@@ -142,12 +170,15 @@ impl<T, S: Subscriber<T> + Send> Abandon for Downstream<T, S> {
             up.cancel();
         }
         self.pending.store(true, Ordering::Relaxed);
-        // A failed try_lock means a signal is in progress: on this thread (we were called from
-        // inside it, e.g. a refused request in `on_next`), or on an asynchronous upstream's
-        // thread. That signal's holder ends the stream when it returns (`check_pending`).
-        let Some(mut slot) = self.down.try_lock() else {
+        // Called from inside one of this stream's signals on this thread (e.g. a refused request
+        // in `on_next`): the lock is ours, and that signal ends the stream when it returns
+        // (`check_pending` reads `pending` under the same lock, on the same thread).
+        if DELIVERING.get() == self as *const Self as *const () as usize {
             return;
-        };
+        }
+        // Otherwise a signal in progress is on another thread (an asynchronous upstream): wait
+        // for it rather than leave the ending to it, which could already have checked `pending`.
+        let mut slot = self.down.lock();
         let Some(down) = slot.take() else { return };
         drop(slot);
         self.end(down, up.is_some());
@@ -191,6 +222,7 @@ impl<T: 'static, S: Subscriber<T> + Send + 'static> Subscriber<T> for SubscribeO
         });
         let mut slot = self.down.down.lock();
         if let Some(down) = slot.as_mut() {
+            let _delivering = Delivering::enter(&*self.down);
             down.on_subscribe(sub);
         }
         self.down.check_pending(&mut slot);
@@ -199,6 +231,7 @@ impl<T: 'static, S: Subscriber<T> + Send + 'static> Subscriber<T> for SubscribeO
     fn on_next(&mut self, item: T) {
         let mut slot = self.down.down.lock();
         if let Some(down) = slot.as_mut() {
+            let _delivering = Delivering::enter(&*self.down);
             down.on_next(item);
         }
         self.down.check_pending(&mut slot);
