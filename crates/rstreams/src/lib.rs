@@ -32,6 +32,7 @@
 
 #[cfg(feature = "futures")]
 pub mod bridge;
+pub mod diag;
 pub mod emitter;
 mod ext;
 pub mod flat;
