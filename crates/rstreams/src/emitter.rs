@@ -505,3 +505,12 @@ impl<T: Send + 'static> Publisher for EmitterPublisher<T> {
         );
     }
 }
+
+// ---- buffer bill (issue 12) ----
+impl<T> crate::diag::bill::BufferBill for EmitterPublisher<T> {
+    fn bill_rows(&self, rows: &mut Vec<crate::diag::bill::Row>) {
+        use crate::diag::bill::{Bound, Row};
+        let bound = Bound::items(self.shared.capacity as u64);
+        rows.push(Row::new("emitter", Some(self.shared.loc), bound).note("its buffer"));
+    }
+}

@@ -1740,6 +1740,131 @@ pub trait PublisherExt: Publisher {
         }
     }
 
+    // ---- diagnostics (issue 12) ----
+
+    /// The buffer bill: the most items each stage can hold in flight, read from the stages'
+    /// parameters at assembly (nothing is subscribed), in pipeline order (sources first), with
+    /// the total. Prints as an aligned table. See [`crate::diag::bill`] for what each operator
+    /// counts.
+    ///
+    /// ```
+    /// use rstreams::prelude::*;
+    /// use rstreams::executor::ManualExecutor;
+    /// use std::sync::Arc;
+    ///
+    /// let pool = Arc::new(ManualExecutor::new());
+    /// let pipeline = rstreams::range(0, 1000)
+    ///     .map(|x| x * 2)
+    ///     .publish_on(pool, 256)
+    ///     .flat_map(|x| rstreams::range(x, 3), 16, 32)
+    ///     .buffer(10);
+    /// let bill = pipeline.buffer_bill();
+    /// assert_eq!(bill.total(), Some(256 + 16 * 32 + 10));
+    /// println!("{bill}");
+    /// // stage       site            bound  note
+    /// // range       src/main.rs:7       0
+    /// // map         src/main.rs:8       0
+    /// // publish_on  src/main.rs:9     256  ring of prefetch
+    /// // flat_map    src/main.rs:10    512  16 inner(s) x prefetch 32; inner stages not included
+    /// // buffer      src/main.rs:11     10  one batch
+    /// // total: 778 items
+    /// ```
+    fn buffer_bill(&self) -> crate::diag::bill::Bill
+    where
+        Self: crate::diag::bill::BufferBill,
+    {
+        crate::diag::bill::Bill::of(self)
+    }
+
+    /// Checks the [buffer bill](Self::buffer_bill) against `budget` items, at assembly. Fails
+    /// when the total exceeds it or some stage is unbounded or unknown, with an error (kind
+    /// [`ErrorKind::User`](crate::ErrorKind::User): a configuration choice, not a protocol
+    /// violation) wrapping [`BudgetExceeded`](crate::diag::bill::BudgetExceeded), which names
+    /// the stages that break the budget (site and bound) and the total; the error's
+    /// [`stage`](Error::stage) is this call's site.
+    ///
+    /// ```
+    /// use rstreams::prelude::*;
+    /// use rstreams::diag::bill::BudgetExceeded;
+    ///
+    /// let p = rstreams::range(0, 10).buffer(100);
+    /// assert!(p.check_buffer_budget(100).is_ok());
+    /// let e = p.check_buffer_budget(64).unwrap_err();
+    /// assert_eq!(e.downcast_ref::<BudgetExceeded>().unwrap().budget(), 64);
+    /// assert!(e.to_string().contains("buffer at "));
+    /// ```
+    #[track_caller]
+    fn check_buffer_budget(&self, budget: u64) -> Result<(), Error>
+    where
+        Self: crate::diag::bill::BufferBill,
+    {
+        crate::diag::bill::check(self, budget, Location::caller())
+    }
+
+    /// This publisher, checked now against a budget of `budget` items (as
+    /// [`check_buffer_budget`](Self::check_buffer_budget)). Over budget, every subscriber is
+    /// rejected: `on_subscribe`, then `on_error` with the [`BudgetExceeded`](crate::diag::bill::BudgetExceeded)
+    /// error; the upstream is never subscribed. Never panics.
+    ///
+    /// ```
+    /// use rstreams::prelude::*;
+    /// let over = rstreams::range(0, 10).on_backpressure_buffer_unbounded().with_buffer_budget(1000);
+    /// let e = over.blocking_first().unwrap_err();
+    /// assert!(e.to_string().contains("on_backpressure_buffer_unbounded"));
+    /// ```
+    #[track_caller]
+    fn with_buffer_budget(self, budget: u64) -> crate::diag::bill::Budgeted<Self>
+    where
+        Self: Sized + crate::diag::bill::BufferBill,
+    {
+        crate::diag::bill::Budgeted::new(self, budget, Location::caller())
+    }
+
+    /// Erases the publisher's type like [`boxed`](Publisher::boxed), keeping its
+    /// [buffer bill](Self::buffer_bill) (a plain [`BoxPublisher`] cannot be walked: its row is
+    /// `unknown`).
+    ///
+    /// ```
+    /// use rstreams::prelude::*;
+    /// let a = rstreams::range(0, 3).publish_on(std::sync::Arc::new(rstreams::executor::ManualExecutor::new()), 8);
+    /// let merged = rstreams::merge(vec![a.boxed_billed(), rstreams::just(9).boxed_billed()], 4);
+    /// assert_eq!(merged.buffer_bill().total(), Some(8 + 2 * 4));
+    /// ```
+    fn boxed_billed(self) -> crate::diag::bill::BilledBox<Self::Item>
+    where
+        Self: Sized + Send + Sync + 'static + crate::diag::bill::BufferBill,
+        Self::Item: 'static,
+    {
+        crate::diag::bill::BilledBox::new(self)
+    }
+
+    /// States the buffer bill of this publisher (and everything upstream of it) as one row
+    /// named `name` holding at most `bound` items: for a user publisher, or a [`BoxPublisher`]
+    /// received from elsewhere, that cannot be walked. Items pass through unchanged.
+    ///
+    /// ```
+    /// use rstreams::prelude::*;
+    /// use rstreams::diag::bill::Bound;
+    /// let p = rstreams::range(0, 3).boxed().declare_buffer("vendor feed", Bound::Bounded(64));
+    /// assert_eq!(p.buffer(8).buffer_bill().total(), Some(64 + 8));
+    /// ```
+    #[track_caller]
+    fn declare_buffer(
+        self,
+        name: &'static str,
+        bound: crate::diag::bill::Bound,
+    ) -> crate::diag::bill::Declared<Self>
+    where
+        Self: Sized,
+    {
+        crate::diag::bill::Declared {
+            upstream: self,
+            name,
+            bound,
+            loc: Location::caller(),
+        }
+    }
+
     // ---- async bridges (issue 11) ----
 
     /// A `futures` [`Stream`](futures_core::Stream) of this publisher's items (feature

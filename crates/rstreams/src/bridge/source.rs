@@ -634,3 +634,25 @@ where
         loc: Location::caller(),
     }
 }
+
+// ---- buffer bill (issue 12) ----
+impl<W> crate::diag::bill::BufferBill for FromStream<W> {
+    fn bill_rows(&self, rows: &mut Vec<crate::diag::bill::Row>) {
+        let row =
+            crate::diag::bill::Row::new(self.what, Some(self.loc), crate::diag::bill::Bound::Zero);
+        rows.push(row.note("polls the stream only for requested items"));
+    }
+}
+
+impl<F> crate::diag::bill::BufferBill for FromStreamFn<F> {
+    fn bill_rows(&self, rows: &mut Vec<crate::diag::bill::Row>) {
+        rows.push(
+            crate::diag::bill::Row::new(
+                "from_stream_fn",
+                Some(self.loc),
+                crate::diag::bill::Bound::Zero,
+            )
+            .note("polls the stream only for requested items"),
+        );
+    }
+}

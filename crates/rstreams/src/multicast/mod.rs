@@ -806,3 +806,17 @@ where
         }
     }
 }
+
+// ---- buffer bill (issue 12) ----
+impl<T> crate::diag::bill::BufferBill for Multicast<T> {
+    fn bill_rows(&self, rows: &mut Vec<crate::diag::bill::Row>) {
+        use crate::diag::bill::{Bound, Row};
+        let capacity = self.shared.capacity as u64;
+        let subscribers = self.shared.state.lock().slots.len() as u64;
+        let bound = Bound::items(capacity.saturating_mul(subscribers.max(1)));
+        let note = format!(
+            "{capacity} per subscriber x {subscribers} subscribed now; its upstream is not walked"
+        );
+        rows.push(Row::new("multicast", Some(self.shared.loc), bound).note(note));
+    }
+}

@@ -734,3 +734,32 @@ impl<X, Y, Z, S: Subscriber<(X, Y, Z)>> Subscriber<((X, Y), Z)> for Flatten3<S> 
         self.0.on_complete();
     }
 }
+
+// ---- buffer bill (issue 12) ----
+impl<A, B, F> crate::diag::bill::BufferBill for CombineLatest<A, B, F>
+where
+    A: crate::diag::bill::BufferBill,
+    B: crate::diag::bill::BufferBill,
+{
+    fn bill_rows(&self, rows: &mut Vec<crate::diag::bill::Row>) {
+        use crate::diag::bill::{Bound, Row};
+        let prefetch = self.prefetch as u64;
+        let bound = Bound::items(prefetch.saturating_mul(2).saturating_add(2));
+        let note = format!("2 inputs x prefetch {prefetch} + the latest of each");
+        rows.push(Row::new("combine_latest", Some(self.loc), bound).note(note));
+        self.b.bill_rows(rows);
+        self.a.bill_rows(rows);
+    }
+}
+
+impl<A, B, C> crate::diag::bill::BufferBill for Zip3<A, B, C>
+where
+    A: crate::diag::bill::BufferBill,
+    B: crate::diag::bill::BufferBill,
+    C: crate::diag::bill::BufferBill,
+{
+    fn bill_rows(&self, rows: &mut Vec<crate::diag::bill::Row>) {
+        // Two zip stages, as built.
+        self.inner.bill_rows(rows);
+    }
+}

@@ -260,3 +260,17 @@ where
         }
     }
 }
+
+// ---- buffer bill (issue 12) ----
+impl<A, B> crate::diag::bill::BufferBill for Either<A, B>
+where
+    A: crate::diag::bill::BufferBill,
+    B: crate::diag::bill::BufferBill,
+{
+    fn bill_rows(&self, rows: &mut Vec<crate::diag::bill::Row>) {
+        match self {
+            Either::Left(a) => a.bill_rows(rows),
+            Either::Right(b) => b.bill_rows(rows),
+        }
+    }
+}

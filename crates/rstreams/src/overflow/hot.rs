@@ -419,3 +419,27 @@ impl Publisher for IntervalSource {
         }
     }
 }
+
+// ---- buffer bill (issue 12) ----
+impl<T> crate::diag::bill::BufferBill for HotEmitterSource<T> {
+    fn bill_rows(&self, rows: &mut Vec<crate::diag::bill::Row>) {
+        rows.push(
+            crate::diag::bill::Row::new(
+                "hot_emitter",
+                Some(self.shared.loc),
+                crate::diag::bill::Bound::Zero,
+            )
+            .note("emits straight through; add an on_backpressure_* policy"),
+        );
+    }
+}
+
+impl crate::diag::bill::BufferBill for IntervalSource {
+    fn bill_rows(&self, rows: &mut Vec<crate::diag::bill::Row>) {
+        rows.push(crate::diag::bill::Row::new(
+            "interval",
+            Some(self.loc),
+            crate::diag::bill::Bound::Zero,
+        ));
+    }
+}

@@ -303,3 +303,26 @@ where
         r.upstream.subscribe(core.splitter());
     }
 }
+
+// ---- buffer bill (issue 12) ----
+impl<P: crate::diag::bill::BufferBill, G> crate::diag::bill::BufferBill for Joined<P, G> {
+    fn bill_rows(&self, rows: &mut Vec<crate::diag::bill::Row>) {
+        use crate::diag::bill::{Bound, Row};
+        let join = if self.ordered {
+            "ordered"
+        } else {
+            "sequential"
+        };
+        let join_row = Row::new(join, Some(self.join_loc), Bound::Zero);
+        rows.push(if self.ordered {
+            join_row.note("reorder buffer: the rails' finished items, counted at parallel")
+        } else {
+            join_row
+        });
+        let (rails, prefetch) = (self.rails as u64, self.prefetch as u64);
+        let bound = Bound::items(rails.saturating_mul(prefetch));
+        let note = format!("{rails} rails x prefetch {prefetch} (queued, in work or done)");
+        rows.push(Row::new("parallel", Some(self.loc), bound).note(note));
+        self.upstream.bill_rows(rows);
+    }
+}

@@ -104,3 +104,14 @@ where
         );
     }
 }
+
+// ---- buffer bill (issue 12) ----
+impl<P: crate::diag::bill::BufferBill> crate::diag::bill::BufferBill for Concat<P> {
+    fn bill_rows(&self, rows: &mut Vec<crate::diag::bill::Row>) {
+        use crate::diag::bill::{Bound, Row};
+        rows.push(Row::new("concat", Some(self.loc), Bound::Zero).note("one input at a time"));
+        for p in self.publishers.iter().rev() {
+            p.bill_rows(rows);
+        }
+    }
+}

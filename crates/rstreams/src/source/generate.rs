@@ -158,3 +158,13 @@ where
         pull::serve_at(source, subscriber, self.loc);
     }
 }
+
+// ---- buffer bill (issue 12) ----
+impl<I, F, T> crate::diag::bill::BufferBill for Generate<I, F, T> {
+    fn bill_rows(&self, rows: &mut Vec<crate::diag::bill::Row>) {
+        rows.push(
+            crate::diag::bill::Row::new("generate", Some(self.loc), crate::diag::bill::Bound::Zero)
+                .note("+ its state"),
+        );
+    }
+}

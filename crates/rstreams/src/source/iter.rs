@@ -282,3 +282,34 @@ impl Range {
         fuse::blocking_iter_fused(self, prefetch, Location::caller())
     }
 }
+
+// ---- buffer bill (issue 12) ----
+impl<I> crate::diag::bill::BufferBill for FromIter<I> {
+    fn bill_rows(&self, rows: &mut Vec<crate::diag::bill::Row>) {
+        rows.push(crate::diag::bill::Row::new(
+            "from_iter",
+            Some(self.loc),
+            crate::diag::bill::Bound::Zero,
+        ));
+    }
+}
+
+impl<I> crate::diag::bill::BufferBill for FromIterOnce<I> {
+    fn bill_rows(&self, rows: &mut Vec<crate::diag::bill::Row>) {
+        rows.push(crate::diag::bill::Row::new(
+            "from_iter_once",
+            Some(self.loc),
+            crate::diag::bill::Bound::Zero,
+        ));
+    }
+}
+
+impl crate::diag::bill::BufferBill for Range {
+    fn bill_rows(&self, rows: &mut Vec<crate::diag::bill::Row>) {
+        rows.push(crate::diag::bill::Row::new(
+            "range",
+            Some(self.loc),
+            crate::diag::bill::Bound::Zero,
+        ));
+    }
+}
