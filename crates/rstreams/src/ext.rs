@@ -1760,7 +1760,7 @@ pub trait PublisherExt: Publisher {
     ///     .buffer(10);
     /// let bill = pipeline.buffer_bill();
     /// assert_eq!(bill.total(), Some(256 + 16 * 32 + 10));
-    /// println!("{bill}");
+    /// println!("{bill}"); // prints, with your own file and lines:
     /// // stage       site            bound  note
     /// // range       src/main.rs:7       0
     /// // map         src/main.rs:8       0

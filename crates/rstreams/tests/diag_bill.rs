@@ -182,7 +182,7 @@ fn buffering_operators() {
     let (p, l) = (up().window(5), line!());
     top(&p, "window", Bound::Bounded(5), l);
     let (p, l) = (up().window_timeout(6, D, sched()), line!());
-    top(&p, "window", Bound::Bounded(6), l);
+    top(&p, "window_timeout", Bound::Bounded(6), l);
     let (p, l) = (up().share(16), line!());
     top(&p, "share", Bound::Bounded(16), l);
     assert_eq!(last(&p).note_text(), Some("per subscriber"));
@@ -502,7 +502,7 @@ fn async_bridge_sources() {
     use rstreams::bridge::{Spawner, from_future, from_future_fn};
     let spawner = Spawner::scheduler(sched());
     let (p, l) = (from_future(async { 1 }, spawner.clone()), line!());
-    top(&p, "from_future", Bound::Zero, l);
+    top(&p, "from_future", Bound::Bounded(1), l);
     let (p, l) = (from_future_fn(|| async { 2 }, spawner), line!());
-    top(&p, "from_stream_fn", Bound::Zero, l);
+    top(&p, "from_stream_fn", Bound::Bounded(1), l);
 }

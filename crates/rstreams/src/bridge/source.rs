@@ -636,23 +636,21 @@ where
 }
 
 // ---- buffer bill (issue 12) ----
+/// Polled only while demand is outstanding; one item may be stashed (`Live::stash`).
+fn stream_row(name: &'static str, loc: Loc) -> crate::diag::bill::Row {
+    use crate::diag::bill::{Bound, Row};
+    Row::new(name, Some(loc), Bound::Bounded(1))
+        .note("polled only on demand; one item stashed if size_hint was wrong")
+}
+
 impl<W> crate::diag::bill::BufferBill for FromStream<W> {
     fn bill_rows(&self, rows: &mut Vec<crate::diag::bill::Row>) {
-        let row =
-            crate::diag::bill::Row::new(self.what, Some(self.loc), crate::diag::bill::Bound::Zero);
-        rows.push(row.note("polls the stream only for requested items"));
+        rows.push(stream_row(self.what, self.loc));
     }
 }
 
 impl<F> crate::diag::bill::BufferBill for FromStreamFn<F> {
     fn bill_rows(&self, rows: &mut Vec<crate::diag::bill::Row>) {
-        rows.push(
-            crate::diag::bill::Row::new(
-                "from_stream_fn",
-                Some(self.loc),
-                crate::diag::bill::Bound::Zero,
-            )
-            .note("polls the stream only for requested items"),
-        );
+        rows.push(stream_row("from_stream_fn", self.loc));
     }
 }

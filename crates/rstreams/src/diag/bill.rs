@@ -491,7 +491,7 @@ impl<P: BufferBill + ?Sized> BufferBill for &P {
 /// Stages with `upstream` and `loc` fields whose row is a fixed name and a bound computed from
 /// `self` (`$bound` and `$note` are expressions over `$s`).
 macro_rules! bill {
-    ($ty:ident<$($g:ident),*> => $name:literal, |$s:ident| $bound:expr $(, $note:expr)?) => {
+    ($ty:ident<$($g:ident),*> => $name:expr, |$s:ident| $bound:expr $(, $note:expr)?) => {
         impl<$($g),*> BufferBill for $ty<$($g),*>
         where
             P: BufferBill,
@@ -558,7 +558,8 @@ bill!(ThrottleFirst<P> => "throttle_first", |s| Bound::Bounded(2), "candidate + 
 bill!(Sample<P> => "sample", |s| Bound::Bounded(2), "candidate + one due");
 bill!(GroupBy<P, F> => "group_by", |s| Bound::items(s.group_prefetch as u64),
     format!("requested + queued over all groups (up to {} groups)", s.max_groups));
-bill!(WindowPub<P> => "window", |s| Bound::items(s.n as u64), "requested + queued in the open window");
+bill!(WindowPub<P> => if s.timeout.is_some() { "window_timeout" } else { "window" },
+    |s| Bound::items(s.n as u64), "requested + queued in the open window");
 
 impl<P, F> BufferBill for FlatMap<P, F>
 where
