@@ -467,6 +467,25 @@ impl<P> BufferBill for Declared<P> {
 
 // ---------------------------------------------------------------- impls for this crate
 
+/// The bill of a stage that holds no items and walks no upstream (a source, mostly), with a
+/// `loc` field: `leaf_bill!(Range => "range")`, `leaf_bill!(Defer<F> => "defer", "note")`.
+macro_rules! leaf_bill {
+    ($ty:ident $(<$($g:ident),*>)? => $name:expr $(, $note:expr)?) => {
+        impl$(<$($g),*>)? $crate::diag::bill::BufferBill for $ty$(<$($g),*>)? {
+            fn bill_rows(&self, rows: &mut Vec<$crate::diag::bill::Row>) {
+                let row = $crate::diag::bill::Row::new(
+                    $name,
+                    Some(self.loc),
+                    $crate::diag::bill::Bound::Zero,
+                );
+                $(let row = row.note($note);)?
+                rows.push(row);
+            }
+        }
+    };
+}
+pub(crate) use leaf_bill;
+
 impl<T> BufferBill for BoxPublisher<T> {
     fn bill_rows(&self, rows: &mut Vec<Row>) {
         rows.push(

@@ -894,11 +894,4 @@ where
 }
 
 // ---- buffer bill (issue 12) ----
-impl<K, T> crate::diag::bill::BufferBill for GroupedPublisher<K, T> {
-    fn bill_rows(&self, rows: &mut Vec<crate::diag::bill::Row>) {
-        rows.push(
-            crate::diag::bill::Row::new("group", Some(self.loc), crate::diag::bill::Bound::Zero)
-                .note("its queue is counted at its group_by or window"),
-        );
-    }
-}
+crate::diag::bill::leaf_bill!(GroupedPublisher<K, T> => "group", "its queue is counted at its group_by or window");

@@ -195,11 +195,4 @@ where
 }
 
 // ---- buffer bill (issue 12) ----
-impl<FR, FP, FRel> crate::diag::bill::BufferBill for Using<FR, FP, FRel> {
-    fn bill_rows(&self, rows: &mut Vec<crate::diag::bill::Row>) {
-        rows.push(
-            crate::diag::bill::Row::new("using", Some(self.loc), crate::diag::bill::Bound::Zero)
-                .note("the publisher is built per subscription: not included"),
-        );
-    }
-}
+crate::diag::bill::leaf_bill!(Using<FR, FP, FRel> => "using", "the publisher is built per subscription: not included");

@@ -434,12 +434,4 @@ impl<T> crate::diag::bill::BufferBill for HotEmitterSource<T> {
     }
 }
 
-impl crate::diag::bill::BufferBill for IntervalSource {
-    fn bill_rows(&self, rows: &mut Vec<crate::diag::bill::Row>) {
-        rows.push(crate::diag::bill::Row::new(
-            "interval",
-            Some(self.loc),
-            crate::diag::bill::Bound::Zero,
-        ));
-    }
-}
+crate::diag::bill::leaf_bill!(IntervalSource => "interval");

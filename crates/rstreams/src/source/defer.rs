@@ -68,11 +68,4 @@ where
 }
 
 // ---- buffer bill (issue 12) ----
-impl<F> crate::diag::bill::BufferBill for Defer<F> {
-    fn bill_rows(&self, rows: &mut Vec<crate::diag::bill::Row>) {
-        rows.push(
-            crate::diag::bill::Row::new("defer", Some(self.loc), crate::diag::bill::Bound::Zero)
-                .note("the publisher is built per subscription: not included"),
-        );
-    }
-}
+crate::diag::bill::leaf_bill!(Defer<F> => "defer", "the publisher is built per subscription: not included");

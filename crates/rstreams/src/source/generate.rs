@@ -160,11 +160,4 @@ where
 }
 
 // ---- buffer bill (issue 12) ----
-impl<I, F, T> crate::diag::bill::BufferBill for Generate<I, F, T> {
-    fn bill_rows(&self, rows: &mut Vec<crate::diag::bill::Row>) {
-        rows.push(
-            crate::diag::bill::Row::new("generate", Some(self.loc), crate::diag::bill::Bound::Zero)
-                .note("+ its state"),
-        );
-    }
-}
+crate::diag::bill::leaf_bill!(Generate<I, F, T> => "generate", "+ its state");

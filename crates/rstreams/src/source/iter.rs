@@ -284,32 +284,8 @@ impl Range {
 }
 
 // ---- buffer bill (issue 12) ----
-impl<I> crate::diag::bill::BufferBill for FromIter<I> {
-    fn bill_rows(&self, rows: &mut Vec<crate::diag::bill::Row>) {
-        rows.push(crate::diag::bill::Row::new(
-            "from_iter",
-            Some(self.loc),
-            crate::diag::bill::Bound::Zero,
-        ));
-    }
-}
+crate::diag::bill::leaf_bill!(FromIter<I> => "from_iter");
 
-impl<I> crate::diag::bill::BufferBill for FromIterOnce<I> {
-    fn bill_rows(&self, rows: &mut Vec<crate::diag::bill::Row>) {
-        rows.push(crate::diag::bill::Row::new(
-            "from_iter_once",
-            Some(self.loc),
-            crate::diag::bill::Bound::Zero,
-        ));
-    }
-}
+crate::diag::bill::leaf_bill!(FromIterOnce<I> => "from_iter_once");
 
-impl crate::diag::bill::BufferBill for Range {
-    fn bill_rows(&self, rows: &mut Vec<crate::diag::bill::Row>) {
-        rows.push(crate::diag::bill::Row::new(
-            "range",
-            Some(self.loc),
-            crate::diag::bill::Bound::Zero,
-        ));
-    }
-}
+crate::diag::bill::leaf_bill!(Range => "range");

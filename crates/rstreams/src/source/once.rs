@@ -61,12 +61,4 @@ impl<T: Send + 'static> Publisher for Once<T> {
 }
 
 // ---- buffer bill (issue 12) ----
-impl<T> crate::diag::bill::BufferBill for Once<T> {
-    fn bill_rows(&self, rows: &mut Vec<crate::diag::bill::Row>) {
-        rows.push(crate::diag::bill::Row::new(
-            "once",
-            Some(self.loc),
-            crate::diag::bill::Bound::Zero,
-        ));
-    }
-}
+crate::diag::bill::leaf_bill!(Once<T> => "once");

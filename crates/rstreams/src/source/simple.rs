@@ -190,42 +190,10 @@ impl<T: Send + 'static> Publisher for Never<T> {
 }
 
 // ---- buffer bill (issue 12) ----
-impl<T> crate::diag::bill::BufferBill for Just<T> {
-    fn bill_rows(&self, rows: &mut Vec<crate::diag::bill::Row>) {
-        rows.push(crate::diag::bill::Row::new(
-            "just",
-            Some(self.loc),
-            crate::diag::bill::Bound::Zero,
-        ));
-    }
-}
+crate::diag::bill::leaf_bill!(Just<T> => "just");
 
-impl<T> crate::diag::bill::BufferBill for Empty<T> {
-    fn bill_rows(&self, rows: &mut Vec<crate::diag::bill::Row>) {
-        rows.push(crate::diag::bill::Row::new(
-            "empty",
-            Some(self.loc),
-            crate::diag::bill::Bound::Zero,
-        ));
-    }
-}
+crate::diag::bill::leaf_bill!(Empty<T> => "empty");
 
-impl<T> crate::diag::bill::BufferBill for Fail<T> {
-    fn bill_rows(&self, rows: &mut Vec<crate::diag::bill::Row>) {
-        rows.push(crate::diag::bill::Row::new(
-            "error",
-            Some(self.loc),
-            crate::diag::bill::Bound::Zero,
-        ));
-    }
-}
+crate::diag::bill::leaf_bill!(Fail<T> => "error");
 
-impl<T> crate::diag::bill::BufferBill for Never<T> {
-    fn bill_rows(&self, rows: &mut Vec<crate::diag::bill::Row>) {
-        rows.push(crate::diag::bill::Row::new(
-            "never",
-            Some(self.loc),
-            crate::diag::bill::Bound::Zero,
-        ));
-    }
-}
+crate::diag::bill::leaf_bill!(Never<T> => "never");

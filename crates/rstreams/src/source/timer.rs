@@ -145,12 +145,4 @@ impl Publisher for Timer {
 }
 
 // ---- buffer bill (issue 12) ----
-impl crate::diag::bill::BufferBill for Timer {
-    fn bill_rows(&self, rows: &mut Vec<crate::diag::bill::Row>) {
-        rows.push(crate::diag::bill::Row::new(
-            "timer",
-            Some(self.loc),
-            crate::diag::bill::Bound::Zero,
-        ));
-    }
-}
+crate::diag::bill::leaf_bill!(Timer => "timer");
