@@ -174,7 +174,7 @@ fn buffering_operators() {
     let (p, l) = (up().debounce(D, sched()), line!());
     top(&p, "debounce", Bound::Bounded(2), l);
     let (p, l) = (up().throttle_first(D, sched()), line!());
-    top(&p, "throttle_first", Bound::Bounded(2), l);
+    top(&p, "throttle_first", Bound::Bounded(1), l);
     let (p, l) = (up().sample(D, sched()), line!());
     top(&p, "sample", Bound::Bounded(2), l);
     let (p, l) = (up().group_by(|x| x % 3, 8, 32), line!());
@@ -271,9 +271,9 @@ fn concurrency_operators() {
     assert_eq!(bill.total(), Some(16));
 
     let (p, l) = (up().take_until(rstreams::never::<u8>()), line!());
-    top(&p, "take_until", Bound::Zero, l);
+    top(&p, "take_until", Bound::Bounded(batch), l);
     let (p, l) = (up().skip_until(rstreams::never::<u8>()), line!());
-    top(&p, "skip_until", Bound::Zero, l);
+    top(&p, "skip_until", Bound::Bounded(batch), l);
     let (p, l) = (up().switch_if_empty(up().publish_on(sched(), 4)), line!());
     top(&p, "switch_if_empty", Bound::Zero, l);
     assert_eq!(
@@ -505,4 +505,13 @@ fn async_bridge_sources() {
     top(&p, "from_future", Bound::Bounded(1), l);
     let (p, l) = (from_future_fn(|| async { 2 }, spawner), line!());
     top(&p, "from_stream_fn", Bound::Bounded(1), l);
+}
+
+#[test]
+fn shared_and_borrowed_publishers_forward_their_bill() {
+    let (p, l) = (up().buffer(3), line!());
+    let shared = Arc::new(p);
+    top(&shared, "buffer", Bound::Bounded(3), l);
+    top(&&*shared, "buffer", Bound::Bounded(3), l);
+    assert_eq!(shared.buffer_bill().total(), Some(3));
 }

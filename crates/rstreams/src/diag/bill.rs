@@ -573,7 +573,7 @@ bill!(Buffer<P> => "buffer", |s| Bound::items(s.size as u64), "one batch");
 bill!(BufferTimeout<P> => "buffer_timeout", |s| Bound::items(s.n as u64), "one batch");
 bill!(PublishOn<P> => "publish_on", |s| Bound::items(s.prefetch as u64), "ring of prefetch");
 bill!(Debounce<P> => "debounce", |s| Bound::Bounded(2), "candidate + one due");
-bill!(ThrottleFirst<P> => "throttle_first", |s| Bound::Bounded(2), "candidate + one due");
+bill!(ThrottleFirst<P> => "throttle_first", |s| Bound::Bounded(1), "one item due downstream");
 bill!(Sample<P> => "sample", |s| Bound::Bounded(2), "candidate + one due");
 bill!(GroupBy<P, F> => "group_by", |s| Bound::items(s.group_prefetch as u64),
     format!("requested + queued over all groups (up to {} groups)", s.max_groups));
@@ -651,14 +651,24 @@ fn with_other(
 
 impl<P: BufferBill, Q: BufferBill> BufferBill for TakeUntil<P, Q> {
     fn bill_rows(&self, rows: &mut Vec<Row>) {
-        let row = Row::new("take_until", Some(self.loc), Bound::Zero);
+        let row = Row::new(
+            "take_until",
+            Some(self.loc),
+            Bound::Bounded(crate::ops::RELAY_BATCH),
+        )
+        .note("min(outstanding demand, one request batch) upstream items");
         with_other(rows, row, &self.upstream, &self.other);
     }
 }
 
 impl<P: BufferBill, Q: BufferBill> BufferBill for SkipUntil<P, Q> {
     fn bill_rows(&self, rows: &mut Vec<Row>) {
-        let row = Row::new("skip_until", Some(self.loc), Bound::Zero);
+        let row = Row::new(
+            "skip_until",
+            Some(self.loc),
+            Bound::Bounded(crate::ops::RELAY_BATCH),
+        )
+        .note("min(outstanding demand, one request batch) upstream items");
         with_other(rows, row, &self.upstream, &self.other);
     }
 }
