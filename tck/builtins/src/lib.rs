@@ -474,6 +474,28 @@ fn rows() -> Vec<Entry> {
                 .sequential()
         })
         .with_failed(failing::<u64>),
+        // issue 12: buffer bill wrappers. The budget's failed publisher is an over-budget
+        // pipeline: its rejection (on_subscribe, then on_error) is what the 1.4/1.9 tests check.
+        publisher("rstreams::range.with_buffer_budget", |n| {
+            rstreams::range(0, n)
+                .buffer(1)
+                .map(|v| v[0])
+                .with_buffer_budget(1)
+        })
+        .with_failed(|| {
+            rstreams::range(0, 10)
+                .on_backpressure_buffer_unbounded()
+                .with_buffer_budget(1_000)
+                .boxed()
+        }),
+        publisher("rstreams::range.boxed_billed", |n| {
+            rstreams::range(0, n).boxed_billed()
+        })
+        .with_failed(failing::<u64>),
+        publisher("rstreams::range.declare_buffer", |n| {
+            rstreams::range(0, n).declare_buffer("tck", rstreams::diag::bill::Bound::Zero)
+        })
+        .with_failed(failing::<u64>),
     ]
 }
 
