@@ -152,6 +152,8 @@ fn pass_through_operators() {
     top(&p, "timeout", Bound::Zero, l);
     let (p, l) = (up().retry(3), line!());
     top(&p, "retry", Bound::Zero, l);
+    let (p, l) = (up().retry_backoff(3, D, D, sched()), line!());
+    top(&p, "retry", Bound::Zero, l);
     let (p, l) = (up().delay(D, sched()), line!());
     top(&p, "delay", Bound::Zero, l);
     let (p, l) = (up().subscribe_on(sched()), line!());
@@ -304,6 +306,12 @@ fn parallel_rails() {
     let (p, lj) = (up().parallel_with(2, 3).sequential(), line!());
     top(&p, "sequential", Bound::Zero, lj);
     assert_eq!(p.buffer_bill().total(), Some(6));
+    // par_map_with is parallel_with(rails, DEFAULT_RAIL_PREFETCH).run_on(s).map(f).ordered().
+    let (p, l) = (up().par_map_with(2, sched(), |x| x + 1), line!());
+    let bill = p.buffer_bill();
+    let per_rail = rstreams::parallel::DEFAULT_RAIL_PREFETCH as u64;
+    is(&bill.rows()[1], "parallel", Bound::Bounded(2 * per_rail), l);
+    is(&bill.rows()[2], "ordered", Bound::Zero, l);
 }
 
 #[test]
