@@ -267,6 +267,14 @@ pub mod loom_api {
         pub fn publish(&mut self) {
             self.0.publish()
         }
+        /// See the module docs (the drain's windowed path).
+        pub fn pop_cached(&mut self) -> Option<T> {
+            self.0.pop_cached()
+        }
+        /// See the module docs (the drain's windowed path).
+        pub fn refill(&mut self) -> usize {
+            self.0.refill()
+        }
     }
 }
 
