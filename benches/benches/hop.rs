@@ -238,6 +238,8 @@ fn print_switches() {
         .subscribe_on(Arc::clone(&pool))
         .publish_on(Arc::clone(&pool), 256);
     assert_eq!(run_rstreams(&two_threads), expected); // warm the pool's threads up
+    #[cfg(feature = "hop-stats")]
+    let stats_before = rstreams::hop::stats();
     let before = switches();
     for _ in 0..RUNS {
         assert_eq!(run_rstreams(&two_threads), expected);
@@ -245,6 +247,41 @@ fn print_switches() {
     let after = switches();
     let d = per_million((after.0 - before.0, after.1 - before.1));
     println!("subscribe_on_publish_on_256    {:>10.1} {:>10.1}", d.0, d.1);
+    #[cfg(feature = "hop-stats")]
+    print_hop_stats(stats_before, rstreams::hop::stats(), RUNS * N);
+}
+
+/// The hop's own counters (feature `hop-stats`) per 10^6 items, and items per pass and per
+/// look at the ring's tail.
+#[cfg(feature = "hop-stats")]
+fn print_hop_stats(a: rstreams::hop::HopStats, b: rstreams::hop::HopStats, items: u64) {
+    let m = items as f64 / 1e6;
+    let per = |x: u64, y: u64| (x - y) as f64 / m;
+    println!("hop counters per 10^6 items (feature hop-stats):");
+    println!(
+        "  drain tasks {:.1}, parks {:.1}, claims {:.1} (by a push {:.1}), idle polls {:.1}",
+        per(b.drain_tasks, a.drain_tasks),
+        per(b.parks, a.parks),
+        per(b.claims + b.claims_by_push, a.claims + a.claims_by_push),
+        per(b.claims_by_push, a.claims_by_push),
+        per(b.spins, a.spins)
+    );
+    println!(
+        "  passes {:.1} ({:.1} items each), tail looks {:.1} ({:.1} empty; {:.1} items per look that found some)",
+        per(b.passes, a.passes),
+        (b.items - a.items) as f64 / (b.passes - a.passes).max(1) as f64,
+        per(b.tail_looks, a.tail_looks),
+        per(b.tail_looks_empty, a.tail_looks_empty),
+        (b.items - a.items) as f64
+            / ((b.tail_looks - a.tail_looks) - (b.tail_looks_empty - a.tail_looks_empty)).max(1)
+                as f64
+    );
+    println!(
+        "  replenishing requests {:.1}, requests through the lane {:.1} ({:.1} scheduled the lane)",
+        per(b.replenishes, a.replenishes),
+        per(b.lane_requests, a.lane_requests),
+        per(b.lane_schedules, a.lane_schedules)
+    );
 }
 
 /// The replenishing consumer of issue 17.3, counting what it receives.
@@ -297,11 +334,54 @@ fn print_fairness() {
     println!("shutdown_now returned after {:?}", started.elapsed());
 }
 
+/// Median ns/item of `runs` runs of `f` over `N` items.
+fn median_ns(runs: usize, mut f: impl FnMut() -> u64) -> f64 {
+    let expected = (0..N).fold(0u64, u64::wrapping_add);
+    let mut times: Vec<f64> = (0..runs)
+        .map(|_| {
+            let started = std::time::Instant::now();
+            assert_eq!(f(), expected);
+            started.elapsed().as_nanos() as f64 / N as f64
+        })
+        .collect();
+    times.sort_by(f64::total_cmp);
+    times[runs / 2]
+}
+
+/// A quick side-by-side without criterion: median ns/item of 5 runs each (for A/B work).
+fn print_times() {
+    let pool: Arc<dyn Scheduler> = Arc::new(ThreadPool::builder().workers(2).build().unwrap());
+    let two_threads = rstreams::range(0, N)
+        .subscribe_on(Arc::clone(&pool))
+        .publish_on(Arc::clone(&pool), 256);
+    if std::env::var("HOP_TIMES").as_deref() == Ok("hop") {
+        // Only the hop (for `perf stat` on this process).
+        println!(
+            "hop ns/item: {:.1}",
+            median_ns(5, || run_rstreams(&two_threads))
+        );
+        return;
+    }
+    let cb = median_ns(5, || crossbeam_bounded(N));
+    let ring = median_ns(5, || batched_ring(N));
+    let hop = median_ns(5, || run_rstreams(&two_threads));
+    println!(
+        "ns/item (median of 5): crossbeam {cb:.1}, ring {ring:.2}, hop {hop:.1}; \
+         hop vs crossbeam {:.2}x, vs ring {:.3}x",
+        cb / hop,
+        ring / hop
+    );
+}
+
 criterion_group!(benches, hop);
 
 fn main() {
     if std::env::var_os("HOP_SWITCHES").is_some() {
         print_switches();
+        return;
+    }
+    if std::env::var_os("HOP_TIMES").is_some() {
+        print_times();
         return;
     }
     if std::env::var_os("HOP_FAIRNESS").is_some() {

@@ -3,6 +3,8 @@
 //! for an unsynchronised slot access (its `UnsafeCell` tracks causality) and the test checks
 //! FIFO order and that nothing is lost. The broken twin publishes `tail` with `Relaxed`, so the
 //! consumer may read a slot whose write it has not synchronised with: loom must reject it.
+//! The windowed variants drive the consumer as `publish_on`'s drain does (`refill` to look at
+//! the producer's position, then `pop_cached` through that window), with the same twin.
 //!
 //! Run with:
 //! `RUSTFLAGS="--cfg rstreams_loom" cargo test -p rstreams --profile loom --test loom_hop_queue`
@@ -11,7 +13,7 @@
 use loom::thread;
 use rstreams::hop::__loom::ring;
 
-fn model<const BROKEN: bool>() {
+fn model<const BROKEN: bool, const WINDOWED: bool>() {
     let mut builder = loom::model::Builder::new();
     builder.preemption_bound = Some(3);
     builder.check(|| {
@@ -28,7 +30,16 @@ fn model<const BROKEN: bool>() {
         });
         let mut seen = Vec::new();
         while seen.len() < 3 {
-            match consumer.pop() {
+            let popped = if WINDOWED {
+                match consumer.pop_cached() {
+                    Some(x) => Some(x),
+                    None if consumer.refill() != 0 => continue,
+                    None => None,
+                }
+            } else {
+                consumer.pop()
+            };
+            match popped {
                 Some(x) => seen.push(x),
                 None => {
                     consumer.publish();
@@ -44,11 +55,22 @@ fn model<const BROKEN: bool>() {
 
 #[test]
 fn ring_hand_off_is_ordered_and_synchronised() {
-    model::<false>();
+    model::<false, false>();
 }
 
 #[test]
 #[should_panic(expected = "Causality violation")]
 fn broken_ring_with_relaxed_tail_is_caught() {
-    model::<true>();
+    model::<true, false>();
+}
+
+#[test]
+fn windowed_hand_off_is_ordered_and_synchronised() {
+    model::<false, true>();
+}
+
+#[test]
+#[should_panic(expected = "Causality violation")]
+fn broken_windowed_ring_with_relaxed_tail_is_caught() {
+    model::<true, true>();
 }

@@ -16,11 +16,28 @@
 //!   parallel work use rails ([`parallel`](crate::PublisherExt::parallel)`().run_on(..)`, see
 //!   [`crate::parallel`]).
 
+/// Counts a hop event (feature `hop-stats`; nothing otherwise).
+macro_rules! count {
+    ($event:ident) => {
+        count!($event, 1)
+    };
+    ($event:ident, $n:expr) => {
+        #[cfg(feature = "hop-stats")]
+        $crate::hop::stats::count($crate::hop::stats::Event::$event, $n as u64);
+    };
+}
+
+mod burst;
 mod park;
 mod publish_on;
 mod ring;
+#[cfg(feature = "hop-stats")]
+mod stats;
 mod subscribe_on;
 mod sync;
+
+#[cfg(feature = "hop-stats")]
+pub use stats::{HopStats, stats};
 
 pub use publish_on::{DEFAULT_PREFETCH, MAX_PREFETCH, PublishOn};
 pub use subscribe_on::SubscribeOn;
@@ -33,6 +50,7 @@ pub(crate) use ring::{Consumer as RingConsumer, Producer as RingProducer, ring};
 #[cfg(rstreams_loom)]
 #[doc(hidden)]
 pub mod __loom {
+    pub use super::burst::loom_api::BurstGate;
     pub use super::park::loom_api::Parking;
     pub use super::ring::loom_api::*;
 }

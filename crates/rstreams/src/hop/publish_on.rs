@@ -3,6 +3,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use crossbeam_utils::CachePadded;
 use parking_lot::Mutex;
 use rstreams_executor::{RejectReason, Scheduler, Task};
 use rstreams_protocol::{
@@ -25,12 +26,24 @@ pub const MAX_PREFETCH: usize = 1 << 24;
 /// inside `on_next` keeps the drain busy for ever, and must not keep the worker for ever.
 pub(crate) const DRAIN_BUDGET: u64 = 4096;
 
-/// Checks an idle drain makes before it parks, with 1, 2, 4, … 64 pause instructions between
-/// them (127 in all): on a busy pipeline the next item is usually that close, and parking and
-/// re-scheduling cost more. Measured on the loaded 2-core machine: spinning longer (24 steps, or
-/// up to 20 µs, with or without yielding) made the two-thread hop 2-4× slower, because the
-/// spinner takes the core its producer is waiting for (`docs/performance.md`).
-const SPIN_STEPS: u32 = 7;
+/// Checks an idle drain makes before it parks, `IDLE_GAP` pause instructions apart (128 pauses
+/// in all, as before: ~5 µs on the 2-core VM): on a busy pipeline the next item is usually that
+/// close, and parking and re-scheduling cost more. Measured on the loaded 2-core machine:
+/// spinning longer (24 steps, or up to 20 µs, with or without yielding) made the two-thread hop
+/// 2-4× slower, because the spinner takes the core its producer is waiting for
+/// (`docs/performance.md`).
+const IDLE_CHECKS: u32 = 8;
+
+/// Pauses between two looks at the producer's position when the drain has caught up (~0.7 µs
+/// at ~45 ns per pause on the VM). Looking at once, per item, makes the two cores pass the
+/// ring's tail line (and the slot line being written) back and forth for every item, and the
+/// producer's fence then waits for that transfer: the quiet-machine cost of issue 14.1. Waiting
+/// lets the producer run ahead on lines it owns and the drain take a run of items per look.
+const IDLE_GAP: u32 = 16;
+
+/// A look at the ring that found fewer items than this ends the pass once they are delivered
+/// (the drain then waits `IDLE_GAP` before looking again) instead of looking again at once.
+const LAG_WINDOW: usize = 32;
 
 thread_local! {
     /// The hop whose drain is, on this thread, inside its replenishing `request` (0: none).
@@ -129,7 +142,7 @@ where
         let prefetch = self.prefetch as u64;
         let shared = Arc::new(Shared {
             demand: Demand::new(),
-            parking: Parking::new(),
+            parking: CachePadded::new(Parking::new()),
             defused: AtomicBool::new(false),
             done: AtomicBool::new(false),
             terminal: Mutex::new(None),
@@ -138,12 +151,12 @@ where
             prefetch,
             limit: prefetch - prefetch / 4,
             loc: self.loc,
-            consumer: Mutex::new(Drain {
+            consumer: CachePadded::new(Mutex::new(Drain {
                 ring: consumer,
                 down: Some(subscriber),
                 subscribed: false,
                 since_replenish: 0,
-            }),
+            })),
         });
         self.upstream.subscribe(PublishOnSubscriber {
             shared,
@@ -165,8 +178,9 @@ struct Drain<T, S> {
 struct Shared<T, S> {
     /// Downstream demand.
     demand: Demand,
-    /// The drain token (see `park.rs`).
-    parking: Parking,
+    /// The drain token (see `park.rs`). The producer reads it after every push: on its own
+    /// cache line, so the consumer's writes to its own state (below) do not evict it.
+    parking: CachePadded<Parking>,
     /// Set by the token holder just before it drops a drain task that the executor handed back
     /// (queue full): that drop must not end the stream. Only the token holder touches it.
     defused: AtomicBool,
@@ -179,7 +193,9 @@ struct Shared<T, S> {
     prefetch: u64,
     limit: u64,
     loc: Loc,
-    consumer: Mutex<Drain<T, S>>,
+    /// The consumer's state, written per item (ring head, the downstream subscriber): on its
+    /// own cache line, away from what the producer reads per push.
+    consumer: CachePadded<Mutex<Drain<T, S>>>,
 }
 
 /// The subscriber placed upstream: the ring's producer side.
@@ -236,7 +252,10 @@ where
             self.finish(Some(error));
             return;
         }
-        self.shared.signal();
+        if self.shared.parking.signal() {
+            count!(ClaimByPush);
+            self.shared.schedule();
+        }
     }
 
     fn on_error(&mut self, error: Error) {
@@ -319,6 +338,7 @@ struct DrainTask<T: Send + 'static, S: Subscriber<T> + Send + 'static>(Option<Ar
 impl<T: Send + 'static, S: Subscriber<T> + Send + 'static> DrainTask<T, S> {
     fn run(mut self) {
         if let Some(shared) = self.0.take() {
+            count!(DrainTask);
             shared.run_drain();
         }
     }
@@ -353,6 +373,7 @@ where
     #[inline]
     fn signal(self: &Arc<Self>) {
         if self.parking.signal() {
+            count!(Claim);
             self.schedule();
         }
     }
@@ -438,18 +459,19 @@ where
         self.done.load(Ordering::Acquire)
     }
 
-    /// Polls for work a little before parking: `SPIN_STEPS` checks with exponentially growing
-    /// pauses between them (never yielding the CPU).
+    /// Polls for work a little before parking: `IDLE_CHECKS` checks, each after `IDLE_GAP`
+    /// pauses (never yielding the CPU). The first check also waits: see `IDLE_GAP`.
     fn spin_for_work(&self, st: &mut Drain<T, S>) -> bool {
-        for step in 0..SPIN_STEPS {
+        count!(Spin);
+        for _ in 0..IDLE_CHECKS {
+            for _ in 0..IDLE_GAP {
+                std::hint::spin_loop();
+            }
             if self.has_work(st) {
                 return true;
             }
-            for _ in 0..1u32 << step {
-                std::hint::spin_loop();
-            }
         }
-        self.has_work(st)
+        false
     }
 
     /// Drains with the token held. Returns `true` if the budget ran out with the token still
@@ -473,6 +495,7 @@ where
                 continue;
             }
             if !self.parking.park(|| self.has_work(&mut st)) {
+                count!(Park);
                 return false;
             }
         }
@@ -514,10 +537,25 @@ where
             ..
         } = st;
         let down_ref = down.as_mut().expect("checked above");
+        // The window `has_work` saw; looked at again (`refill`) only while the producer is well
+        // ahead (see `LAG_WINDOW`).
+        let mut window = usize::MAX;
         // One catch_unwind around the batch, as the pull kit does.
         let run = guard(|| {
             while emitted != requested {
-                let Some(item) = ring.pop() else { break };
+                let item = match ring.pop_cached() {
+                    Some(item) => item,
+                    None => {
+                        if window < LAG_WINDOW {
+                            break;
+                        }
+                        window = ring.refill();
+                        if window == 0 {
+                            break;
+                        }
+                        continue;
+                    }
+                };
                 down_ref.on_next(item);
                 emitted += 1;
                 *since_replenish += 1;
@@ -527,6 +565,7 @@ where
                     ring.publish();
                     let up = self.up.lock().clone();
                     if let Some(up) = up {
+                        count!(Replenish);
                         let _mark = Replenishing::enter(Arc::as_ptr(self) as *const () as usize);
                         up.request(limit);
                     }
@@ -538,6 +577,8 @@ where
         });
         ring.publish();
         if emitted != 0 {
+            count!(Pass);
+            count!(Item, emitted);
             self.demand.produced(emitted);
         }
         if let Err(p) = run {

@@ -148,7 +148,9 @@ impl<T, const BROKEN: bool> Consumer<T, BROKEN> {
         if self.head == self.tail_cache {
             // Acquire: pairs with the producer's Release in `push`; the slot writes are visible.
             self.tail_cache = self.ring.tail.load(Ordering::Acquire);
+            count!(TailLook);
             if self.head == self.tail_cache {
+                count!(TailLookEmpty);
                 return None;
             }
         }
@@ -162,6 +164,35 @@ impl<T, const BROKEN: bool> Consumer<T, BROKEN> {
         Some(item)
     }
 
+    /// Takes the oldest item of the window seen at the last look at the producer's position,
+    /// without looking again (see [`refill`](Self::refill)).
+    #[inline]
+    pub(crate) fn pop_cached(&mut self) -> Option<T> {
+        if self.head == self.tail_cache {
+            return None;
+        }
+        let item = self.ring.slots[self.head & self.ring.mask].with_mut(|p| {
+            // SAFETY: as in `pop`: the slot is inside [head, tail_cache), written by the
+            // producer and made visible by the Acquire load that set `tail_cache`.
+            unsafe { (*p).assume_init_read() }
+        });
+        self.head = self.head.wrapping_add(1);
+        Some(item)
+    }
+
+    /// Looks at the producer's position again; returns how many items are ready.
+    #[inline]
+    pub(crate) fn refill(&mut self) -> usize {
+        // Acquire: as in `pop`.
+        self.tail_cache = self.ring.tail.load(Ordering::Acquire);
+        count!(TailLook);
+        let window = self.tail_cache.wrapping_sub(self.head);
+        if window == 0 {
+            count!(TailLookEmpty);
+        }
+        window
+    }
+
     /// Whether an item is ready (reloads the producer's position).
     #[inline]
     pub(crate) fn is_empty(&mut self) -> bool {
@@ -170,7 +201,12 @@ impl<T, const BROKEN: bool> Consumer<T, BROKEN> {
         }
         // Acquire: as in `pop`.
         self.tail_cache = self.ring.tail.load(Ordering::Acquire);
-        self.head == self.tail_cache
+        count!(TailLook);
+        if self.head == self.tail_cache {
+            count!(TailLookEmpty);
+            return true;
+        }
+        false
     }
 
     /// Hands the slots read so far back to the producer.
@@ -230,6 +266,14 @@ pub mod loom_api {
         /// See the module docs.
         pub fn publish(&mut self) {
             self.0.publish()
+        }
+        /// See the module docs (the drain's windowed path).
+        pub fn pop_cached(&mut self) -> Option<T> {
+            self.0.pop_cached()
+        }
+        /// See the module docs (the drain's windowed path).
+        pub fn refill(&mut self) -> usize {
+            self.0.refill()
         }
     }
 }

@@ -1,14 +1,15 @@
 //! `subscribe_on`: subscribing and requesting happen on a scheduler; see [`SubscribeOn`].
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::marker::PhantomData;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Weak};
+use std::time::Duration;
 
-use parking_lot::Mutex;
+use parking_lot::{ReentrantMutex, ReentrantMutexGuard};
 use rstreams_executor::{Scheduler, SerialLane};
 use rstreams_protocol::{Error, Publisher, Rule, Subscriber, Subscription, report_undeliverable};
 
+use super::burst::BurstGate;
 use crate::stage::{Loc, guard, reject};
 
 /// The publisher made by [`PublisherExt::subscribe_on`](crate::PublisherExt::subscribe_on).
@@ -70,8 +71,8 @@ where
     fn subscribe<S: Subscriber<P::Item> + Send + 'static>(&self, subscriber: S) {
         let lane = self.scheduler.lane();
         let down: Arc<Downstream<P::Item, S>> = Arc::new(Downstream {
-            down: Mutex::new(Some(subscriber)),
-            pending: AtomicBool::new(false),
+            down: ReentrantMutex::new(RefCell::new(Some(subscriber))),
+            gate: BurstGate::new(),
             loc: self.loc,
             _item: PhantomData,
         });
@@ -119,31 +120,93 @@ impl Drop for Delivering {
     }
 }
 
-/// Ends a stream whose queued work the scheduler dropped.
+/// Ends a stream whose queued work the scheduler dropped; runs a lane request as a burst.
 trait Abandon: Send + Sync {
     /// Cancels `up` (if subscribed) and gives the downstream one `on_error` (or, if it was never
     /// subscribed, `on_subscribe` then `on_error`); nothing if it has already terminated.
     fn abandon(&self, up: Option<&Arc<dyn Subscription>>);
+
+    /// Runs `request` (a lane task's `up.request(n)`) holding the downstream's lock, so that
+    /// the items a synchronous upstream emits inside it re-enter the lock for free (see
+    /// `burst.rs`).
+    fn burst(&self, request: &mut dyn FnMut());
 }
 
+/// How long a clean-up waits for the lock at a time before it looks whether a burst holds it.
+const END_WAIT: Duration = Duration::from_micros(200);
+
 /// The downstream, shared between the signals forwarded from upstream and the clean-up of work
-/// the scheduler drops unrun. The lock is uncontended: the upstream signals serially (rule 1.3),
-/// and the clean-up only runs once the scheduler has dropped the stream's queued work.
+/// the scheduler drops unrun. The lock is uncontended in steady state: the upstream signals
+/// serially (rule 1.3), a lane request holds it for its whole burst (re-entered per item
+/// without a read-modify-write), and the clean-up only runs once the scheduler has dropped
+/// the stream's queued work. The `RefCell` is borrowed only for one signal at a time.
 struct Downstream<T, S> {
-    down: Mutex<Option<S>>,
-    /// An `abandon` found a signal in progress; its holder ends the stream when it returns.
-    pending: AtomicBool,
+    down: ReentrantMutex<RefCell<Option<S>>>,
+    /// Who ends the stream after a clean-up (`burst.rs`).
+    gate: BurstGate,
     loc: Loc,
     _item: PhantomData<fn(T)>,
 }
 
+/// Ends a burst, also on unwind: clears the mark, releases the lock, then ends the stream if a
+/// clean-up left that to us.
+struct BurstEnd<'a, T, S: Subscriber<T> + Send> {
+    down: &'a Downstream<T, S>,
+    guard: Option<ReentrantMutexGuard<'a, RefCell<Option<S>>>>,
+}
+
+impl<T, S: Subscriber<T> + Send> Drop for BurstEnd<'_, T, S> {
+    fn drop(&mut self) {
+        self.down.gate.set_bursting(false);
+        drop(self.guard.take());
+        let down = self.down;
+        down.gate.after_burst(|| down.try_end(true));
+    }
+}
+
 impl<T, S: Subscriber<T> + Send> Downstream<T, S> {
+    /// The downstream slot for one signal. A second borrow at once would be a re-entrant
+    /// signal on this thread, which rule 1.3 forbids the upstream.
+    #[inline]
+    fn slot<'a>(
+        guard: &'a ReentrantMutexGuard<'_, RefCell<Option<S>>>,
+    ) -> std::cell::RefMut<'a, Option<S>> {
+        guard
+            .try_borrow_mut()
+            .expect("subscribe_on: a signal re-entered its own subscriber (rule 1.3)")
+    }
+
+    /// Takes the downstream out (for a terminal signal).
+    fn take(&self) -> Option<S> {
+        let guard = self.down.lock();
+        let mut slot = Self::slot(&guard);
+        slot.take()
+    }
+
+    /// The clean-up's attempt: with the lock (waited for briefly), takes the downstream out and
+    /// ends it. `false` if the lock stayed busy.
+    fn try_end(&self, subscribed: bool) -> bool {
+        let Some(guard) = self.down.try_lock_for(END_WAIT) else {
+            return false;
+        };
+        // Borrowed: a signal of this stream is in progress on this thread (we re-entered the
+        // lock); `pending` is set, and that signal ends the stream when it returns.
+        let Ok(mut slot) = guard.try_borrow_mut() else {
+            return true;
+        };
+        let down = slot.take();
+        drop(slot);
+        drop(guard);
+        if let Some(down) = down {
+            self.end(down, subscribed);
+        }
+        true
+    }
+
     /// After a signal, with the lock held: ends the stream if an `abandon` could not.
     #[inline]
     fn check_pending(&self, slot: &mut Option<S>) {
-        // Relaxed: a re-entrant abandon (same thread, inside the signal) stored it in program
-        // order before this read; an abandon on another thread takes the lock itself instead.
-        if self.pending.load(Ordering::Relaxed)
+        if self.gate.is_pending()
             && let Some(down) = slot.take()
         {
             // Still under the lock: whatever the subscriber does in `on_error` must not make a
@@ -169,19 +232,34 @@ impl<T, S: Subscriber<T> + Send> Abandon for Downstream<T, S> {
         if let Some(up) = up {
             up.cancel();
         }
-        self.pending.store(true, Ordering::Relaxed);
         // Called from inside one of this stream's signals on this thread (e.g. a refused request
         // in `on_next`): the lock is ours, and that signal ends the stream when it returns
         // (`check_pending` reads `pending` under the same lock, on the same thread).
         if DELIVERING.get() == self as *const Self as *const () as usize {
+            self.gate.mark_pending();
             return;
         }
-        // Otherwise a signal in progress is on another thread (an asynchronous upstream): wait
-        // for it rather than leave the ending to it, which could already have checked `pending`.
-        let mut slot = self.down.lock();
-        let Some(down) = slot.take() else { return };
-        drop(slot);
-        self.end(down, up.is_some());
+        // Otherwise: end it under the lock, waiting for a single signal in progress on another
+        // thread, or leave it to a burst in progress (`burst.rs`).
+        let subscribed = up.is_some();
+        self.gate.request_end(|| self.try_end(subscribed));
+    }
+
+    fn burst(&self, request: &mut dyn FnMut()) {
+        let guard = self.down.lock();
+        if self.gate.is_bursting() {
+            // Nested on this thread (a lane drained inline inside a burst): the outer burst
+            // holds the lock and does the ending.
+            drop(guard);
+            request();
+            return;
+        }
+        self.gate.set_bursting(true);
+        let _end = BurstEnd {
+            down: self,
+            guard: Some(guard),
+        };
+        request();
     }
 }
 
@@ -220,7 +298,8 @@ impl<T: 'static, S: Subscriber<T> + Send + 'static> Subscriber<T> for SubscribeO
             lane: self.lane.clone(),
             _scheduler: Arc::clone(&self.scheduler),
         });
-        let mut slot = self.down.down.lock();
+        let guard = self.down.down.lock();
+        let mut slot = Downstream::slot(&guard);
         if let Some(down) = slot.as_mut() {
             let _delivering = Delivering::enter(&*self.down);
             down.on_subscribe(sub);
@@ -229,7 +308,10 @@ impl<T: 'static, S: Subscriber<T> + Send + 'static> Subscriber<T> for SubscribeO
     }
     #[inline]
     fn on_next(&mut self, item: T) {
-        let mut slot = self.down.down.lock();
+        // Inside a lane request's burst this re-enters the lock the lane task holds: no
+        // read-modify-write per item.
+        let guard = self.down.down.lock();
+        let mut slot = Downstream::slot(&guard);
         if let Some(down) = slot.as_mut() {
             let _delivering = Delivering::enter(&*self.down);
             down.on_next(item);
@@ -237,14 +319,14 @@ impl<T: 'static, S: Subscriber<T> + Send + 'static> Subscriber<T> for SubscribeO
         self.down.check_pending(&mut slot);
     }
     fn on_error(&mut self, error: Error) {
-        let down = self.down.down.lock().take();
+        let down = self.down.take();
         match down {
             Some(mut down) => down.on_error(error),
             None => report_undeliverable(error),
         }
     }
     fn on_complete(&mut self) {
-        let down = self.down.down.lock().take();
+        let down = self.down.take();
         if let Some(mut down) = down {
             down.on_complete();
         }
@@ -270,10 +352,20 @@ impl Subscription for SubscribeOnSubscription {
             down: self.down.upgrade(),
             up: Some(Arc::clone(&self.up)),
         };
+        // The downstream, to hold its lock for the whole request (a burst; see `burst.rs`).
+        let burst = self.down.upgrade();
         let run = move || {
             task.defuse();
-            up.request(n);
+            match burst {
+                Some(down) => down.burst(&mut || up.request(n)),
+                None => up.request(n),
+            }
         };
+        count!(LaneRequest);
+        #[cfg(feature = "hop-stats")]
+        if self.lane.stats().pending == 0 {
+            count!(LaneSchedule);
+        }
         if let Err(rejected) = self.lane.execute(Box::new(run)) {
             // Shut down: the request cannot run where the upstream lives. Running it here could
             // re-enter the downstream (this is often called from inside its `on_next`), so the
