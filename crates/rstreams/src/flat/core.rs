@@ -200,6 +200,7 @@ impl<T: Send + 'static> MergeCore<T> {
                     slots: Vec::new(),
                     cursor: 0,
                     run_left: prefetch,
+                    ready: 0,
                     live: 0,
                     outer_complete: false,
                     error: None,
@@ -499,6 +500,8 @@ struct MergeSource<T: Send + 'static> {
     cursor: usize,
     /// What is left of the current slot's run (Merge): at most one prefetch per turn.
     run_left: u64,
+    /// How many slots are `ready` (so that an idle pass does not walk them all).
+    ready: usize,
     /// Copies of `control` taken when it changed.
     live: usize,
     outer_complete: bool,
@@ -547,6 +550,7 @@ impl<T: Send + 'static> MergeSource<T> {
             self.live = c.cells.len();
             self.outer_complete = c.outer_complete;
         }
+        self.ready = self.slots.iter().filter(|s| s.ready).count();
         for mut slot in dropped {
             slot.rx.clear();
         }
@@ -559,6 +563,7 @@ impl<T: Send + 'static> MergeSource<T> {
         for s in &mut self.slots {
             s.ready = true;
         }
+        self.ready = self.slots.len();
     }
 
     /// Marks the rings whose bits are in `bits` (taken from the gate).
@@ -567,14 +572,19 @@ impl<T: Send + 'static> MergeSource<T> {
             return;
         }
         for s in &mut self.slots {
-            if bits & s.cell.bit != 0 {
+            if bits & s.cell.bit != 0 && !s.ready {
                 s.ready = true;
+                self.ready += 1;
             }
         }
     }
 
     /// The first ready slot from the cursor on, moving the cursor there (a new run).
     fn next_ready(&mut self) -> Option<usize> {
+        debug_assert_eq!(self.ready, self.slots.iter().filter(|s| s.ready).count());
+        if self.ready == 0 {
+            return None;
+        }
         let n = self.slots.len();
         let start = if self.cursor < n { self.cursor } else { 0 };
         let mut i = start;
@@ -600,6 +610,9 @@ impl<T: Send + 'static> MergeSource<T> {
     /// more inner, which may subscribe synchronously right here (the caller re-scans).
     fn retire(&mut self, i: usize) {
         let slot = self.slots.remove(i);
+        if slot.ready {
+            self.ready -= 1;
+        }
         if i < self.cursor {
             self.cursor -= 1;
         }
@@ -841,8 +854,9 @@ impl<T: Send + 'static> MergeSource<T> {
                 self.retire(i); // asks the outer for more: a call
                 self.mark_all();
             } else if v.empty || self.run_left == 0 {
-                if v.empty {
+                if v.empty && self.slots[i].ready {
                     self.slots[i].ready = false;
+                    self.ready -= 1;
                 }
                 self.cursor = (i + 1) % n;
                 self.run_left = self.core.prefetch;
