@@ -42,7 +42,7 @@ use parking_lot::Mutex;
 use rstreams_protocol::pull::{PullHandle, Source, Step};
 use rstreams_protocol::{Error, Publisher, Rule, Subscriber, Subscription};
 
-use super::gate::Gate;
+use super::gate::{Gate, bit_of};
 use crate::hop::{RingConsumer, RingProducer, ring};
 use crate::stage::Loc;
 
@@ -84,6 +84,8 @@ struct InnerCell {
     done: AtomicBool,
     /// Switch mode: a newer inner replaced this one (set under the control lock).
     superseded: AtomicBool,
+    /// This inner's ready bit in the gate word (see `gate.rs`).
+    bit: u64,
 }
 
 impl InnerCell {
@@ -128,6 +130,11 @@ pub(crate) struct MergeCore<T> {
     gate: CachePadded<Gate>,
     /// The token of the thread running the drain's `pull_many`, or 0.
     drainer: CachePadded<AtomicUsize>,
+    /// Set by pushes that skipped the gate (made on the drainer's thread): the drain then
+    /// visits every ring, as it does not know which ones they were.
+    self_pushed: CachePadded<AtomicBool>,
+    /// Numbers the inners: their ready bits are `bit_of(id)`.
+    next_id: AtomicU64,
     handle: OnceLock<PullHandle>,
     mode: Mode,
     prefetch: u64,
@@ -152,6 +159,8 @@ impl<T: Send + 'static> MergeCore<T> {
             changed: CachePadded::new(AtomicBool::new(false)),
             gate: CachePadded::new(Gate::new()),
             drainer: CachePadded::new(AtomicUsize::new(0)),
+            self_pushed: CachePadded::new(AtomicBool::new(false)),
+            next_id: AtomicU64::new(0),
             handle: OnceLock::new(),
             mode,
             prefetch,
@@ -191,6 +200,7 @@ impl<T: Send + 'static> MergeCore<T> {
                     slots: Vec::new(),
                     cursor: 0,
                     run_left: prefetch,
+                    ready: 0,
                     live: 0,
                     outer_complete: false,
                     error: None,
@@ -214,16 +224,19 @@ impl<T: Send + 'static> MergeCore<T> {
         self.wake();
     }
 
-    /// An inner pushed an item: wake the drain unless it is sure to see it anyway.
+    /// The inner whose ready bit is `bit` pushed an item: wake the drain unless it is sure to
+    /// see it anyway.
     #[inline]
-    fn notify(&self) {
+    fn notify(&self, bit: u64) {
         // Relaxed: a thread only ever finds its own token here if it stored it itself (the
-        // drain running further up this very stack, or `add_inner` deferring), and each of
-        // those re-scans or signals afterwards.
+        // drain running further up this very stack, or `add_inner` deferring); the drain
+        // checks `self_pushed` after every call it makes and `add_inner` signals afterwards.
         if self.drainer.load(Ordering::Relaxed) == thread_token() {
+            // Relaxed: read by this same thread's drain (or covered by `add_inner`'s signal).
+            self.self_pushed.store(true, Ordering::Relaxed);
             return;
         }
-        if self.gate.notify() {
+        if self.gate.notify(bit) {
             self.wake();
         }
     }
@@ -303,6 +316,8 @@ impl<T: Send + 'static> MergeCore<T> {
         Q: Publisher<Item = T>,
     {
         let (tx, rx) = ring::<T, false>(self.prefetch as usize);
+        // Relaxed: a plain counter; only the resulting bit matters (a hint, see `gate.rs`).
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let cell = Arc::new(InnerCell {
             sub: Mutex::new(SubSlot::default()),
             // Merge/Sequential ask for the prefetch in on_subscribe; Switch asks from the drain.
@@ -312,6 +327,7 @@ impl<T: Send + 'static> MergeCore<T> {
             }),
             done: AtomicBool::new(false),
             superseded: AtomicBool::new(false),
+            bit: bit_of(id),
         });
         let superseded = {
             let mut c = self.control.lock();
@@ -414,7 +430,7 @@ impl<T: Send + 'static> Subscriber<T> for InnerSubscriber<T> {
         // Cannot be full: the drain frees room (publishes its head) before asking for more,
         // so items asked for always fit. A late item after cancellation is simply dropped.
         if self.tx.push(item).is_ok() {
-            self.core.notify();
+            self.core.notify(self.cell.bit);
         }
     }
 
@@ -462,6 +478,9 @@ struct DrainSlot<T> {
     asked: u64,
     /// Total taken from the ring (Switch).
     taken: u64,
+    /// The ring may hold items (Merge): its bit was taken from the gate, or the drain made a
+    /// call after which it cannot tell, since the ring was last seen empty.
+    ready: bool,
 }
 
 impl<T> DrainSlot<T> {
@@ -473,15 +492,6 @@ impl<T> DrainSlot<T> {
     }
 }
 
-/// Resets the drainer token even if the downstream panics out of `pull_many`.
-struct DrainerGuard<'a>(&'a AtomicUsize, usize);
-
-impl Drop for DrainerGuard<'_> {
-    fn drop(&mut self) {
-        self.0.store(self.1, Ordering::Relaxed);
-    }
-}
-
 /// The downstream side, driven by the pull kit.
 struct MergeSource<T: Send + 'static> {
     core: Arc<MergeCore<T>>,
@@ -490,6 +500,8 @@ struct MergeSource<T: Send + 'static> {
     cursor: usize,
     /// What is left of the current slot's run (Merge): at most one prefetch per turn.
     run_left: u64,
+    /// How many slots are `ready` (so that an idle pass does not walk them all).
+    ready: usize,
     /// Copies of `control` taken when it changed.
     live: usize,
     outer_complete: bool,
@@ -498,12 +510,13 @@ struct MergeSource<T: Send + 'static> {
 
 impl<T: Send + 'static> MergeSource<T> {
     /// Picks up what changed in `control`: new inners, the outer's end, an error, switches.
-    fn sync(&mut self) {
+    /// Returns whether anything was signalled.
+    fn sync(&mut self) -> bool {
         // Acquire: pairs with `signal`'s Release.
         if !(self.core.changed.load(Ordering::Relaxed)
             && self.core.changed.swap(false, Ordering::Acquire))
         {
-            return;
+            return false;
         }
         let mut dropped = Vec::new();
         {
@@ -519,6 +532,7 @@ impl<T: Send + 'static> MergeSource<T> {
                     consumed: 0,
                     asked: 0,
                     taken: 0,
+                    ready: true,
                 });
             }
             if self.core.mode == Mode::Switch {
@@ -536,8 +550,59 @@ impl<T: Send + 'static> MergeSource<T> {
             self.live = c.cells.len();
             self.outer_complete = c.outer_complete;
         }
+        self.ready = self.slots.iter().filter(|s| s.ready).count();
         for mut slot in dropped {
             slot.rx.clear();
+        }
+        true
+    }
+
+    /// Every ring may hold items: after a call that could push on this thread (skipping the
+    /// gate), or a change signalled (an inner completed, new inners arrived).
+    fn mark_all(&mut self) {
+        for s in &mut self.slots {
+            s.ready = true;
+        }
+        self.ready = self.slots.len();
+    }
+
+    /// Marks the rings whose bits are in `bits` (taken from the gate).
+    fn mark(&mut self, bits: u64) {
+        if bits == 0 {
+            return;
+        }
+        for s in &mut self.slots {
+            if bits & s.cell.bit != 0 && !s.ready {
+                s.ready = true;
+                self.ready += 1;
+            }
+        }
+    }
+
+    /// The first ready slot from the cursor on, moving the cursor there (a new run).
+    fn next_ready(&mut self) -> Option<usize> {
+        debug_assert_eq!(self.ready, self.slots.iter().filter(|s| s.ready).count());
+        if self.ready == 0 {
+            return None;
+        }
+        let n = self.slots.len();
+        let start = if self.cursor < n { self.cursor } else { 0 };
+        let mut i = start;
+        loop {
+            if self.slots[i].ready {
+                if i != self.cursor {
+                    self.cursor = i;
+                    self.run_left = self.core.prefetch;
+                }
+                return Some(i);
+            }
+            i += 1;
+            if i == n {
+                i = 0;
+            }
+            if i == start {
+                return None;
+            }
         }
     }
 
@@ -545,6 +610,9 @@ impl<T: Send + 'static> MergeSource<T> {
     /// more inner, which may subscribe synchronously right here (the caller re-scans).
     fn retire(&mut self, i: usize) {
         let slot = self.slots.remove(i);
+        if slot.ready {
+            self.ready -= 1;
+        }
         if i < self.cursor {
             self.cursor -= 1;
         }
@@ -656,6 +724,9 @@ impl<T: Send + 'static> MergeSource<T> {
     where
         F: FnMut(T) -> bool,
     {
+        if self.core.mode == Mode::Merge {
+            return self.run_merge(limit, emit);
+        }
         let mut emitted = 0;
         let mut idle = 0;
         // The gate is armed only when the drain is about to go idle, followed by one more full
@@ -676,7 +747,7 @@ impl<T: Send + 'static> MergeSource<T> {
                 if armed {
                     break;
                 }
-                self.core.gate.arm();
+                let _ = self.core.gate.arm(); // the one slot that counts is visited anyway
                 armed = true;
                 idle = 0;
                 continue;
@@ -712,6 +783,86 @@ impl<T: Send + 'static> MergeSource<T> {
                 armed = false;
             } else {
                 idle += 1;
+            }
+        }
+        (emitted, Some(self.end().unwrap_or(Step::Pending)))
+    }
+}
+
+impl<T: Send + 'static> MergeSource<T> {
+    /// The Merge drain: visits only the rings known to hold items (bits taken from the gate,
+    /// or all of them after a call or a change), a run of at most one prefetch from each in
+    /// turn, and stops when the gate, armed, has no bits left.
+    ///
+    /// The order depends only on what the rings hold, not on how demand was split into
+    /// requests: a visit stopped by the limit resumes at the same slot with the rest of its run.
+    fn run_merge<F>(&mut self, limit: u64, emit: &mut F) -> (u64, Option<Step<T>>)
+    where
+        F: FnMut(T) -> bool,
+    {
+        let mut emitted = 0;
+        // Visits since the gate's bits were last taken: once per round of the slots, so that
+        // a ring that never empties cannot keep the others' bits waiting.
+        let mut since_take = 0;
+        // The gate was armed in this pass: every later push wakes the drain again (another
+        // pass), so once the bits the arm returned are visited, this pass may stop.
+        let mut armed = false;
+        loop {
+            if self.sync() {
+                self.mark_all();
+            }
+            // Relaxed: set by this thread's own pushes (see `notify`).
+            if self.core.self_pushed.load(Ordering::Relaxed) {
+                self.core.self_pushed.store(false, Ordering::Relaxed);
+                self.mark_all();
+            }
+            if let Some(e) = &self.error {
+                return (emitted, Some(Step::Error(e.clone())));
+            }
+            let n = self.slots.len();
+            if n == 0 {
+                break; // new inners arrive through `changed`, which always wakes
+            }
+            if since_take >= n {
+                let bits = self.core.gate.take();
+                self.mark(bits);
+                since_take = 0;
+            }
+            let Some(i) = self.next_ready() else {
+                // Nothing known to hold items: take the last bits and let later pushes wake
+                // us; stop once the rings of those bits were visited (or if there were none).
+                if armed {
+                    break;
+                }
+                armed = true;
+                let bits = self.core.gate.arm();
+                if bits == 0 {
+                    break;
+                }
+                self.mark(bits);
+                continue;
+            };
+            let room = (limit - emitted).min(self.run_left);
+            let v = self.drain_slot(i, room, emit);
+            since_take = since_take.saturating_add(1);
+            emitted += v.emitted;
+            if v.refused {
+                return (emitted, None);
+            }
+            self.run_left -= v.emitted;
+            if v.finished {
+                self.retire(i); // asks the outer for more: a call
+                self.mark_all();
+            } else if v.empty || self.run_left == 0 {
+                if v.empty && self.slots[i].ready {
+                    self.slots[i].ready = false;
+                    self.ready -= 1;
+                }
+                self.cursor = (i + 1) % n;
+                self.run_left = self.core.prefetch;
+            }
+            if emitted == limit {
+                return (emitted, None);
             }
         }
         (emitted, Some(self.end().unwrap_or(Step::Pending)))
@@ -764,9 +915,15 @@ impl<T: Send + 'static> Source for MergeSource<T> {
             0
         };
         self.core.drainer.store(me, Ordering::Relaxed);
-        let core = Arc::clone(&self.core);
-        let _guard = DrainerGuard(&core.drainer, restore);
-        self.run(limit, &mut emit)
+        // The token is reset even if the downstream panics out of `emit` (caught and resumed:
+        // free when nothing panics, unlike a guard, which would need an `Arc` clone per pass).
+        let r =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.run(limit, &mut emit)));
+        self.core.drainer.store(restore, Ordering::Relaxed);
+        match r {
+            Ok(r) => r,
+            Err(panic) => std::panic::resume_unwind(panic),
+        }
     }
 
     fn is_exhausted(&mut self) -> bool {

@@ -1,6 +1,5 @@
 //! Blocking bridges for plain threads.
 
-use std::cell::{Cell, UnsafeCell};
 use std::collections::VecDeque;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -8,6 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use parking_lot::{Condvar, Mutex};
 use rstreams_protocol::{Error, Publisher, Rule, Subscriber, Subscription};
 
+use super::local::LocalBuf;
 use crate::source::fuse::PullBatch;
 use crate::stage::{Loc, guard};
 
@@ -254,29 +254,6 @@ impl<T> std::fmt::Debug for BlockingIter<T> {
     }
 }
 
-thread_local! {
-    /// The address of the [`IterShared`] whose iterator is, on this thread, inside a call that
-    /// may deliver items synchronously (`subscribe` or `request`); 0 when none.
-    static PULLING: Cell<usize> = const { Cell::new(0) };
-}
-
-/// Marks the current thread as pulling for one iterator until dropped (restores the previous
-/// mark, so an iterator driven from inside another's pipeline nests correctly, and a panic
-/// unwinding out of `request` cannot leave the mark behind).
-struct PullScope(usize);
-
-impl PullScope {
-    fn enter<T>(shared: &Arc<IterShared<T>>) -> Self {
-        Self(PULLING.replace(shared.id()))
-    }
-}
-
-impl Drop for PullScope {
-    fn drop(&mut self) {
-        PULLING.set(self.0);
-    }
-}
-
 /// What the iterator and its subscriber share.
 struct IterShared<T> {
     state: Mutex<IterState<T>>,
@@ -286,22 +263,9 @@ struct IterShared<T> {
     requested: AtomicU64,
     /// The iterator's own buffer, which `next` pops from. Items delivered on the iterating
     /// thread from inside its own `subscribe`/`request` call (the synchronous fast path) are
-    /// pushed here directly. Only ever touched on that thread, never across threads: the
-    /// subscriber pushes only while `PULLING` on its own thread names this `IterShared`, which
-    /// the iterator sets for the duration of its call and no other thread can; the iterator
-    /// uses it only outside those calls.
-    local: UnsafeCell<VecDeque<T>>,
+    /// pushed here directly, without a lock (the protocol and its loom model: `local.rs`).
+    local: LocalBuf<T>,
 }
-
-// SAFETY: every field but `local` is `Sync` for `T: Send` (a mutex, a condvar, an atomic).
-// `local` is accessed only by the thread that currently owns the iterator, with non-overlapping
-// borrows: the subscriber's `push_back` happens inside the iterator's `subscribe`/`request`
-// call on that thread (it checks the thread-local mark, which only that iterator sets, and only
-// on its own thread, for the duration of the call), the iterator's own accesses outside such
-// calls. The `BlockingIter` is `Send`, so it may move to another thread between calls; moving
-// it needs a synchronising hand-over, which orders those accesses. The last `Arc` drops the
-// buffer after the refcount's release/acquire. Hence no data race and no aliased `&mut`.
-unsafe impl<T: Send> Sync for IterShared<T> {}
 
 struct IterState<T> {
     queue: VecDeque<T>,
@@ -315,12 +279,6 @@ struct IterState<T> {
 }
 
 impl<T> IterShared<T> {
-    /// This iterator's mark for `PULLING`.
-    #[inline(always)]
-    fn id(self: &Arc<Self>) -> usize {
-        Arc::as_ptr(self) as *const () as usize
-    }
-
     fn finish(&self, end: Result<(), Error>) {
         let mut st = self.state.lock();
         if st.end.is_none() {
@@ -332,23 +290,10 @@ impl<T> IterShared<T> {
         }
     }
 
-    /// The iterator's buffer.
-    ///
-    /// # Safety
-    ///
-    /// Only the iterator may call this, on its own thread, outside any `subscribe`/`request`
-    /// call it makes (no `PullScope` alive), and must not keep the reference across such a call.
-    #[allow(clippy::mut_from_ref)] // exclusive by the protocol above, see the `Sync` impl
-    #[inline(always)]
-    unsafe fn local(&self) -> &mut VecDeque<T> {
-        // SAFETY: the caller upholds the contract above, so this is the only reference.
-        unsafe { &mut *self.local.get() }
-    }
-
     fn local_len(&self) -> usize {
         // SAFETY: `Debug` on the iterator runs on its owner's thread, not inside its calls
         // (they hold `&mut` to the iterator).
-        unsafe { self.local() }.len()
+        unsafe { self.local.with(|q| q.len()) }
     }
 }
 
@@ -395,14 +340,16 @@ impl<T> Subscriber<T> for QueueSubscriber<T> {
             self.too_many();
             return;
         }
-        if !self.last_slow && PULLING.get() == self.shared.id() {
-            // The synchronous fast path: we are on the iterating thread, inside its own call.
-            // SAFETY: see the `Sync` impl of `IterShared`: the mark names this iterator, so
-            // this thread is the iterating one and is inside its `subscribe`/`request` call,
-            // during which the iterator holds no reference to `local`.
-            unsafe { (*self.shared.local.get()).push_back(item) };
-            return;
-        }
+        let item = if self.last_slow {
+            item
+        } else {
+            // The synchronous fast path, taken only on the iterating thread inside its own
+            // call (`LocalBuf` checks the thread's mark).
+            match self.shared.local.try_push(item) {
+                Ok(()) => return,
+                Err(item) => item,
+            }
+        };
         self.next_slow(item);
     }
     fn on_error(&mut self, error: Error) {
@@ -422,15 +369,20 @@ impl<T> QueueSubscriber<T> {
     #[inline(never)]
     fn next_slow(&mut self, item: T) {
         let mut st = self.shared.state.lock();
-        if PULLING.get() == self.shared.id() && st.queue.is_empty() {
+        let item = if st.queue.is_empty() {
             // Back on the iterating thread and the queue is drained: nothing queued can be
             // overtaken, so return to the fast path.
-            drop(st);
-            self.last_slow = false;
-            // SAFETY: as in `on_next`.
-            unsafe { (*self.shared.local.get()).push_back(item) };
-            return;
-        }
+            match self.shared.local.try_push(item) {
+                Ok(()) => {
+                    drop(st);
+                    self.last_slow = false;
+                    return;
+                }
+                Err(item) => item,
+            }
+        } else {
+            item
+        };
         self.last_slow = true;
         st.queue.push_back(item);
         if st.waiting {
@@ -477,7 +429,7 @@ impl<T> IterShared<T> {
             }),
             ready: Condvar::new(),
             requested: AtomicU64::new(0),
-            local: UnsafeCell::new(VecDeque::new()),
+            local: LocalBuf::new(),
         })
     }
 }
@@ -506,7 +458,7 @@ where
     }
     {
         // A synchronous publisher delivers the first `prefetch` items right here.
-        let _scope = PullScope::enter(&shared);
+        let _scope = shared.local.enter();
         publisher.subscribe(QueueSubscriber {
             shared: Arc::clone(&shared),
             received: 0,
@@ -579,7 +531,7 @@ impl<T> BlockingIter<T> {
                 .fetch_add(self.limit, Ordering::AcqRel);
             {
                 // A synchronous publisher delivers the batch inside this call, on this thread.
-                let _scope = PullScope::enter(&self.shared);
+                let _scope = self.shared.local.enter();
                 s.request(self.limit);
             }
         }
@@ -596,7 +548,7 @@ impl<T> Iterator for BlockingIter<T> {
             return Some(Ok(item));
         }
         // SAFETY: on the iterating thread, outside any call of ours; the reference ends here.
-        if let Some(item) = unsafe { self.shared.local() }.pop_front() {
+        if let Some(item) = unsafe { self.shared.local.with(|q| q.pop_front()) } {
             self.replenish();
             return Some(Ok(item));
         }
@@ -627,16 +579,23 @@ impl<T> BlockingIter<T> {
                 return Some(Ok(item));
             }
         }
+        // Spin, then yield, before parking: an upstream on another thread is usually
+        // mid-batch, and a park costs a wake-up (a futex call) per item it then receives.
+        let backoff = crossbeam_utils::Backoff::new();
         let mut st = self.shared.state.lock();
         loop {
             if !st.queue.is_empty() {
                 // Take the whole batch: one lock for many items.
                 // SAFETY: on the iterating thread, outside any call of ours; the reference
                 // ends before `replenish` may call `request`.
-                let local = unsafe { self.shared.local() };
-                std::mem::swap(&mut st.queue, local);
+                let item = unsafe {
+                    self.shared.local.with(|local| {
+                        std::mem::swap(&mut st.queue, local);
+                        local.pop_front()
+                    })
+                };
                 drop(st);
-                let item = local.pop_front()?;
+                let item = item?;
                 self.replenish();
                 return Some(Ok(item));
             }
@@ -644,6 +603,10 @@ impl<T> BlockingIter<T> {
                 drop(st);
                 self.finished = true;
                 return end.err().map(Err);
+            }
+            if !backoff.is_completed() {
+                parking_lot::MutexGuard::unlocked(&mut st, || backoff.snooze());
+                continue;
             }
             st.waiting = true;
             self.shared.ready.wait(&mut st);

@@ -26,7 +26,16 @@
 
 mod blocking;
 mod consumer;
+mod local;
 
 pub use blocking::BlockingIter;
 pub(crate) use blocking::{blocking_first, blocking_iter, blocking_last, for_each};
 pub use consumer::{Cancellable, Consumer};
+
+/// The blocking iterator's local buffer, exposed to `tests/loom_blocking_local.rs` only
+/// (`--cfg rstreams_loom`).
+#[cfg(rstreams_loom)]
+#[doc(hidden)]
+pub mod __loom {
+    pub use super::local::loom_api::*;
+}
