@@ -240,3 +240,45 @@ fn report_every_runs_on_the_scheduler_clock() {
     exec.advance(Duration::from_secs(5));
     assert_eq!(*seen.lock(), vec![0, 3]);
 }
+
+#[test]
+fn publish_on_and_overflow_policies_report_their_backlog() {
+    use rstreams::overflow::OverflowPolicy;
+    let registry = Registry::new();
+
+    // publish_on: the ring fills to its prefetch; the drain has not run on the manual executor.
+    let exec = ManualExecutor::new();
+    let (rec, probe) = recorder::<u64>(0);
+    subscribe_generic(
+        &rstreams::range(0, 100)
+            .publish_on(Arc::new(exec.clone()), 8)
+            .metered(&registry, "after-hop"),
+        rec,
+    );
+    exec.run_until_idle();
+    let e = registry.snapshot().edge("after-hop").unwrap().clone();
+    assert_eq!((e.buffered_upstream, e.dropped), (Some(8), Some(0)));
+    probe.request(3);
+    exec.run_until_idle();
+    assert_eq!(probe.count(), 3);
+    assert_eq!(
+        registry
+            .snapshot()
+            .edge("after-hop")
+            .unwrap()
+            .buffered_upstream,
+        Some(5),
+        "3 taken; the hop replenishes only after a larger batch"
+    );
+
+    // An overflow buffer of 4 with DropNewest over 10 items: 4 held, 6 dropped.
+    let (rec, _probe) = recorder::<u64>(0);
+    subscribe_generic(
+        &rstreams::range(0, 10)
+            .on_backpressure_buffer(4, OverflowPolicy::DropNewest)
+            .metered(&registry, "after-buffer"),
+        rec,
+    );
+    let e = registry.snapshot().edge("after-buffer").unwrap().clone();
+    assert_eq!((e.buffered_upstream, e.dropped), (Some(4), Some(6)));
+}
