@@ -665,7 +665,6 @@ impl<T, S: Subscriber<T>> Subscriber<T> for MeteredSubscriber<S> {
         self.entered += 1;
         // Release: pairs with the sampler's Acquire load (see `EdgeCell`).
         self.cell.entered.store(self.entered, Ordering::Release);
-        tracing::trace!(parent: &self.span, "on_next");
         self.down.on_next(item);
         self.cell.returned.store(self.entered, Ordering::Relaxed);
     }
