@@ -119,7 +119,7 @@ fn an_upstream_that_never_emits() {
     assert!(
         d.to_string().contains("upstream of 'from-source' (")
             && d.to_string()
-                .contains("is not emitting (starving from-source"),
+                .contains("is not emitting (starving 'from-source'"),
         "{d}"
     );
 }

@@ -47,7 +47,7 @@ use std::time::{Duration, Instant};
 use parking_lot::Mutex;
 use rstreams_executor::{Rejected, RepeatingTask, Scheduler, TimerHandle};
 
-use super::metrics::{EdgeState, EdgeStats, Registry, Snapshot};
+use super::metrics::{EdgeState, EdgeStats, Registry, Snapshot, human};
 
 /// Which way an idle edge waits.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -87,9 +87,10 @@ impl fmt::Display for Finding {
         match self.kind {
             StallKind::BlockedInCallback { blocked_for } => write!(
                 f,
-                "blocked in a user callback below {} for {blocked_for:.1?} \
+                "blocked in a user callback below {} for {} \
                  ({} delivered; the downstream's on_next has not returned)",
                 e.label(),
+                human(blocked_for),
                 e.delivered
             ),
             StallKind::Starved { outstanding } => {
@@ -100,10 +101,11 @@ impl fmt::Display for Finding {
                 };
                 write!(
                     f,
-                    "upstream of {} is not emitting (starving {}: {outstanding}, \
-                     nothing delivered for {idle:.1?})",
+                    "upstream of {} is not emitting (starving '{}': {outstanding}, \
+                     nothing delivered for {})",
                     e.label(),
-                    e.name
+                    e.name,
+                    human(idle)
                 )
             }
             StallKind::NotRequesting { buffered } => {
@@ -113,14 +115,16 @@ impl fmt::Display for Finding {
                 };
                 write!(
                     f,
-                    "downstream of {} is not requesting ({held}, no demand for {idle:.1?})",
-                    e.label()
+                    "downstream of {} is not requesting ({held}, no demand for {})",
+                    e.label(),
+                    human(idle)
                 )
             }
             StallKind::NotSubscribed => write!(
                 f,
-                "upstream of {} never called on_subscribe (for {idle:.1?})",
-                e.label()
+                "upstream of {} never called on_subscribe (for {})",
+                e.label(),
+                human(idle)
             ),
         }
     }
@@ -181,8 +185,8 @@ impl fmt::Display for Diagnosis {
         if self.findings.is_empty() {
             return writeln!(
                 f,
-                "no stall: every running edge moved within {:.1?}",
-                self.stalled_after
+                "no stall: every running edge moved within {}",
+                human(self.stalled_after)
             );
         }
         let running = self
@@ -193,9 +197,10 @@ impl fmt::Display for Diagnosis {
             .count();
         writeln!(
             f,
-            "stall: {} of {running} running edges idle for at least {:.1?} (upstream first):",
+            "stall: {} of {running} running edges idle for at least {} \
+             (upstream first where known):",
             self.findings.len(),
-            self.stalled_after
+            human(self.stalled_after)
         )?;
         for (i, finding) in self.findings.iter().enumerate() {
             writeln!(f, "  {}. {finding}", i + 1)?;

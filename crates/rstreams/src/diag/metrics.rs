@@ -462,6 +462,19 @@ impl Snapshot {
     }
 }
 
+/// A short human duration: "0s", "<1ms", "250ms", "12.5s".
+pub(crate) fn human(d: Duration) -> String {
+    if d.is_zero() {
+        "0s".to_owned()
+    } else if d < Duration::from_millis(1) {
+        "<1ms".to_owned()
+    } else if d < Duration::from_secs(1) {
+        format!("{}ms", d.as_millis())
+    } else {
+        format!("{:.1}s", d.as_secs_f64())
+    }
+}
+
 fn count(n: u64) -> String {
     if n == u64::MAX {
         "unbounded".to_owned()
@@ -507,7 +520,7 @@ impl fmt::Display for Snapshot {
                     opt(e.buffered_upstream),
                     opt(e.dropped),
                     e.errors.to_string(),
-                    format!("{:.1?}", e.idle_for),
+                    human(e.idle_for),
                 ]
             })
             .collect();
@@ -596,8 +609,14 @@ impl<P: SyncSource> SyncSource for Metered<P> {
         let cell = self.registry.is_enabled().then(|| {
             let cell = self.registry.register(&self.name, self.loc);
             cell.set_state(ACTIVE);
-            cell
+            let span = edge_span(&cell);
+            tracing::debug!(parent: &span, "subscribe (fused)");
+            (cell, span)
         });
+        let (cell, span) = match cell {
+            Some((cell, span)) => (Some(cell), span),
+            None => (None, tracing::Span::none()),
+        };
         // Edges opened upstream lie upstream of this one.
         let _in = cell.as_ref().map(|c| Subscribing::enter(c.id));
         let up = self.upstream.open()?;
@@ -606,6 +625,7 @@ impl<P: SyncSource> SyncSource for Metered<P> {
             cell,
             entered: 0,
             requested: 0,
+            span,
         })
     }
     fn source_stage(&self) -> Loc {
@@ -727,6 +747,7 @@ pub struct MeteredSource<G> {
     cell: Option<Arc<EdgeCell>>,
     entered: u64,
     requested: u64,
+    span: tracing::Span,
 }
 
 impl<G> fmt::Debug for MeteredSource<G> {
@@ -741,10 +762,14 @@ impl<G> MeteredSource<G> {
     fn ended<T>(&self, stop: Option<&Step<T>>) {
         if let Some(cell) = &self.cell {
             match stop {
-                Some(Step::Complete) => cell.set_state(COMPLETED),
-                Some(Step::Error(_)) => {
+                Some(Step::Complete) => {
+                    cell.set_state(COMPLETED);
+                    tracing::debug!(parent: &self.span, "on_complete");
+                }
+                Some(Step::Error(error)) => {
                     cell.errors.store(1, Ordering::Relaxed);
                     cell.set_state(FAILED);
+                    tracing::debug!(parent: &self.span, %error, "on_error");
                 }
                 _ => {}
             }
@@ -769,12 +794,8 @@ impl<G: Source> Source for MeteredSource<G> {
                 cell.entered.store(self.entered, Ordering::Release);
                 cell.returned.store(self.entered, Ordering::Relaxed);
             }
-            Step::Complete => cell.set_state(COMPLETED),
-            Step::Error(_) => {
-                cell.errors.store(1, Ordering::Relaxed);
-                cell.set_state(FAILED);
-            }
             Step::Pending => {}
+            stop => self.ended(Some(stop)),
         }
         step
     }
@@ -814,6 +835,7 @@ impl<G> Drop for MeteredSource<G> {
                 // The fused run was cancelled (or its consumer went away).
                 cell.cancelled.store(true, Ordering::Relaxed);
                 cell.set_state(DROPPED);
+                tracing::debug!(parent: &self.span, "cancel");
             }
         }
     }
