@@ -257,3 +257,54 @@ fn check_at_returns_the_diagnosis_at_the_start_of_an_episode_only() {
     );
     assert!(doctor.check_at(t0 + STALL * 2).is_none(), "same episode");
 }
+
+/// Blocks in `on_next` at item 3 until released; requests without bound.
+struct BlockAt3 {
+    entered: crossbeam_channel::Sender<()>,
+    release: crossbeam_channel::Receiver<()>,
+}
+
+impl Subscriber<u64> for BlockAt3 {
+    fn on_subscribe(&mut self, s: Box<dyn rstreams::Subscription>) {
+        s.request(u64::MAX);
+    }
+    fn on_next(&mut self, x: u64) {
+        if x == 3 {
+            self.entered.send(()).unwrap();
+            self.release.recv_timeout(Duration::from_secs(30)).unwrap();
+        }
+    }
+    fn on_error(&mut self, _: Error) {}
+    fn on_complete(&mut self) {}
+}
+
+#[test]
+fn a_user_callback_that_blocks_below_a_fused_edge() {
+    let registry = Registry::new();
+    let (entered_tx, entered_rx) = crossbeam_channel::bounded::<()>(1);
+    let (release_tx, release_rx) = crossbeam_channel::bounded::<()>(1);
+    let chain = rstreams::range(0, 10)
+        .map(|x| x)
+        .metered(&registry, "fused-edge");
+    let worker = std::thread::spawn(move || {
+        // Concrete type: the inherent, fused `subscribe`.
+        chain.subscribe(BlockAt3 {
+            entered: entered_tx,
+            release: release_rx,
+        });
+    });
+    entered_rx
+        .recv_timeout(Duration::from_secs(30))
+        .expect("the callback was entered");
+    let d = diagnose_after_quiet(&registry);
+    release_tx.send(()).unwrap();
+    worker.join().unwrap();
+    let cause = d.cause().expect("stalled");
+    assert_eq!(&*cause.edge.name, "fused-edge", "{d}");
+    assert!(
+        matches!(cause.kind, StallKind::BlockedInCallback { .. }),
+        "{d}"
+    );
+    let snap = registry.snapshot();
+    assert_eq!(snap.edge("fused-edge").unwrap().delivered, 10);
+}

@@ -51,6 +51,9 @@ use crate::source::SyncSource;
 use crate::source::fuse;
 use crate::stage::Loc;
 
+/// A fused edge publishes its counters every this many items (see `MeteredSource::pull_many`).
+const FUSED_CHUNK: u64 = 1024;
+
 /// How many edges a registry keeps before it forgets finished ones (oldest first).
 const KEEP_EDGES: usize = 1024;
 
@@ -814,16 +817,31 @@ impl<G: Source> Source for MeteredSource<G> {
         };
         self.requested = self.requested.saturating_add(limit);
         cell.requested.store(self.requested, Ordering::Relaxed);
-        let entered = &mut self.entered;
-        let result = self.up.pull_many(limit, |item| {
-            *entered += 1;
-            cell.entered.store(*entered, Ordering::Release);
-            let go_on = emit(item);
-            cell.returned.store(*entered, Ordering::Relaxed);
-            go_on
-        });
-        self.ended(result.1.as_ref());
-        result
+        // Nothing per item: the batch runs in chunks of `FUSED_CHUNK`, and the counters are
+        // published around each chunk. While a chunk runs, `entered` claims one item more than
+        // `returned`: a sample taken then sees the edge "in callback" (if it stays so, the
+        // fused loop is blocked in a callback: below the edge, or in a closure above it).
+        let cell: &EdgeCell = cell;
+        let mut handed_total = 0;
+        let mut stopped = false;
+        loop {
+            let chunk = (limit - handed_total).min(FUSED_CHUNK);
+            // Release: pairs with the sampler's Acquire load (see `EdgeCell`).
+            cell.entered.store(self.entered + 1, Ordering::Release);
+            let (handed, stop) = self.up.pull_many(chunk, |item| {
+                let go_on = emit(item);
+                stopped |= !go_on;
+                go_on
+            });
+            handed_total += handed;
+            self.entered += handed;
+            cell.entered.store(self.entered, Ordering::Release);
+            cell.returned.store(self.entered, Ordering::Relaxed);
+            if stop.is_some() || stopped || handed_total == limit {
+                self.ended(stop.as_ref());
+                return (handed_total, stop);
+            }
+        }
     }
 }
 
