@@ -1749,9 +1749,9 @@ pub trait PublisherExt: Publisher {
     /// [`Registry::diagnose`](crate::diag::Registry::diagnose) or a
     /// [`StallDoctor`](crate::diag::StallDoctor).
     ///
-    /// Costs two plain stores per item; nothing at all when the registry is disabled (then the
-    /// subscriber is passed straight upstream). Over `range`/`from_iter` (and `map`/`filter`
-    /// over them) the chain stays fused.
+    /// Costs two plain stores per item (nothing per item when fused); nothing at all when the
+    /// registry is disabled (then the subscriber is passed straight upstream). Over
+    /// `range`/`from_iter` (and `map`/`filter` over them) the chain stays fused.
     ///
     /// ```
     /// use rstreams::prelude::*;

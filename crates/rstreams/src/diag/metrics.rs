@@ -9,10 +9,12 @@
 //!
 //! # Cost
 //!
-//! Per item, an edge makes two plain stores to counters it alone writes (no read-modify-write,
-//! no clock read, no lock). Time is derived by **sampling**: each [`Registry::snapshot`]
-//! compares an edge's counters with the previous sample and remembers when they last changed,
-//! so "idle for 30 s" costs nothing on the hot path. A registry built with
+//! Per item, a stage-by-stage edge makes two plain stores to counters it alone writes (no
+//! read-modify-write, no clock read, no lock); a fused edge (over a [`SyncSource`]) makes none:
+//! it publishes its counters around each chunk of 1024 items. Time is derived by
+//! **sampling**: each [`Registry::snapshot`] compares an edge's counters with the previous
+//! sample and remembers when they last changed, so "idle for 30 s" costs nothing on the hot
+//! path. A registry built with
 //! [`Registry::disabled`] (or switched off with [`Registry::set_enabled`] before subscribing)
 //! makes `metered` subscribe straight through: no wrapper, no counter, nothing per item.
 //!
