@@ -1758,7 +1758,7 @@ pub trait PublisherExt: Publisher {
     /// use rstreams::diag::Registry;
     ///
     /// let registry = Registry::new();
-    /// let sum: u64 = rstreams::range(1, 4)
+    /// let sum: u64 = rstreams::range(1, 3) // 1, 2, 3
     ///     .metered(&registry, "input")
     ///     .reduce(|a, b| a + b)
     ///     .blocking_first()
