@@ -64,7 +64,9 @@ pub use error::{Error, ErrorKind};
 pub use hook::{clear_undeliverable_hook, report_undeliverable, set_undeliverable_hook};
 pub use rule::Rule;
 pub use serial::SerialDrain;
-pub use traits::{BoxPublisher, DynPublisher, Processor, Publisher, Subscriber, Subscription};
+pub use traits::{
+    Backlog, BoxPublisher, DynPublisher, Processor, Publisher, Subscriber, Subscription,
+};
 
 /// The custom-publisher guide (`docs/guide/custom-publisher.md`), compiled as doctests so that
 /// its code cannot rot.

@@ -59,7 +59,13 @@
 use std::panic::{AssertUnwindSafe, Location, catch_unwind};
 use std::sync::{Arc, Weak};
 
-use crate::{Demand, Error, Rule, SerialDrain, Subscriber, Subscription, report_undeliverable};
+use crate::{
+    Backlog, Demand, Error, Rule, SerialDrain, Subscriber, Subscription, report_undeliverable,
+};
+
+/// How a [`Source`] tells a monitor what it holds for its subscriber (see
+/// [`Source::backlog_probe`] and [`Subscription::backlog`]).
+pub type BacklogProbe = Arc<dyn Fn() -> Backlog + Send + Sync>;
 
 /// What a [`Source`] answers when asked for an item.
 #[derive(Debug)]
@@ -90,6 +96,14 @@ pub trait Source: Send + 'static {
     /// whether the end is `Complete` or `Error`.
     fn is_exhausted(&mut self) -> bool {
         false
+    }
+
+    /// For diagnostics (issue 12): a function the kit's subscription calls to answer
+    /// [`Subscription::backlog`] (items buffered for this subscriber, items dropped). Asked once,
+    /// when the subscription starts; called from any thread, so it must not borrow the source.
+    /// `None` (the default): the subscription answers `None`.
+    fn backlog_probe(&self) -> Option<BacklogProbe> {
+        None
     }
 
     /// Pulls up to `limit` items (`limit >= 1`; the kit never asks for zero) in one go, handing each to `emit`, and stops early when `emit`
@@ -220,6 +234,7 @@ where
         let erased: Weak<dyn Drive> = weak.clone();
         let source = make(PullHandle { core: erased });
         Core {
+            probe: source.backlog_probe(),
             demand: Demand::new(),
             stage,
             me: weak.clone(),
@@ -236,6 +251,8 @@ where
 }
 
 struct Core<G: Source, S> {
+    /// The source's answer to [`Subscription::backlog`], if it gives one.
+    probe: Option<BacklogProbe>,
     demand: Demand,
     stage: &'static Location<'static>,
     /// Ourselves, to hand `on_subscribe` a strong handle from inside the first pass.
@@ -285,6 +302,10 @@ where
         if self.0.demand.cancel() {
             self.0.drive();
         }
+    }
+
+    fn backlog(&self) -> Option<Backlog> {
+        self.0.probe.as_ref().map(|probe| probe())
     }
 }
 

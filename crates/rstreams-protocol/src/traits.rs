@@ -4,6 +4,15 @@ use std::sync::Arc;
 
 use crate::Error;
 
+/// What a stage holds for one subscriber: see [`Subscription::backlog`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Backlog {
+    /// Items buffered for the subscriber and not yet delivered.
+    pub buffered: u64,
+    /// Items an overflow policy dropped (never delivered) so far.
+    pub dropped: u64,
+}
+
 /// The handle a subscriber uses to ask for items and to stop the stream.
 ///
 /// Callable from any thread (`Send + Sync`), re-entrantly from inside
@@ -23,6 +32,17 @@ pub trait Subscription: Send + Sync {
     fn request(&self, n: u64);
     /// Asks the publisher to stop signalling and to drop the subscriber.
     fn cancel(&self);
+
+    /// What the publisher behind this subscription holds for its subscriber right now, for
+    /// diagnostics (issue 12): items buffered but not yet delivered, and items dropped by an
+    /// overflow policy so far. `None` (the default) when the stage holds nothing or cannot say.
+    ///
+    /// Optional and not part of the Reactive Streams protocol: nothing may depend on it for
+    /// correctness. It must be cheap and must not block for long (it is called from a monitoring
+    /// thread, concurrently with signals).
+    fn backlog(&self) -> Option<Backlog> {
+        None
+    }
 }
 
 /// The receiving end of a stream.
@@ -68,6 +88,9 @@ impl<S: Subscription + ?Sized> Subscription for Box<S> {
     fn cancel(&self) {
         (**self).cancel()
     }
+    fn backlog(&self) -> Option<Backlog> {
+        (**self).backlog()
+    }
 }
 
 impl<S: Subscription + ?Sized> Subscription for Arc<S> {
@@ -76,6 +99,9 @@ impl<S: Subscription + ?Sized> Subscription for Arc<S> {
     }
     fn cancel(&self) {
         (**self).cancel()
+    }
+    fn backlog(&self) -> Option<Backlog> {
+        (**self).backlog()
     }
 }
 

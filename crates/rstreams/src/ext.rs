@@ -1865,6 +1865,46 @@ pub trait PublisherExt: Publisher {
         }
     }
 
+    // ---- run-time diagnostics (issue 12) ----
+
+    /// A metered edge: passes every signal through unchanged and counts, in `registry`, what
+    /// crosses it under `name` — demand requested, items delivered, cancel, error, completion,
+    /// and whether the downstream's `on_next` is running (see [`diag::metrics`](crate::diag::metrics)).
+    /// Read it with [`Registry::snapshot`](crate::diag::Registry::snapshot); find stalls with
+    /// [`Registry::diagnose`](crate::diag::Registry::diagnose) or a
+    /// [`StallDoctor`](crate::diag::StallDoctor).
+    ///
+    /// Costs two plain stores per item (nothing per item when fused); nothing at all when the
+    /// registry is disabled (then the subscriber is passed straight upstream). Over
+    /// `range`/`from_iter` (and `map`/`filter` over them) the chain stays fused.
+    ///
+    /// ```
+    /// use rstreams::prelude::*;
+    /// use rstreams::diag::Registry;
+    ///
+    /// let registry = Registry::new();
+    /// let sum: u64 = rstreams::range(1, 3) // 1, 2, 3
+    ///     .metered(&registry, "input")
+    ///     .reduce(|a, b| a + b)
+    ///     .blocking_first()
+    ///     .unwrap()
+    ///     .unwrap();
+    /// assert_eq!(sum, 6);
+    /// assert_eq!(registry.snapshot().edge("input").unwrap().delivered, 3);
+    /// ```
+    #[track_caller]
+    fn metered(self, registry: &crate::diag::Registry, name: &str) -> crate::diag::Metered<Self>
+    where
+        Self: Sized,
+    {
+        crate::diag::Metered {
+            upstream: self,
+            registry: registry.clone(),
+            name: Arc::from(name),
+            loc: Location::caller(),
+        }
+    }
+
     // ---- async bridges (issue 11) ----
 
     /// A `futures` [`Stream`](futures_core::Stream) of this publisher's items (feature

@@ -526,6 +526,7 @@ macro_rules! bill {
     };
 }
 
+use super::metrics::Metered;
 use crate::flat::{FlatMap, Merge, Zip};
 use crate::hop::{PublishOn, SubscribeOn};
 use crate::multicast::Share;
@@ -545,6 +546,7 @@ bill!(SkipWhile<P, F> => "skip_while", |s| Bound::Zero);
 bill!(Scan<P, A, F> => "scan", |s| Bound::Zero, "+ its accumulator");
 bill!(Enumerate<P> => "enumerate", |s| Bound::Zero);
 bill!(DoOnNext<P, F> => "do_on_next", |s| Bound::Zero);
+bill!(Metered<P> => "metered", |s| Bound::Zero);
 bill!(DoOnRequest<P, F> => "do_on_request", |s| Bound::Zero);
 bill!(DoOnCancel<P, F> => "do_on_cancel", |s| Bound::Zero);
 bill!(DoOnComplete<P, F> => "do_on_complete", |s| Bound::Zero);

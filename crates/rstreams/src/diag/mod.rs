@@ -4,3 +4,6 @@
 pub mod bill;
 pub mod doctor;
 pub mod metrics;
+
+pub use doctor::{Diagnosis, Finding, StallDoctor, StallKind};
+pub use metrics::{EdgeState, EdgeStats, Metered, Registry, Snapshot};

@@ -328,6 +328,14 @@ where
             self.0.signal();
         }
     }
+    /// Issue 12: the items waiting in the ring (unknown while a drain pass holds it).
+    fn backlog(&self) -> Option<rstreams_protocol::Backlog> {
+        let drain = self.0.consumer.try_lock()?;
+        Some(rstreams_protocol::Backlog {
+            buffered: drain.ring.len() as u64,
+            dropped: 0,
+        })
+    }
 }
 
 /// A scheduled drain. Holds the drain token: if the executor drops it unrun (`shutdown_now`, or
@@ -390,6 +398,8 @@ where
     /// drops the task, which ends the stream (`DrainTask::drop`).
     fn submit(self: &Arc<Self>) -> Result<(), Task> {
         let task = DrainTask(Some(Arc::clone(self)));
+        // Trace, not debug: a drain can be scheduled once per item (issue 12.4).
+        tracing::trace!(stage = %self.loc, "publish_on: drain scheduled");
         match self.scheduler.execute(Box::new(move || task.run())) {
             Ok(()) => Ok(()),
             Err(rejected) if rejected.reason() == RejectReason::QueueFull => {

@@ -81,6 +81,17 @@ pub(crate) struct Consumer<T, const BROKEN: bool = false> {
     tail_cache: usize,
 }
 
+impl<T, const BROKEN: bool> Consumer<T, BROKEN> {
+    /// Items pushed and not yet popped, for diagnostics (issue 12). Acquire: pairs with the
+    /// producer's Release store of `tail` (only the count is used, never a slot).
+    pub(crate) fn len(&self) -> usize {
+        self.ring
+            .tail
+            .load(Ordering::Acquire)
+            .wrapping_sub(self.head)
+    }
+}
+
 /// A ring with room for at least `capacity` items (rounded up to a power of two).
 pub(crate) fn ring<T, const BROKEN: bool>(
     capacity: usize,

@@ -83,6 +83,7 @@ where
             down: Some(Arc::clone(&down) as Arc<dyn Abandon>),
             up: None,
         };
+        tracing::debug!(stage = %self.loc, "subscribe_on: subscribe scheduled");
         let submitted = lane.execute(Box::new(move || {
             task.defuse();
             upstream.subscribe(SubscribeOnSubscriber {

@@ -562,6 +562,25 @@ struct McSource<T> {
 impl<T: Send + 'static> Source for McSource<T> {
     type Item = T;
 
+    /// Issue 12: this subscriber's buffer length and lag, for a metered edge below it.
+    fn backlog_probe(&self) -> Option<rstreams_protocol::pull::BacklogProbe> {
+        let shared = Arc::downgrade(&self.shared);
+        let id = self.id;
+        Some(Arc::new(move || {
+            let Some(shared) = shared.upgrade() else {
+                return rstreams_protocol::Backlog::default();
+            };
+            let st = shared.state.lock();
+            st.slots
+                .iter()
+                .find(|s| s.id == id)
+                .map_or_else(Default::default, |s| rstreams_protocol::Backlog {
+                    buffered: s.queue.len() as u64,
+                    dropped: s.stats.lagged(),
+                })
+        }))
+    }
+
     fn pull(&mut self) -> Step<T> {
         let (step, due) = {
             let mut st = self.shared.state.lock();

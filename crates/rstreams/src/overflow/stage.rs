@@ -278,6 +278,14 @@ where
             self.0.drive();
         }
     }
+    /// Issue 12: the items queued for the downstream and the items the policy dropped (over
+    /// every subscription of this stage, as [`DropCounter`] counts them).
+    fn backlog(&self) -> Option<rstreams_protocol::Backlog> {
+        Some(rstreams_protocol::Backlog {
+            buffered: self.0.queue.lock().items.len() as u64,
+            dropped: self.0.dropped.get(),
+        })
+    }
 }
 
 impl<T, S> Shared<T, S>
@@ -295,7 +303,12 @@ where
     fn report_drop(&self, item: T) {
         // Relaxed: a statistic.
         let total = self.dropped.0.fetch_add(1, Ordering::Relaxed) + 1;
-        tracing::trace!(stage = %self.loc, total, "overflow policy dropped an item");
+        // One debug line per power-of-two total (1, 2, 4, …): visible, never per item.
+        if total.is_power_of_two() {
+            tracing::debug!(stage = %self.loc, total, "overflow policy dropped items");
+        } else {
+            tracing::trace!(stage = %self.loc, total, "overflow policy dropped an item");
+        }
         if let Some(f) = &self.on_drop
             && let Err(p) = guard(|| f(item))
         {

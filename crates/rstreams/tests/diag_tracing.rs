@@ -1,0 +1,251 @@
+//! Tracing (issue 12.4): a span per metered subscription naming the edge and its site; debug
+//! events for subscribe, cancel and terminal signals; per-item events at trace only; policy
+//! drops and hop scheduling; one stall warning per episode. A small capturing
+//! `tracing::Subscriber` (below) records what the library emits on this thread.
+
+mod support;
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::fmt::Debug;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
+use rstreams::diag::{Registry, StallDoctor};
+use rstreams::executor::ManualExecutor;
+use rstreams::overflow::OverflowPolicy;
+use rstreams::prelude::*;
+use support::recorder;
+use tracing::field::{Field, Visit};
+use tracing::span::{Attributes, Id, Record};
+use tracing::{Event, Level, Metadata};
+
+type Fields = Vec<(String, String)>;
+
+#[derive(Clone, Debug)]
+struct Captured {
+    level: Level,
+    target: String,
+    message: String,
+    /// The event's span: its name and fields.
+    span: Option<(String, Fields)>,
+}
+
+impl Captured {
+    fn span_field(&self, name: &str) -> Option<&str> {
+        let (_, fields) = self.span.as_ref()?;
+        fields
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+#[derive(Default)]
+struct Capture {
+    next: AtomicU64,
+    spans: Mutex<HashMap<u64, (String, Fields)>>,
+    events: Arc<Mutex<Vec<Captured>>>,
+}
+
+thread_local! {
+    static ENTERED: RefCell<Vec<u64>> = const { RefCell::new(Vec::new()) };
+}
+
+struct Collect<'a>(&'a mut Fields);
+
+impl Visit for Collect<'_> {
+    fn record_debug(&mut self, field: &Field, value: &dyn Debug) {
+        self.0.push((field.name().to_owned(), format!("{value:?}")));
+    }
+    fn record_str(&mut self, field: &Field, value: &str) {
+        self.0.push((field.name().to_owned(), value.to_owned()));
+    }
+}
+
+impl tracing::Subscriber for Capture {
+    fn enabled(&self, _: &Metadata<'_>) -> bool {
+        true
+    }
+    fn new_span(&self, attrs: &Attributes<'_>) -> Id {
+        let id = self.next.fetch_add(1, Ordering::Relaxed) + 1;
+        let mut fields = Vec::new();
+        attrs.record(&mut Collect(&mut fields));
+        self.spans
+            .lock()
+            .insert(id, (attrs.metadata().name().to_owned(), fields));
+        Id::from_u64(id)
+    }
+    fn record(&self, _: &Id, _: &Record<'_>) {}
+    fn record_follows_from(&self, _: &Id, _: &Id) {}
+    fn event(&self, event: &Event<'_>) {
+        let mut fields = Vec::new();
+        event.record(&mut Collect(&mut fields));
+        let message = fields
+            .iter()
+            .find(|(k, _)| k == "message")
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default();
+        let span_id = match event.parent() {
+            Some(id) => Some(id.into_u64()),
+            None if event.is_contextual() => ENTERED.with(|e| e.borrow().last().copied()),
+            None => None,
+        };
+        let span = span_id.and_then(|id| self.spans.lock().get(&id).cloned());
+        self.events.lock().push(Captured {
+            level: *event.metadata().level(),
+            target: event.metadata().target().to_owned(),
+            message,
+            span,
+        });
+    }
+    fn enter(&self, id: &Id) {
+        ENTERED.with(|e| e.borrow_mut().push(id.into_u64()));
+    }
+    fn exit(&self, _: &Id) {
+        ENTERED.with(|e| e.borrow_mut().pop());
+    }
+}
+
+/// Runs `f` with the capture installed on this thread; returns what it recorded.
+fn capture(f: impl FnOnce()) -> Vec<Captured> {
+    let sub = Capture::default();
+    let events = Arc::clone(&sub.events);
+    tracing::subscriber::with_default(sub, f);
+    events.lock().clone()
+}
+
+fn subscribe_generic<P: Publisher, S: Subscriber<P::Item> + Send + 'static>(p: &P, s: S) {
+    p.subscribe(s);
+}
+
+fn edge_events<'a>(events: &'a [Captured], edge: &str) -> Vec<&'a Captured> {
+    events
+        .iter()
+        .filter(|e| e.span_field("edge") == Some(edge))
+        .collect()
+}
+
+#[test]
+fn a_metered_subscription_has_a_span_and_debug_events_for_its_life() {
+    let registry = Registry::new();
+    let events = capture(|| {
+        let (rec, probe) = recorder::<u64>(u64::MAX);
+        subscribe_generic(&rstreams::range(0, 5).metered(&registry, "numbers"), rec);
+        assert!(probe.completed());
+    });
+    let mine = edge_events(&events, "numbers");
+    let span = mine[0].span.as_ref().unwrap();
+    assert_eq!(span.0, "rstreams.edge");
+    assert!(
+        mine[0]
+            .span_field("site")
+            .unwrap()
+            .contains("diag_tracing.rs:"),
+        "{mine:?}"
+    );
+    let debug: Vec<&str> = mine
+        .iter()
+        .filter(|e| e.level <= Level::DEBUG)
+        .map(|e| e.message.as_str())
+        .collect();
+    assert_eq!(debug, ["subscribe", "on_complete"], "{mine:?}");
+    // Per item: nothing (not even at trace: the edge's per-item path stays two stores).
+    assert!(mine.iter().all(|e| e.message != "on_next"), "{mine:?}");
+    // Nothing in the whole run is per item above trace: the two lifecycle events only.
+    let above_trace = events.iter().filter(|e| e.level < Level::TRACE).count();
+    assert_eq!(above_trace, 2, "{events:?}");
+}
+
+#[test]
+fn cancel_and_error_are_debug_events() {
+    let registry = Registry::new();
+    let events = capture(|| {
+        let (rec, probe) = recorder::<u64>(1);
+        subscribe_generic(&rstreams::range(0, 5).metered(&registry, "cut"), rec);
+        probe.cancel();
+        probe.cancel(); // once only
+        let (rec, _p) = recorder::<u64>(1);
+        subscribe_generic(
+            &rstreams::error::<u64>(Error::msg("boom")).metered(&registry, "failing"),
+            rec,
+        );
+    });
+    let cut: Vec<&str> = edge_events(&events, "cut")
+        .iter()
+        .filter(|e| e.level == Level::DEBUG)
+        .map(|e| e.message.as_str())
+        .collect();
+    assert_eq!(cut, ["subscribe", "cancel"]);
+    let failing: Vec<&str> = edge_events(&events, "failing")
+        .iter()
+        .filter(|e| e.level == Level::DEBUG)
+        .map(|e| e.message.as_str())
+        .collect();
+    assert_eq!(failing, ["subscribe", "on_error"]);
+}
+
+#[test]
+fn one_stall_warning_per_episode() {
+    let registry = Registry::new();
+    let events = capture(|| {
+        let (rec, probe) = recorder::<u64>(0);
+        subscribe_generic(&rstreams::range(0, 5).metered(&registry, "idle"), rec);
+        let doctor = StallDoctor::new(&registry, Duration::from_secs(1));
+        let t0 = Instant::now();
+        for s in 0..10 {
+            doctor.check_at(t0 + Duration::from_secs(s));
+        }
+        probe.request(1);
+        for s in 10..20 {
+            doctor.check_at(t0 + Duration::from_secs(s));
+        }
+    });
+    let warnings: Vec<&Captured> = events.iter().filter(|e| e.level == Level::WARN).collect();
+    assert_eq!(warnings.len(), 2, "two episodes: {warnings:?}");
+    assert!(warnings.iter().all(|w| w.target == "rstreams::diag"));
+    assert!(
+        warnings[0].message.contains("pipeline stalled")
+            && warnings[0].message.contains("downstream of 'idle' (")
+            && warnings[0].message.contains("probable cause"),
+        "{}",
+        warnings[0].message
+    );
+}
+
+#[test]
+fn policy_drops_and_hop_scheduling_are_traced() {
+    let events = capture(|| {
+        let (rec, _p) = recorder::<u64>(0);
+        subscribe_generic(
+            &rstreams::range(0, 20).on_backpressure_buffer(2, OverflowPolicy::DropNewest),
+            rec,
+        );
+        let exec = ManualExecutor::new();
+        let (rec, probe) = recorder::<u64>(u64::MAX);
+        subscribe_generic(
+            &rstreams::range(0, 3).subscribe_on(Arc::new(exec.clone())),
+            rec,
+        );
+        exec.run_until_idle();
+        assert!(probe.completed());
+    });
+    // 18 drops: debug at totals 1, 2, 4, 8, 16; the rest at trace.
+    let drops = |level: Level| {
+        events
+            .iter()
+            .filter(|e| e.level == level && e.message.starts_with("overflow policy dropped"))
+            .count()
+    };
+    assert_eq!(drops(Level::DEBUG), 5, "{events:?}");
+    assert_eq!(drops(Level::TRACE), 13);
+    assert_eq!(
+        events
+            .iter()
+            .filter(|e| e.level == Level::DEBUG && e.message == "subscribe_on: subscribe scheduled")
+            .count(),
+        1
+    );
+}
