@@ -11,7 +11,7 @@ use async_nats::HeaderMap;
 use bytes::Bytes;
 use futures_util::StreamExt;
 use rstreams::PublisherExt;
-use rstreams::executor::{DedicatedThread, Scheduler};
+use rstreams::executor::{DedicatedThread, IntoScheduler};
 use rstreams::hop::PublishOn;
 use rstreams::overflow::{DropCounter, OnBackpressure, OverflowPolicy};
 use rstreams_protocol::{Demand, Error, Publisher, Subscriber, Subscription};
@@ -90,13 +90,7 @@ impl CoreSubject {
                 "cannot start the delivery thread: {e}"
             )))
         })?;
-        Ok(Self::deliver_on(
-            conn,
-            subject,
-            capacity,
-            policy,
-            Arc::new(thread),
-        ))
+        Ok(Self::deliver_on(conn, subject, capacity, policy, thread))
     }
 
     /// [`new`](Self::new), delivering on `scheduler` instead.
@@ -106,7 +100,7 @@ impl CoreSubject {
         subject: impl Into<String>,
         capacity: usize,
         policy: OverflowPolicy,
-        scheduler: Arc<dyn Scheduler>,
+        scheduler: impl IntoScheduler,
     ) -> Self {
         let raw = RawSubject {
             conn: Arc::clone(&conn.inner),

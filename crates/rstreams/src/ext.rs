@@ -17,7 +17,7 @@ use crate::parallel::{Identity, Joined, Parallel, RailMap};
 use crate::sink::{self, BlockingIter, Cancellable, Consumer};
 use crate::time::{Backoff, BufferTimeout, Delay, Retry, Timeout};
 use parking_lot::Mutex;
-use rstreams_executor::Scheduler;
+use rstreams_executor::IntoScheduler;
 use rstreams_protocol::BoxPublisher;
 use std::time::Duration;
 
@@ -869,12 +869,12 @@ pub trait PublisherExt: Publisher {
     /// ```
     /// use rstreams::prelude::*;
     /// use rstreams::executor::ManualExecutor;
-    /// use std::{sync::Arc, time::Duration};
+    /// use std::time::Duration;
     ///
     /// let exec = ManualExecutor::new();
     /// let (tx, hot) = rstreams::overflow::hot_emitter::<u32>();
     /// let it = hot.on_backpressure_error()
-    ///     .debounce(Duration::from_secs(1), Arc::new(exec.clone()))
+    ///     .debounce(Duration::from_secs(1), &exec)
     ///     .blocking_iter(4);
     /// tx.emit(1).unwrap();
     /// tx.emit(2).unwrap();                    // 1 is superseded
@@ -886,14 +886,14 @@ pub trait PublisherExt: Publisher {
     #[doc(alias = "debounceTimeout")]
     #[doc(alias = "sampleTimeout")]
     #[track_caller]
-    fn debounce(self, d: Duration, scheduler: Arc<dyn Scheduler>) -> crate::time::Debounce<Self>
+    fn debounce(self, d: Duration, scheduler: impl IntoScheduler) -> crate::time::Debounce<Self>
     where
         Self: Sized,
     {
         crate::time::Debounce {
             upstream: self,
             d,
-            scheduler,
+            scheduler: scheduler.into_scheduler(),
             loc: Location::caller(),
         }
     }
@@ -905,12 +905,12 @@ pub trait PublisherExt: Publisher {
     /// ```
     /// use rstreams::prelude::*;
     /// use rstreams::executor::ManualExecutor;
-    /// use std::{sync::Arc, time::Duration};
+    /// use std::time::Duration;
     ///
     /// let exec = ManualExecutor::new();
     /// let (tx, hot) = rstreams::overflow::hot_emitter::<u32>();
     /// let it = hot.on_backpressure_error()
-    ///     .throttle_first(Duration::from_secs(1), Arc::new(exec.clone()))
+    ///     .throttle_first(Duration::from_secs(1), &exec)
     ///     .blocking_iter(4);
     /// tx.emit(1).unwrap();
     /// tx.emit(2).unwrap();                    // inside the window: dropped
@@ -926,7 +926,7 @@ pub trait PublisherExt: Publisher {
     fn throttle_first(
         self,
         d: Duration,
-        scheduler: Arc<dyn Scheduler>,
+        scheduler: impl IntoScheduler,
     ) -> crate::time::ThrottleFirst<Self>
     where
         Self: Sized,
@@ -934,7 +934,7 @@ pub trait PublisherExt: Publisher {
         crate::time::ThrottleFirst {
             upstream: self,
             d,
-            scheduler,
+            scheduler: scheduler.into_scheduler(),
             loc: Location::caller(),
         }
     }
@@ -946,12 +946,12 @@ pub trait PublisherExt: Publisher {
     /// ```
     /// use rstreams::prelude::*;
     /// use rstreams::executor::ManualExecutor;
-    /// use std::{sync::Arc, time::Duration};
+    /// use std::time::Duration;
     ///
     /// let exec = ManualExecutor::new();
     /// let (tx, hot) = rstreams::overflow::hot_emitter::<u32>();
     /// let it = hot.on_backpressure_error()
-    ///     .sample(Duration::from_secs(1), Arc::new(exec.clone()))
+    ///     .sample(Duration::from_secs(1), &exec)
     ///     .blocking_iter(4);
     /// tx.emit(1).unwrap();
     /// tx.emit(2).unwrap();
@@ -965,14 +965,14 @@ pub trait PublisherExt: Publisher {
     #[doc(alias = "throttleLast")]
     #[doc(alias = "sampleTime")]
     #[track_caller]
-    fn sample(self, d: Duration, scheduler: Arc<dyn Scheduler>) -> crate::time::Sample<Self>
+    fn sample(self, d: Duration, scheduler: impl IntoScheduler) -> crate::time::Sample<Self>
     where
         Self: Sized,
     {
         crate::time::Sample {
             upstream: self,
             d,
-            scheduler,
+            scheduler: scheduler.into_scheduler(),
             loc: Location::caller(),
         }
     }
@@ -1055,12 +1055,12 @@ pub trait PublisherExt: Publisher {
     /// ```
     /// use rstreams::prelude::*;
     /// use rstreams::executor::ManualExecutor;
-    /// use std::{sync::Arc, time::Duration};
+    /// use std::time::Duration;
     ///
     /// let exec = ManualExecutor::new();
     /// let (tx, hot) = rstreams::overflow::hot_emitter::<u32>();
     /// let sizes = hot.on_backpressure_buffer(16, rstreams::overflow::OverflowPolicy::Error)
-    ///     .window_timeout(10, Duration::from_secs(1), Arc::new(exec.clone()))
+    ///     .window_timeout(10, Duration::from_secs(1), &exec)
     ///     .concat_map(|w| w.to_vec().map(|v| v.len()), 1)
     ///     .blocking_iter(4);
     /// tx.emit(1).unwrap();
@@ -1073,14 +1073,14 @@ pub trait PublisherExt: Publisher {
     /// ```
     #[doc(alias = "windowTimeout")]
     #[track_caller]
-    fn window_timeout(self, n: usize, d: Duration, scheduler: Arc<dyn Scheduler>) -> WindowPub<Self>
+    fn window_timeout(self, n: usize, d: Duration, scheduler: impl IntoScheduler) -> WindowPub<Self>
     where
         Self: Sized,
     {
         WindowPub {
             upstream: self,
             n,
-            timeout: Some((d, scheduler)),
+            timeout: Some((d, scheduler.into_scheduler())),
             loc: Location::caller(),
         }
     }
@@ -1094,10 +1094,10 @@ pub trait PublisherExt: Publisher {
     ///
     /// ```
     /// use rstreams::prelude::*;
-    /// use rstreams::executor::{Scheduler, ThreadPool};
+    /// use rstreams::executor::ThreadPool;
     /// use std::sync::Arc;
     ///
-    /// let pool: Arc<dyn Scheduler> = Arc::new(ThreadPool::builder().workers(2).build()?);
+    /// let pool = Arc::new(ThreadPool::builder().workers(2).build()?);
     /// let on_pool = rstreams::range(0, 1000)
     ///     .publish_on(pool, 64)
     ///     .map(|_| std::thread::current().name().map(str::to_owned))
@@ -1106,13 +1106,13 @@ pub trait PublisherExt: Publisher {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     #[track_caller]
-    fn publish_on(self, scheduler: Arc<dyn Scheduler>, prefetch: usize) -> PublishOn<Self>
+    fn publish_on(self, scheduler: impl IntoScheduler, prefetch: usize) -> PublishOn<Self>
     where
         Self: Sized,
     {
         PublishOn {
             upstream: self,
-            scheduler,
+            scheduler: scheduler.into_scheduler(),
             prefetch,
             loc: Location::caller(),
         }
@@ -1123,22 +1123,22 @@ pub trait PublisherExt: Publisher {
     ///
     /// ```
     /// use rstreams::prelude::*;
-    /// use rstreams::executor::{Scheduler, ThreadPool};
+    /// use rstreams::executor::ThreadPool;
     /// use std::sync::Arc;
     ///
-    /// let pool: Arc<dyn Scheduler> = Arc::new(ThreadPool::builder().workers(2).build()?);
+    /// let pool = Arc::new(ThreadPool::builder().workers(2).build()?);
     /// let v = rstreams::range(0, 5).subscribe_on(pool).to_vec().blocking_first()?;
     /// assert_eq!(v, Some(vec![0, 1, 2, 3, 4]));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     #[track_caller]
-    fn subscribe_on(self, scheduler: Arc<dyn Scheduler>) -> SubscribeOn<Self>
+    fn subscribe_on(self, scheduler: impl IntoScheduler) -> SubscribeOn<Self>
     where
         Self: Sized,
     {
         SubscribeOn {
             upstream: Arc::new(self),
-            scheduler,
+            scheduler: scheduler.into_scheduler(),
             loc: Location::caller(),
         }
     }
@@ -1223,40 +1223,39 @@ pub trait PublisherExt: Publisher {
     /// ```
     /// use rstreams::prelude::*;
     /// use rstreams::executor::ManualExecutor;
-    /// use std::sync::Arc;
     /// use std::time::Duration;
     ///
     /// let exec = ManualExecutor::new();
     /// let it = rstreams::never::<u32>()
-    ///     .timeout(Duration::from_secs(5), Arc::new(exec.clone()))
+    ///     .timeout(Duration::from_secs(5), &exec)
     ///     .blocking_iter(1);
     /// exec.advance(Duration::from_secs(5));
     /// let e = it.map(|r| r.unwrap_err()).next().unwrap();
     /// assert!(e.downcast_ref::<rstreams::time::TimedOut>().is_some());
     /// ```
     #[track_caller]
-    fn timeout(self, after: Duration, scheduler: Arc<dyn Scheduler>) -> Timeout<Self>
+    fn timeout(self, after: Duration, scheduler: impl IntoScheduler) -> Timeout<Self>
     where
         Self: Sized,
     {
         Timeout {
             upstream: self,
             after,
-            scheduler,
+            scheduler: scheduler.into_scheduler(),
             loc: Location::caller(),
         }
     }
 
     /// Delivers every item, and the completion or error, `by` later, in order. See [`Delay`].
     #[track_caller]
-    fn delay(self, by: Duration, scheduler: Arc<dyn Scheduler>) -> Delay<Self>
+    fn delay(self, by: Duration, scheduler: impl IntoScheduler) -> Delay<Self>
     where
         Self: Sized,
     {
         Delay {
             upstream: self,
             by,
-            scheduler,
+            scheduler: scheduler.into_scheduler(),
             loc: Location::caller(),
         }
     }
@@ -1268,7 +1267,7 @@ pub trait PublisherExt: Publisher {
         self,
         n: usize,
         d: Duration,
-        scheduler: Arc<dyn Scheduler>,
+        scheduler: impl IntoScheduler,
     ) -> BufferTimeout<Self>
     where
         Self: Sized,
@@ -1277,7 +1276,7 @@ pub trait PublisherExt: Publisher {
             upstream: self,
             n,
             d,
-            scheduler,
+            scheduler: scheduler.into_scheduler(),
             loc: Location::caller(),
         }
     }
@@ -1321,7 +1320,7 @@ pub trait PublisherExt: Publisher {
         retries: u64,
         base: Duration,
         max: Duration,
-        scheduler: Arc<dyn Scheduler>,
+        scheduler: impl IntoScheduler,
     ) -> Retry<Self>
     where
         Self: Sized,
@@ -1332,7 +1331,7 @@ pub trait PublisherExt: Publisher {
             backoff: Backoff::Exponential {
                 base,
                 max,
-                scheduler,
+                scheduler: scheduler.into_scheduler(),
             },
             loc: Location::caller(),
         }
@@ -1439,7 +1438,7 @@ pub trait PublisherExt: Publisher {
     #[track_caller]
     fn par_map<U, F>(
         self,
-        scheduler: Arc<dyn Scheduler>,
+        scheduler: impl IntoScheduler,
         f: F,
     ) -> Joined<Self, RailMap<Identity, F>>
     where
@@ -1457,7 +1456,7 @@ pub trait PublisherExt: Publisher {
     fn par_map_with<U, F>(
         self,
         rails: usize,
-        scheduler: Arc<dyn Scheduler>,
+        scheduler: impl IntoScheduler,
         f: F,
     ) -> Joined<Self, RailMap<Identity, F>>
     where

@@ -42,7 +42,7 @@ mod stage;
 
 use std::sync::Arc;
 
-use rstreams_executor::Scheduler;
+use rstreams_executor::{IntoScheduler, Scheduler};
 use rstreams_protocol::{Error, Publisher, Subscriber};
 
 pub use stage::{Identity, RailFilter, RailFilterMap, RailMap, RailStage};
@@ -115,9 +115,9 @@ where
     /// Runs each rail on its own [`SerialLane`](rstreams_executor::SerialLane) of `scheduler`:
     /// rails run in parallel (as far as the scheduler has workers), each rail's items one at a
     /// time and in order. Applies to the whole rail, including operators added before this call.
-    pub fn run_on(self, scheduler: Arc<dyn Scheduler>) -> Self {
+    pub fn run_on(self, scheduler: impl IntoScheduler) -> Self {
         Parallel {
-            scheduler: Some(scheduler),
+            scheduler: Some(scheduler.into_scheduler()),
             ..self
         }
     }
