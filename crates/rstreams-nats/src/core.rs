@@ -59,7 +59,7 @@ impl fmt::Debug for CoreMessage {
 /// // Keep the newest 100 readings beyond demand; drop older ones when the consumer lags.
 /// let ticks = CoreSubject::new(&conn, "sensors.>", 100, OverflowPolicy::DropOldest)?;
 /// let dropped = ticks.drop_counter();
-/// let it = ticks.blocking_iter(16);
+/// let it = ticks.blocking_iter_with(16);
 /// # drop(it);
 /// println!("dropped so far: {}", dropped.get());
 /// # Ok::<(), rstreams_nats::Error>(())
@@ -110,7 +110,7 @@ impl CoreSubject {
         let policy_stage = raw.on_backpressure_buffer(capacity, policy);
         let dropped = policy_stage.drop_counter();
         CoreSubject {
-            inner: policy_stage.publish_on(scheduler, rstreams::hop::DEFAULT_PREFETCH),
+            inner: policy_stage.publish_on_with(scheduler, rstreams::hop::DEFAULT_PREFETCH),
             dropped,
         }
     }

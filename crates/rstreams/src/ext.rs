@@ -554,15 +554,39 @@ pub trait PublisherExt: Publisher {
     ///
     /// ```
     /// use rstreams::prelude::*;
-    /// let v: Result<Vec<u64>, _> = rstreams::range(0, 5).take(5).blocking_iter(2).collect();
+    /// let v: Result<Vec<u64>, _> = rstreams::range(0, 5).take(5).blocking_iter_with(2).collect();
     /// assert_eq!(v.unwrap(), vec![0, 1, 2, 3, 4]);
     /// ```
+    #[doc(alias = "toIterable")]
+    #[doc(alias = "blockingIterable")]
     #[track_caller]
-    fn blocking_iter(&self, prefetch: usize) -> BlockingIter<Self::Item>
+    fn blocking_iter_with(&self, prefetch: usize) -> BlockingIter<Self::Item>
     where
         Self::Item: Send + 'static,
     {
         sink::blocking_iter(self, prefetch, Location::caller())
+    }
+
+    /// [`blocking_iter_with`](Self::blocking_iter_with) buffering
+    /// [`DEFAULT_BLOCKING_PREFETCH`](crate::sink::DEFAULT_BLOCKING_PREFETCH) (256) items.
+    ///
+    /// ```
+    /// use rstreams::prelude::*;
+    /// let v: Result<Vec<u64>, _> = rstreams::range(0, 5).boxed().blocking_iter().collect();
+    /// assert_eq!(v.unwrap(), vec![0, 1, 2, 3, 4]);
+    /// ```
+    #[doc(alias = "toIterable")]
+    #[doc(alias = "blockingIterable")]
+    #[track_caller]
+    fn blocking_iter(&self) -> BlockingIter<Self::Item>
+    where
+        Self::Item: Send + 'static,
+    {
+        sink::blocking_iter(
+            self,
+            crate::sink::DEFAULT_BLOCKING_PREFETCH,
+            Location::caller(),
+        )
     }
 
     /// The first item (`None` if the stream completes empty), blocking. Requests 1 and cancels
@@ -875,7 +899,7 @@ pub trait PublisherExt: Publisher {
     /// let (tx, hot) = rstreams::overflow::hot_emitter::<u32>();
     /// let it = hot.on_backpressure_error()
     ///     .debounce(Duration::from_secs(1), &exec)
-    ///     .blocking_iter(4);
+    ///     .blocking_iter_with(4);
     /// tx.emit(1).unwrap();
     /// tx.emit(2).unwrap();                    // 1 is superseded
     /// exec.advance(Duration::from_secs(1));   // quiet for 1 s: 2 goes out
@@ -911,7 +935,7 @@ pub trait PublisherExt: Publisher {
     /// let (tx, hot) = rstreams::overflow::hot_emitter::<u32>();
     /// let it = hot.on_backpressure_error()
     ///     .throttle_first(Duration::from_secs(1), &exec)
-    ///     .blocking_iter(4);
+    ///     .blocking_iter_with(4);
     /// tx.emit(1).unwrap();
     /// tx.emit(2).unwrap();                    // inside the window: dropped
     /// exec.advance(Duration::from_secs(1));
@@ -952,7 +976,7 @@ pub trait PublisherExt: Publisher {
     /// let (tx, hot) = rstreams::overflow::hot_emitter::<u32>();
     /// let it = hot.on_backpressure_error()
     ///     .sample(Duration::from_secs(1), &exec)
-    ///     .blocking_iter(4);
+    ///     .blocking_iter_with(4);
     /// tx.emit(1).unwrap();
     /// tx.emit(2).unwrap();
     /// exec.advance(Duration::from_secs(1));   // period ends: 2
@@ -989,7 +1013,7 @@ pub trait PublisherExt: Publisher {
     ///
     /// ```
     /// use rstreams::prelude::*;
-    /// let groups = rstreams::range(0, 6).group_by(|x| x % 2, 4, 16).blocking_iter(4);
+    /// let groups = rstreams::range(0, 6).group_by(|x| x % 2, 4, 16).blocking_iter_with(4);
     /// let mut out = Vec::new();
     /// for g in groups {
     ///     let g = g?;
@@ -1062,7 +1086,7 @@ pub trait PublisherExt: Publisher {
     /// let sizes = hot.on_backpressure_buffer(16, rstreams::overflow::OverflowPolicy::Error)
     ///     .window_timeout(10, Duration::from_secs(1), &exec)
     ///     .concat_map(|w| w.to_vec().map(|v| v.len()), 1)
-    ///     .blocking_iter(4);
+    ///     .blocking_iter_with(4);
     /// tx.emit(1).unwrap();
     /// tx.emit(2).unwrap();
     /// exec.advance(Duration::from_secs(1));   // the first window times out with 2 items
@@ -1099,14 +1123,14 @@ pub trait PublisherExt: Publisher {
     ///
     /// let pool = Arc::new(ThreadPool::builder().workers(2).build()?);
     /// let on_pool = rstreams::range(0, 1000)
-    ///     .publish_on(pool, 64)
+    ///     .publish_on_with(pool, 64)
     ///     .map(|_| std::thread::current().name().map(str::to_owned))
     ///     .blocking_first()?;
     /// assert!(on_pool.flatten().is_some_and(|name| name != "main"));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     #[track_caller]
-    fn publish_on(self, scheduler: impl IntoScheduler, prefetch: usize) -> PublishOn<Self>
+    fn publish_on_with(self, scheduler: impl IntoScheduler, prefetch: usize) -> PublishOn<Self>
     where
         Self: Sized,
     {
@@ -1114,6 +1138,32 @@ pub trait PublisherExt: Publisher {
             upstream: self,
             scheduler: scheduler.into_scheduler(),
             prefetch,
+            loc: Location::caller(),
+        }
+    }
+
+    /// [`publish_on_with`](Self::publish_on_with) with
+    /// [`DEFAULT_PREFETCH`](crate::hop::DEFAULT_PREFETCH) (256, Reactor's `publishOn` default)
+    /// items queued between the threads. The downstream's closures run on `scheduler`'s workers.
+    ///
+    /// ```
+    /// use rstreams::prelude::*;
+    /// use rstreams::executor::default_pool;
+    /// let v = rstreams::range(0, 3).publish_on(default_pool()).to_vec().blocking_first()?;
+    /// assert_eq!(v, Some(vec![0, 1, 2]));
+    /// # Ok::<(), rstreams::Error>(())
+    /// ```
+    #[doc(alias = "publishOn")]
+    #[doc(alias = "observeOn")]
+    #[track_caller]
+    fn publish_on(self, scheduler: impl IntoScheduler) -> PublishOn<Self>
+    where
+        Self: Sized,
+    {
+        PublishOn {
+            upstream: self,
+            scheduler: scheduler.into_scheduler(),
+            prefetch: crate::hop::DEFAULT_PREFETCH,
             loc: Location::caller(),
         }
     }
@@ -1228,7 +1278,7 @@ pub trait PublisherExt: Publisher {
     /// let exec = ManualExecutor::new();
     /// let it = rstreams::never::<u32>()
     ///     .timeout(Duration::from_secs(5), &exec)
-    ///     .blocking_iter(1);
+    ///     .blocking_iter_with(1);
     /// exec.advance(Duration::from_secs(5));
     /// let e = it.map(|r| r.unwrap_err()).next().unwrap();
     /// assert!(e.downcast_ref::<rstreams::time::TimedOut>().is_some());
@@ -1432,11 +1482,11 @@ pub trait PublisherExt: Publisher {
     /// use rstreams::executor::ThreadPool;
     /// use std::sync::Arc;
     /// let pool = Arc::new(ThreadPool::builder().workers(2).build().unwrap());
-    /// let v = rstreams::range(0, 5).par_map(pool, |x| x * x).to_vec().blocking_first();
+    /// let v = rstreams::range(0, 5).par_map_on(pool, |x| x * x).to_vec().blocking_first();
     /// assert_eq!(v.unwrap(), Some(vec![0, 1, 4, 9, 16]));
     /// ```
     #[track_caller]
-    fn par_map<U, F>(
+    fn par_map_on<U, F>(
         self,
         scheduler: impl IntoScheduler,
         f: F,
@@ -1450,7 +1500,30 @@ pub trait PublisherExt: Publisher {
         self.parallel().run_on(scheduler).map(f).ordered()
     }
 
-    /// [`par_map`](Self::par_map) on `rails` rails (prefetch
+    /// [`par_map_on`](Self::par_map_on) the process-wide
+    /// [`default_pool`](rstreams_executor::default_pool): maps every item with `f` in parallel,
+    /// one rail per available core, keeping source order. `f` runs on the default pool's workers.
+    ///
+    /// ```
+    /// use rstreams::prelude::*;
+    /// let v = rstreams::range(0, 5).par_map(|x| x * x).to_vec().blocking_first();
+    /// assert_eq!(v.unwrap(), Some(vec![0, 1, 4, 9, 16]));
+    /// ```
+    #[track_caller]
+    fn par_map<U, F>(self, f: F) -> Joined<Self, RailMap<Identity, F>>
+    where
+        Self: Sized,
+        Self::Item: Send + 'static,
+        F: Fn(Self::Item) -> U + Send + Sync + 'static,
+        U: Send + 'static,
+    {
+        self.parallel()
+            .run_on(rstreams_executor::default_pool())
+            .map(f)
+            .ordered()
+    }
+
+    /// [`par_map_on`](Self::par_map_on) on `rails` rails (prefetch
     /// [`DEFAULT_RAIL_PREFETCH`](crate::parallel::DEFAULT_RAIL_PREFETCH) each).
     #[track_caller]
     fn par_map_with<U, F>(
@@ -1482,7 +1555,7 @@ pub trait PublisherExt: Publisher {
     /// ```
     /// use rstreams::prelude::*;
     /// let mut v = rstreams::range(1, 3)
-    ///     .flat_map(|x| rstreams::range(x * 10, 2), 2, 16)
+    ///     .flat_map_with(|x| rstreams::range(x * 10, 2), 2, 16)
     ///     .to_vec()
     ///     .blocking_first()?
     ///     .unwrap();
@@ -1491,7 +1564,7 @@ pub trait PublisherExt: Publisher {
     /// # Ok::<(), rstreams::Error>(())
     /// ```
     #[track_caller]
-    fn flat_map<Q, F>(self, f: F, max_concurrency: usize, prefetch: usize) -> FlatMap<Self, F>
+    fn flat_map_with<Q, F>(self, f: F, max_concurrency: usize, prefetch: usize) -> FlatMap<Self, F>
     where
         Self: Sized,
         F: Fn(Self::Item) -> Q + Send + Sync + 'static,
@@ -1502,6 +1575,41 @@ pub trait PublisherExt: Publisher {
             f: Arc::new(f),
             max_concurrency,
             prefetch,
+            name: "flat_map",
+            mode: crate::flat::Mode::Merge,
+            loc: Location::caller(),
+        }
+    }
+
+    /// [`flat_map_with`](Self::flat_map_with) with Reactor's `flatMap(f)` defaults: at most
+    /// [`DEFAULT_MAX_CONCURRENCY`](crate::flat::DEFAULT_MAX_CONCURRENCY) (256) inners at once,
+    /// each asked for [`DEFAULT_FLAT_MAP_PREFETCH`](crate::flat::DEFAULT_FLAT_MAP_PREFETCH) (32)
+    /// items ahead.
+    ///
+    /// ```
+    /// use rstreams::prelude::*;
+    /// let mut v = rstreams::range(1, 2)
+    ///     .flat_map(|x| rstreams::range(x * 10, 2))
+    ///     .to_vec()
+    ///     .blocking_first()?
+    ///     .unwrap();
+    /// v.sort();
+    /// assert_eq!(v, vec![10, 11, 20, 21]);
+    /// # Ok::<(), rstreams::Error>(())
+    /// ```
+    #[doc(alias = "flatMap")]
+    #[track_caller]
+    fn flat_map<Q, F>(self, f: F) -> FlatMap<Self, F>
+    where
+        Self: Sized,
+        F: Fn(Self::Item) -> Q + Send + Sync + 'static,
+        Q: Publisher,
+    {
+        FlatMap {
+            upstream: self,
+            f: Arc::new(f),
+            max_concurrency: crate::flat::DEFAULT_MAX_CONCURRENCY,
+            prefetch: crate::flat::DEFAULT_FLAT_MAP_PREFETCH,
             name: "flat_map",
             mode: crate::flat::Mode::Merge,
             loc: Location::caller(),
@@ -1691,7 +1799,7 @@ pub trait PublisherExt: Publisher {
     /// use rstreams::multicast::SlowConsumer;
     /// let hub = rstreams::range(0, 4).multicast(8, SlowConsumer::Hold);
     /// // The first subscriber's demand starts the (here synchronous) upstream.
-    /// let first = hub.blocking_iter(2);
+    /// let first = hub.blocking_iter_with(2);
     /// assert_eq!(first.collect::<Result<Vec<_>, _>>()?, vec![0, 1, 2, 3]);
     /// // The upstream has completed: a late subscriber completes at once.
     /// assert_eq!(hub.clone().to_vec().blocking_first()?, Some(vec![]));

@@ -29,7 +29,7 @@ use crate::stage::{Loc, guard, reject};
 /// use rstreams::prelude::*;
 /// let (tx, hot) = rstreams::overflow::hot_emitter::<u32>();
 /// let p = hot.on_backpressure_latest(); // now a Publisher
-/// let it = p.blocking_iter(1);
+/// let it = p.blocking_iter_with(1);
 /// tx.emit(7).unwrap();
 /// drop(tx);
 /// assert_eq!(it.map(Result::unwrap).collect::<Vec<_>>(), vec![7]);

@@ -122,6 +122,18 @@ where
         }
     }
 
+    /// [`run_on`](Self::run_on) the process-wide
+    /// [`default_pool`](rstreams_executor::default_pool) (one worker per core).
+    ///
+    /// ```
+    /// use rstreams::prelude::*;
+    /// let v = rstreams::range(0, 4).parallel().run_on_default().map(|x| x + 1).ordered();
+    /// assert_eq!(v.to_vec().blocking_first().unwrap(), Some(vec![1, 2, 3, 4]));
+    /// ```
+    pub fn run_on_default(self) -> Self {
+        self.run_on(rstreams_executor::default_pool())
+    }
+
     fn then<H>(self, stage: impl FnOnce(G) -> H) -> Parallel<P, H> {
         Parallel {
             upstream: self.upstream,

@@ -501,7 +501,7 @@ where
     };
     if prefetch == 0 {
         iter.pending_error =
-            Some(Error::msg("blocking_iter(0): prefetch must be at least 1").at_stage(loc));
+            Some(Error::msg("blocking_iter_with(0): prefetch must be at least 1").at_stage(loc));
         return iter;
     }
     {

@@ -100,11 +100,18 @@ where
     I::IntoIter: Send + 'static,
     I::Item: Send + 'static,
 {
-    /// [`PublisherExt::blocking_iter`](crate::PublisherExt::blocking_iter), fused: the
+    /// [`PublisherExt::blocking_iter_with`](crate::PublisherExt::blocking_iter_with), fused: the
     /// iterator pulls the source itself on the iterating thread (see [`SyncSource`]).
     #[track_caller]
-    pub fn blocking_iter(&self, prefetch: usize) -> BlockingIter<I::Item> {
+    pub fn blocking_iter_with(&self, prefetch: usize) -> BlockingIter<I::Item> {
         fuse::blocking_iter_fused(self, prefetch, Location::caller())
+    }
+
+    /// [`blocking_iter_with`](Self::blocking_iter_with) with
+    /// [`DEFAULT_BLOCKING_PREFETCH`](crate::sink::DEFAULT_BLOCKING_PREFETCH) items.
+    #[track_caller]
+    pub fn blocking_iter(&self) -> BlockingIter<I::Item> {
+        self.blocking_iter_with(crate::sink::DEFAULT_BLOCKING_PREFETCH)
     }
 }
 
@@ -269,16 +276,23 @@ impl SyncSource for Range {
 }
 
 impl Range {
-    /// [`PublisherExt::blocking_iter`](crate::PublisherExt::blocking_iter), fused: the
+    /// [`PublisherExt::blocking_iter_with`](crate::PublisherExt::blocking_iter_with), fused: the
     /// iterator pulls the range itself, `prefetch` items at a time, on the iterating thread
     /// (see [`SyncSource`]). Same items, errors and end as the subscribing version.
     ///
     /// ```
-    /// let v: Result<Vec<u64>, _> = rstreams::range(0, 5).blocking_iter(2).collect();
+    /// let v: Result<Vec<u64>, _> = rstreams::range(0, 5).blocking_iter_with(2).collect();
     /// assert_eq!(v.unwrap(), vec![0, 1, 2, 3, 4]);
     /// ```
     #[track_caller]
-    pub fn blocking_iter(&self, prefetch: usize) -> BlockingIter<u64> {
+    pub fn blocking_iter_with(&self, prefetch: usize) -> BlockingIter<u64> {
         fuse::blocking_iter_fused(self, prefetch, Location::caller())
+    }
+
+    /// [`blocking_iter_with`](Self::blocking_iter_with) with
+    /// [`DEFAULT_BLOCKING_PREFETCH`](crate::sink::DEFAULT_BLOCKING_PREFETCH) items.
+    #[track_caller]
+    pub fn blocking_iter(&self) -> BlockingIter<u64> {
+        self.blocking_iter_with(crate::sink::DEFAULT_BLOCKING_PREFETCH)
     }
 }

@@ -44,7 +44,7 @@ impl fmt::Debug for Timer {
 /// use std::time::Duration;
 ///
 /// let exec = ManualExecutor::new();
-/// let it = rstreams::timer(Duration::from_secs(2), &exec).blocking_iter(1);
+/// let it = rstreams::timer(Duration::from_secs(2), &exec).blocking_iter_with(1);
 /// exec.advance(Duration::from_secs(2));
 /// assert_eq!(it.collect::<Result<Vec<_>, _>>()?, vec![0]);
 /// # Ok::<(), rstreams::Error>(())
