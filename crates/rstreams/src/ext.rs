@@ -530,6 +530,11 @@ pub trait PublisherExt: Publisher {
     /// without bound. A panic in `f` cancels the upstream and is returned as an error (rule
     /// 2.13).
     ///
+    /// `f` runs on the thread that delivers each item (the last hop's or rail join's worker, or
+    /// the calling thread for a synchronous source), hence `Send + 'static`; a slow `f` there
+    /// occupies that worker. To run `f` on the calling thread and borrow locals, use
+    /// [`for_each_local`](Self::for_each_local).
+    ///
     /// ```
     /// use rstreams::prelude::*;
     /// let mut total = 0;
@@ -545,6 +550,40 @@ pub trait PublisherExt: Publisher {
         Self::Item: 'static,
     {
         sink::for_each(self, f, Location::caller())
+    }
+
+    /// Calls `f` for each item **on the calling thread**, blocking until the stream ends: `f`
+    /// need be neither `Send` nor `'static`, so it can borrow and mutate locals (summing into a
+    /// local needs no channel). Returns the stream's error if it fails.
+    ///
+    /// Sound because `f` never leaves this call: the items cross from whichever thread produces
+    /// them to the calling thread through the bounded blocking iterator
+    /// ([`blocking_iter`](Self::blocking_iter): at most
+    /// [`DEFAULT_BLOCKING_PREFETCH`](crate::sink::DEFAULT_BLOCKING_PREFETCH) items buffered,
+    /// replenished at 75%), and only the items (`Send`) cross threads. A slow `f` slows only
+    /// the calling thread; upstream workers stay free up to the buffer bound. A panic in `f`
+    /// cancels the upstream and is returned as an error naming rule 2.13 and this call site.
+    ///
+    /// ```
+    /// use rstreams::prelude::*;
+    /// let mut total = 0;
+    /// let mut seen = Vec::new(); // borrowed, neither moved nor shared
+    /// rstreams::range(1, 3).publish_on(rstreams::executor::default_pool()).for_each_local(|x| {
+    ///     total += x;
+    ///     seen.push(x);
+    /// })?;
+    /// assert_eq!((total, seen), (6, vec![1, 2, 3]));
+    /// # Ok::<(), rstreams::Error>(())
+    /// ```
+    #[doc(alias = "blockingForEach")]
+    #[doc(alias = "for_each_blocking")]
+    #[track_caller]
+    fn for_each_local<F>(&self, f: F) -> Result<(), Error>
+    where
+        F: FnMut(Self::Item),
+        Self::Item: Send + 'static,
+    {
+        sink::for_each_local(self, f, Location::caller())
     }
 
     /// A blocking iterator with at most `prefetch` items buffered, replenished at 75%. See

@@ -28,7 +28,7 @@ mod blocking;
 mod consumer;
 
 pub use blocking::BlockingIter;
-pub(crate) use blocking::{blocking_first, blocking_iter, blocking_last, for_each};
+pub(crate) use blocking::{blocking_first, blocking_iter, blocking_last, for_each, for_each_local};
 pub use consumer::{Cancellable, Consumer};
 
 /// Items [`blocking_iter()`](crate::PublisherExt::blocking_iter) buffers ahead of the
