@@ -48,6 +48,8 @@ pub trait PublisherExt: Publisher {
     /// let v = rstreams::range(1, 3).map(|x| x * 10).to_vec().blocking_first().unwrap();
     /// assert_eq!(v, Some(vec![10, 20, 30]));
     /// ```
+    #[doc(alias = "Flux.map")]
+    #[doc(alias = "Observable.map")]
     #[track_caller]
     fn map<R, F>(self, f: F) -> Map<Self, F>
     where
@@ -91,6 +93,8 @@ pub trait PublisherExt: Publisher {
     /// let p = rstreams::from_iter(vec!["1", "x", "3"]).filter_map(|s| s.parse::<u32>().ok());
     /// assert_eq!(p.to_vec().blocking_first().unwrap(), Some(vec![1, 3]));
     /// ```
+    #[doc(alias = "mapNotNull")]
+    #[doc(alias = "handle")]
     #[track_caller]
     fn filter_map<R, F>(self, f: F) -> FilterMap<Self, F>
     where
@@ -113,6 +117,7 @@ pub trait PublisherExt: Publisher {
     /// let v = rstreams::range(0, u64::MAX).take(3).to_vec().blocking_first().unwrap();
     /// assert_eq!(v, Some(vec![0, 1, 2]));
     /// ```
+    #[doc(alias = "limit")]
     #[track_caller]
     fn take(self, n: u64) -> Take<Self>
     where
@@ -133,6 +138,7 @@ pub trait PublisherExt: Publisher {
     /// let v = rstreams::range(0, 10).take_while(|x| *x < 3).to_vec().blocking_first().unwrap();
     /// assert_eq!(v, Some(vec![0, 1, 2]));
     /// ```
+    #[doc(alias = "takeWhile")]
     #[track_caller]
     fn take_while<F>(self, f: F) -> TakeWhile<Self, F>
     where
@@ -154,6 +160,7 @@ pub trait PublisherExt: Publisher {
     /// let v = rstreams::range(0, 5).skip(3).to_vec().blocking_first().unwrap();
     /// assert_eq!(v, Some(vec![3, 4]));
     /// ```
+    #[doc(alias = "Flux.skip")]
     #[track_caller]
     fn skip(self, n: u64) -> Skip<Self>
     where
@@ -174,6 +181,7 @@ pub trait PublisherExt: Publisher {
     /// let v = rstreams::from_iter(vec![1, 2, 5, 1]).skip_while(|x| *x < 3).to_vec().blocking_first();
     /// assert_eq!(v.unwrap(), Some(vec![5, 1]));
     /// ```
+    #[doc(alias = "skipWhile")]
     #[track_caller]
     fn skip_while<F>(self, f: F) -> SkipWhile<Self, F>
     where
@@ -196,6 +204,7 @@ pub trait PublisherExt: Publisher {
     /// let v = rstreams::range(1, 4).scan(0, |acc, x| acc + x).to_vec().blocking_first().unwrap();
     /// assert_eq!(v, Some(vec![1, 3, 6, 10]));
     /// ```
+    #[doc(alias = "Flux.scan")]
     #[track_caller]
     fn scan<A, F>(self, seed: A, f: F) -> Scan<Self, A, F>
     where
@@ -218,6 +227,7 @@ pub trait PublisherExt: Publisher {
     /// use rstreams::prelude::*;
     /// assert_eq!(rstreams::range(1, 4).reduce(|a, b| a * b).blocking_first().unwrap(), Some(24));
     /// ```
+    #[doc(alias = "Flux.reduce")]
     #[track_caller]
     fn reduce<F>(self, f: F) -> Reduce<Self, F>
     where
@@ -259,6 +269,8 @@ pub trait PublisherExt: Publisher {
     /// use rstreams::prelude::*;
     /// assert_eq!(rstreams::range(0, 3).to_vec().blocking_first().unwrap(), Some(vec![0, 1, 2]));
     /// ```
+    #[doc(alias = "collectList")]
+    #[doc(alias = "toList")]
     #[track_caller]
     fn to_vec(self) -> Collect<Self, Vec<Self::Item>>
     where
@@ -281,6 +293,7 @@ pub trait PublisherExt: Publisher {
     /// let v = rstreams::range(0, 5).buffer(2).to_vec().blocking_first().unwrap();
     /// assert_eq!(v, Some(vec![vec![0, 1], vec![2, 3], vec![4]]));
     /// ```
+    #[doc(alias = "Flux.buffer")]
     #[track_caller]
     fn buffer(self, n: usize) -> Buffer<Self>
     where
@@ -303,6 +316,8 @@ pub trait PublisherExt: Publisher {
     ///     .on_error_resume(|_e| rstreams::just(99));
     /// assert_eq!(p.to_vec().blocking_first().unwrap(), Some(vec![0, 1, 99]));
     /// ```
+    #[doc(alias = "onErrorResume")]
+    #[doc(alias = "onErrorResumeNext")]
     #[track_caller]
     fn on_error_resume<Q, F>(self, f: F) -> OnErrorResume<Self, F>
     where
@@ -327,6 +342,7 @@ pub trait PublisherExt: Publisher {
     ///     .unwrap_err();
     /// assert!(e.to_string().starts_with("high: low"));
     /// ```
+    #[doc(alias = "onErrorMap")]
     #[track_caller]
     fn on_error_map<F>(self, f: F) -> OnErrorMap<Self, F>
     where
@@ -349,8 +365,39 @@ pub trait PublisherExt: Publisher {
     /// rstreams::range(0, 4).do_on_next(|_| { SEEN.fetch_add(1, Ordering::SeqCst); }).for_each(|_| {}).unwrap();
     /// assert_eq!(SEEN.load(Ordering::SeqCst), 4);
     /// ```
+    #[doc(alias = "doOnNext")]
+    #[doc(alias = "inspect")]
     #[track_caller]
     fn do_on_next<F>(self, f: F) -> DoOnNext<Self, F>
+    where
+        Self: Sized,
+        F: Fn(&Self::Item) + Send + Sync + 'static,
+    {
+        DoOnNext {
+            upstream: self,
+            f: Arc::new(f),
+            loc: Location::caller(),
+        }
+    }
+
+    /// Calls `f` with a reference to each item before passing it on: Rust's
+    /// [`Iterator::inspect`] name for [`do_on_next`](Self::do_on_next) (the same operator).
+    /// `f` runs on the thread delivering the item; a panic in it fails the stream (rule 2.13,
+    /// this site).
+    ///
+    /// ```
+    /// use rstreams::prelude::*;
+    /// use std::sync::atomic::{AtomicU64, Ordering};
+    /// static SEEN: AtomicU64 = AtomicU64::new(0);
+    /// let v = rstreams::range(0, 4).inspect(|_| { SEEN.fetch_add(1, Ordering::SeqCst); }).blocking_last();
+    /// assert_eq!(v.unwrap(), Some(3));
+    /// assert_eq!(SEEN.load(Ordering::SeqCst), 4);
+    /// ```
+    #[doc(alias = "doOnNext")]
+    #[doc(alias = "do_on_next")]
+    #[doc(alias = "peek")]
+    #[track_caller]
+    fn inspect<F>(self, f: F) -> DoOnNext<Self, F>
     where
         Self: Sized,
         F: Fn(&Self::Item) + Send + Sync + 'static,
@@ -372,6 +419,7 @@ pub trait PublisherExt: Publisher {
     /// rstreams::range(0, 100).do_on_request(move |n| a.lock().unwrap().push(n)).take(5).for_each(|_| {}).unwrap();
     /// assert_eq!(*asked.lock().unwrap(), vec![5]);
     /// ```
+    #[doc(alias = "doOnRequest")]
     #[track_caller]
     fn do_on_request<F>(self, f: F) -> DoOnRequest<Self, F>
     where
@@ -398,6 +446,7 @@ pub trait PublisherExt: Publisher {
     /// assert_eq!(first, Some(0));
     /// assert!(CANCELLED.load(Ordering::SeqCst)); // blocking_first cancels after one item
     /// ```
+    #[doc(alias = "doOnCancel")]
     #[track_caller]
     fn do_on_cancel<F>(self, f: F) -> DoOnCancel<Self, F>
     where
@@ -420,6 +469,7 @@ pub trait PublisherExt: Publisher {
     /// rstreams::range(0, 3).do_on_complete(|| DONE.store(true, Ordering::SeqCst)).for_each(|_| {}).unwrap();
     /// assert!(DONE.load(Ordering::SeqCst));
     /// ```
+    #[doc(alias = "doOnComplete")]
     #[track_caller]
     fn do_on_complete<F>(self, f: F) -> DoOnComplete<Self, F>
     where
@@ -444,6 +494,7 @@ pub trait PublisherExt: Publisher {
     ///     .for_each(|_| {});
     /// assert!(r.is_err() && SEEN.load(Ordering::SeqCst));
     /// ```
+    #[doc(alias = "doOnError")]
     #[track_caller]
     fn do_on_error<F>(self, f: F) -> DoOnError<Self, F>
     where
@@ -472,6 +523,7 @@ pub trait PublisherExt: Publisher {
     /// // 4 first, then 2 after every 2 items (the last batch asks past the end of the range).
     /// assert_eq!(*asked.lock().unwrap(), vec![4, 2, 2, 2, 2, 2]);
     /// ```
+    #[doc(alias = "limitRate")]
     #[track_caller]
     fn limit_rate(self, high: u64, low: u64) -> LimitRate<Self>
     where
@@ -543,6 +595,8 @@ pub trait PublisherExt: Publisher {
     /// for x in rx { total += x; }
     /// assert_eq!(total, 6);
     /// ```
+    #[doc(alias = "doOnEach")]
+    #[doc(alias = "blockingSubscribe")]
     #[track_caller]
     fn for_each<F>(&self, f: F) -> Result<(), Error>
     where
@@ -636,6 +690,8 @@ pub trait PublisherExt: Publisher {
     /// assert_eq!(rstreams::range(10, u64::MAX - 10).blocking_first().unwrap(), Some(10));
     /// assert_eq!(rstreams::empty::<u8>().blocking_first().unwrap(), None);
     /// ```
+    #[doc(alias = "blockFirst")]
+    #[doc(alias = "blockingFirst")]
     #[track_caller]
     fn blocking_first(&self) -> Result<Option<Self::Item>, Error>
     where
@@ -650,6 +706,8 @@ pub trait PublisherExt: Publisher {
     /// use rstreams::prelude::*;
     /// assert_eq!(rstreams::range(0, 5).blocking_last().unwrap(), Some(4));
     /// ```
+    #[doc(alias = "blockLast")]
+    #[doc(alias = "blockingLast")]
     #[track_caller]
     fn blocking_last(&self) -> Result<Option<Self::Item>, Error>
     where
@@ -1220,6 +1278,7 @@ pub trait PublisherExt: Publisher {
     /// assert_eq!(v, Some(vec![0, 1, 2, 3, 4]));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
+    #[doc(alias = "subscribeOn")]
     #[track_caller]
     fn subscribe_on(self, scheduler: impl IntoScheduler) -> SubscribeOn<Self>
     where
@@ -1247,6 +1306,7 @@ pub trait PublisherExt: Publisher {
     /// assert_eq!(dropped.get(), 6);
     /// h.cancel();
     /// ```
+    #[doc(alias = "onBackpressureBuffer")]
     #[track_caller]
     fn on_backpressure_buffer(self, capacity: usize, policy: OverflowPolicy) -> OnBackpressure<Self>
     where
@@ -1263,6 +1323,7 @@ pub trait PublisherExt: Publisher {
     }
 
     /// Drops items that arrive while the downstream has no outstanding demand.
+    #[doc(alias = "onBackpressureDrop")]
     #[track_caller]
     fn on_backpressure_drop(self) -> OnBackpressure<Self>
     where
@@ -1272,6 +1333,7 @@ pub trait PublisherExt: Publisher {
     }
 
     /// Keeps only the newest item that the downstream has not asked for yet.
+    #[doc(alias = "onBackpressureLatest")]
     #[track_caller]
     fn on_backpressure_latest(self) -> OnBackpressure<Self>
     where
@@ -1281,6 +1343,7 @@ pub trait PublisherExt: Publisher {
     }
 
     /// Fails with [`Overflow`](crate::overflow::Overflow) when an item arrives without demand.
+    #[doc(alias = "onBackpressureError")]
     #[track_caller]
     fn on_backpressure_error(self) -> OnBackpressure<Self>
     where
@@ -1336,6 +1399,7 @@ pub trait PublisherExt: Publisher {
     }
 
     /// Delivers every item, and the completion or error, `by` later, in order. See [`Delay`].
+    #[doc(alias = "delayElements")]
     #[track_caller]
     fn delay(self, by: Duration, scheduler: impl IntoScheduler) -> Delay<Self>
     where
@@ -1351,6 +1415,7 @@ pub trait PublisherExt: Publisher {
 
     /// Batches of at most `n` items, emitted when full or `d` after their first item. See
     /// [`BufferTimeout`].
+    #[doc(alias = "bufferTimeout")]
     #[track_caller]
     fn buffer_timeout(
         self,
@@ -1403,6 +1468,8 @@ pub trait PublisherExt: Publisher {
     }
 
     /// [`retry`](Self::retry), waiting `min(base * 2^k, max)` before attempt `k + 1`.
+    #[doc(alias = "retryWhen")]
+    #[doc(alias = "retryBackoff")]
     #[track_caller]
     fn retry_backoff(
         self,
@@ -1446,6 +1513,7 @@ pub trait PublisherExt: Publisher {
     /// assert_eq!(longest, Some(3));
     /// assert_eq!(rstreams::empty::<u8>().fold(7u32, |a, _| a).blocking_first().unwrap(), Some(7));
     /// ```
+    #[doc(alias = "reduceWith")]
     #[track_caller]
     fn fold<A, F>(self, seed: A, f: F) -> Fold<Self, A, F>
     where
@@ -1470,6 +1538,7 @@ pub trait PublisherExt: Publisher {
     /// let v = rstreams::from_iter(["a", "b"]).enumerate().to_vec().blocking_first().unwrap();
     /// assert_eq!(v, Some(vec![(0, "a"), (1, "b")]));
     /// ```
+    #[doc(alias = "index")]
     #[track_caller]
     fn enumerate(self) -> Enumerate<Self>
     where
@@ -1487,6 +1556,8 @@ pub trait PublisherExt: Publisher {
     /// of [`parallel_with`](Self::parallel_with). Add [`run_on`](Parallel::run_on) to run the
     /// rails on a scheduler, then join with [`ordered`](Parallel::ordered) or
     /// [`sequential`](Parallel::sequential). See [`crate::parallel`].
+    #[doc(alias = "ParallelFlux")]
+    #[doc(alias = "ParallelFlowable")]
     #[track_caller]
     fn parallel(self) -> Parallel<Self, Identity>
     where
@@ -1548,6 +1619,7 @@ pub trait PublisherExt: Publisher {
     /// let v = rstreams::range(0, 5).par_map(|x| x * x).to_vec().blocking_first();
     /// assert_eq!(v.unwrap(), Some(vec![0, 1, 4, 9, 16]));
     /// ```
+    #[doc(alias = "parallelMap")]
     #[track_caller]
     fn par_map<U, F>(self, f: F) -> Joined<Self, RailMap<Identity, F>>
     where
@@ -1667,6 +1739,7 @@ pub trait PublisherExt: Publisher {
     /// assert_eq!(v, Some(vec![10, 11, 20, 21, 30, 31]));
     /// # Ok::<(), rstreams::Error>(())
     /// ```
+    #[doc(alias = "concatMap")]
     #[track_caller]
     fn concat_map<Q, F>(self, f: F, prefetch: usize) -> FlatMap<Self, F>
     where
@@ -1787,6 +1860,7 @@ pub trait PublisherExt: Publisher {
     /// assert_eq!(v, vec![0, 1, 7]);
     /// # Ok::<(), rstreams::Error>(())
     /// ```
+    #[doc(alias = "mergeWith")]
     #[track_caller]
     fn merge_with<Q>(self, other: Q, prefetch: usize) -> Merge<BoxPublisher<Self::Item>>
     where
@@ -1814,6 +1888,7 @@ pub trait PublisherExt: Publisher {
     /// assert_eq!(v, Some(vec![(0, "a"), (1, "b")]));
     /// # Ok::<(), rstreams::Error>(())
     /// ```
+    #[doc(alias = "zipWith")]
     #[track_caller]
     fn zip<Q>(self, other: Q, prefetch: usize) -> Zip<Self, Q>
     where
