@@ -474,6 +474,34 @@ fn rows() -> Vec<Entry> {
                 .sequential()
         })
         .with_failed(failing::<u64>),
+        // issue 16: per-rail folds (one value per rail) joined back, on the flow pool. Each
+        // item becomes a one-rail fold, so the row emits exactly n items.
+        publisher("rstreams::range.parallel.fold.sequential", |n| {
+            rstreams::range(0, n).concat_map(
+                |x| {
+                    rstreams::range(0, 3)
+                        .parallel_with(1, 2)
+                        .run_on(flow_pool())
+                        .fold(x, |a, _| a)
+                        .sequential()
+                },
+                1,
+            )
+        })
+        .with_failed(failing::<u64>),
+        publisher("rstreams::range.parallel.fold.reduce", |n| {
+            rstreams::range(0, n).concat_map(
+                |x| {
+                    rstreams::range(0, 4)
+                        .parallel_with(2, 2)
+                        .fold(0u64, |a, _| a + 1)
+                        .reduce(|a, b| a + b)
+                        .map(move |_| x)
+                },
+                1,
+            )
+        })
+        .with_failed(failing::<u64>),
     ]
 }
 
