@@ -402,11 +402,7 @@ pub trait PublisherExt: Publisher {
         Self: Sized,
         F: Fn(&Self::Item) + Send + Sync + 'static,
     {
-        DoOnNext {
-            upstream: self,
-            f: Arc::new(f),
-            loc: Location::caller(),
-        }
+        self.do_on_next(f)
     }
 
     /// Calls `f` with each `n` the downstream requests, before forwarding it.
@@ -1257,12 +1253,7 @@ pub trait PublisherExt: Publisher {
     where
         Self: Sized,
     {
-        PublishOn {
-            upstream: self,
-            scheduler: scheduler.into_scheduler(),
-            prefetch: crate::hop::DEFAULT_PREFETCH,
-            loc: Location::caller(),
-        }
+        self.publish_on_with(scheduler, crate::hop::DEFAULT_PREFETCH)
     }
 
     /// Subscribes to the upstream, and forwards every `request`, on `scheduler` (in order, on a
@@ -1716,15 +1707,11 @@ pub trait PublisherExt: Publisher {
         F: Fn(Self::Item) -> Q + Send + Sync + 'static,
         Q: Publisher,
     {
-        FlatMap {
-            upstream: self,
-            f: Arc::new(f),
-            max_concurrency: crate::flat::DEFAULT_MAX_CONCURRENCY,
-            prefetch: crate::flat::DEFAULT_FLAT_MAP_PREFETCH,
-            name: "flat_map",
-            mode: crate::flat::Mode::Merge,
-            loc: Location::caller(),
-        }
+        self.flat_map_with(
+            f,
+            crate::flat::DEFAULT_MAX_CONCURRENCY,
+            crate::flat::DEFAULT_FLAT_MAP_PREFETCH,
+        )
     }
 
     /// Maps each item to a publisher and emits their items one publisher after another, in
