@@ -1,6 +1,6 @@
 //! The async bridges (issue 11), each beside its baseline in the same group:
 //!
-//! * `into_stream`: `range(0, N).publish_on(pool, 256).into_stream(256)` summed by a tokio task,
+//! * `into_stream`: `range(0, N).publish_on_with(pool, 256).into_stream(256)` summed by a tokio task,
 //!   against the same count through `tokio::sync::mpsc::channel(256)` from a producer thread
 //!   (target: at least 2x the tokio channel);
 //! * `from_stream`: `from_stream(futures::stream::iter(0..N))` polled on the tokio runtime into a
@@ -62,7 +62,7 @@ fn into_stream(c: &mut Criterion) {
     g.bench_function("rstreams_publish_on_into_stream_256", |b| {
         b.iter(|| {
             let stream = rstreams::range(0, N)
-                .publish_on(Arc::clone(&pool), 256)
+                .publish_on_with(Arc::clone(&pool), 256)
                 .into_stream(256);
             let total = rt
                 .block_on(rt.spawn(async move {

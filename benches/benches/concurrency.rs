@@ -6,13 +6,13 @@
 //!   inner prefetch 256, summed. Baselines: a producer thread sending every inner's items into
 //!   a crossbeam `bounded(256)` read by the consumer; and the nested loop (no hand-off at all).
 //!   `rstreams_sync_inners` merges synchronous inners on the calling thread;
-//!   `rstreams_pool_inners` runs each inner on a 2-worker pool (`publish_on(pool, 256)`), so
+//!   `rstreams_pool_inners` runs each inner on a 2-worker pool (`publish_on_with(pool, 256)`), so
 //!   16 inners really signal concurrently into the merge.
 //! * `multicast_4x1e6`: 10^6 items to 4 subscribers, each on its own thread. Baseline: a
 //!   producer thread sending each item into 4 crossbeam `bounded(256)` channels, one consumer
 //!   thread per channel. rstreams: a `Multicast` (256 per subscriber, Hold) with 4
-//!   `blocking_iter(256)` consumer threads; `_publish_on`: each subscriber behind
-//!   `publish_on(pool, 256)` on a 2-worker pool; `_same_thread`: four summing subscribers on
+//!   `blocking_iter_with(256)` consumer threads; `_publish_on`: each subscriber behind
+//!   `publish_on_with(pool, 256)` on a 2-worker pool; `_same_thread`: four summing subscribers on
 //!   the producing thread (the fan-out cost alone).
 
 use std::hint::black_box;
@@ -68,7 +68,7 @@ fn flat_map(c: &mut Criterion) {
         b.iter(|| {
             let out = Arc::new(AtomicU64::new(0));
             rstreams::range(0, INNERS)
-                .flat_map(|x| rstreams::range(x * INNER_LEN, INNER_LEN), 16, 256)
+                .flat_map_with(|x| rstreams::range(x * INNER_LEN, INNER_LEN), 16, 256)
                 .subscribe(SumSubscriber::new(
                     Demand::Batched {
                         batch: 256,
@@ -84,9 +84,10 @@ fn flat_map(c: &mut Criterion) {
         b.iter(|| {
             let p = Arc::clone(&pool);
             let sum = rstreams::range(0, INNERS)
-                .flat_map(
+                .flat_map_with(
                     move |x| {
-                        rstreams::range(x * INNER_LEN, INNER_LEN).publish_on(Arc::clone(&p), 256)
+                        rstreams::range(x * INNER_LEN, INNER_LEN)
+                            .publish_on_with(Arc::clone(&p), 256)
                     },
                     16,
                     256,
@@ -136,7 +137,7 @@ fn multicast(c: &mut Criterion) {
             let hub = Multicast::<u64>::new(256);
             let consumers: Vec<_> = (0..4)
                 .map(|_| {
-                    let it = hub.blocking_iter(256);
+                    let it = hub.blocking_iter_with(256);
                     std::thread::spawn(move || {
                         it.fold(0u64, |a, i| a.wrapping_add(black_box(i.unwrap())))
                     })
@@ -160,7 +161,7 @@ fn multicast(c: &mut Criterion) {
                     let s2 = Arc::clone(&sum);
                     let tx = tx.clone();
                     hub.clone()
-                        .publish_on(Arc::clone(&pool), 256)
+                        .publish_on_with(Arc::clone(&pool), 256)
                         .subscribe_with(
                             move |x| {
                                 let v = s2.load(Ordering::Relaxed);

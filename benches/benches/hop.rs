@@ -1,4 +1,4 @@
-//! Thread hop: `range -> publish_on(pool, 256) -> sum` over 10^7 items, beside its baselines in
+//! Thread hop: `range -> publish_on_with(pool, 256) -> sum` over 10^7 items, beside its baselines in
 //! the same group: crossbeam-channel `bounded(256)` with a producer and a consumer thread, and a
 //! hand-written batched SPSC ring (capacity 256, indices published once per batch), the
 //! near-physical limit of a two-thread hand-off. Also `subscribe_on(pool) -> publish_on(pool)`,
@@ -151,13 +151,13 @@ fn hop(c: &mut Criterion) {
     g.bench_function("batched_spsc_ring_256", |b| {
         b.iter(|| assert_eq!(batched_ring(N), expected))
     });
-    let publish_on = rstreams::range(0, N).publish_on(Arc::clone(&pool), 256);
+    let publish_on = rstreams::range(0, N).publish_on_with(Arc::clone(&pool), 256);
     g.bench_function("publish_on_256", |b| {
         b.iter(|| assert_eq!(run_rstreams(&publish_on), expected))
     });
     let two_threads = rstreams::range(0, N)
         .subscribe_on(Arc::clone(&pool))
-        .publish_on(Arc::clone(&pool), 256);
+        .publish_on_with(Arc::clone(&pool), 256);
     g.bench_function("subscribe_on_publish_on_256", |b| {
         b.iter(|| assert_eq!(run_rstreams(&two_threads), expected))
     });
@@ -236,7 +236,7 @@ fn print_switches() {
     let pool: Arc<dyn Scheduler> = Arc::new(ThreadPool::builder().workers(2).build().unwrap());
     let two_threads = rstreams::range(0, N)
         .subscribe_on(Arc::clone(&pool))
-        .publish_on(Arc::clone(&pool), 256);
+        .publish_on_with(Arc::clone(&pool), 256);
     assert_eq!(run_rstreams(&two_threads), expected); // warm the pool's threads up
     #[cfg(feature = "hop-stats")]
     let stats_before = rstreams::hop::stats();
@@ -312,7 +312,7 @@ fn print_fairness() {
     let counters: Vec<Arc<AtomicU64>> = (0..PIPELINES).map(|_| Arc::default()).collect();
     for seen in &counters {
         rstreams::range(0, u64::MAX / 2)
-            .publish_on(Arc::clone(&scheduler), 16)
+            .publish_on_with(Arc::clone(&scheduler), 16)
             .subscribe(Counting {
                 sub: None,
                 seen: Arc::clone(seen),
@@ -353,7 +353,7 @@ fn print_times() {
     let pool: Arc<dyn Scheduler> = Arc::new(ThreadPool::builder().workers(2).build().unwrap());
     let two_threads = rstreams::range(0, N)
         .subscribe_on(Arc::clone(&pool))
-        .publish_on(Arc::clone(&pool), 256);
+        .publish_on_with(Arc::clone(&pool), 256);
     if std::env::var("HOP_TIMES").as_deref() == Ok("hop") {
         // Only the hop (for `perf stat` on this process).
         println!(

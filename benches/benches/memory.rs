@@ -1,4 +1,4 @@
-//! Peak resident memory of a fast producer -> `publish_on(pool, 256)` -> slow consumer pipeline,
+//! Peak resident memory of a fast producer -> `publish_on_with(pool, 256)` -> slow consumer pipeline,
 //! after 10^6 and after 10^8 items: bounded buffers mean the peak must not grow with the stream's
 //! length. Not a criterion bench: it prints `VmHWM` (Linux) at each checkpoint.
 //!
@@ -55,7 +55,7 @@ fn run(pool: &Arc<dyn Scheduler>, n: u64) {
     rstreams::range(0, n)
         .map(|i| [i, i + 1, i + 2, i + 3]) // 32-byte items, so a leak would show quickly
         .subscribe_on(Arc::clone(pool))
-        .publish_on(Arc::clone(pool), 256)
+        .publish_on_with(Arc::clone(pool), 256)
         .subscribe(Slow { total: 0, done: tx });
     black_box(rx.recv().expect("completes"));
     println!(

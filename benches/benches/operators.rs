@@ -8,7 +8,7 @@
 //!   `plain_loop_heap_sink` is the same loop with the sink behind an escaped pointer.
 //!   `pipeline` goes through the concrete types (the fused path, `rstreams::source::fuse`);
 //!   `pipeline_stage_by_stage` is the same chain subscribed from generic code.
-//! * `blocking_iter`: a range drained through `blocking_iter(256)` against iterating the range
+//! * `blocking_iter`: a range drained through `blocking_iter_with(256)` against iterating the range
 //!   (`plain_loop / blocking_iter_256`: the fused iterator; `_subscribed`: from generic code,
 //!   the iterator subscribes and the range delivers inside its requests), and the same range emitted on a pool thread
 //!   (`subscribe_on(pool)`) against a producer thread feeding a crossbeam `bounded(256)` that the
@@ -46,7 +46,7 @@ fn iter_generic<P: Publisher>(p: &P, prefetch: usize) -> rstreams::BlockingIter<
 where
     P::Item: Send + 'static,
 {
-    p.blocking_iter(prefetch)
+    p.blocking_iter_with(prefetch)
 }
 
 fn map_filter_sum(c: &mut Criterion) {
@@ -141,7 +141,7 @@ fn blocking_iter(c: &mut Criterion) {
     group.bench_function("blocking_iter_256", |b| {
         b.iter(|| {
             let mut total = 0u64;
-            for i in rstreams::range(0, black_box(N_ITER)).blocking_iter(256) {
+            for i in rstreams::range(0, black_box(N_ITER)).blocking_iter_with(256) {
                 total = total.wrapping_add(black_box(i.unwrap()));
             }
             black_box(total)
@@ -183,7 +183,7 @@ fn blocking_iter(c: &mut Criterion) {
             let mut total = 0u64;
             for i in rstreams::range(0, black_box(N_ITER))
                 .subscribe_on(Arc::clone(&pool))
-                .blocking_iter(256)
+                .blocking_iter_with(256)
             {
                 total = total.wrapping_add(black_box(i.unwrap()));
             }

@@ -24,11 +24,14 @@ const LINES: u64 = 200_000;
 fn rstreams_triage(pool: &Arc<dyn Scheduler>, lines: u64) -> Vec<WindowStats> {
     let windows = rstreams::range(0, lines)
         .map(line)
-        .par_map(Arc::clone(pool), |l| parse(&l))
+        .par_map_on(Arc::clone(pool), |l| parse(&l))
         .filter_map(|r| r)
         .buffer(WINDOW)
         .map(|w| window_stats(&w));
-    windows.blocking_iter(4).collect::<Result<_, _>>().unwrap()
+    windows
+        .blocking_iter_with(4)
+        .collect::<Result<_, _>>()
+        .unwrap()
 }
 // ---- end rstreams ----
 

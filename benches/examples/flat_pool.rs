@@ -21,8 +21,8 @@ fn main() {
         let p = Arc::clone(&pool);
         let start = std::time::Instant::now();
         let sum = rstreams::range(0, INNERS)
-            .flat_map(
-                move |x| rstreams::range(x * INNER_LEN, INNER_LEN).publish_on(Arc::clone(&p), 256),
+            .flat_map_with(
+                move |x| rstreams::range(x * INNER_LEN, INNER_LEN).publish_on_with(Arc::clone(&p), 256),
                 16,
                 256,
             )

@@ -7,7 +7,7 @@
 //! Workloads: `plain` (the map/filter loop into the sink), `range` (range into the sink),
 //! `pipeline` (range.map.filter into the sink, through the concrete types: fused),
 //! `pipeline_staged` (the same from generic code: stage by stage), `iter_plain` (summing a
-//! `0..n` loop), `iter` (`range.blocking_iter(256)`, fused), `iter_subscribed` (the same from
+//! `0..n` loop), `iter` (`range.blocking_iter_with(256)`, fused), `iter_subscribed` (the same from
 //! generic code: the iterator subscribes). `batched` makes the sink request 256, then 192.
 
 use std::hint::black_box;
@@ -35,7 +35,7 @@ fn iter_generic<P: Publisher>(p: &P, prefetch: usize) -> rstreams::BlockingIter<
 where
     P::Item: Send + 'static,
 {
-    p.blocking_iter(prefetch)
+    p.blocking_iter_with(prefetch)
 }
 
 fn main() {
@@ -80,7 +80,7 @@ fn main() {
         }
         "iter" => {
             let mut total = 0u64;
-            for i in rstreams::range(0, black_box(n)).blocking_iter(256) {
+            for i in rstreams::range(0, black_box(n)).blocking_iter_with(256) {
                 total = total.wrapping_add(black_box(i.unwrap()));
             }
             black_box(total);

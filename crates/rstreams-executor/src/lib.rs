@@ -10,6 +10,10 @@
 //! | [`ImmediateExecutor`] | the submitting thread, trampolined | no thread hop at all |
 //! | [`ManualExecutor`] | whoever calls `step` / `advance` | deterministic tests, virtual time |
 //!
+//! Operators accept any of them through [`IntoScheduler`] (`pool`, `&pool`, `Arc<dyn Scheduler>`,
+//! …), and [`default_pool`] is a process-wide pool sized to the machine, created on first use,
+//! for code that does not want to own one (see its notes on process exit).
+//!
 //! Every executor can also hand out [`SerialLane`]s: ordered, one-at-a-time sub-executors that
 //! cost no thread while idle (one per stream stage that must see its signals serially).
 //!
@@ -69,7 +73,9 @@
 #![doc(test(attr(deny(warnings))))]
 
 mod dedicated;
+mod default_pool;
 mod immediate;
+mod into_scheduler;
 mod lane;
 mod manual;
 mod pool;
@@ -82,7 +88,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 pub use dedicated::DedicatedThread;
+pub use default_pool::{DEFAULT_POOL_THREAD_PREFIX, default_pool, shutdown_default_pool};
 pub use immediate::ImmediateExecutor;
+pub use into_scheduler::IntoScheduler;
 pub use lane::{LaneStats, SerialLane};
 pub use manual::ManualExecutor;
 pub use pool::{DEFAULT_QUEUE_CAPACITY, FullPolicy, ThreadPool, ThreadPoolBuilder};

@@ -124,7 +124,7 @@ fn worker(conn: &Connection, a: &Args) -> Result<(), rstreams_nats::Error> {
     let id = std::process::id();
     let start = Instant::now();
     // Demand 4: this worker never holds more than 4 unacknowledged jobs.
-    for (n, job) in source.blocking_iter(4).enumerate() {
+    for (n, job) in source.blocking_iter_with(4).enumerate() {
         let mut job = job?;
         std::thread::sleep(a.delay); // the work
         if let Some(ack) = job.take_ack() {

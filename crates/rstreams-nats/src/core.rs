@@ -11,7 +11,7 @@ use async_nats::HeaderMap;
 use bytes::Bytes;
 use futures_util::StreamExt;
 use rstreams::PublisherExt;
-use rstreams::executor::{DedicatedThread, Scheduler};
+use rstreams::executor::{DedicatedThread, IntoScheduler};
 use rstreams::hop::PublishOn;
 use rstreams::overflow::{DropCounter, OnBackpressure, OverflowPolicy};
 use rstreams_protocol::{Demand, Error, Publisher, Subscriber, Subscription};
@@ -59,7 +59,7 @@ impl fmt::Debug for CoreMessage {
 /// // Keep the newest 100 readings beyond demand; drop older ones when the consumer lags.
 /// let ticks = CoreSubject::new(&conn, "sensors.>", 100, OverflowPolicy::DropOldest)?;
 /// let dropped = ticks.drop_counter();
-/// let it = ticks.blocking_iter(16);
+/// let it = ticks.blocking_iter_with(16);
 /// # drop(it);
 /// println!("dropped so far: {}", dropped.get());
 /// # Ok::<(), rstreams_nats::Error>(())
@@ -90,13 +90,7 @@ impl CoreSubject {
                 "cannot start the delivery thread: {e}"
             )))
         })?;
-        Ok(Self::deliver_on(
-            conn,
-            subject,
-            capacity,
-            policy,
-            Arc::new(thread),
-        ))
+        Ok(Self::deliver_on(conn, subject, capacity, policy, thread))
     }
 
     /// [`new`](Self::new), delivering on `scheduler` instead.
@@ -106,7 +100,7 @@ impl CoreSubject {
         subject: impl Into<String>,
         capacity: usize,
         policy: OverflowPolicy,
-        scheduler: Arc<dyn Scheduler>,
+        scheduler: impl IntoScheduler,
     ) -> Self {
         let raw = RawSubject {
             conn: Arc::clone(&conn.inner),
@@ -116,7 +110,7 @@ impl CoreSubject {
         let policy_stage = raw.on_backpressure_buffer(capacity, policy);
         let dropped = policy_stage.drop_counter();
         CoreSubject {
-            inner: policy_stage.publish_on(scheduler, rstreams::hop::DEFAULT_PREFETCH),
+            inner: policy_stage.publish_on_with(scheduler, rstreams::hop::DEFAULT_PREFETCH),
             dropped,
         }
     }

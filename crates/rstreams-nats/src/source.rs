@@ -310,7 +310,7 @@ impl AckHandle {
 ///
 /// let conn = Connection::connect("nats://127.0.0.1:4222")?;
 /// let source = JetStreamSource::new(&conn, SourceConfig::durable("ORDERS", "billing"));
-/// let it = source.blocking_iter(64); // requests 64 at a time
+/// let it = source.blocking_iter_with(64); // requests 64 at a time
 /// for msg in it.take(10) {
 ///     let msg = msg?;
 ///     println!("{} #{}: {:?}", msg.subject(), msg.stream_sequence(), msg.payload());

@@ -8,7 +8,12 @@ use std::panic::Location;
 use crate::pull::{self, Source, Step};
 use crate::{Publisher, Subscriber};
 
-/// Emits `count` consecutive numbers starting at `start`, then completes.
+/// Emits `count` consecutive numbers starting at `start`, then completes. This is the one range
+/// implementation of the project: `rstreams::range` runs the same [`RangeSource`].
+///
+/// If `start + count` overflows `u64`, nothing panics: each subscriber receives `on_subscribe`
+/// and then `on_error` carrying a [`RangeOverflow`] (downcast it with
+/// [`Error::downcast_ref`](crate::Error::downcast_ref)) at the stage where the range was built.
 ///
 /// ```
 /// use rstreams_protocol::{Publisher, reference::RangePublisher};
@@ -28,28 +33,71 @@ use crate::{Publisher, Subscriber};
 #[derive(Clone, Copy, Debug)]
 pub struct RangePublisher {
     start: u64,
-    end: u64,
+    count: u64,
     stage: &'static Location<'static>,
 }
 
 impl RangePublisher {
-    /// `count` numbers from `start`. Panics if `start + count` overflows `u64`.
+    /// `count` numbers from `start`. Never panics: an overflowing range fails each subscriber
+    /// with a [`RangeOverflow`] instead.
     #[track_caller]
     pub fn new(start: u64, count: u64) -> Self {
-        let end = start
-            .checked_add(count)
-            .expect("RangePublisher: start + count overflows u64");
         Self {
             start,
-            end,
+            count,
             stage: Location::caller(),
         }
     }
 }
 
-struct RangeSource {
+/// The error of a range whose `start + count` does not fit in `u64`.
+///
+/// ```
+/// use rstreams_protocol::reference::{RangeOverflow, RangeSource};
+/// let e = RangeSource::new(u64::MAX, 2).unwrap_err();
+/// assert_eq!(e, RangeOverflow { start: u64::MAX, count: 2 });
+/// assert_eq!(e.to_string(), format!("range({}, 2): start + count overflows u64", u64::MAX));
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RangeOverflow {
+    /// The first number asked for.
+    pub start: u64,
+    /// How many numbers were asked for.
+    pub count: u64,
+}
+
+impl std::fmt::Display for RangeOverflow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "range({}, {}): start + count overflows u64",
+            self.start, self.count
+        )
+    }
+}
+
+impl std::error::Error for RangeOverflow {}
+
+/// The [`Source`] of a range: the numbers `start..start + count`, with a counted-loop
+/// [`pull_many`](Source::pull_many) and eager completion.
+#[derive(Debug)]
+pub struct RangeSource {
     next: u64,
     end: u64,
+}
+
+impl RangeSource {
+    /// The numbers `start..start + count`.
+    ///
+    /// # Errors
+    ///
+    /// [`RangeOverflow`] if `start + count` overflows `u64`.
+    pub fn new(start: u64, count: u64) -> Result<Self, RangeOverflow> {
+        match start.checked_add(count) {
+            Some(end) => Ok(RangeSource { next: start, end }),
+            None => Err(RangeOverflow { start, count }),
+        }
+    }
 }
 
 impl Source for RangeSource {
@@ -94,6 +142,21 @@ impl Source for RangeSource {
     }
 }
 
+/// A source that fails at once (eagerly, without waiting for demand).
+struct Failed(Option<crate::Error>);
+
+impl Source for Failed {
+    type Item = u64;
+
+    fn pull(&mut self) -> Step<u64> {
+        self.0.take().map_or(Step::Complete, Step::Error)
+    }
+
+    fn is_exhausted(&mut self) -> bool {
+        true
+    }
+}
+
 impl Publisher for RangePublisher {
     type Item = u64;
 
@@ -101,11 +164,15 @@ impl Publisher for RangePublisher {
     where
         S: Subscriber<u64> + Send + 'static,
     {
-        let source = RangeSource {
-            next: self.start,
-            end: self.end,
-        };
-        pull::serve_at(source, subscriber, self.stage);
+        match RangeSource::new(self.start, self.count) {
+            Ok(source) => {
+                pull::serve_at(source, subscriber, self.stage);
+            }
+            Err(overflow) => {
+                let error = crate::Error::new(overflow).at_stage(self.stage);
+                pull::serve_at(Failed(Some(error)), subscriber, self.stage);
+            }
+        }
     }
 }
 

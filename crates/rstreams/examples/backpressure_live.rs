@@ -51,9 +51,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .do_on_request(move |n| {
             a.fetch_add(n.min(1 << 40), Ordering::Relaxed);
         })
-        .publish_on(Arc::clone(&pool), PREFETCH)
+        .publish_on_with(Arc::clone(&pool), PREFETCH)
         // Each source item becomes 2 items; an inner stream is "in flight" until drained.
-        .flat_map(|x| rstreams::range(x * 2, 2), INNERS, 8)
+        .flat_map_with(|x| rstreams::range(x * 2, 2), INNERS, 8)
         .subscribe_with(
             move |y: u64| {
                 // A slow consumer: about 20 µs per item.

@@ -30,7 +30,7 @@ fn main() {
         .filter(|x| x % 3 == 0)
         .map(|x| x * 10)
         .metered(&registry, "scaled")
-        .blocking_iter(64)
+        .blocking_iter_with(64)
         .map(Result::unwrap)
         .sum();
     println!("total = {total}");

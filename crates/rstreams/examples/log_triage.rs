@@ -24,14 +24,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // The pipeline: generate, parse on the rails (in order), window, summarise.
     let windows = rstreams::range(0, lines)
         .map(line)
-        .par_map(pool, |l| parse(&l))
+        .par_map_on(pool, |l| parse(&l))
         .filter_map(|r| r)
         .buffer(WINDOW)
         .map(|w| window_stats(&w));
 
     // The slow sink runs on this thread, not on the pool: at most 4 windows wait for it.
     let mut got: Vec<WindowStats> = Vec::new();
-    for stats in windows.blocking_iter(4) {
+    for stats in windows.blocking_iter_with(4) {
         std::thread::sleep(Duration::from_micros(200)); // a slow downstream (a database, a socket)
         got.push(stats?);
     }

@@ -40,7 +40,7 @@ fn main() -> Result<(), rstreams::Error> {
         .map(|w| w.iter().sum::<f64>() / w.len() as f64);
 
     let mut count = 0;
-    for avg in averages.blocking_iter(16) {
+    for avg in averages.blocking_iter_with(16) {
         let avg = avg?;
         assert!((1.0..1.05).contains(&avg), "average {avg} out of range");
         count += 1;

@@ -181,7 +181,7 @@ fn source(rng: &mut Rng, stats: &Arc<Stats>, desc: &mut String) -> BoxPublisher<
                     let _keep = &token;
                     x
                 })
-                .flat_map(
+                .flat_map_with(
                     move |x| {
                         if x == fail_at {
                             rstreams::error(rstreams::Error::msg("soak: planned failure")).boxed()
@@ -252,13 +252,15 @@ fn pipeline(
                     sched(),
                 )
                 .boxed(),
-            7 => p.publish_on(sched(), 1 + rng.below(32) as usize).boxed(),
+            7 => p
+                .publish_on_with(sched(), 1 + rng.below(32) as usize)
+                .boxed(),
             8 => p.share(1 + rng.below(64) as usize).boxed(),
             9 => p
                 .on_backpressure_buffer(1 + rng.below(64) as usize, OverflowPolicy::DropOldest)
                 .boxed(),
             _ => p
-                .flat_map(|x| rstreams::range(x, 2), 1 + rng.below(4) as usize, 4)
+                .flat_map_with(|x| rstreams::range(x, 2), 1 + rng.below(4) as usize, 4)
                 .boxed(),
         };
     }

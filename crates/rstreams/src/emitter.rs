@@ -37,7 +37,7 @@ use crate::stage::{Loc, reject};
 ///     }
 ///     // dropping `tx` completes the stream
 /// });
-/// let sum: u32 = rx.blocking_iter(8).map(Result::unwrap).sum();
+/// let sum: u32 = rx.blocking_iter_with(8).map(Result::unwrap).sum();
 /// producer.join().unwrap();
 /// assert_eq!(sum, 4950);
 /// ```

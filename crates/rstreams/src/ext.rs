@@ -17,7 +17,7 @@ use crate::parallel::{Identity, Joined, Parallel, RailMap};
 use crate::sink::{self, BlockingIter, Cancellable, Consumer};
 use crate::time::{Backoff, BufferTimeout, Delay, Retry, Timeout};
 use parking_lot::Mutex;
-use rstreams_executor::Scheduler;
+use rstreams_executor::IntoScheduler;
 use rstreams_protocol::BoxPublisher;
 use std::time::Duration;
 
@@ -36,7 +36,7 @@ use std::time::Duration;
 ///
 /// Sinks (`for_each`, `blocking_*`, `subscribe_*`) take `&self` and may be called repeatedly.
 ///
-/// **Thread hops, overflow policies and time.** Schedulers are passed as `Arc<dyn Scheduler>`; an `Arc<ThreadPool>` (or any `Arc<impl Scheduler>`) coerces at the call site.
+/// **Thread hops, overflow policies and time.** Schedulers are passed as any [`IntoScheduler`](rstreams_executor::IntoScheduler): `&pool`, an `Arc<ThreadPool>`, an `Arc<dyn Scheduler>`, or [`default_pool()`](rstreams_executor::default_pool).
 ///
 /// **Concurrency operators and multicast.** Their inputs may signal from different threads at once: each input has its own bounded queue (sized by its prefetch) and downstream signals are serialised by the protocol crate's `SerialDrain`, so the downstream sees one signal at a time and never more than it asked for. A downstream cancel cancels every live input and drops what was buffered.
 pub trait PublisherExt: Publisher {
@@ -48,6 +48,8 @@ pub trait PublisherExt: Publisher {
     /// let v = rstreams::range(1, 3).map(|x| x * 10).to_vec().blocking_first().unwrap();
     /// assert_eq!(v, Some(vec![10, 20, 30]));
     /// ```
+    #[doc(alias = "Flux.map")]
+    #[doc(alias = "Observable.map")]
     #[track_caller]
     fn map<R, F>(self, f: F) -> Map<Self, F>
     where
@@ -91,6 +93,8 @@ pub trait PublisherExt: Publisher {
     /// let p = rstreams::from_iter(vec!["1", "x", "3"]).filter_map(|s| s.parse::<u32>().ok());
     /// assert_eq!(p.to_vec().blocking_first().unwrap(), Some(vec![1, 3]));
     /// ```
+    #[doc(alias = "mapNotNull")]
+    #[doc(alias = "handle")]
     #[track_caller]
     fn filter_map<R, F>(self, f: F) -> FilterMap<Self, F>
     where
@@ -113,6 +117,7 @@ pub trait PublisherExt: Publisher {
     /// let v = rstreams::range(0, u64::MAX).take(3).to_vec().blocking_first().unwrap();
     /// assert_eq!(v, Some(vec![0, 1, 2]));
     /// ```
+    #[doc(alias = "limit")]
     #[track_caller]
     fn take(self, n: u64) -> Take<Self>
     where
@@ -133,6 +138,7 @@ pub trait PublisherExt: Publisher {
     /// let v = rstreams::range(0, 10).take_while(|x| *x < 3).to_vec().blocking_first().unwrap();
     /// assert_eq!(v, Some(vec![0, 1, 2]));
     /// ```
+    #[doc(alias = "takeWhile")]
     #[track_caller]
     fn take_while<F>(self, f: F) -> TakeWhile<Self, F>
     where
@@ -154,6 +160,7 @@ pub trait PublisherExt: Publisher {
     /// let v = rstreams::range(0, 5).skip(3).to_vec().blocking_first().unwrap();
     /// assert_eq!(v, Some(vec![3, 4]));
     /// ```
+    #[doc(alias = "Flux.skip")]
     #[track_caller]
     fn skip(self, n: u64) -> Skip<Self>
     where
@@ -174,6 +181,7 @@ pub trait PublisherExt: Publisher {
     /// let v = rstreams::from_iter(vec![1, 2, 5, 1]).skip_while(|x| *x < 3).to_vec().blocking_first();
     /// assert_eq!(v.unwrap(), Some(vec![5, 1]));
     /// ```
+    #[doc(alias = "skipWhile")]
     #[track_caller]
     fn skip_while<F>(self, f: F) -> SkipWhile<Self, F>
     where
@@ -196,6 +204,7 @@ pub trait PublisherExt: Publisher {
     /// let v = rstreams::range(1, 4).scan(0, |acc, x| acc + x).to_vec().blocking_first().unwrap();
     /// assert_eq!(v, Some(vec![1, 3, 6, 10]));
     /// ```
+    #[doc(alias = "Flux.scan")]
     #[track_caller]
     fn scan<A, F>(self, seed: A, f: F) -> Scan<Self, A, F>
     where
@@ -218,6 +227,7 @@ pub trait PublisherExt: Publisher {
     /// use rstreams::prelude::*;
     /// assert_eq!(rstreams::range(1, 4).reduce(|a, b| a * b).blocking_first().unwrap(), Some(24));
     /// ```
+    #[doc(alias = "Flux.reduce")]
     #[track_caller]
     fn reduce<F>(self, f: F) -> Reduce<Self, F>
     where
@@ -259,6 +269,8 @@ pub trait PublisherExt: Publisher {
     /// use rstreams::prelude::*;
     /// assert_eq!(rstreams::range(0, 3).to_vec().blocking_first().unwrap(), Some(vec![0, 1, 2]));
     /// ```
+    #[doc(alias = "collectList")]
+    #[doc(alias = "toList")]
     #[track_caller]
     fn to_vec(self) -> Collect<Self, Vec<Self::Item>>
     where
@@ -281,6 +293,7 @@ pub trait PublisherExt: Publisher {
     /// let v = rstreams::range(0, 5).buffer(2).to_vec().blocking_first().unwrap();
     /// assert_eq!(v, Some(vec![vec![0, 1], vec![2, 3], vec![4]]));
     /// ```
+    #[doc(alias = "Flux.buffer")]
     #[track_caller]
     fn buffer(self, n: usize) -> Buffer<Self>
     where
@@ -303,6 +316,8 @@ pub trait PublisherExt: Publisher {
     ///     .on_error_resume(|_e| rstreams::just(99));
     /// assert_eq!(p.to_vec().blocking_first().unwrap(), Some(vec![0, 1, 99]));
     /// ```
+    #[doc(alias = "onErrorResume")]
+    #[doc(alias = "onErrorResumeNext")]
     #[track_caller]
     fn on_error_resume<Q, F>(self, f: F) -> OnErrorResume<Self, F>
     where
@@ -327,6 +342,7 @@ pub trait PublisherExt: Publisher {
     ///     .unwrap_err();
     /// assert!(e.to_string().starts_with("high: low"));
     /// ```
+    #[doc(alias = "onErrorMap")]
     #[track_caller]
     fn on_error_map<F>(self, f: F) -> OnErrorMap<Self, F>
     where
@@ -349,6 +365,8 @@ pub trait PublisherExt: Publisher {
     /// rstreams::range(0, 4).do_on_next(|_| { SEEN.fetch_add(1, Ordering::SeqCst); }).for_each(|_| {}).unwrap();
     /// assert_eq!(SEEN.load(Ordering::SeqCst), 4);
     /// ```
+    #[doc(alias = "doOnNext")]
+    #[doc(alias = "inspect")]
     #[track_caller]
     fn do_on_next<F>(self, f: F) -> DoOnNext<Self, F>
     where
@@ -362,6 +380,31 @@ pub trait PublisherExt: Publisher {
         }
     }
 
+    /// Calls `f` with a reference to each item before passing it on: Rust's
+    /// [`Iterator::inspect`] name for [`do_on_next`](Self::do_on_next) (the same operator).
+    /// `f` runs on the thread delivering the item; a panic in it fails the stream (rule 2.13,
+    /// this site).
+    ///
+    /// ```
+    /// use rstreams::prelude::*;
+    /// use std::sync::atomic::{AtomicU64, Ordering};
+    /// static SEEN: AtomicU64 = AtomicU64::new(0);
+    /// let v = rstreams::range(0, 4).inspect(|_| { SEEN.fetch_add(1, Ordering::SeqCst); }).blocking_last();
+    /// assert_eq!(v.unwrap(), Some(3));
+    /// assert_eq!(SEEN.load(Ordering::SeqCst), 4);
+    /// ```
+    #[doc(alias = "doOnNext")]
+    #[doc(alias = "do_on_next")]
+    #[doc(alias = "peek")]
+    #[track_caller]
+    fn inspect<F>(self, f: F) -> DoOnNext<Self, F>
+    where
+        Self: Sized,
+        F: Fn(&Self::Item) + Send + Sync + 'static,
+    {
+        self.do_on_next(f)
+    }
+
     /// Calls `f` with each `n` the downstream requests, before forwarding it.
     ///
     /// ```
@@ -372,6 +415,7 @@ pub trait PublisherExt: Publisher {
     /// rstreams::range(0, 100).do_on_request(move |n| a.lock().unwrap().push(n)).take(5).for_each(|_| {}).unwrap();
     /// assert_eq!(*asked.lock().unwrap(), vec![5]);
     /// ```
+    #[doc(alias = "doOnRequest")]
     #[track_caller]
     fn do_on_request<F>(self, f: F) -> DoOnRequest<Self, F>
     where
@@ -398,6 +442,7 @@ pub trait PublisherExt: Publisher {
     /// assert_eq!(first, Some(0));
     /// assert!(CANCELLED.load(Ordering::SeqCst)); // blocking_first cancels after one item
     /// ```
+    #[doc(alias = "doOnCancel")]
     #[track_caller]
     fn do_on_cancel<F>(self, f: F) -> DoOnCancel<Self, F>
     where
@@ -420,6 +465,7 @@ pub trait PublisherExt: Publisher {
     /// rstreams::range(0, 3).do_on_complete(|| DONE.store(true, Ordering::SeqCst)).for_each(|_| {}).unwrap();
     /// assert!(DONE.load(Ordering::SeqCst));
     /// ```
+    #[doc(alias = "doOnComplete")]
     #[track_caller]
     fn do_on_complete<F>(self, f: F) -> DoOnComplete<Self, F>
     where
@@ -444,6 +490,7 @@ pub trait PublisherExt: Publisher {
     ///     .for_each(|_| {});
     /// assert!(r.is_err() && SEEN.load(Ordering::SeqCst));
     /// ```
+    #[doc(alias = "doOnError")]
     #[track_caller]
     fn do_on_error<F>(self, f: F) -> DoOnError<Self, F>
     where
@@ -472,6 +519,7 @@ pub trait PublisherExt: Publisher {
     /// // 4 first, then 2 after every 2 items (the last batch asks past the end of the range).
     /// assert_eq!(*asked.lock().unwrap(), vec![4, 2, 2, 2, 2, 2]);
     /// ```
+    #[doc(alias = "limitRate")]
     #[track_caller]
     fn limit_rate(self, high: u64, low: u64) -> LimitRate<Self>
     where
@@ -530,6 +578,11 @@ pub trait PublisherExt: Publisher {
     /// without bound. A panic in `f` cancels the upstream and is returned as an error (rule
     /// 2.13).
     ///
+    /// `f` runs on the thread that delivers each item (the last hop's or rail join's worker, or
+    /// the calling thread for a synchronous source), hence `Send + 'static`; a slow `f` there
+    /// occupies that worker. To run `f` on the calling thread and borrow locals, use
+    /// [`for_each_local`](Self::for_each_local).
+    ///
     /// ```
     /// use rstreams::prelude::*;
     /// let mut total = 0;
@@ -538,6 +591,8 @@ pub trait PublisherExt: Publisher {
     /// for x in rx { total += x; }
     /// assert_eq!(total, 6);
     /// ```
+    #[doc(alias = "doOnEach")]
+    #[doc(alias = "blockingSubscribe")]
     #[track_caller]
     fn for_each<F>(&self, f: F) -> Result<(), Error>
     where
@@ -547,6 +602,40 @@ pub trait PublisherExt: Publisher {
         sink::for_each(self, f, Location::caller())
     }
 
+    /// Calls `f` for each item **on the calling thread**, blocking until the stream ends: `f`
+    /// need be neither `Send` nor `'static`, so it can borrow and mutate locals (summing into a
+    /// local needs no channel). Returns the stream's error if it fails.
+    ///
+    /// Sound because `f` never leaves this call: the items cross from whichever thread produces
+    /// them to the calling thread through the bounded blocking iterator
+    /// ([`blocking_iter`](Self::blocking_iter): at most
+    /// [`DEFAULT_BLOCKING_PREFETCH`](crate::sink::DEFAULT_BLOCKING_PREFETCH) items buffered,
+    /// replenished at 75%), and only the items (`Send`) cross threads. A slow `f` slows only
+    /// the calling thread; upstream workers stay free up to the buffer bound. A panic in `f`
+    /// cancels the upstream and is returned as an error naming rule 2.13 and this call site.
+    ///
+    /// ```
+    /// use rstreams::prelude::*;
+    /// let mut total = 0;
+    /// let mut seen = Vec::new(); // borrowed, neither moved nor shared
+    /// rstreams::range(1, 3).publish_on(rstreams::executor::default_pool()).for_each_local(|x| {
+    ///     total += x;
+    ///     seen.push(x);
+    /// })?;
+    /// assert_eq!((total, seen), (6, vec![1, 2, 3]));
+    /// # Ok::<(), rstreams::Error>(())
+    /// ```
+    #[doc(alias = "blockingForEach")]
+    #[doc(alias = "for_each_blocking")]
+    #[track_caller]
+    fn for_each_local<F>(&self, f: F) -> Result<(), Error>
+    where
+        F: FnMut(Self::Item),
+        Self::Item: Send + 'static,
+    {
+        sink::for_each_local(self, f, Location::caller())
+    }
+
     /// A blocking iterator with at most `prefetch` items buffered, replenished at 75%. See
     /// [`BlockingIter`]. (`range`, `from_iter` and `map`/`filter`/`filter_map` over them have
     /// a fused inherent `blocking_iter` that pulls on the iterating thread; see
@@ -554,15 +643,39 @@ pub trait PublisherExt: Publisher {
     ///
     /// ```
     /// use rstreams::prelude::*;
-    /// let v: Result<Vec<u64>, _> = rstreams::range(0, 5).take(5).blocking_iter(2).collect();
+    /// let v: Result<Vec<u64>, _> = rstreams::range(0, 5).take(5).blocking_iter_with(2).collect();
     /// assert_eq!(v.unwrap(), vec![0, 1, 2, 3, 4]);
     /// ```
+    #[doc(alias = "toIterable")]
+    #[doc(alias = "blockingIterable")]
     #[track_caller]
-    fn blocking_iter(&self, prefetch: usize) -> BlockingIter<Self::Item>
+    fn blocking_iter_with(&self, prefetch: usize) -> BlockingIter<Self::Item>
     where
         Self::Item: Send + 'static,
     {
         sink::blocking_iter(self, prefetch, Location::caller())
+    }
+
+    /// [`blocking_iter_with`](Self::blocking_iter_with) buffering
+    /// [`DEFAULT_BLOCKING_PREFETCH`](crate::sink::DEFAULT_BLOCKING_PREFETCH) (256) items.
+    ///
+    /// ```
+    /// use rstreams::prelude::*;
+    /// let v: Result<Vec<u64>, _> = rstreams::range(0, 5).boxed().blocking_iter().collect();
+    /// assert_eq!(v.unwrap(), vec![0, 1, 2, 3, 4]);
+    /// ```
+    #[doc(alias = "toIterable")]
+    #[doc(alias = "blockingIterable")]
+    #[track_caller]
+    fn blocking_iter(&self) -> BlockingIter<Self::Item>
+    where
+        Self::Item: Send + 'static,
+    {
+        sink::blocking_iter(
+            self,
+            crate::sink::DEFAULT_BLOCKING_PREFETCH,
+            Location::caller(),
+        )
     }
 
     /// The first item (`None` if the stream completes empty), blocking. Requests 1 and cancels
@@ -573,6 +686,8 @@ pub trait PublisherExt: Publisher {
     /// assert_eq!(rstreams::range(10, u64::MAX - 10).blocking_first().unwrap(), Some(10));
     /// assert_eq!(rstreams::empty::<u8>().blocking_first().unwrap(), None);
     /// ```
+    #[doc(alias = "blockFirst")]
+    #[doc(alias = "blockingFirst")]
     #[track_caller]
     fn blocking_first(&self) -> Result<Option<Self::Item>, Error>
     where
@@ -587,6 +702,8 @@ pub trait PublisherExt: Publisher {
     /// use rstreams::prelude::*;
     /// assert_eq!(rstreams::range(0, 5).blocking_last().unwrap(), Some(4));
     /// ```
+    #[doc(alias = "blockLast")]
+    #[doc(alias = "blockingLast")]
     #[track_caller]
     fn blocking_last(&self) -> Result<Option<Self::Item>, Error>
     where
@@ -869,13 +986,13 @@ pub trait PublisherExt: Publisher {
     /// ```
     /// use rstreams::prelude::*;
     /// use rstreams::executor::ManualExecutor;
-    /// use std::{sync::Arc, time::Duration};
+    /// use std::time::Duration;
     ///
     /// let exec = ManualExecutor::new();
     /// let (tx, hot) = rstreams::overflow::hot_emitter::<u32>();
     /// let it = hot.on_backpressure_error()
-    ///     .debounce(Duration::from_secs(1), Arc::new(exec.clone()))
-    ///     .blocking_iter(4);
+    ///     .debounce(Duration::from_secs(1), &exec)
+    ///     .blocking_iter_with(4);
     /// tx.emit(1).unwrap();
     /// tx.emit(2).unwrap();                    // 1 is superseded
     /// exec.advance(Duration::from_secs(1));   // quiet for 1 s: 2 goes out
@@ -886,14 +1003,14 @@ pub trait PublisherExt: Publisher {
     #[doc(alias = "debounceTimeout")]
     #[doc(alias = "sampleTimeout")]
     #[track_caller]
-    fn debounce(self, d: Duration, scheduler: Arc<dyn Scheduler>) -> crate::time::Debounce<Self>
+    fn debounce(self, d: Duration, scheduler: impl IntoScheduler) -> crate::time::Debounce<Self>
     where
         Self: Sized,
     {
         crate::time::Debounce {
             upstream: self,
             d,
-            scheduler,
+            scheduler: scheduler.into_scheduler(),
             loc: Location::caller(),
         }
     }
@@ -905,13 +1022,13 @@ pub trait PublisherExt: Publisher {
     /// ```
     /// use rstreams::prelude::*;
     /// use rstreams::executor::ManualExecutor;
-    /// use std::{sync::Arc, time::Duration};
+    /// use std::time::Duration;
     ///
     /// let exec = ManualExecutor::new();
     /// let (tx, hot) = rstreams::overflow::hot_emitter::<u32>();
     /// let it = hot.on_backpressure_error()
-    ///     .throttle_first(Duration::from_secs(1), Arc::new(exec.clone()))
-    ///     .blocking_iter(4);
+    ///     .throttle_first(Duration::from_secs(1), &exec)
+    ///     .blocking_iter_with(4);
     /// tx.emit(1).unwrap();
     /// tx.emit(2).unwrap();                    // inside the window: dropped
     /// exec.advance(Duration::from_secs(1));
@@ -926,7 +1043,7 @@ pub trait PublisherExt: Publisher {
     fn throttle_first(
         self,
         d: Duration,
-        scheduler: Arc<dyn Scheduler>,
+        scheduler: impl IntoScheduler,
     ) -> crate::time::ThrottleFirst<Self>
     where
         Self: Sized,
@@ -934,7 +1051,7 @@ pub trait PublisherExt: Publisher {
         crate::time::ThrottleFirst {
             upstream: self,
             d,
-            scheduler,
+            scheduler: scheduler.into_scheduler(),
             loc: Location::caller(),
         }
     }
@@ -946,13 +1063,13 @@ pub trait PublisherExt: Publisher {
     /// ```
     /// use rstreams::prelude::*;
     /// use rstreams::executor::ManualExecutor;
-    /// use std::{sync::Arc, time::Duration};
+    /// use std::time::Duration;
     ///
     /// let exec = ManualExecutor::new();
     /// let (tx, hot) = rstreams::overflow::hot_emitter::<u32>();
     /// let it = hot.on_backpressure_error()
-    ///     .sample(Duration::from_secs(1), Arc::new(exec.clone()))
-    ///     .blocking_iter(4);
+    ///     .sample(Duration::from_secs(1), &exec)
+    ///     .blocking_iter_with(4);
     /// tx.emit(1).unwrap();
     /// tx.emit(2).unwrap();
     /// exec.advance(Duration::from_secs(1));   // period ends: 2
@@ -965,14 +1082,14 @@ pub trait PublisherExt: Publisher {
     #[doc(alias = "throttleLast")]
     #[doc(alias = "sampleTime")]
     #[track_caller]
-    fn sample(self, d: Duration, scheduler: Arc<dyn Scheduler>) -> crate::time::Sample<Self>
+    fn sample(self, d: Duration, scheduler: impl IntoScheduler) -> crate::time::Sample<Self>
     where
         Self: Sized,
     {
         crate::time::Sample {
             upstream: self,
             d,
-            scheduler,
+            scheduler: scheduler.into_scheduler(),
             loc: Location::caller(),
         }
     }
@@ -989,7 +1106,7 @@ pub trait PublisherExt: Publisher {
     ///
     /// ```
     /// use rstreams::prelude::*;
-    /// let groups = rstreams::range(0, 6).group_by(|x| x % 2, 4, 16).blocking_iter(4);
+    /// let groups = rstreams::range(0, 6).group_by(|x| x % 2, 4, 16).blocking_iter_with(4);
     /// let mut out = Vec::new();
     /// for g in groups {
     ///     let g = g?;
@@ -1055,14 +1172,14 @@ pub trait PublisherExt: Publisher {
     /// ```
     /// use rstreams::prelude::*;
     /// use rstreams::executor::ManualExecutor;
-    /// use std::{sync::Arc, time::Duration};
+    /// use std::time::Duration;
     ///
     /// let exec = ManualExecutor::new();
     /// let (tx, hot) = rstreams::overflow::hot_emitter::<u32>();
     /// let sizes = hot.on_backpressure_buffer(16, rstreams::overflow::OverflowPolicy::Error)
-    ///     .window_timeout(10, Duration::from_secs(1), Arc::new(exec.clone()))
+    ///     .window_timeout(10, Duration::from_secs(1), &exec)
     ///     .concat_map(|w| w.to_vec().map(|v| v.len()), 1)
-    ///     .blocking_iter(4);
+    ///     .blocking_iter_with(4);
     /// tx.emit(1).unwrap();
     /// tx.emit(2).unwrap();
     /// exec.advance(Duration::from_secs(1));   // the first window times out with 2 items
@@ -1073,14 +1190,14 @@ pub trait PublisherExt: Publisher {
     /// ```
     #[doc(alias = "windowTimeout")]
     #[track_caller]
-    fn window_timeout(self, n: usize, d: Duration, scheduler: Arc<dyn Scheduler>) -> WindowPub<Self>
+    fn window_timeout(self, n: usize, d: Duration, scheduler: impl IntoScheduler) -> WindowPub<Self>
     where
         Self: Sized,
     {
         WindowPub {
             upstream: self,
             n,
-            timeout: Some((d, scheduler)),
+            timeout: Some((d, scheduler.into_scheduler())),
             loc: Location::caller(),
         }
     }
@@ -1094,28 +1211,49 @@ pub trait PublisherExt: Publisher {
     ///
     /// ```
     /// use rstreams::prelude::*;
-    /// use rstreams::executor::{Scheduler, ThreadPool};
+    /// use rstreams::executor::ThreadPool;
     /// use std::sync::Arc;
     ///
-    /// let pool: Arc<dyn Scheduler> = Arc::new(ThreadPool::builder().workers(2).build()?);
+    /// let pool = Arc::new(ThreadPool::builder().workers(2).build()?);
     /// let on_pool = rstreams::range(0, 1000)
-    ///     .publish_on(pool, 64)
+    ///     .publish_on_with(pool, 64)
     ///     .map(|_| std::thread::current().name().map(str::to_owned))
     ///     .blocking_first()?;
     /// assert!(on_pool.flatten().is_some_and(|name| name != "main"));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     #[track_caller]
-    fn publish_on(self, scheduler: Arc<dyn Scheduler>, prefetch: usize) -> PublishOn<Self>
+    fn publish_on_with(self, scheduler: impl IntoScheduler, prefetch: usize) -> PublishOn<Self>
     where
         Self: Sized,
     {
         PublishOn {
             upstream: self,
-            scheduler,
+            scheduler: scheduler.into_scheduler(),
             prefetch,
             loc: Location::caller(),
         }
+    }
+
+    /// [`publish_on_with`](Self::publish_on_with) with
+    /// [`DEFAULT_PREFETCH`](crate::hop::DEFAULT_PREFETCH) (256, Reactor's `publishOn` default)
+    /// items queued between the threads. The downstream's closures run on `scheduler`'s workers.
+    ///
+    /// ```
+    /// use rstreams::prelude::*;
+    /// use rstreams::executor::default_pool;
+    /// let v = rstreams::range(0, 3).publish_on(default_pool()).to_vec().blocking_first()?;
+    /// assert_eq!(v, Some(vec![0, 1, 2]));
+    /// # Ok::<(), rstreams::Error>(())
+    /// ```
+    #[doc(alias = "publishOn")]
+    #[doc(alias = "observeOn")]
+    #[track_caller]
+    fn publish_on(self, scheduler: impl IntoScheduler) -> PublishOn<Self>
+    where
+        Self: Sized,
+    {
+        self.publish_on_with(scheduler, crate::hop::DEFAULT_PREFETCH)
     }
 
     /// Subscribes to the upstream, and forwards every `request`, on `scheduler` (in order, on a
@@ -1123,22 +1261,23 @@ pub trait PublisherExt: Publisher {
     ///
     /// ```
     /// use rstreams::prelude::*;
-    /// use rstreams::executor::{Scheduler, ThreadPool};
+    /// use rstreams::executor::ThreadPool;
     /// use std::sync::Arc;
     ///
-    /// let pool: Arc<dyn Scheduler> = Arc::new(ThreadPool::builder().workers(2).build()?);
+    /// let pool = Arc::new(ThreadPool::builder().workers(2).build()?);
     /// let v = rstreams::range(0, 5).subscribe_on(pool).to_vec().blocking_first()?;
     /// assert_eq!(v, Some(vec![0, 1, 2, 3, 4]));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
+    #[doc(alias = "subscribeOn")]
     #[track_caller]
-    fn subscribe_on(self, scheduler: Arc<dyn Scheduler>) -> SubscribeOn<Self>
+    fn subscribe_on(self, scheduler: impl IntoScheduler) -> SubscribeOn<Self>
     where
         Self: Sized,
     {
         SubscribeOn {
             upstream: Arc::new(self),
-            scheduler,
+            scheduler: scheduler.into_scheduler(),
             loc: Location::caller(),
         }
     }
@@ -1158,6 +1297,7 @@ pub trait PublisherExt: Publisher {
     /// assert_eq!(dropped.get(), 6);
     /// h.cancel();
     /// ```
+    #[doc(alias = "onBackpressureBuffer")]
     #[track_caller]
     fn on_backpressure_buffer(self, capacity: usize, policy: OverflowPolicy) -> OnBackpressure<Self>
     where
@@ -1174,6 +1314,7 @@ pub trait PublisherExt: Publisher {
     }
 
     /// Drops items that arrive while the downstream has no outstanding demand.
+    #[doc(alias = "onBackpressureDrop")]
     #[track_caller]
     fn on_backpressure_drop(self) -> OnBackpressure<Self>
     where
@@ -1183,6 +1324,7 @@ pub trait PublisherExt: Publisher {
     }
 
     /// Keeps only the newest item that the downstream has not asked for yet.
+    #[doc(alias = "onBackpressureLatest")]
     #[track_caller]
     fn on_backpressure_latest(self) -> OnBackpressure<Self>
     where
@@ -1192,6 +1334,7 @@ pub trait PublisherExt: Publisher {
     }
 
     /// Fails with [`Overflow`](crate::overflow::Overflow) when an item arrives without demand.
+    #[doc(alias = "onBackpressureError")]
     #[track_caller]
     fn on_backpressure_error(self) -> OnBackpressure<Self>
     where
@@ -1223,52 +1366,53 @@ pub trait PublisherExt: Publisher {
     /// ```
     /// use rstreams::prelude::*;
     /// use rstreams::executor::ManualExecutor;
-    /// use std::sync::Arc;
     /// use std::time::Duration;
     ///
     /// let exec = ManualExecutor::new();
     /// let it = rstreams::never::<u32>()
-    ///     .timeout(Duration::from_secs(5), Arc::new(exec.clone()))
-    ///     .blocking_iter(1);
+    ///     .timeout(Duration::from_secs(5), &exec)
+    ///     .blocking_iter_with(1);
     /// exec.advance(Duration::from_secs(5));
     /// let e = it.map(|r| r.unwrap_err()).next().unwrap();
     /// assert!(e.downcast_ref::<rstreams::time::TimedOut>().is_some());
     /// ```
     #[track_caller]
-    fn timeout(self, after: Duration, scheduler: Arc<dyn Scheduler>) -> Timeout<Self>
+    fn timeout(self, after: Duration, scheduler: impl IntoScheduler) -> Timeout<Self>
     where
         Self: Sized,
     {
         Timeout {
             upstream: self,
             after,
-            scheduler,
+            scheduler: scheduler.into_scheduler(),
             loc: Location::caller(),
         }
     }
 
     /// Delivers every item, and the completion or error, `by` later, in order. See [`Delay`].
+    #[doc(alias = "delayElements")]
     #[track_caller]
-    fn delay(self, by: Duration, scheduler: Arc<dyn Scheduler>) -> Delay<Self>
+    fn delay(self, by: Duration, scheduler: impl IntoScheduler) -> Delay<Self>
     where
         Self: Sized,
     {
         Delay {
             upstream: self,
             by,
-            scheduler,
+            scheduler: scheduler.into_scheduler(),
             loc: Location::caller(),
         }
     }
 
     /// Batches of at most `n` items, emitted when full or `d` after their first item. See
     /// [`BufferTimeout`].
+    #[doc(alias = "bufferTimeout")]
     #[track_caller]
     fn buffer_timeout(
         self,
         n: usize,
         d: Duration,
-        scheduler: Arc<dyn Scheduler>,
+        scheduler: impl IntoScheduler,
     ) -> BufferTimeout<Self>
     where
         Self: Sized,
@@ -1277,7 +1421,7 @@ pub trait PublisherExt: Publisher {
             upstream: self,
             n,
             d,
-            scheduler,
+            scheduler: scheduler.into_scheduler(),
             loc: Location::caller(),
         }
     }
@@ -1315,13 +1459,15 @@ pub trait PublisherExt: Publisher {
     }
 
     /// [`retry`](Self::retry), waiting `min(base * 2^k, max)` before attempt `k + 1`.
+    #[doc(alias = "retryWhen")]
+    #[doc(alias = "retryBackoff")]
     #[track_caller]
     fn retry_backoff(
         self,
         retries: u64,
         base: Duration,
         max: Duration,
-        scheduler: Arc<dyn Scheduler>,
+        scheduler: impl IntoScheduler,
     ) -> Retry<Self>
     where
         Self: Sized,
@@ -1332,7 +1478,7 @@ pub trait PublisherExt: Publisher {
             backoff: Backoff::Exponential {
                 base,
                 max,
-                scheduler,
+                scheduler: scheduler.into_scheduler(),
             },
             loc: Location::caller(),
         }
@@ -1358,6 +1504,7 @@ pub trait PublisherExt: Publisher {
     /// assert_eq!(longest, Some(3));
     /// assert_eq!(rstreams::empty::<u8>().fold(7u32, |a, _| a).blocking_first().unwrap(), Some(7));
     /// ```
+    #[doc(alias = "reduceWith")]
     #[track_caller]
     fn fold<A, F>(self, seed: A, f: F) -> Fold<Self, A, F>
     where
@@ -1382,6 +1529,7 @@ pub trait PublisherExt: Publisher {
     /// let v = rstreams::from_iter(["a", "b"]).enumerate().to_vec().blocking_first().unwrap();
     /// assert_eq!(v, Some(vec![(0, "a"), (1, "b")]));
     /// ```
+    #[doc(alias = "index")]
     #[track_caller]
     fn enumerate(self) -> Enumerate<Self>
     where
@@ -1399,6 +1547,8 @@ pub trait PublisherExt: Publisher {
     /// of [`parallel_with`](Self::parallel_with). Add [`run_on`](Parallel::run_on) to run the
     /// rails on a scheduler, then join with [`ordered`](Parallel::ordered) or
     /// [`sequential`](Parallel::sequential). See [`crate::parallel`].
+    #[doc(alias = "ParallelFlux")]
+    #[doc(alias = "ParallelFlowable")]
     #[track_caller]
     fn parallel(self) -> Parallel<Self, Identity>
     where
@@ -1433,13 +1583,13 @@ pub trait PublisherExt: Publisher {
     /// use rstreams::executor::ThreadPool;
     /// use std::sync::Arc;
     /// let pool = Arc::new(ThreadPool::builder().workers(2).build().unwrap());
-    /// let v = rstreams::range(0, 5).par_map(pool, |x| x * x).to_vec().blocking_first();
+    /// let v = rstreams::range(0, 5).par_map_on(pool, |x| x * x).to_vec().blocking_first();
     /// assert_eq!(v.unwrap(), Some(vec![0, 1, 4, 9, 16]));
     /// ```
     #[track_caller]
-    fn par_map<U, F>(
+    fn par_map_on<U, F>(
         self,
-        scheduler: Arc<dyn Scheduler>,
+        scheduler: impl IntoScheduler,
         f: F,
     ) -> Joined<Self, RailMap<Identity, F>>
     where
@@ -1451,13 +1601,37 @@ pub trait PublisherExt: Publisher {
         self.parallel().run_on(scheduler).map(f).ordered()
     }
 
-    /// [`par_map`](Self::par_map) on `rails` rails (prefetch
+    /// [`par_map_on`](Self::par_map_on) the process-wide
+    /// [`default_pool`](rstreams_executor::default_pool): maps every item with `f` in parallel,
+    /// one rail per available core, keeping source order. `f` runs on the default pool's workers.
+    ///
+    /// ```
+    /// use rstreams::prelude::*;
+    /// let v = rstreams::range(0, 5).par_map(|x| x * x).to_vec().blocking_first();
+    /// assert_eq!(v.unwrap(), Some(vec![0, 1, 4, 9, 16]));
+    /// ```
+    #[doc(alias = "parallelMap")]
+    #[track_caller]
+    fn par_map<U, F>(self, f: F) -> Joined<Self, RailMap<Identity, F>>
+    where
+        Self: Sized,
+        Self::Item: Send + 'static,
+        F: Fn(Self::Item) -> U + Send + Sync + 'static,
+        U: Send + 'static,
+    {
+        self.parallel()
+            .run_on(rstreams_executor::default_pool())
+            .map(f)
+            .ordered()
+    }
+
+    /// [`par_map_on`](Self::par_map_on) on `rails` rails (prefetch
     /// [`DEFAULT_RAIL_PREFETCH`](crate::parallel::DEFAULT_RAIL_PREFETCH) each).
     #[track_caller]
     fn par_map_with<U, F>(
         self,
         rails: usize,
-        scheduler: Arc<dyn Scheduler>,
+        scheduler: impl IntoScheduler,
         f: F,
     ) -> Joined<Self, RailMap<Identity, F>>
     where
@@ -1483,7 +1657,7 @@ pub trait PublisherExt: Publisher {
     /// ```
     /// use rstreams::prelude::*;
     /// let mut v = rstreams::range(1, 3)
-    ///     .flat_map(|x| rstreams::range(x * 10, 2), 2, 16)
+    ///     .flat_map_with(|x| rstreams::range(x * 10, 2), 2, 16)
     ///     .to_vec()
     ///     .blocking_first()?
     ///     .unwrap();
@@ -1492,7 +1666,7 @@ pub trait PublisherExt: Publisher {
     /// # Ok::<(), rstreams::Error>(())
     /// ```
     #[track_caller]
-    fn flat_map<Q, F>(self, f: F, max_concurrency: usize, prefetch: usize) -> FlatMap<Self, F>
+    fn flat_map_with<Q, F>(self, f: F, max_concurrency: usize, prefetch: usize) -> FlatMap<Self, F>
     where
         Self: Sized,
         F: Fn(Self::Item) -> Q + Send + Sync + 'static,
@@ -1509,6 +1683,37 @@ pub trait PublisherExt: Publisher {
         }
     }
 
+    /// [`flat_map_with`](Self::flat_map_with) with Reactor's `flatMap(f)` defaults: at most
+    /// [`DEFAULT_MAX_CONCURRENCY`](crate::flat::DEFAULT_MAX_CONCURRENCY) (256) inners at once,
+    /// each asked for [`DEFAULT_FLAT_MAP_PREFETCH`](crate::flat::DEFAULT_FLAT_MAP_PREFETCH) (32)
+    /// items ahead.
+    ///
+    /// ```
+    /// use rstreams::prelude::*;
+    /// let mut v = rstreams::range(1, 2)
+    ///     .flat_map(|x| rstreams::range(x * 10, 2))
+    ///     .to_vec()
+    ///     .blocking_first()?
+    ///     .unwrap();
+    /// v.sort();
+    /// assert_eq!(v, vec![10, 11, 20, 21]);
+    /// # Ok::<(), rstreams::Error>(())
+    /// ```
+    #[doc(alias = "flatMap")]
+    #[track_caller]
+    fn flat_map<Q, F>(self, f: F) -> FlatMap<Self, F>
+    where
+        Self: Sized,
+        F: Fn(Self::Item) -> Q + Send + Sync + 'static,
+        Q: Publisher,
+    {
+        self.flat_map_with(
+            f,
+            crate::flat::DEFAULT_MAX_CONCURRENCY,
+            crate::flat::DEFAULT_FLAT_MAP_PREFETCH,
+        )
+    }
+
     /// Maps each item to a publisher and emits their items one publisher after another, in
     /// order (`flat_map` with `max_concurrency = 1`).
     ///
@@ -1521,6 +1726,7 @@ pub trait PublisherExt: Publisher {
     /// assert_eq!(v, Some(vec![10, 11, 20, 21, 30, 31]));
     /// # Ok::<(), rstreams::Error>(())
     /// ```
+    #[doc(alias = "concatMap")]
     #[track_caller]
     fn concat_map<Q, F>(self, f: F, prefetch: usize) -> FlatMap<Self, F>
     where
@@ -1641,6 +1847,7 @@ pub trait PublisherExt: Publisher {
     /// assert_eq!(v, vec![0, 1, 7]);
     /// # Ok::<(), rstreams::Error>(())
     /// ```
+    #[doc(alias = "mergeWith")]
     #[track_caller]
     fn merge_with<Q>(self, other: Q, prefetch: usize) -> Merge<BoxPublisher<Self::Item>>
     where
@@ -1668,6 +1875,7 @@ pub trait PublisherExt: Publisher {
     /// assert_eq!(v, Some(vec![(0, "a"), (1, "b")]));
     /// # Ok::<(), rstreams::Error>(())
     /// ```
+    #[doc(alias = "zipWith")]
     #[track_caller]
     fn zip<Q>(self, other: Q, prefetch: usize) -> Zip<Self, Q>
     where
@@ -1692,7 +1900,7 @@ pub trait PublisherExt: Publisher {
     /// use rstreams::multicast::SlowConsumer;
     /// let hub = rstreams::range(0, 4).multicast(8, SlowConsumer::Hold);
     /// // The first subscriber's demand starts the (here synchronous) upstream.
-    /// let first = hub.blocking_iter(2);
+    /// let first = hub.blocking_iter_with(2);
     /// assert_eq!(first.collect::<Result<Vec<_>, _>>()?, vec![0, 1, 2, 3]);
     /// // The upstream has completed: a late subscriber completes at once.
     /// assert_eq!(hub.clone().to_vec().blocking_first()?, Some(vec![]));
@@ -1755,8 +1963,8 @@ pub trait PublisherExt: Publisher {
     /// let pool = Arc::new(ManualExecutor::new());
     /// let pipeline = rstreams::range(0, 1000)
     ///     .map(|x| x * 2)
-    ///     .publish_on(pool, 256)
-    ///     .flat_map(|x| rstreams::range(x, 3), 16, 32)
+    ///     .publish_on_with(pool, 256)
+    ///     .flat_map_with(|x| rstreams::range(x, 3), 16, 32)
     ///     .buffer(10);
     /// let bill = pipeline.buffer_bill();
     /// assert_eq!(bill.total(), Some(256 + 16 * 32 + 10));
@@ -1826,7 +2034,7 @@ pub trait PublisherExt: Publisher {
     ///
     /// ```
     /// use rstreams::prelude::*;
-    /// let a = rstreams::range(0, 3).publish_on(std::sync::Arc::new(rstreams::executor::ManualExecutor::new()), 8);
+    /// let a = rstreams::range(0, 3).publish_on_with(std::sync::Arc::new(rstreams::executor::ManualExecutor::new()), 8);
     /// let merged = rstreams::merge(vec![a.boxed_billed(), rstreams::just(9).boxed_billed()], 4);
     /// assert_eq!(merged.buffer_bill().total(), Some(8 + 2 * 4));
     /// ```

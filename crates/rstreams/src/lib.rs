@@ -22,7 +22,7 @@
 //! let evens_squared: Vec<u64> = rstreams::range(0, 10)
 //!     .filter(|x| x % 2 == 0)
 //!     .map(|x| x * x)
-//!     .blocking_iter(4)
+//!     .blocking_iter_with(4)
 //!     .collect::<Result<_, _>>()
 //!     .unwrap();
 //! assert_eq!(evens_squared, vec![0, 4, 16, 36, 64]);

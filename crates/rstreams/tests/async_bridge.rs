@@ -68,7 +68,7 @@ fn into_stream_runs_on_a_tokio_multi_thread_runtime() {
         .unwrap();
     let sum = rt.block_on(async {
         let mut s = rstreams::range(0, 10_000)
-            .publish_on(pool(), 64)
+            .publish_on_with(pool(), 64)
             .into_stream(32);
         let mut sum = 0u64;
         while let Some(x) = s.next().await {
@@ -83,7 +83,7 @@ fn into_stream_runs_on_a_tokio_multi_thread_runtime() {
 fn into_stream_runs_without_a_runtime_and_on_a_current_thread_runtime() {
     let v: Vec<u64> = block_on(
         rstreams::range(0, 100)
-            .publish_on(pool(), 8)
+            .publish_on_with(pool(), 8)
             .into_stream(4)
             .map(Result::unwrap)
             .collect(),
@@ -234,7 +234,7 @@ fn a_slow_async_consumer_keeps_a_fast_producers_memory_flat() {
             .do_on_next(move |_| {
                 p2.fetch_add(1, Ordering::SeqCst);
             })
-            .publish_on(pool(), PUBLISH_ON)
+            .publish_on_with(pool(), PUBLISH_ON)
             .into_stream(PREFETCH);
         let mut n = 0u64;
         while let Some(x) = s.next().await {
@@ -527,7 +527,7 @@ fn first_last_and_collect_async() {
         );
         assert_eq!(rstreams::empty::<u64>().first_async().await.unwrap(), None);
         assert_eq!(rstreams::range(0, 5).last_async().await.unwrap(), Some(4));
-        let on_pool = rstreams::range(0, 1000).publish_on(pool(), 16);
+        let on_pool = rstreams::range(0, 1000).publish_on_with(pool(), 16);
         assert_eq!(on_pool.collect_async().await.unwrap().len(), 1000);
         let failed = rstreams::error::<u64>(Error::msg("nope"))
             .collect_async()
@@ -606,7 +606,7 @@ fn a_sink_drives_demand_one_ready_at_a_time_and_is_closed() {
     let requests = Requests::default();
     let mut sink = Picky::default();
     let p = rstreams::range(0, 50)
-        .publish_on(pool(), 8)
+        .publish_on_with(pool(), 8)
         .do_on_request(requests.hook());
     block_on(p.forward_to_sink(&mut sink)).unwrap();
     assert_eq!(sink.accepted, (0..50).collect::<Vec<_>>());

@@ -64,7 +64,7 @@ fn dropped_before_on_subscribe_cancels_when_it_arrives_and_requests_nothing() {
             c.fetch_add(1, Ordering::SeqCst);
         })
         .subscribe_on(Arc::new(exec.clone()));
-    let it = p.blocking_iter(16);
+    let it = p.blocking_iter_with(16);
     // Nothing has run yet: the subscription is still queued on the lane.
     drop(it);
     exec.run_until_idle();
@@ -97,7 +97,7 @@ fn many_iterators_dropped_early_on_a_pool_free_their_sources() {
         };
         let p = rstreams::from_iter(source).subscribe_on(pool.clone());
         // Dropped at once: on_subscribe usually arrives later, on a worker.
-        drop(p.blocking_iter(8));
+        drop(p.blocking_iter_with(8));
     }
     // Each round: one drop for the publisher's iterator, one for the subscription's clone.
     eventually("every source freed", || {
@@ -192,7 +192,7 @@ impl Publisher for SplitDelivery {
 fn items_from_the_iterating_thread_and_another_thread_keep_their_order() {
     const TOTAL: u64 = 20_000;
     let got: Vec<u64> = SplitDelivery { total: TOTAL }
-        .blocking_iter(16)
+        .blocking_iter_with(16)
         .map(Result::unwrap)
         .collect();
     assert_eq!(got, (0..TOTAL).collect::<Vec<_>>());

@@ -171,7 +171,7 @@ fn buffering_operators() {
     top(&p, "buffer", Bound::Bounded(10), l);
     let (p, l) = (up().buffer_timeout(7, D, sched()), line!());
     top(&p, "buffer_timeout", Bound::Bounded(7), l);
-    let (p, l) = (up().publish_on(sched(), 256), line!());
+    let (p, l) = (up().publish_on_with(sched(), 256), line!());
     top(&p, "publish_on", Bound::Bounded(256), l);
     let (p, l) = (up().debounce(D, sched()), line!());
     top(&p, "debounce", Bound::Bounded(2), l);
@@ -229,7 +229,7 @@ fn overflow_policies() {
 
 #[test]
 fn concurrency_operators() {
-    let (p, l) = (up().flat_map(|x| rstreams::range(x, 2), 16, 32), line!());
+    let (p, l) = (up().flat_map_with(|x| rstreams::range(x, 2), 16, 32), line!());
     top(&p, "flat_map", Bound::Bounded(512), l);
     assert!(
         last(&p)
@@ -276,7 +276,7 @@ fn concurrency_operators() {
     top(&p, "take_until", Bound::Bounded(batch), l);
     let (p, l) = (up().skip_until(rstreams::never::<u8>()), line!());
     top(&p, "skip_until", Bound::Bounded(batch), l);
-    let (p, l) = (up().switch_if_empty(up().publish_on(sched(), 4)), line!());
+    let (p, l) = (up().switch_if_empty(up().publish_on_with(sched(), 4)), line!());
     top(&p, "switch_if_empty", Bound::Zero, l);
     assert_eq!(
         p.buffer_bill().total(),
@@ -339,8 +339,8 @@ fn composed_pipeline_total() {
     let pool = sched();
     let p = rstreams::range(0, 1000)
         .map(|x| x * 2)
-        .publish_on(pool, 256)
-        .flat_map(|x| rstreams::range(x, 3), 16, 32)
+        .publish_on_with(pool, 256)
+        .flat_map_with(|x| rstreams::range(x, 3), 16, 32)
         .buffer(10);
     let bill = p.buffer_bill();
     let names: Vec<_> = bill.rows().iter().map(Row::name).collect();
@@ -411,7 +411,7 @@ fn boxed_publishers_are_unknown_unless_billed_or_declared() {
 
 #[test]
 fn budget_check_names_the_culprits() {
-    let (p, l) = (up().publish_on(sched(), 256), line!());
+    let (p, l) = (up().publish_on_with(sched(), 256), line!());
     let p = p.buffer(10);
     let (result, lc) = (p.check_buffer_budget(100), line!());
     let e = result.unwrap_err();
@@ -470,7 +470,7 @@ fn budget_wrapper_rejects_subscribers_without_subscribing_upstream() {
 #[test]
 fn display_snapshot() {
     let p = rstreams::range(0, 100);
-    let p = p.publish_on(sched(), 64);
+    let p = p.publish_on_with(sched(), 64);
     let p = p.on_backpressure_buffer_unbounded();
     let text = p.buffer_bill().to_string();
     let l = line!() - 4;

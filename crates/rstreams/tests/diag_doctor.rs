@@ -131,7 +131,7 @@ fn a_flat_map_inner_that_stalls_the_merge() {
     let (rec, probe) = recorder::<u64>(10);
     subscribe_generic(
         &rstreams::range(0, 4)
-            .flat_map(
+            .flat_map_with(
                 move |i| {
                     if i == 2 {
                         rstreams::never::<u64>()

@@ -74,7 +74,7 @@ fn counters_are_exact_when_fused() {
         .map(|x| x + 1)
         .metered(&registry, "fused")
         .filter(|x| x % 2 == 0);
-    let v: Vec<u64> = chain.blocking_iter(16).map(Result::unwrap).collect();
+    let v: Vec<u64> = chain.blocking_iter_with(16).map(Result::unwrap).collect();
     assert_eq!(v.len(), 50);
     let snap = registry.snapshot();
     let e = snap.edge("fused").unwrap();
@@ -251,7 +251,7 @@ fn publish_on_and_overflow_policies_report_their_backlog() {
     let (rec, probe) = recorder::<u64>(0);
     subscribe_generic(
         &rstreams::range(0, 100)
-            .publish_on(Arc::new(exec.clone()), 8)
+            .publish_on_with(Arc::new(exec.clone()), 8)
             .metered(&registry, "after-hop"),
         rec,
     );

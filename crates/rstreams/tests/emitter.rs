@@ -114,7 +114,7 @@ fn several_producers_deliver_everything() {
         })
         .collect();
     drop(tx);
-    let mut all: Vec<u64> = rx.blocking_iter(32).map(Result::unwrap).collect();
+    let mut all: Vec<u64> = rx.blocking_iter_with(32).map(Result::unwrap).collect();
     for p in producers {
         p.join().unwrap();
     }
@@ -141,7 +141,7 @@ fn fail_ends_the_stream_after_the_buffered_items() {
     tx.send(1).unwrap();
     tx.fail(rstreams::Error::msg("sensor broke"));
     assert!(other.send(2).is_err());
-    let mut it = rx.blocking_iter(4);
+    let mut it = rx.blocking_iter_with(4);
     assert_eq!(it.next().unwrap().unwrap(), 1);
     let e = it.next().unwrap().unwrap_err();
     assert!(e.to_string().starts_with("sensor broke"), "{e}");

@@ -15,7 +15,7 @@ use support::*;
 #[test]
 fn merges_every_inner_item() {
     let mut v = rstreams::range(0, 50)
-        .flat_map(|x| rstreams::range(x * 100, 20), 4, 8)
+        .flat_map_with(|x| rstreams::range(x * 100, 20), 4, 8)
         .to_vec()
         .blocking_first()
         .unwrap()
@@ -32,7 +32,7 @@ fn at_most_max_concurrency_inners_are_subscribed_at_once() {
     let inner2 = inner.clone();
     let (probe, sub) = recorder(0);
     rstreams::range(0, 100)
-        .flat_map(move |_| inner2.clone(), 3, 4)
+        .flat_map_with(move |_| inner2.clone(), 3, 4)
         .subscribe(sub);
     // Slowly, in small requests, so that inners overlap.
     for _ in 0..250 {
@@ -55,7 +55,7 @@ fn inner_demand_is_bounded_by_prefetch() {
     let inner2 = inner.clone();
     let (probe, sub) = recorder(1);
     rstreams::range(0, 10)
-        .flat_map(move |_| inner2.clone(), 4, 16)
+        .flat_map_with(move |_| inner2.clone(), 4, 16)
         .subscribe(sub);
     assert!(probe.wait_items(1));
     // One item went downstream; each of the 4 live inners was asked for at most 16.
@@ -78,7 +78,7 @@ fn inners_are_merged_round_robin() {
     // from each in turn, so the next 128 items downstream split evenly, in runs of <= 32.
     let (probe, sub) = recorder(0);
     rstreams::from_iter(vec![0u64, 1])
-        .flat_map(|k| rstreams::range(0, u64::MAX).map(move |_| k), 2, 32)
+        .flat_map_with(|k| rstreams::range(0, u64::MAX).map(move |_| k), 2, 32)
         .subscribe(sub);
     probe.request(128);
     assert!(probe.wait_items(128));
@@ -122,7 +122,7 @@ fn cancel_reaches_every_live_inner_and_the_outer_and_drops_buffers() {
     let (probe, sub) = recorder(10);
     outer
         .clone()
-        .flat_map(move |_| inner2.clone(), 8, 16)
+        .flat_map_with(move |_| inner2.clone(), 8, 16)
         .subscribe(sub);
     assert!(probe.wait_items(10));
     assert_eq!(inner.counters.alive(), 8);
@@ -149,7 +149,7 @@ fn inner_error_fails_at_once_and_cancels_the_rest() {
     let inner2 = inner.clone();
     let (probe, sub) = recorder(0);
     rstreams::range(0, 5)
-        .flat_map(
+        .flat_map_with(
             move |x| {
                 if x == 3 {
                     rstreams::error::<u64>(Error::msg("inner 3 failed")).boxed()
@@ -172,7 +172,7 @@ fn inner_error_fails_at_once_and_cancels_the_rest() {
 #[test]
 fn a_panic_in_the_mapper_is_a_rule_2_13_error() {
     let r = rstreams::range(0, 5)
-        .flat_map(
+        .flat_map_with(
             |x| {
                 assert!(x < 2, "bad item");
                 rstreams::just(x)
@@ -190,7 +190,7 @@ fn a_panic_in_the_mapper_is_a_rule_2_13_error() {
 #[test]
 fn zero_sizes_are_rejected_with_a_clear_error() {
     let e = rstreams::range(0, 5)
-        .flat_map(rstreams::just, 0, 4)
+        .flat_map_with(rstreams::just, 0, 4)
         .blocking_first()
         .unwrap_err();
     assert!(e.to_string().contains("max_concurrency"), "{e}");
@@ -205,13 +205,13 @@ fn zero_sizes_are_rejected_with_a_clear_error() {
 #[test]
 fn empty_outer_and_empty_inners_complete() {
     let v = rstreams::empty::<u64>()
-        .flat_map(rstreams::just, 2, 2)
+        .flat_map_with(rstreams::just, 2, 2)
         .to_vec()
         .blocking_first()
         .unwrap();
     assert_eq!(v, Some(vec![]));
     let v = rstreams::range(0, 100)
-        .flat_map(|_| rstreams::empty::<u64>(), 2, 2)
+        .flat_map_with(|_| rstreams::empty::<u64>(), 2, 2)
         .to_vec()
         .blocking_first()
         .unwrap();
@@ -225,8 +225,8 @@ fn inners_on_pool_threads_are_serialised_downstream() {
         let p = Arc::clone(&pool);
         let (probe, sub) = recorder(0);
         rstreams::range(0, 40)
-            .flat_map(
-                move |x| rstreams::range(x * 1000, 50).publish_on(Arc::clone(&p), 8),
+            .flat_map_with(
+                move |x| rstreams::range(x * 1000, 50).publish_on_with(Arc::clone(&p), 8),
                 6,
                 8,
             )
@@ -250,7 +250,10 @@ fn finished_inners_hold_their_place_until_drained() {
     // be asked for more publishers than max_concurrency meanwhile (else buffers grow unbounded).
     let outer = counted(1_000_000, |i| i);
     let (probe, sub) = recorder(0);
-    outer.clone().flat_map(rstreams::just, 4, 8).subscribe(sub);
+    outer
+        .clone()
+        .flat_map_with(rstreams::just, 4, 8)
+        .subscribe(sub);
     assert_eq!(outer.counters.produced.load(Ordering::SeqCst), 4);
     probe.request(2);
     assert!(probe.wait_items(2));

@@ -25,7 +25,7 @@ fn sequential_keeps_outer_order_with_inners_on_other_threads() {
     let p = pool();
     let v = rstreams::range(0, 40)
         .flat_map_sequential(
-            move |x| rstreams::range(x * 100, 25).publish_on(Arc::clone(&p), 4),
+            move |x| rstreams::range(x * 100, 25).publish_on_with(Arc::clone(&p), 4),
             4,
             8,
         )

@@ -48,7 +48,7 @@ fn fused_and_stage_by_stage_paths_deliver_the_same_items() {
     assert_eq!(drained(&fused_probe), expected);
     assert!(fused_probe.completed());
     assert_eq!(drained(&staged_probe), expected);
-    let iterated: Vec<u64> = chain.blocking_iter(16).map(Result::unwrap).collect();
+    let iterated: Vec<u64> = chain.blocking_iter_with(16).map(Result::unwrap).collect();
     assert_eq!(iterated, expected);
 }
 
@@ -124,7 +124,7 @@ fn a_panicking_closure_ends_the_fused_stream_with_2_13_at_its_stage() {
     assert_eq!(e.stage().map(|l| l.line()), Some(map_site), "{e}");
 
     // The same through the fused iterator: the items, then the error, then the end.
-    let got: Vec<_> = chain.blocking_iter(4).collect();
+    let got: Vec<_> = chain.blocking_iter_with(4).collect();
     assert_eq!(got.len(), 6);
     let e = got[5].as_ref().unwrap_err();
     assert_eq!(e.rule(), Some(Rule::R2_13), "{e}");
@@ -154,7 +154,7 @@ fn an_overflowing_range_is_rejected_on_the_fused_paths_too() {
     chain.subscribe(rec);
     assert!(probe.wait_terminal(WAIT));
     assert!(probe.error().unwrap().to_string().contains("overflows"));
-    let got: Vec<_> = chain.blocking_iter(8).collect();
+    let got: Vec<_> = chain.blocking_iter_with(8).collect();
     assert_eq!(got.len(), 1);
     assert!(got[0].is_err());
 }
@@ -188,7 +188,7 @@ fn the_fused_iterator_pulls_lazily_and_frees_the_source_on_drop() {
         drops: Arc::clone(&drops),
     })
     .map(|x| x * 2);
-    let mut it = p.blocking_iter(8);
+    let mut it = p.blocking_iter_with(8);
     assert_eq!(
         pulled.load(Ordering::SeqCst),
         0,
@@ -217,8 +217,11 @@ fn fused_take_completes_an_endless_chain_after_n_items() {
     probe.request(100);
     assert_eq!(probe.items(), vec![0, 10, 20, 30]);
     assert!(probe.completed(), "completes right after the n-th item");
-    let got: Vec<u64> = chain.blocking_iter(3).map(Result::unwrap).collect();
+    let got: Vec<u64> = chain.blocking_iter_with(3).map(Result::unwrap).collect();
     assert_eq!(got, vec![0, 10, 20, 30]);
-    let none: Vec<_> = rstreams::range(0, 5).take(0).blocking_iter(3).collect();
+    let none: Vec<_> = rstreams::range(0, 5)
+        .take(0)
+        .blocking_iter_with(3)
+        .collect();
     assert!(none.is_empty());
 }

@@ -40,7 +40,7 @@ fn panic_in_a_subscriber_on_a_pool_thread_reaches_the_hook_and_cancels_upstream(
             let _ = cancel_tx.try_send(());
         })
         .subscribe_on(pool())
-        .publish_on(pool(), 8)
+        .publish_on_with(pool(), 8)
         .subscribe(Panicky);
     let e = rx.recv_timeout(WAIT).expect("the panic reached the hook");
     assert_eq!(e.rule(), Some(rstreams::Rule::R2_13));
@@ -54,7 +54,9 @@ fn panic_in_a_subscriber_on_a_pool_thread_reaches_the_hook_and_cancels_upstream(
     );
     // The workers survived: another pipeline on the same pool completes.
     let (rec, probe) = recorder(u64::MAX);
-    rstreams::range(0, 100).publish_on(pool(), 8).subscribe(rec);
+    rstreams::range(0, 100)
+        .publish_on_with(pool(), 8)
+        .subscribe(rec);
     let (items, end) = probe.until_end();
     assert!(end.is_ok());
     assert_eq!(items.len(), 100);

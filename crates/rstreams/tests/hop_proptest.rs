@@ -59,10 +59,10 @@ proptest! {
         if two_hops {
             rstreams::range(0, len)
                 .subscribe_on(Arc::clone(&sched))
-                .publish_on(sched, prefetch)
+                .publish_on_with(sched, prefetch)
                 .subscribe(checked);
         } else {
-            rstreams::range(0, len).publish_on(sched, prefetch).subscribe(checked);
+            rstreams::range(0, len).publish_on_with(sched, prefetch).subscribe(checked);
         }
         exec.run_until_idle();
         let mut requested = 0u64;

@@ -18,7 +18,7 @@ fn pool(_name: &str) -> Arc<dyn Scheduler> {
 fn items_arrive_in_order_on_the_scheduler() {
     let (rec, probe) = recorder(u64::MAX);
     rstreams::range(0, 10_000)
-        .publish_on(pool("po-order"), 64)
+        .publish_on_with(pool("po-order"), 64)
         .subscribe(rec);
     let (items, end) = probe.until_end();
     assert!(end.is_ok());
@@ -40,7 +40,7 @@ fn upstream_requests_are_prefetch_then_75_percent_batches() {
     let (rec, probe) = recorder(u64::MAX);
     rstreams::range(0, 1000)
         .do_on_request(move |n| a.lock().unwrap().push(n))
-        .publish_on(Arc::new(exec.clone()), 16)
+        .publish_on_with(Arc::new(exec.clone()), 16)
         .subscribe(rec);
     exec.run_until_idle();
     let (items, end) = probe.until_end();
@@ -63,7 +63,7 @@ fn downstream_demand_is_respected_and_prefetch_bounds_the_queue() {
         .do_on_next(move |_| {
             p.fetch_add(1, Ordering::SeqCst);
         })
-        .publish_on(Arc::new(exec.clone()), 32)
+        .publish_on_with(Arc::new(exec.clone()), 32)
         .subscribe(rec);
     exec.run_until_idle();
     probe.wait_subscribed();
@@ -94,7 +94,7 @@ fn error_is_delivered_after_the_queued_items() {
         rstreams::range(0, 3).boxed(),
         rstreams::error(Error::msg("boom")).boxed(),
     ])
-    .publish_on(Arc::new(exec.clone()), 8)
+    .publish_on_with(Arc::new(exec.clone()), 8)
     .subscribe(rec);
     exec.run_until_idle();
     let (items, end) = probe.until_end();
@@ -108,7 +108,7 @@ fn empty_upstream_completes_without_demand() {
     let exec = ManualExecutor::new();
     let (rec, probe) = recorder::<u64>(0);
     rstreams::empty()
-        .publish_on(Arc::new(exec.clone()), 8)
+        .publish_on_with(Arc::new(exec.clone()), 8)
         .subscribe(rec);
     exec.run_until_idle();
     assert!(matches!(probe.next_signal(), Sig::Complete));
@@ -120,7 +120,7 @@ fn prefetch_zero_is_rejected_with_a_clear_error() {
     let exec = ManualExecutor::new();
     let (rec, probe) = recorder::<u64>(1);
     rstreams::range(0, 3)
-        .publish_on(Arc::new(exec.clone()), 0)
+        .publish_on_with(Arc::new(exec.clone()), 0)
         .subscribe(rec);
     let Sig::Error(e) = probe.next_signal() else {
         panic!("expected an error")
@@ -135,7 +135,7 @@ fn request_zero_fails_with_rule_3_9() {
     let exec = ManualExecutor::new();
     let (rec, probe) = recorder::<u64>(0);
     rstreams::range(0, 3)
-        .publish_on(Arc::new(exec.clone()), 4)
+        .publish_on_with(Arc::new(exec.clone()), 4)
         .subscribe(rec);
     exec.run_until_idle();
     probe.wait_subscribed();
@@ -175,7 +175,7 @@ fn fast_producer_slow_consumer_never_has_more_than_prefetch_in_flight() {
     let t2 = Arc::clone(&total);
     let handle = source
         .subscribe_on(pool("ff-prod"))
-        .publish_on(pool("ff-cons"), prefetch as usize)
+        .publish_on_with(pool("ff-cons"), prefetch as usize)
         .take(5_000)
         .subscribe_with(
             move |item: Tracked| {
@@ -207,7 +207,7 @@ fn oversized_prefetch_is_rejected_too() {
     let exec = ManualExecutor::new();
     let (rec, probe) = recorder::<u64>(1);
     rstreams::range(0, 3)
-        .publish_on(Arc::new(exec.clone()), rstreams::hop::MAX_PREFETCH + 1)
+        .publish_on_with(Arc::new(exec.clone()), rstreams::hop::MAX_PREFETCH + 1)
         .subscribe(rec);
     let Sig::Error(e) = probe.next_signal() else {
         panic!("expected an error")

@@ -45,7 +45,7 @@ fn cancel_with_items_in_flight_stops_the_producer_and_drops_everything() {
     let (rec, probe) = recorder(3);
     source
         .subscribe_on(pool())
-        .publish_on(pool(), 64)
+        .publish_on_with(pool(), 64)
         .subscribe(rec);
     let got = probe.expect_items(3);
     // The ring is (being) filled up to the prefetch while the consumer holds 3 items.
@@ -69,7 +69,7 @@ fn cancel_with_items_in_flight_stops_the_producer_and_drops_everything() {
 fn a_panicking_operator_after_the_hop_reaches_on_error_and_the_worker_survives() {
     let (rec, probe) = recorder(u64::MAX);
     rstreams::range(0, 1000)
-        .publish_on(pool(), 16)
+        .publish_on_with(pool(), 16)
         .map(|x| {
             assert!(x != 100, "boom at 100");
             x
@@ -83,7 +83,7 @@ fn a_panicking_operator_after_the_hop_reaches_on_error_and_the_worker_survives()
     // The pool still works: a new pipeline over the same workers completes.
     let (rec, probe) = recorder(u64::MAX);
     rstreams::range(0, 10_000)
-        .publish_on(pool(), 16)
+        .publish_on_with(pool(), 16)
         .subscribe(rec);
     let (items, end) = probe.until_end();
     assert!(end.is_ok());
@@ -97,7 +97,7 @@ fn many_concurrent_hops_complete_in_order() {
             let (rec, probe) = recorder(u64::MAX);
             rstreams::range(k * 1000, 5000)
                 .subscribe_on(pool())
-                .publish_on(pool(), 32)
+                .publish_on_with(pool(), 32)
                 .subscribe(rec);
             (k, probe)
         })

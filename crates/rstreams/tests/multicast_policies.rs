@@ -199,7 +199,7 @@ fn subscribers_on_other_threads_see_every_item_in_order() {
     let hub = Multicast::<u64>::new(64);
     let handles: Vec<_> = (0..4)
         .map(|_| {
-            let it = hub.blocking_iter(32);
+            let it = hub.blocking_iter_with(32);
             std::thread::spawn(move || it.collect::<Result<Vec<u64>, _>>())
         })
         .collect();

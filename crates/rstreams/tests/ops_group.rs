@@ -294,10 +294,10 @@ fn groups_drained_on_several_threads_partition_the_stream() {
         let mut v = rstreams::range(0, 2000)
             .subscribe_on(Arc::clone(&pool))
             .group_by(|x| x % 3, 3, 8)
-            .flat_map(
+            .flat_map_with(
                 {
                     let pool = Arc::clone(&pool);
-                    move |g| g.publish_on(Arc::clone(&pool), 4)
+                    move |g| g.publish_on_with(Arc::clone(&pool), 4)
                 },
                 3,
                 4,

@@ -137,7 +137,7 @@ fn share_clone_panic_on_a_pool_ends_all_subscribers() {
     let pool = Arc::new(ThreadPool::new().unwrap());
     let drops = Live::default();
     let sched: Arc<dyn Scheduler> = pool.clone();
-    let shared = bombs(&drops).publish_on(sched, 4).share(4);
+    let shared = bombs(&drops).publish_on_with(sched, 4).share(4);
     let probes: Vec<_> = (0..3)
         .map(|_| {
             let (rec, probe) = recorder::<Bomb>(u64::MAX);

@@ -87,10 +87,12 @@ fn start(scheduler: &Arc<dyn Scheduler>, subscribe_on: bool) -> Receiver<Event> 
         if subscribe_on {
             source
                 .subscribe_on(Arc::clone(scheduler))
-                .publish_on(Arc::clone(scheduler), 16)
+                .publish_on_with(Arc::clone(scheduler), 16)
                 .subscribe(hot);
         } else {
-            source.publish_on(Arc::clone(scheduler), 16).subscribe(hot);
+            source
+                .publish_on_with(Arc::clone(scheduler), 16)
+                .subscribe(hot);
         }
     }
     rx

@@ -14,7 +14,7 @@ fn blocking_iter_prefetches_and_replenishes_at_75_percent() {
     let reqs = Requests::default();
     let v: Vec<u64> = rstreams::range(0, 20)
         .do_on_request(reqs.hook())
-        .blocking_iter(8)
+        .blocking_iter_with(8)
         .map(Result::unwrap)
         .collect();
     assert_eq!(v, (0..20).collect::<Vec<_>>());
@@ -29,7 +29,7 @@ fn blocking_iter_drop_cancels_upstream() {
     let c = cancelled.clone();
     let mut it = rstreams::range(0, u64::MAX)
         .do_on_cancel(move || c.store(true, Ordering::SeqCst))
-        .blocking_iter(4);
+        .blocking_iter_with(4);
     assert_eq!(it.next().unwrap().unwrap(), 0);
     assert!(!cancelled.load(Ordering::SeqCst));
     drop(it);
@@ -44,7 +44,7 @@ fn blocking_iter_prefetch_zero_is_an_error_not_a_hang() {
         s.store(true, Ordering::SeqCst);
         rstreams::range(0, 3)
     });
-    let mut it = p.blocking_iter(0);
+    let mut it = p.blocking_iter_with(0);
     let e = it.next().unwrap().unwrap_err();
     assert!(e.to_string().contains("prefetch must be at least 1"), "{e}");
     assert!(it.next().is_none());
@@ -57,7 +57,7 @@ fn blocking_iter_yields_the_error_last_and_is_fused() {
         rstreams::range(0, 2).boxed(),
         rstreams::error(rstreams::Error::msg("late")).boxed(),
     ]);
-    let mut it = p.blocking_iter(1);
+    let mut it = p.blocking_iter_with(1);
     assert_eq!(it.next().unwrap().unwrap(), 0);
     assert_eq!(it.next().unwrap().unwrap(), 1);
     assert!(it.next().unwrap().is_err());
@@ -73,7 +73,7 @@ fn blocking_iter_over_a_publisher_fed_by_another_thread() {
         }
     });
     let mut expected = 0;
-    for x in rx.blocking_iter(16) {
+    for x in rx.blocking_iter_with(16) {
         assert_eq!(x.unwrap(), expected);
         expected += 1;
     }
@@ -194,7 +194,7 @@ fn blocking_iter_stops_an_upstream_that_ignores_demand() {
             s.on_complete();
         }
     }
-    let got: Vec<_> = Flood.blocking_iter(4).collect();
+    let got: Vec<_> = Flood.blocking_iter_with(4).collect();
     assert_eq!(got.len(), 5, "4 items then the error: {got:?}");
     let e = got[4].as_ref().unwrap_err();
     assert_eq!(e.rule(), Some(Rule::R1_1), "{e}");

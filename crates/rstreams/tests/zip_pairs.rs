@@ -69,8 +69,8 @@ fn zero_prefetch_is_rejected() {
 fn sides_on_pool_threads() {
     let pool: Arc<dyn Scheduler> = Arc::new(ThreadPool::builder().workers(2).build().unwrap());
     let v = rstreams::range(0, 5000)
-        .publish_on(Arc::clone(&pool), 16)
-        .zip(rstreams::range(10, 5000).publish_on(pool, 16), 8)
+        .publish_on_with(Arc::clone(&pool), 16)
+        .zip(rstreams::range(10, 5000).publish_on_with(pool, 16), 8)
         .map(|(a, b)| b - a)
         .to_vec()
         .blocking_first()

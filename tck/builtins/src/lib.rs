@@ -126,7 +126,7 @@ fn rows() -> Vec<Entry> {
         .with_failed(failing::<u64>),
         // Concurrency operators and multicast (ops 2b).
         publisher("rstreams::range.flat_map", |n| {
-            rstreams::range(0, n).flat_map(rstreams::just, 4, 8)
+            rstreams::range(0, n).flat_map_with(rstreams::just, 4, 8)
         })
         .with_failed(failing::<u64>),
         publisher("rstreams::range.concat_map", |n| {
@@ -150,7 +150,7 @@ fn rows() -> Vec<Entry> {
         }),
         // Thread hops, overflow policies, hot sources and time operators (issue 6, part 2a).
         publisher("rstreams::range.publish_on", |n| {
-            rstreams::range(0, n).publish_on(flow_pool(), 16)
+            rstreams::range(0, n).publish_on_with(flow_pool(), 16)
         })
         .with_failed(failing::<u64>),
         publisher("rstreams::range.subscribe_on", |n| {
@@ -160,7 +160,7 @@ fn rows() -> Vec<Entry> {
         publisher("rstreams::range.subscribe_on.publish_on", |n| {
             rstreams::range(0, n)
                 .subscribe_on(flow_pool())
-                .publish_on(flow_pool(), 8)
+                .publish_on_with(flow_pool(), 8)
         })
         .with_failed(failing::<u64>),
         publisher("rstreams::range.on_backpressure_buffer(drop_oldest)", |n| {
@@ -315,7 +315,7 @@ fn rows() -> Vec<Entry> {
         publisher("rstreams::range.group_by.flat_map", |n| {
             rstreams::range(0, n)
                 .group_by(|x| x % 4, 4, 16)
-                .flat_map(|g| g, 4, 16)
+                .flat_map_with(|g| g, 4, 16)
         })
         .with_failed(failing::<u64>),
         publisher("rstreams::range.window.concat_map", |n| {
@@ -429,7 +429,7 @@ fn rows() -> Vec<Entry> {
         publisher("rstreams::range.flat_map_sequential(pool inners)", |n| {
             // Two items per inner, each inner hopping onto the pool: order across threads.
             rstreams::range(0, n.div_ceil(2)).flat_map_sequential(
-                move |x| rstreams::range(x * 2, (n - x * 2).min(2)).publish_on(flow_pool(), 2),
+                move |x| rstreams::range(x * 2, (n - x * 2).min(2)).publish_on_with(flow_pool(), 2),
                 3,
                 2,
             )
@@ -494,6 +494,34 @@ fn rows() -> Vec<Entry> {
         .with_failed(failing::<u64>),
         publisher("rstreams::range.declare_buffer", |n| {
             rstreams::range(0, n).declare_buffer("tck", rstreams::diag::bill::Bound::Zero)
+        })
+        .with_failed(failing::<u64>),
+        // issue 16: per-rail folds (one value per rail) joined back, on the flow pool. Each
+        // item becomes a one-rail fold, so the row emits exactly n items.
+        publisher("rstreams::range.parallel.fold.sequential", |n| {
+            rstreams::range(0, n).concat_map(
+                |x| {
+                    rstreams::range(0, 3)
+                        .parallel_with(1, 2)
+                        .run_on(flow_pool())
+                        .fold(x, |a, _| a)
+                        .sequential()
+                },
+                1,
+            )
+        })
+        .with_failed(failing::<u64>),
+        publisher("rstreams::range.parallel.fold.reduce", |n| {
+            rstreams::range(0, n).concat_map(
+                |x| {
+                    rstreams::range(0, 4)
+                        .parallel_with(2, 2)
+                        .fold(0u64, |a, _| a + 1)
+                        .reduce(|a, b| a + b)
+                        .map(move |_| x)
+                },
+                1,
+            )
         })
         .with_failed(failing::<u64>),
     ]

@@ -39,7 +39,7 @@ impl PublisherVerification for SequentialV {
         // Inners of two items (one of one when n is odd), hopping onto the pool.
         rstreams::range(0, n.div_ceil(2))
             .flat_map_sequential(
-                move |x| rstreams::range(x * 2, (n - x * 2).min(2)).publish_on(pool(), 2),
+                move |x| rstreams::range(x * 2, (n - x * 2).min(2)).publish_on_with(pool(), 2),
                 3,
                 2,
             )
@@ -213,7 +213,7 @@ proptest! {
     ) {
         let p = if hop {
             rstreams::range(0, outer)
-                .flat_map_sequential(move |x| rstreams::range(x * 100, inner).publish_on(pool(), 4), concurrency, prefetch)
+                .flat_map_sequential(move |x| rstreams::range(x * 100, inner).publish_on_with(pool(), 4), concurrency, prefetch)
                 .boxed()
         } else {
             rstreams::range(0, outer)

@@ -30,10 +30,12 @@ impl PublisherVerification for FlatMapV {
     type Item = u64;
     type Pub = BoxPublisher<u64>;
     fn create_publisher(&self, n: u64) -> BoxPublisher<u64> {
-        rstreams::range(0, n).flat_map(rstreams::just, 4, 8).boxed()
+        rstreams::range(0, n)
+            .flat_map_with(rstreams::just, 4, 8)
+            .boxed()
     }
     fn create_failed_publisher(&self) -> Option<BoxPublisher<u64>> {
-        Some(failed(|p| p.flat_map(rstreams::just, 4, 8)))
+        Some(failed(|p| p.flat_map_with(rstreams::just, 4, 8)))
     }
 }
 
@@ -190,11 +192,11 @@ proptest! {
         let p = if hop {
             let s = pool();
             rstreams::range(0, outer)
-                .flat_map(move |x| rstreams::range(x * 100, inner).publish_on(Arc::clone(&s), 4), concurrency, prefetch)
+                .flat_map_with(move |x| rstreams::range(x * 100, inner).publish_on_with(Arc::clone(&s), 4), concurrency, prefetch)
                 .boxed()
         } else {
             rstreams::range(0, outer)
-                .flat_map(move |x| rstreams::range(x * 100, inner), concurrency, prefetch)
+                .flat_map_with(move |x| rstreams::range(x * 100, inner), concurrency, prefetch)
                 .boxed()
         };
         p.subscribe(subscriber);

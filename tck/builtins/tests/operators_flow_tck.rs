@@ -56,14 +56,14 @@ macro_rules! flow_row {
 flow_row!(
     PublishOnRow,
     u64,
-    |n| rstreams::range(0, n).publish_on(pool(), 16),
-    || failing().publish_on(pool(), 16)
+    |n| rstreams::range(0, n).publish_on_with(pool(), 16),
+    || failing().publish_on_with(pool(), 16)
 );
 flow_row!(
     PublishOnPrefetch1Row,
     u64,
-    |n| rstreams::range(0, n).publish_on(pool(), 1),
-    || { failing().publish_on(pool(), 1) }
+    |n| rstreams::range(0, n).publish_on_with(pool(), 1),
+    || { failing().publish_on_with(pool(), 1) }
 );
 flow_row!(
     SubscribeOnRow,
@@ -76,8 +76,8 @@ flow_row!(
     u64,
     |n| rstreams::range(0, n)
         .subscribe_on(pool())
-        .publish_on(pool(), 8),
-    || failing().subscribe_on(pool()).publish_on(pool(), 8)
+        .publish_on_with(pool(), 8),
+    || failing().subscribe_on(pool()).publish_on_with(pool(), 8)
 );
 flow_row!(
     BufferDropOldestRow,

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicU8, Ordering};
 use std::task::{Context, Poll, Wake, Waker};
 
 use parking_lot::Mutex;
-use rstreams_executor::Scheduler;
+use rstreams_executor::{IntoScheduler, Scheduler};
 
 /// A boxed, sendable future with no output: what a [`Spawner`] runs.
 pub type BoxTask = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
@@ -37,7 +37,8 @@ impl fmt::Debug for Spawner {
 
 impl Spawner {
     /// Polls on an `rstreams-executor` scheduler.
-    pub fn scheduler(scheduler: Arc<dyn Scheduler>) -> Self {
+    pub fn scheduler(scheduler: impl IntoScheduler) -> Self {
+        let scheduler = scheduler.into_scheduler();
         Spawner(Arc::new(move |future| {
             SchedTask::start(Arc::clone(&scheduler), future);
         }))

@@ -357,9 +357,10 @@ impl StallDoctor {
     /// The scheduler's refusal (shut down, zero period).
     pub fn start(
         self,
-        scheduler: Arc<dyn Scheduler>,
+        scheduler: impl rstreams_executor::IntoScheduler,
         period: Duration,
     ) -> Result<TimerHandle, Rejected<RepeatingTask>> {
+        let scheduler = scheduler.into_scheduler();
         let clock = Arc::clone(&scheduler);
         let task: RepeatingTask = Arc::new(move || {
             self.check_at(clock.now());

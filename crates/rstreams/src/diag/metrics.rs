@@ -26,7 +26,7 @@
 //! let v: Vec<u64> = rstreams::range(0, 10)
 //!     .metered(&registry, "numbers")
 //!     .map(|x| x * 2)
-//!     .blocking_iter(4)
+//!     .blocking_iter_with(4)
 //!     .collect::<Result<_, _>>()
 //!     .unwrap();
 //! assert_eq!(v.len(), 10);
@@ -308,13 +308,14 @@ impl Registry {
     pub fn report_every<F>(
         &self,
         period: Duration,
-        scheduler: Arc<dyn Scheduler>,
+        scheduler: impl rstreams_executor::IntoScheduler,
         report: F,
     ) -> Result<TimerHandle, Rejected<RepeatingTask>>
     where
         F: Fn(&Snapshot) + Send + Sync + 'static,
     {
         let registry = self.clone();
+        let scheduler = scheduler.into_scheduler();
         let clock = Arc::clone(&scheduler);
         let task: RepeatingTask = Arc::new(move || report(&registry.snapshot_at(clock.now())));
         scheduler.execute_at_fixed_rate(period, period, task)

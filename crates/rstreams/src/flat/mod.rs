@@ -20,6 +20,15 @@ pub use zip::{DEFAULT_ZIP_PREFETCH, Zip};
 /// The default inner prefetch of `flat_map`/`concat_map` when you have no better number.
 pub const DEFAULT_INNER_PREFETCH: usize = 256;
 
+/// How many inners [`flat_map(f)`](crate::PublisherExt::flat_map) runs at once: 256, Reactor's
+/// `flatMap(f)` default (`Queues.SMALL_BUFFER_SIZE`).
+pub const DEFAULT_MAX_CONCURRENCY: usize = 256;
+
+/// How many items [`flat_map(f)`](crate::PublisherExt::flat_map) asks of each inner ahead: 32,
+/// Reactor's `flatMap(f)` default (`Queues.XS_BUFFER_SIZE`) — small, because up to
+/// [`DEFAULT_MAX_CONCURRENCY`] inners each hold this many (at most 8192 items in all).
+pub const DEFAULT_FLAT_MAP_PREFETCH: usize = 32;
+
 /// The most `switch_map` asks of its current inner ahead of the downstream (its buffer bound).
 pub const SWITCH_MAP_MAX_IN_FLIGHT: usize = 256;
 

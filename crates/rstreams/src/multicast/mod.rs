@@ -125,8 +125,8 @@ struct Shared<T> {
 /// use rstreams::multicast::Multicast;
 ///
 /// let hub = Multicast::<u64>::new(16);
-/// let a = hub.blocking_iter(4);
-/// let b = hub.clone().map(|x| x * 10).blocking_iter(4);
+/// let a = hub.blocking_iter_with(4);
+/// let b = hub.clone().map(|x| x * 10).blocking_iter_with(4);
 /// rstreams::range(0, 3).subscribe(hub.clone());
 /// assert_eq!(a.collect::<Result<Vec<_>, _>>()?, vec![0, 1, 2]);
 /// assert_eq!(b.collect::<Result<Vec<_>, _>>()?, vec![0, 10, 20]);

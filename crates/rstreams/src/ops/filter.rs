@@ -229,14 +229,24 @@ where
         fuse::subscribe_fused(self, subscriber);
     }
 
-    /// [`PublisherExt::blocking_iter`](crate::PublisherExt::blocking_iter), fused: the
+    /// [`PublisherExt::blocking_iter_with`](crate::PublisherExt::blocking_iter_with), fused: the
     /// iterator pulls the chain itself, `prefetch` items at a time, on the iterating thread.
     #[track_caller]
-    pub fn blocking_iter(&self, prefetch: usize) -> BlockingIter<P::Item>
+    pub fn blocking_iter_with(&self, prefetch: usize) -> BlockingIter<P::Item>
     where
         P::Item: Send,
     {
         fuse::blocking_iter_fused(self, prefetch, std::panic::Location::caller())
+    }
+
+    /// [`blocking_iter_with`](Self::blocking_iter_with) with
+    /// [`DEFAULT_BLOCKING_PREFETCH`](crate::sink::DEFAULT_BLOCKING_PREFETCH) items.
+    #[track_caller]
+    pub fn blocking_iter(&self) -> BlockingIter<P::Item>
+    where
+        P::Item: Send,
+    {
+        self.blocking_iter_with(crate::sink::DEFAULT_BLOCKING_PREFETCH)
     }
 }
 
@@ -252,12 +262,22 @@ where
         fuse::subscribe_fused(self, subscriber);
     }
 
-    /// [`PublisherExt::blocking_iter`](crate::PublisherExt::blocking_iter), fused.
+    /// [`PublisherExt::blocking_iter_with`](crate::PublisherExt::blocking_iter_with), fused.
     #[track_caller]
-    pub fn blocking_iter(&self, prefetch: usize) -> BlockingIter<R>
+    pub fn blocking_iter_with(&self, prefetch: usize) -> BlockingIter<R>
     where
         R: Send + 'static,
     {
         fuse::blocking_iter_fused(self, prefetch, std::panic::Location::caller())
+    }
+
+    /// [`blocking_iter_with`](Self::blocking_iter_with) with
+    /// [`DEFAULT_BLOCKING_PREFETCH`](crate::sink::DEFAULT_BLOCKING_PREFETCH) items.
+    #[track_caller]
+    pub fn blocking_iter(&self) -> BlockingIter<R>
+    where
+        R: Send + 'static,
+    {
+        self.blocking_iter_with(crate::sink::DEFAULT_BLOCKING_PREFETCH)
     }
 }

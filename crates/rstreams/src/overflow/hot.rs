@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use parking_lot::Mutex;
-use rstreams_executor::{Scheduler, TimerHandle};
+use rstreams_executor::{IntoScheduler, Scheduler, TimerHandle};
 use rstreams_protocol::{Error, Publisher, Rule, Subscriber, Subscription, report_undeliverable};
 
 use super::stage::{Mode, OnBackpressure, OverflowPolicy};
@@ -29,7 +29,7 @@ use crate::stage::{Loc, guard, reject};
 /// use rstreams::prelude::*;
 /// let (tx, hot) = rstreams::overflow::hot_emitter::<u32>();
 /// let p = hot.on_backpressure_latest(); // now a Publisher
-/// let it = p.blocking_iter(1);
+/// let it = p.blocking_iter_with(1);
 /// tx.emit(7).unwrap();
 /// drop(tx);
 /// assert_eq!(it.map(Result::unwrap).collect::<Vec<_>>(), vec![7]);
@@ -299,7 +299,7 @@ impl<T: Send + 'static> Publisher for HotEmitterSource<T> {
 /// use std::time::Duration;
 ///
 /// let exec = ManualExecutor::new();
-/// let ticks = rstreams::overflow::interval(Duration::from_secs(1), Arc::new(exec.clone()))
+/// let ticks = rstreams::overflow::interval(Duration::from_secs(1), &exec)
 ///     .on_backpressure_drop();
 /// let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
 /// let s = Arc::clone(&seen);
@@ -309,11 +309,11 @@ impl<T: Send + 'static> Publisher for HotEmitterSource<T> {
 /// handle.cancel();
 /// ```
 #[track_caller]
-pub fn interval(period: Duration, scheduler: Arc<dyn Scheduler>) -> Hot<IntervalSource> {
+pub fn interval(period: Duration, scheduler: impl IntoScheduler) -> Hot<IntervalSource> {
     Hot {
         raw: IntervalSource {
             period,
-            scheduler,
+            scheduler: scheduler.into_scheduler(),
             loc: Location::caller(),
         },
     }

@@ -194,7 +194,7 @@ impl<T: Send + 'static, G: RailStage<T>> RailsCore<T, G> {
                 }
             }
             for (index, item) in batch.drain(..) {
-                match self.stage.apply(item) {
+                match self.stage.apply_on_rail(k, item) {
                     Ok(out) => done.push((index, out)),
                     Err(e) => {
                         self.fail(e);
@@ -215,7 +215,7 @@ impl<T: Send + 'static, G: RailStage<T>> RailsCore<T, G> {
     }
 
     fn run_one(&self, k: usize, (index, item): (u64, T)) {
-        match self.stage.apply(item) {
+        match self.stage.apply_on_rail(k, item) {
             Ok(out) => {
                 let wake = {
                     let mut st = self.state.lock();

@@ -38,13 +38,15 @@
 //! first `rails × prefetch` items at once, before downstream demand (Reactor's prefetch too).
 
 mod core;
+mod fold;
 mod stage;
 
 use std::sync::Arc;
 
-use rstreams_executor::Scheduler;
+use rstreams_executor::{IntoScheduler, Scheduler};
 use rstreams_protocol::{Error, Publisher, Subscriber};
 
+pub use fold::{RailFold, RailResults};
 pub use stage::{Identity, RailFilter, RailFilterMap, RailMap, RailStage};
 
 use crate::stage::{Loc, reject};
@@ -115,11 +117,23 @@ where
     /// Runs each rail on its own [`SerialLane`](rstreams_executor::SerialLane) of `scheduler`:
     /// rails run in parallel (as far as the scheduler has workers), each rail's items one at a
     /// time and in order. Applies to the whole rail, including operators added before this call.
-    pub fn run_on(self, scheduler: Arc<dyn Scheduler>) -> Self {
+    pub fn run_on(self, scheduler: impl IntoScheduler) -> Self {
         Parallel {
-            scheduler: Some(scheduler),
+            scheduler: Some(scheduler.into_scheduler()),
             ..self
         }
+    }
+
+    /// [`run_on`](Self::run_on) the process-wide
+    /// [`default_pool`](rstreams_executor::default_pool) (one worker per core).
+    ///
+    /// ```
+    /// use rstreams::prelude::*;
+    /// let v = rstreams::range(0, 4).parallel().run_on_default().map(|x| x + 1).ordered();
+    /// assert_eq!(v.to_vec().blocking_first().unwrap(), Some(vec![1, 2, 3, 4]));
+    /// ```
+    pub fn run_on_default(self) -> Self {
+        self.run_on(rstreams_executor::default_pool())
     }
 
     fn then<H>(self, stage: impl FnOnce(G) -> H) -> Parallel<P, H> {
@@ -164,6 +178,79 @@ where
     {
         let loc = std::panic::Location::caller();
         self.then(|prev| RailFilterMap { prev, f, loc })
+    }
+
+    /// Folds each rail's items into its own accumulator, starting from a clone of `seed`, on the
+    /// rail's lane (Reactor's `ParallelFlux.reduce(seed, f)`). Join with
+    /// [`RailFold::sequential`] (one accumulator per rail, in rail order) or combine them with
+    /// [`RailFold::reduce`]. A panic in `f` fails the stream (rule 2.13, this site) and stops
+    /// the other rails.
+    ///
+    /// Demand: as for every rail operator, the upstream is asked for `rails × prefetch` items
+    /// at subscription and replenished as the rails finish them; since a fold emits nothing
+    /// until the end, the rails consume the whole upstream without waiting for downstream
+    /// demand (bounded in flight all the same). Over an endless synchronous upstream without
+    /// [`run_on`](Self::run_on) that means `subscribe` never returns, as a plain fold's
+    /// `blocking_first` would not.
+    ///
+    /// ```
+    /// use rstreams::prelude::*;
+    /// let per_rail = rstreams::range(0, 10)
+    ///     .parallel_with(2, 4)
+    ///     .run_on_default()
+    ///     .fold(0u32, |n, _| n + 1)
+    ///     .sequential()
+    ///     .to_vec()
+    ///     .blocking_first()
+    ///     .unwrap()
+    ///     .unwrap();
+    /// assert_eq!(per_rail.len(), 2);
+    /// assert_eq!(per_rail.iter().sum::<u32>(), 10);
+    /// ```
+    #[doc(alias = "ParallelFlux.reduce")]
+    #[track_caller]
+    pub fn fold<A, F>(self, seed: A, f: F) -> RailFold<P, G, A, F>
+    where
+        P: Send + Sync + 'static,
+        A: Clone + Send + Sync + 'static,
+        F: Fn(A, G::Out) -> A + Send + Sync + 'static,
+    {
+        let loc = std::panic::Location::caller();
+        fold::RailFold::new(self, Arc::new(move || seed.clone()), f, loc)
+    }
+
+    /// Reduces each rail with `f`, then the rails' results with `f`, into one value (Reactor's
+    /// `ParallelFlux.reduce(f)` → `Mono`); an empty stream completes without a value. `f` must
+    /// not care how the items were grouped (an item goes to whichever rail has room).
+    ///
+    /// ```
+    /// use rstreams::prelude::*;
+    /// let max = rstreams::range(0, 1000).parallel().run_on_default().reduce(|a, b| a.max(b));
+    /// assert_eq!(max.blocking_first().unwrap(), Some(999));
+    /// let none = rstreams::empty::<u64>().parallel().reduce(|a, b| a + b);
+    /// assert_eq!(none.blocking_first().unwrap(), None);
+    /// ```
+    #[track_caller]
+    pub fn reduce<F>(self, f: F) -> rstreams_protocol::BoxPublisher<G::Out>
+    where
+        P: Send + Sync + 'static,
+        F: Fn(G::Out, G::Out) -> G::Out + Send + Sync + 'static,
+    {
+        use crate::PublisherExt;
+        let loc = std::panic::Location::caller();
+        let f = Arc::new(f);
+        let per_rail = Arc::clone(&f);
+        let step = move |acc: Option<G::Out>, x: G::Out| {
+            Some(match acc {
+                None => x,
+                Some(a) => per_rail(a, x),
+            })
+        };
+        fold::RailFold::new(self, Arc::new(|| None), step, loc)
+            .sequential()
+            .filter_map(|r| r)
+            .reduce(move |a, b| f(a, b))
+            .boxed()
     }
 
     /// Joins the rails in source order: item `i` is emitted before item `i + 1`, whichever rail

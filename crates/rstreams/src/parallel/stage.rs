@@ -13,6 +13,15 @@ pub trait RailStage<T>: Send + Sync + 'static {
     type Out: Send + 'static;
     /// Applies the stage to one item.
     fn apply(&self, item: T) -> Result<Option<Self::Out>, Error>;
+
+    /// Applies the stage to one item running on rail `rail` (`0..rails`). Stages that keep
+    /// per-rail state (the per-rail [`fold`](super::Parallel::fold)) override it; the others
+    /// need not know their rail.
+    #[inline]
+    fn apply_on_rail(&self, rail: usize, item: T) -> Result<Option<Self::Out>, Error> {
+        let _ = rail;
+        self.apply(item)
+    }
 }
 
 /// The empty stage: items pass unchanged.

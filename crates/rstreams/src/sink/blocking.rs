@@ -184,6 +184,26 @@ where
     run(publisher, ForEach(f), loc)
 }
 
+/// `for_each` with the closure on the calling thread: the items cross over through the bounded
+/// blocking iterator (so `f` need not be `Send` or `'static`: it never leaves this frame).
+pub(crate) fn for_each_local<P, F>(publisher: &P, mut f: F, loc: Loc) -> Result<(), Error>
+where
+    P: Publisher + ?Sized,
+    P::Item: Send + 'static,
+    F: FnMut(P::Item),
+{
+    let mut items = blocking_iter(publisher, super::DEFAULT_BLOCKING_PREFETCH, loc);
+    for item in &mut items {
+        let item = item?;
+        if let Err(payload) = crate::stage::guard(|| f(item)) {
+            // Dropping the iterator cancels the upstream.
+            drop(items);
+            return Err(crate::stage::closure_panic(payload, loc));
+        }
+    }
+    Ok(())
+}
+
 pub(crate) fn blocking_first<P>(publisher: &P, loc: Loc) -> Result<Option<P::Item>, Error>
 where
     P: Publisher + ?Sized,
@@ -453,7 +473,7 @@ where
     };
     if prefetch == 0 {
         iter.pending_error =
-            Some(Error::msg("blocking_iter(0): prefetch must be at least 1").at_stage(loc));
+            Some(Error::msg("blocking_iter_with(0): prefetch must be at least 1").at_stage(loc));
         return iter;
     }
     {

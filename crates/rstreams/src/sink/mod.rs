@@ -17,7 +17,7 @@
 //! | [`blocking_iter`](crate::PublisherExt::blocking_iter) ([`BlockingIter`]) | no closure: items are handed to the iterating thread, which runs the loop body |
 //! | [`blocking_first`](crate::PublisherExt::blocking_first), [`blocking_last`](crate::PublisherExt::blocking_last) | no closure: the value comes back to the calling thread |
 //!
-//! So a slow `for_each` after `publish_on(pool, ..)` or `parallel().run_on(pool)` occupies one
+//! So a slow `for_each` after `publish_on_with(pool, ..)` or `parallel().run_on(pool)` occupies one
 //! of the pool's workers for every item, and the workers that should be parsing wait on it
 //! (the pool has as many workers as cores). To keep the slow work off the pool, consume with
 //! [`blocking_iter`](crate::PublisherExt::blocking_iter) on a thread of your own (its prefetch
@@ -29,7 +29,7 @@ mod consumer;
 mod local;
 
 pub use blocking::BlockingIter;
-pub(crate) use blocking::{blocking_first, blocking_iter, blocking_last, for_each};
+pub(crate) use blocking::{blocking_first, blocking_iter, blocking_last, for_each, for_each_local};
 pub use consumer::{Cancellable, Consumer};
 
 /// The blocking iterator's local buffer, exposed to `tests/loom_blocking_local.rs` only
@@ -39,3 +39,8 @@ pub use consumer::{Cancellable, Consumer};
 pub mod __loom {
     pub use super::local::loom_api::*;
 }
+/// Items [`blocking_iter()`](crate::PublisherExt::blocking_iter) buffers ahead of the
+/// iterating thread: 256, Reactor's `toIterable()` default (its small buffer size). Enough to
+/// amortise the cross-thread hand-off; pass another number to
+/// [`blocking_iter_with`](crate::PublisherExt::blocking_iter_with).
+pub const DEFAULT_BLOCKING_PREFETCH: usize = 256;

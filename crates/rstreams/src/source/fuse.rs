@@ -51,7 +51,7 @@ pub trait SyncSource: Publisher {
 /// use rstreams::source::fuse::Fused;
 ///
 /// fn total<P: Publisher<Item = u64>>(p: &P) -> u64 {
-///     p.blocking_iter(16).map(Result::unwrap).sum()
+///     p.blocking_iter_with(16).map(Result::unwrap).sum()
 /// }
 /// let chain = Fused(rstreams::range(0, 10).map(|x| x * 2).filter(|x| x % 3 != 0));
 /// assert_eq!(total(&chain), 2 + 4 + 8 + 10 + 14 + 16);

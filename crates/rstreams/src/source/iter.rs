@@ -3,6 +3,7 @@ use std::panic::Location;
 
 use parking_lot::Mutex;
 use rstreams_protocol::pull::{self, Source, Step};
+pub use rstreams_protocol::reference::RangeSource;
 use rstreams_protocol::{Error, Publisher, Rule, Subscriber};
 
 use crate::sink::BlockingIter;
@@ -100,11 +101,18 @@ where
     I::IntoIter: Send + 'static,
     I::Item: Send + 'static,
 {
-    /// [`PublisherExt::blocking_iter`](crate::PublisherExt::blocking_iter), fused: the
+    /// [`PublisherExt::blocking_iter_with`](crate::PublisherExt::blocking_iter_with), fused: the
     /// iterator pulls the source itself on the iterating thread (see [`SyncSource`]).
     #[track_caller]
-    pub fn blocking_iter(&self, prefetch: usize) -> BlockingIter<I::Item> {
+    pub fn blocking_iter_with(&self, prefetch: usize) -> BlockingIter<I::Item> {
         fuse::blocking_iter_fused(self, prefetch, Location::caller())
+    }
+
+    /// [`blocking_iter_with`](Self::blocking_iter_with) with
+    /// [`DEFAULT_BLOCKING_PREFETCH`](crate::sink::DEFAULT_BLOCKING_PREFETCH) items.
+    #[track_caller]
+    pub fn blocking_iter(&self) -> BlockingIter<I::Item> {
+        self.blocking_iter_with(crate::sink::DEFAULT_BLOCKING_PREFETCH)
     }
 }
 
@@ -181,7 +189,11 @@ pub struct Range {
 }
 
 /// Emits `count` consecutive numbers from `start`. If `start + count` would overflow `u64`, the
-/// stream fails with an error naming the stage instead of panicking.
+/// stream fails (never panics) with an error carrying a
+/// [`RangeOverflow`](rstreams_protocol::reference::RangeOverflow) and naming the stage. The same
+/// implementation as the protocol crate's
+/// [`RangePublisher`](rstreams_protocol::reference::RangePublisher), fused for synchronous
+/// chains (see [`SyncSource`]).
 ///
 /// ```
 /// use rstreams::prelude::*;
@@ -196,51 +208,6 @@ pub fn range(start: u64, count: u64) -> Range {
     }
 }
 
-/// The [`Source`] of a [`Range`].
-#[derive(Debug)]
-pub struct RangeSource {
-    next: u64,
-    end: u64,
-}
-
-impl Source for RangeSource {
-    type Item = u64;
-    #[inline]
-    fn pull(&mut self) -> Step<u64> {
-        if self.next == self.end {
-            return Step::Complete;
-        }
-        let item = self.next;
-        self.next += 1;
-        Step::Next(item)
-    }
-    fn is_exhausted(&mut self) -> bool {
-        self.next == self.end
-    }
-
-    /// A counted loop over the batch of demand, the cursor kept in a local.
-    #[inline]
-    fn pull_many<F>(&mut self, limit: u64, mut emit: F) -> (u64, Option<Step<u64>>)
-    where
-        F: FnMut(u64) -> bool,
-    {
-        let first = self.next;
-        let last = first + limit.min(self.end - first);
-        let mut cursor = first;
-        while cursor != last {
-            let item = cursor;
-            cursor += 1;
-            if !emit(item) {
-                break;
-            }
-        }
-        // Written back once; if `emit` unwinds the subscription is over and it is never read.
-        self.next = cursor;
-        let end = (cursor == self.end).then_some(Step::Complete);
-        (cursor - first, end)
-    }
-}
-
 impl Publisher for Range {
     type Item = u64;
     fn subscribe<S: Subscriber<u64> + Send + 'static>(&self, subscriber: S) {
@@ -251,17 +218,7 @@ impl Publisher for Range {
 impl SyncSource for Range {
     type Source = RangeSource;
     fn open(&self) -> Result<RangeSource, Error> {
-        match self.start.checked_add(self.count) {
-            Some(end) => Ok(RangeSource {
-                next: self.start,
-                end,
-            }),
-            None => Err(Error::msg(format!(
-                "range({}, {}): start + count overflows u64",
-                self.start, self.count
-            ))
-            .at_stage(self.loc)),
-        }
+        RangeSource::new(self.start, self.count).map_err(|e| Error::new(e).at_stage(self.loc))
     }
     fn source_stage(&self) -> Loc {
         self.loc
@@ -269,17 +226,24 @@ impl SyncSource for Range {
 }
 
 impl Range {
-    /// [`PublisherExt::blocking_iter`](crate::PublisherExt::blocking_iter), fused: the
+    /// [`PublisherExt::blocking_iter_with`](crate::PublisherExt::blocking_iter_with), fused: the
     /// iterator pulls the range itself, `prefetch` items at a time, on the iterating thread
     /// (see [`SyncSource`]). Same items, errors and end as the subscribing version.
     ///
     /// ```
-    /// let v: Result<Vec<u64>, _> = rstreams::range(0, 5).blocking_iter(2).collect();
+    /// let v: Result<Vec<u64>, _> = rstreams::range(0, 5).blocking_iter_with(2).collect();
     /// assert_eq!(v.unwrap(), vec![0, 1, 2, 3, 4]);
     /// ```
     #[track_caller]
-    pub fn blocking_iter(&self, prefetch: usize) -> BlockingIter<u64> {
+    pub fn blocking_iter_with(&self, prefetch: usize) -> BlockingIter<u64> {
         fuse::blocking_iter_fused(self, prefetch, Location::caller())
+    }
+
+    /// [`blocking_iter_with`](Self::blocking_iter_with) with
+    /// [`DEFAULT_BLOCKING_PREFETCH`](crate::sink::DEFAULT_BLOCKING_PREFETCH) items.
+    #[track_caller]
+    pub fn blocking_iter(&self) -> BlockingIter<u64> {
+        self.blocking_iter_with(crate::sink::DEFAULT_BLOCKING_PREFETCH)
     }
 }
 

@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use parking_lot::Mutex;
-use rstreams_executor::{Scheduler, TimerHandle};
+use rstreams_executor::{IntoScheduler, Scheduler, TimerHandle};
 use rstreams_protocol::pull::{self, Source, Step};
 use rstreams_protocol::{Error, Publisher, Subscriber};
 
@@ -41,11 +41,10 @@ impl fmt::Debug for Timer {
 /// ```
 /// use rstreams::prelude::*;
 /// use rstreams::executor::ManualExecutor;
-/// use std::sync::Arc;
 /// use std::time::Duration;
 ///
 /// let exec = ManualExecutor::new();
-/// let it = rstreams::timer(Duration::from_secs(2), Arc::new(exec.clone())).blocking_iter(1);
+/// let it = rstreams::timer(Duration::from_secs(2), &exec).blocking_iter_with(1);
 /// exec.advance(Duration::from_secs(2));
 /// assert_eq!(it.collect::<Result<Vec<_>, _>>()?, vec![0]);
 /// # Ok::<(), rstreams::Error>(())
@@ -53,10 +52,10 @@ impl fmt::Debug for Timer {
 #[doc(alias = "delay")]
 #[doc(alias = "Mono.delay")]
 #[track_caller]
-pub fn timer(after: Duration, scheduler: Arc<dyn Scheduler>) -> Timer {
+pub fn timer(after: Duration, scheduler: impl IntoScheduler) -> Timer {
     Timer {
         after,
-        scheduler,
+        scheduler: scheduler.into_scheduler(),
         loc: Location::caller(),
     }
 }
