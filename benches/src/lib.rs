@@ -1,4 +1,5 @@
 //! Shared pieces of the rstreams benches: sinks that every bench and its baseline feed alike.
+#![forbid(unsafe_code)]
 
 use std::hint::black_box;
 use std::sync::Arc;
@@ -86,5 +87,11 @@ impl Subscriber<u64> for SumSubscriber {
 
     fn on_complete(&mut self) {
         self.out.store(self.total, Ordering::Release);
+    }
+}
+
+impl std::fmt::Debug for SumSubscriber {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SumSubscriber").finish_non_exhaustive()
     }
 }

@@ -634,3 +634,21 @@ where
         loc: Location::caller(),
     }
 }
+
+impl<St> std::fmt::Debug for Oks<St> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Oks").finish_non_exhaustive()
+    }
+}
+
+impl<St> std::fmt::Debug for TryItems<St> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TryItems").finish_non_exhaustive()
+    }
+}
+
+impl<F> std::fmt::Debug for Once<F> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Once").finish_non_exhaustive()
+    }
+}

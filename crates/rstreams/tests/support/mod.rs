@@ -18,7 +18,7 @@ use rstreams::protocol::pull::{self, Source, Step};
 use rstreams::{Error, Publisher, Subscriber, Subscription};
 
 /// How long to wait for a signal that is expected (waits return as soon as it arrives).
-pub const WAIT: Duration = Duration::from_secs(10);
+pub(crate) const WAIT: Duration = Duration::from_secs(10);
 
 // ---------------------------------------------------------------------------------------------
 // The recording subscriber
@@ -26,7 +26,7 @@ pub const WAIT: Duration = Duration::from_secs(10);
 
 /// A signal as the recorder saw it.
 #[derive(Debug, Clone)]
-pub enum Sig<T> {
+pub(crate) enum Sig<T> {
     Next(T),
     Error(Error),
     Complete,
@@ -42,7 +42,7 @@ enum Event {
 }
 
 /// What a [`Recorder`] saw.
-pub struct Seen<T> {
+pub(crate) struct Seen<T> {
     /// Items received and not yet taken (by the queue view or [`Probe::take_items`]).
     pub items: VecDeque<T>,
     /// Items received in total.
@@ -65,7 +65,7 @@ impl<T> Seen<T> {
     }
 }
 
-pub struct Shared<T> {
+pub(crate) struct Shared<T> {
     pub seen: Mutex<Seen<T>>,
     pub sub: Mutex<Option<Arc<dyn Subscription>>>,
     /// The name of the thread each `on_next` ran on.
@@ -76,13 +76,13 @@ pub struct Shared<T> {
 
 /// A subscriber that records every signal and checks the grammar (1.1, 1.3, 1.7, 2.12),
 /// driven by its [`Probe`].
-pub struct Recorder<T> {
+pub(crate) struct Recorder<T> {
     shared: Arc<Shared<T>>,
     initial: u64,
 }
 
 /// The test's side of a [`Recorder`].
-pub struct Probe<T> {
+pub(crate) struct Probe<T> {
     pub shared: Arc<Shared<T>>,
 }
 
@@ -95,7 +95,7 @@ impl<T> Clone for Probe<T> {
 }
 
 /// A recorder requesting `initial` in `on_subscribe` (0: nothing).
-pub fn recorder<T>(initial: u64) -> (Recorder<T>, Probe<T>) {
+pub(crate) fn recorder<T>(initial: u64) -> (Recorder<T>, Probe<T>) {
     let shared = Arc::new(Shared {
         seen: Mutex::new(Seen {
             items: VecDeque::new(),
@@ -211,7 +211,7 @@ impl<T> Subscriber<T> for Recorder<T> {
 
 impl<T> Probe<T> {
     /// Asks for `n` more (a no-op once the recorder was terminated and let go of it).
-    pub fn request(&self, n: u64) {
+    pub(crate) fn request(&self, n: u64) {
         {
             let mut seen = self.shared.seen.lock();
             assert!(seen.subscribes > 0, "request before on_subscribe");
@@ -223,7 +223,7 @@ impl<T> Probe<T> {
         }
     }
     /// Cancels (a no-op once terminated).
-    pub fn cancel(&self) {
+    pub(crate) fn cancel(&self) {
         assert!(
             self.shared.seen.lock().subscribes > 0,
             "cancel before on_subscribe"
@@ -234,31 +234,31 @@ impl<T> Probe<T> {
         }
     }
     /// Items received in total.
-    pub fn count(&self) -> usize {
+    pub(crate) fn count(&self) -> usize {
         self.shared.seen.lock().received
     }
     /// Moves out the items received and not yet taken.
-    pub fn take_items(&self) -> Vec<T> {
+    pub(crate) fn take_items(&self) -> Vec<T> {
         self.shared.seen.lock().items.drain(..).collect()
     }
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.count()
     }
-    pub fn completed(&self) -> bool {
+    pub(crate) fn completed(&self) -> bool {
         self.shared.seen.lock().completes == 1
     }
-    pub fn error(&self) -> Option<Error> {
+    pub(crate) fn error(&self) -> Option<Error> {
         self.shared.seen.lock().errors.first().cloned()
     }
-    pub fn terminated(&self) -> bool {
+    pub(crate) fn terminated(&self) -> bool {
         self.shared.seen.lock().terminated()
     }
     /// Runs `f` on what was seen.
-    pub fn with<R>(&self, f: impl FnOnce(&Seen<T>) -> R) -> R {
+    pub(crate) fn with<R>(&self, f: impl FnOnce(&Seen<T>) -> R) -> R {
         f(&self.shared.seen.lock())
     }
     /// Waits (condvar) until `f` holds on what was seen; false on timeout ([`WAIT`]).
-    pub fn wait(&self, f: impl FnMut(&Seen<T>) -> bool) -> bool {
+    pub(crate) fn wait(&self, f: impl FnMut(&Seen<T>) -> bool) -> bool {
         self.wait_for(WAIT, f)
     }
     fn wait_for(&self, timeout: Duration, mut f: impl FnMut(&Seen<T>) -> bool) -> bool {
@@ -277,23 +277,23 @@ impl<T> Probe<T> {
         true
     }
     /// Waits until a terminal signal; false on timeout.
-    pub fn wait_terminal(&self, timeout: Duration) -> bool {
+    pub(crate) fn wait_terminal(&self, timeout: Duration) -> bool {
         self.wait_for(timeout, Seen::terminated)
     }
     /// Waits until at least `n` items arrived or the stream ended; true if `n` arrived.
-    pub fn wait_items(&self, n: usize, timeout: Duration) -> bool {
+    pub(crate) fn wait_items(&self, n: usize, timeout: Duration) -> bool {
         self.wait_for(timeout, |s| s.received >= n || s.terminated());
         self.count() >= n
     }
     /// Waits until `on_subscribe` arrived (fails the test after [`WAIT`]).
-    pub fn wait_subscribed(&self) {
+    pub(crate) fn wait_subscribed(&self) {
         assert!(
             self.wait(|s| s.subscribes > 0),
             "no on_subscribe within {WAIT:?}"
         );
     }
     /// Fails the test if the recorder saw a protocol violation.
-    pub fn assert_clean(&self) {
+    pub(crate) fn assert_clean(&self) {
         let v = self.shared.seen.lock().violations.clone();
         assert!(v.is_empty(), "protocol violations: {v:?}");
     }
@@ -310,7 +310,7 @@ impl<T> Drop for Probe<T> {
 
 impl<T: Clone> Probe<T> {
     /// The items received and not yet taken.
-    pub fn items(&self) -> Vec<T> {
+    pub(crate) fn items(&self) -> Vec<T> {
         self.shared.seen.lock().items.iter().cloned().collect()
     }
 }
@@ -327,7 +327,7 @@ impl<T> Probe<T> {
         })
     }
     /// The next signal not yet consumed, failing the test after [`WAIT`].
-    pub fn next_signal(&self) -> Sig<T> {
+    pub(crate) fn next_signal(&self) -> Sig<T> {
         assert!(
             self.wait(|s| s.events.len() > s.taken),
             "expected a signal within {WAIT:?}"
@@ -335,7 +335,7 @@ impl<T> Probe<T> {
         Self::take(&mut self.shared.seen.lock()).expect("a signal")
     }
     /// Collects `n` items, failing on anything else.
-    pub fn expect_items(&self, n: usize) -> Vec<T>
+    pub(crate) fn expect_items(&self, n: usize) -> Vec<T>
     where
         T: std::fmt::Debug,
     {
@@ -347,7 +347,7 @@ impl<T> Probe<T> {
             .collect()
     }
     /// Items until the terminal signal, which is returned.
-    pub fn until_end(&self) -> (Vec<T>, Result<(), Error>) {
+    pub(crate) fn until_end(&self) -> (Vec<T>, Result<(), Error>) {
         let mut items = Vec::new();
         loop {
             match self.next_signal() {
@@ -358,7 +358,7 @@ impl<T> Probe<T> {
         }
     }
     /// Signals that are already there and not yet consumed, without waiting.
-    pub fn drain_ready(&self) -> Vec<Sig<T>> {
+    pub(crate) fn drain_ready(&self) -> Vec<Sig<T>> {
         let mut seen = self.shared.seen.lock();
         std::iter::from_fn(|| Self::take(&mut seen)).collect()
     }
@@ -370,9 +370,9 @@ impl<T> Probe<T> {
 
 /// Counts drops of values made by [`DropCounter::token`].
 #[derive(Clone, Default)]
-pub struct DropCounter(pub Arc<AtomicUsize>);
+pub(crate) struct DropCounter(pub Arc<AtomicUsize>);
 
-pub struct Token(Arc<AtomicUsize>);
+pub(crate) struct Token(Arc<AtomicUsize>);
 
 impl Drop for Token {
     fn drop(&mut self) {
@@ -381,39 +381,39 @@ impl Drop for Token {
 }
 
 impl DropCounter {
-    pub fn token(&self) -> Token {
+    pub(crate) fn token(&self) -> Token {
         Token(Arc::clone(&self.0))
     }
-    pub fn drops(&self) -> usize {
+    pub(crate) fn drops(&self) -> usize {
         self.0.load(Ordering::SeqCst)
     }
 }
 
 /// Records every `request(n)` an upstream sees.
 #[derive(Clone, Default)]
-pub struct Requests(pub Arc<Mutex<Vec<u64>>>);
+pub(crate) struct Requests(pub Arc<Mutex<Vec<u64>>>);
 
 impl Requests {
-    pub fn hook(&self) -> impl Fn(u64) + Send + Sync + use<> {
+    pub(crate) fn hook(&self) -> impl Fn(u64) + Send + Sync + use<> {
         let r = Arc::clone(&self.0);
         move |n| r.lock().push(n)
     }
-    pub fn get(&self) -> Vec<u64> {
+    pub(crate) fn get(&self) -> Vec<u64> {
         self.0.lock().clone()
     }
-    pub fn total(&self) -> u64 {
+    pub(crate) fn total(&self) -> u64 {
         self.0.lock().iter().fold(0u64, |a, b| a.saturating_add(*b))
     }
 }
 
 /// An item that counts how many of its kind are alive.
-pub struct Tracked {
+pub(crate) struct Tracked {
     pub value: u64,
     live: Arc<AtomicU64>,
 }
 
 impl Tracked {
-    pub fn new(value: u64, live: &Arc<AtomicU64>) -> Self {
+    pub(crate) fn new(value: u64, live: &Arc<AtomicU64>) -> Self {
         live.fetch_add(1, Ordering::SeqCst);
         Tracked {
             value,
@@ -446,7 +446,7 @@ impl std::fmt::Debug for Tracked {
 
 /// One pool for every test of a binary, never dropped: tests do not depend on pool shutdown, and
 /// the machine's two cores are not oversubscribed.
-pub fn pool() -> Arc<dyn rstreams::executor::Scheduler> {
+pub(crate) fn pool() -> Arc<dyn rstreams::executor::Scheduler> {
     static POOL: std::sync::OnceLock<Arc<dyn rstreams::executor::Scheduler>> =
         std::sync::OnceLock::new();
     Arc::clone(POOL.get_or_init(|| {
@@ -462,7 +462,7 @@ pub fn pool() -> Arc<dyn rstreams::executor::Scheduler> {
 
 /// Counters of a [`Counted`] publisher, shared by all its subscriptions.
 #[derive(Default)]
-pub struct Counters {
+pub(crate) struct Counters {
     /// Subscriptions made.
     pub subscribed: AtomicUsize,
     /// Subscriptions whose source was dropped (ended or cancelled).
@@ -474,13 +474,13 @@ pub struct Counters {
 }
 
 impl Counters {
-    pub fn alive(&self) -> usize {
+    pub(crate) fn alive(&self) -> usize {
         self.subscribed.load(Ordering::SeqCst) - self.dropped.load(Ordering::SeqCst)
     }
 }
 
 /// A publisher of `count` items `make(i)` (`u64::MAX`: endless) whose subscriptions are counted.
-pub struct Counted<T> {
+pub(crate) struct Counted<T> {
     pub count: u64,
     pub counters: Arc<Counters>,
     pub make: Arc<dyn Fn(u64) -> T + Send + Sync>,
@@ -496,7 +496,10 @@ impl<T> Clone for Counted<T> {
     }
 }
 
-pub fn counted<T>(count: u64, make: impl Fn(u64) -> T + Send + Sync + 'static) -> Counted<T> {
+pub(crate) fn counted<T>(
+    count: u64,
+    make: impl Fn(u64) -> T + Send + Sync + 'static,
+) -> Counted<T> {
     Counted {
         count,
         counters: Arc::new(Counters::default()),
@@ -553,10 +556,10 @@ impl<T: Send + 'static> Publisher for Counted<T> {
 
 /// Counts subscriptions made, released (subscriber dropped), cancelled, and the demand asked.
 #[derive(Clone, Default)]
-pub struct Tracker(Arc<TrackerCounts>);
+pub(crate) struct Tracker(Arc<TrackerCounts>);
 
 #[derive(Default)]
-pub struct TrackerCounts {
+pub(crate) struct TrackerCounts {
     subscribed: AtomicUsize,
     released: AtomicUsize,
     cancelled: AtomicUsize,
@@ -564,26 +567,26 @@ pub struct TrackerCounts {
 }
 
 impl Tracker {
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Self::default()
     }
-    pub fn subscribed(&self) -> usize {
+    pub(crate) fn subscribed(&self) -> usize {
         self.0.subscribed.load(Ordering::SeqCst)
     }
-    pub fn released(&self) -> usize {
+    pub(crate) fn released(&self) -> usize {
         self.0.released.load(Ordering::SeqCst)
     }
-    pub fn cancelled(&self) -> usize {
+    pub(crate) fn cancelled(&self) -> usize {
         self.0.cancelled.load(Ordering::SeqCst)
     }
-    pub fn requested(&self) -> u64 {
+    pub(crate) fn requested(&self) -> u64 {
         self.0.requested.load(Ordering::SeqCst)
     }
     /// Every subscription made has been released.
-    pub fn all_released(&self) -> bool {
+    pub(crate) fn all_released(&self) -> bool {
         self.subscribed() == self.released()
     }
-    pub fn wrap<P: Publisher>(&self, upstream: P) -> TrackedPublisher<P> {
+    pub(crate) fn wrap<P: Publisher>(&self, upstream: P) -> TrackedPublisher<P> {
         TrackedPublisher {
             upstream,
             tracker: self.clone(),
@@ -592,7 +595,7 @@ impl Tracker {
 }
 
 /// A publisher wrapped by [`Tracker::wrap`].
-pub struct TrackedPublisher<P> {
+pub(crate) struct TrackedPublisher<P> {
     upstream: P,
     tracker: Tracker,
 }
@@ -662,7 +665,7 @@ impl<T, S: Subscriber<T>> Subscriber<T> for TrackedSub<S> {
 /// A publisher driven by the test: it keeps its (one) subscriber and sends what the test says,
 /// recording the demand received and whether it was cancelled. Ignores rule 1.1 on purpose, so
 /// a test can also send more than requested.
-pub struct Manual<T> {
+pub(crate) struct Manual<T> {
     inner: Arc<ManualInner<T>>,
 }
 
@@ -696,7 +699,7 @@ impl<T: Send + 'static> Subscription for ManualSubscription<T> {
 }
 
 impl<T: Send + 'static> Manual<T> {
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Manual {
             inner: Arc::new(ManualInner {
                 sub: Mutex::new(None),
@@ -705,13 +708,13 @@ impl<T: Send + 'static> Manual<T> {
             }),
         }
     }
-    pub fn requested(&self) -> u64 {
+    pub(crate) fn requested(&self) -> u64 {
         self.inner.requested.load(Ordering::SeqCst)
     }
-    pub fn cancelled(&self) -> bool {
+    pub(crate) fn cancelled(&self) -> bool {
         self.inner.cancelled.load(Ordering::SeqCst)
     }
-    pub fn subscribed(&self) -> bool {
+    pub(crate) fn subscribed(&self) -> bool {
         self.inner.sub.lock().is_some()
     }
     fn with(&self, f: impl FnOnce(&mut (dyn Subscriber<T> + Send))) {
@@ -723,14 +726,14 @@ impl<T: Send + 'static> Manual<T> {
             }
         }
     }
-    pub fn next(&self, item: T) {
+    pub(crate) fn next(&self, item: T) {
         self.with(|s| s.on_next(item));
     }
-    pub fn complete(&self) {
+    pub(crate) fn complete(&self) {
         self.with(|s| s.on_complete());
         self.inner.sub.lock().take();
     }
-    pub fn error(&self, e: Error) {
+    pub(crate) fn error(&self, e: Error) {
         self.with(|s| s.on_error(e));
         self.inner.sub.lock().take();
     }
@@ -752,7 +755,7 @@ impl<T: Send + 'static> Publisher for Manual<T> {
 
 /// One step of a random schedule driven by [`drive`].
 #[derive(Debug, Clone)]
-pub enum Op {
+pub(crate) enum Op {
     Request(u64),
     Run,
     Step,
@@ -760,7 +763,7 @@ pub enum Op {
 }
 
 /// Requests of `1..max_request` (and now and then `u64::MAX`), executor runs and steps, cancels.
-pub fn op(max_request: u64) -> impl proptest::strategy::Strategy<Value = Op> {
+pub(crate) fn op(max_request: u64) -> impl proptest::strategy::Strategy<Value = Op> {
     use proptest::prelude::*;
     prop_oneof![
         4 => (1u64..max_request).prop_map(Op::Request),
@@ -772,7 +775,7 @@ pub fn op(max_request: u64) -> impl proptest::strategy::Strategy<Value = Op> {
 }
 
 /// Proptest cases: `RSTREAMS_PROPTEST_CASES`, else `default` (modest, for CI).
-pub fn cases(default: u32) -> u32 {
+pub(crate) fn cases(default: u32) -> u32 {
     std::env::var("RSTREAMS_PROPTEST_CASES")
         .ok()
         .and_then(|v| v.parse().ok())
@@ -781,7 +784,7 @@ pub fn cases(default: u32) -> u32 {
 
 /// What a schedule driven by [`drive`] produced.
 #[derive(Debug)]
-pub struct Outcome<T> {
+pub(crate) struct Outcome<T> {
     pub items: Vec<T>,
     /// Demand asked before any cancel.
     pub requested: u64,
@@ -792,7 +795,7 @@ pub struct Outcome<T> {
 impl<T> Outcome<T> {
     /// The common verdict: never beyond demand; without a cancel, exactly `min(requested, len)`
     /// items and completion exactly when everything was requested.
-    pub fn check_len(&self, len: usize) -> Result<(), proptest::test_runner::TestCaseError> {
+    pub(crate) fn check_len(&self, len: usize) -> Result<(), proptest::test_runner::TestCaseError> {
         proptest::prop_assert!(self.items.len() as u64 <= self.requested);
         if !self.cancelled {
             proptest::prop_assert_eq!(self.items.len() as u64, self.requested.min(len as u64));
@@ -805,7 +808,7 @@ impl<T> Outcome<T> {
 /// Plays `ops` against `probe`'s subscription on `exec`, then runs `exec` until idle; fails the
 /// case on a signal after the terminal, an item after a settled cancel, or an error. The
 /// recorder's own checks are asserted too ([`Probe::assert_clean`]).
-pub fn drive<T>(
+pub(crate) fn drive<T>(
     exec: &rstreams::executor::ManualExecutor,
     probe: &Probe<T>,
     ops: &[Op],

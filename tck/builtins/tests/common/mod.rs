@@ -13,7 +13,7 @@ use rstreams_protocol::{BoxPublisher, Error, Publisher, Subscriber, Subscription
 use rstreams_tck::checker::{CheckedSubscriber, CheckerReport};
 
 /// `op` applied to a publisher that fails at once: the verifications' failed publisher.
-pub fn failed<P>(op: impl FnOnce(BoxPublisher<u64>) -> P) -> BoxPublisher<P::Item>
+pub(crate) fn failed<P>(op: impl FnOnce(BoxPublisher<u64>) -> P) -> BoxPublisher<P::Item>
 where
     P: Publisher + Send + Sync + 'static,
     P::Item: Send + 'static,
@@ -22,7 +22,7 @@ where
 }
 
 /// One two-worker pool per test binary, never dropped.
-pub fn pool() -> Arc<dyn Scheduler> {
+pub(crate) fn pool() -> Arc<dyn Scheduler> {
     static POOL: OnceLock<Arc<dyn Scheduler>> = OnceLock::new();
     Arc::clone(
         POOL.get_or_init(|| Arc::new(ThreadPool::builder().workers(2).build().expect("pool"))),
@@ -65,12 +65,12 @@ impl Subscriber<u64> for Driven {
 
 /// One step of a random schedule.
 #[derive(Clone, Debug)]
-pub enum Op {
+pub(crate) enum Op {
     Request(u64),
     Cancel,
 }
 
-pub fn op() -> impl Strategy<Value = Op> {
+pub(crate) fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
         8 => (1u64..40).prop_map(Op::Request),
         1 => Just(Op::Request(u64::MAX)),
@@ -79,7 +79,7 @@ pub fn op() -> impl Strategy<Value = Op> {
 }
 
 /// Proptest cases: `RSTREAMS_PROPTEST_CASES`, else 64 (run by hand with 10000).
-pub fn cases() -> u32 {
+pub(crate) fn cases() -> u32 {
     std::env::var("RSTREAMS_PROPTEST_CASES")
         .ok()
         .and_then(|v| v.parse().ok())
@@ -88,7 +88,7 @@ pub fn cases() -> u32 {
 
 /// How the items must match the model.
 #[derive(Clone, Copy, PartialEq, Eq)]
-pub enum Order {
+pub(crate) enum Order {
     /// Exactly the model, in its order.
     Kept,
     /// The model's items in any order (a merge).
@@ -98,7 +98,7 @@ pub enum Order {
 /// Drives `p` with `ops` under the protocol checker. Unless cancelled: everything requested (up
 /// to the model's length) must arrive, then, after topping demand up, exactly the model and
 /// completion. Cancelled: what arrived is a prefix of the model (for [`Order::Kept`]).
-pub fn drive(
+pub(crate) fn drive(
     p: BoxPublisher<u64>,
     initial: u64,
     ops: &[Op],
@@ -180,7 +180,7 @@ pub fn drive(
 
 /// `range(0, outer)` flat-mapped (`sequential`: keeping the outer order) to inners
 /// `range(x * 100, inner)`, hopping onto the pool when `hop`; with the model of its items.
-pub fn flat_ranges(
+pub(crate) fn flat_ranges(
     sequential: bool,
     outer: u64,
     inner: u64,
