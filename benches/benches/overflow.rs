@@ -11,7 +11,7 @@ use std::sync::atomic::AtomicU64;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use rstreams::overflow::OverflowPolicy;
 use rstreams::prelude::*;
-use rstreams_benches::{Demand, SumSubscriber};
+use rstreams_benches::{DEMANDS, Demand, SumSubscriber};
 
 const N: u64 = 1_000_000;
 
@@ -23,16 +23,7 @@ fn run<P: Publisher<Item = u64>>(p: &P, demand: Demand) -> u64 {
 }
 
 fn overflow(c: &mut Criterion) {
-    for (name, demand) in [
-        ("unbounded", Demand::Unbounded),
-        (
-            "batched_256_192",
-            Demand::Batched {
-                batch: 256,
-                low: 64,
-            },
-        ),
-    ] {
+    for (name, demand) in DEMANDS {
         let mut group = c.benchmark_group(format!("overflow/{name}"));
         group.throughput(Throughput::Elements(N));
         group.sample_size(10);

@@ -22,6 +22,19 @@ pub enum Demand {
     },
 }
 
+/// The two demand patterns the sink-fed groups run, each with its group-name suffix: one
+/// `request(u64::MAX)`, and "request 256, replenish 192".
+pub const DEMANDS: [(&str, Demand); 2] = [
+    ("unbounded", Demand::Unbounded),
+    (
+        "batched_256_192",
+        Demand::Batched {
+            batch: 256,
+            low: 64,
+        },
+    ),
+];
+
 /// Sums the items it receives (each through `black_box`), publishing the sum on completion.
 pub struct SumSubscriber {
     demand: Demand,
