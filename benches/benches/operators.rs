@@ -21,7 +21,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use rstreams::executor::{Scheduler, ThreadPool};
 use rstreams::prelude::*;
-use rstreams_benches::{Demand, SumSubscriber};
+use rstreams_benches::{DEMANDS, SumSubscriber};
 
 const N: u64 = 10_000_000;
 const N_ITER: u64 = 1_000_000;
@@ -50,16 +50,7 @@ where
 }
 
 fn map_filter_sum(c: &mut Criterion) {
-    for (name, demand) in [
-        ("unbounded", Demand::Unbounded),
-        (
-            "batched_256_192",
-            Demand::Batched {
-                batch: 256,
-                low: 64,
-            },
-        ),
-    ] {
+    for (name, demand) in DEMANDS {
         let mut group = c.benchmark_group(format!("operators/{name}"));
         group.throughput(Throughput::Elements(N));
         group.sample_size(10);

@@ -7,23 +7,14 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use rstreams_benches::{Demand, SumSubscriber};
+use rstreams_benches::{DEMANDS, SumSubscriber};
 use rstreams_protocol::reference::RangePublisher;
 use rstreams_protocol::{Publisher, Subscriber};
 
 const N: u64 = 10_000_000;
 
 fn range_to_sum(c: &mut Criterion) {
-    for (name, demand) in [
-        ("unbounded", Demand::Unbounded),
-        (
-            "batched_256_192",
-            Demand::Batched {
-                batch: 256,
-                low: 64,
-            },
-        ),
-    ] {
+    for (name, demand) in DEMANDS {
         let mut group = c.benchmark_group(format!("range_to_sum/{name}"));
         group.throughput(Throughput::Elements(N));
         group.sample_size(10);

@@ -1,4 +1,5 @@
 //! Shared pieces of the rstreams benches: sinks that every bench and its baseline feed alike.
+#![forbid(unsafe_code)]
 
 use std::hint::black_box;
 use std::sync::Arc;
@@ -20,6 +21,19 @@ pub enum Demand {
         low: u64,
     },
 }
+
+/// The two demand patterns the sink-fed groups run, each with its group-name suffix: one
+/// `request(u64::MAX)`, and "request 256, replenish 192".
+pub const DEMANDS: [(&str, Demand); 2] = [
+    ("unbounded", Demand::Unbounded),
+    (
+        "batched_256_192",
+        Demand::Batched {
+            batch: 256,
+            low: 64,
+        },
+    ),
+];
 
 /// Sums the items it receives (each through `black_box`), publishing the sum on completion.
 pub struct SumSubscriber {
@@ -86,5 +100,11 @@ impl Subscriber<u64> for SumSubscriber {
 
     fn on_complete(&mut self) {
         self.out.store(self.total, Ordering::Release);
+    }
+}
+
+impl std::fmt::Debug for SumSubscriber {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SumSubscriber").finish_non_exhaustive()
     }
 }

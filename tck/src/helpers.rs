@@ -571,3 +571,29 @@ impl<T> Publisher for FailedPublisher<T> {
         subscriber.on_error(Error::msg(self.message));
     }
 }
+
+impl<T> std::fmt::Debug for AsyncHelperPublisher<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AsyncHelperPublisher")
+            .finish_non_exhaustive()
+    }
+}
+
+impl<T> std::fmt::Debug for IdentityProcessor<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IdentityProcessor").finish_non_exhaustive()
+    }
+}
+
+impl<T> std::fmt::Debug for ProcessorInput<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProcessorInput").finish_non_exhaustive()
+    }
+}
+
+impl<T> std::fmt::Debug for SyncHelperPublisher<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SyncHelperPublisher")
+            .finish_non_exhaustive()
+    }
+}

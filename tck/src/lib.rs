@@ -34,6 +34,7 @@
 //! let report = rstreams_tck::publisher::run("Range", &Range, &Default::default());
 //! assert_eq!(report.counts().1, 0);
 //! ```
+#![forbid(unsafe_code)]
 
 pub mod checker;
 pub mod helpers;

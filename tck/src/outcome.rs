@@ -305,3 +305,9 @@ impl SuiteReport {
         c
     }
 }
+
+impl<I: ?Sized> std::fmt::Debug for TestCase<I> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TestCase").finish_non_exhaustive()
+    }
+}

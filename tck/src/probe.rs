@@ -894,3 +894,33 @@ impl<T> Probe<T> {
         self.verify()
     }
 }
+
+impl<T> std::fmt::Debug for Ctl<'_, T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ctl").finish_non_exhaustive()
+    }
+}
+
+impl<T> std::fmt::Debug for ProbeBuilder<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProbeBuilder").finish_non_exhaustive()
+    }
+}
+
+impl<T> std::fmt::Debug for ProbeSubscriber<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProbeSubscriber").finish_non_exhaustive()
+    }
+}
+
+impl<T> std::fmt::Debug for Probe<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Probe").finish_non_exhaustive()
+    }
+}
+
+impl<T> std::fmt::Debug for ProbeHandle<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProbeHandle").finish_non_exhaustive()
+    }
+}

@@ -542,3 +542,15 @@ fn required_must_request_from_upstream_for_elements_that_have_been_requested_lon
     a.verify()?;
     b.verify()
 }
+
+impl<V> std::fmt::Debug for AsPublisher<'_, V> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AsPublisher").finish_non_exhaustive()
+    }
+}
+
+impl<V> std::fmt::Debug for AsWhitebox<'_, V> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AsWhitebox").finish_non_exhaustive()
+    }
+}

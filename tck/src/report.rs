@@ -31,7 +31,9 @@ use std::time::{Duration, Instant};
 use rstreams_protocol::{BoxPublisher, Publisher, Subscriber};
 
 use crate::helpers::{FailedPublisher, SyncHelperPublisher};
-use crate::outcome::{Outcome, Settings, SuiteReport, TestInfo, is_required, is_rust_only};
+use crate::outcome::{
+    Outcome, Settings, SuiteReport, TestCase, TestInfo, is_required, is_rust_only,
+};
 use crate::processor::{self, IdentityProcessorVerification};
 use crate::publisher::{self, PublisherVerification};
 use crate::subscriber::{
@@ -159,21 +161,34 @@ where
     }
 }
 
-/// An entry for a [`PublisherVerification`] you implemented yourself.
-pub fn publisher_verification<V>(name: &'static str, verification: V) -> Entry
+/// An entry running `suite`'s `cases` over a verification the caller implemented (one shape for
+/// every suite; the failed publisher, if any, is the verification's own).
+fn suite_entry<V>(
+    name: &'static str,
+    suite: &'static str,
+    verification: V,
+    cases: Vec<TestCase<V>>,
+) -> Entry
 where
-    V: PublisherVerification + Send + Sync + 'static,
+    V: Send + Sync + 'static,
 {
-    let v = Arc::new(verification);
     Entry {
         name,
         failed: None,
         run: Arc::new(
             move |s: &Settings, _: Option<&FailedFn>, keep: Filter<'_>| {
-                SuiteReport::run_filtered(name, publisher::SUITE, &*v, &publisher::cases(), s, keep)
+                SuiteReport::run_filtered(name, suite, &verification, &cases, s, keep)
             },
         ),
     }
+}
+
+/// An entry for a [`PublisherVerification`] you implemented yourself.
+pub fn publisher_verification<V>(name: &'static str, verification: V) -> Entry
+where
+    V: PublisherVerification + Send + Sync + 'static,
+{
+    suite_entry(name, publisher::SUITE, verification, publisher::cases())
 }
 
 /// An entry for an [`IdentityProcessorVerification`] you implemented yourself.
@@ -181,16 +196,7 @@ pub fn processor_verification<V>(name: &'static str, verification: V) -> Entry
 where
     V: IdentityProcessorVerification + Send + Sync + 'static,
 {
-    let v = Arc::new(verification);
-    Entry {
-        name,
-        failed: None,
-        run: Arc::new(
-            move |s: &Settings, _: Option<&FailedFn>, keep: Filter<'_>| {
-                SuiteReport::run_filtered(name, processor::SUITE, &*v, &processor::cases(), s, keep)
-            },
-        ),
-    }
+    suite_entry(name, processor::SUITE, verification, processor::cases())
 }
 
 /// A processor entry: `make(buffer)` builds a fresh processor's (input, output), fed in the
@@ -248,23 +254,7 @@ pub fn whitebox<V>(name: &'static str, verification: V) -> Entry
 where
     V: SubscriberWhiteboxVerification + Send + Sync + 'static,
 {
-    let v = Arc::new(verification);
-    Entry {
-        name,
-        failed: None,
-        run: Arc::new(
-            move |s: &Settings, _: Option<&FailedFn>, keep: Filter<'_>| {
-                SuiteReport::run_filtered(
-                    name,
-                    crate::subscriber::whitebox::SUITE,
-                    &*v,
-                    &whitebox::cases(),
-                    s,
-                    keep,
-                )
-            },
-        ),
-    }
+    suite_entry(name, whitebox::SUITE, verification, whitebox::cases())
 }
 
 /// An entry running the blackbox subscriber suite over `verification`.
@@ -272,23 +262,7 @@ pub fn blackbox<V>(name: &'static str, verification: V) -> Entry
 where
     V: SubscriberBlackboxVerification + Send + Sync + 'static,
 {
-    let v = Arc::new(verification);
-    Entry {
-        name,
-        failed: None,
-        run: Arc::new(
-            move |s: &Settings, _: Option<&FailedFn>, keep: Filter<'_>| {
-                SuiteReport::run_filtered(
-                    name,
-                    crate::subscriber::blackbox::SUITE,
-                    &*v,
-                    &blackbox::cases(),
-                    s,
-                    keep,
-                )
-            },
-        ),
-    }
+    suite_entry(name, blackbox::SUITE, verification, blackbox::cases())
 }
 
 /// The TCK's own reference implementations: the protocol crate's two publishers, the TCK's

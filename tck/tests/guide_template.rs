@@ -174,3 +174,9 @@ fn the_guides_hand_written_publisher_passes_every_test() {
         .collect();
     assert!(failed.is_empty(), "{failed:#?}");
 }
+
+impl std::fmt::Debug for Counter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Counter").finish_non_exhaustive()
+    }
+}

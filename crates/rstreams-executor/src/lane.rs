@@ -13,7 +13,7 @@ pub(crate) const LANE_BATCH: usize = 128;
 /// The queue is unbounded by name: a lane's occupancy is bounded by whoever feeds it (in rstreams,
 /// by the downstream demand of the stage that owns the lane), not by the lane.
 #[derive(Debug)]
-pub struct LaneCore<T> {
+pub(crate) struct LaneCore<T> {
     wip: AtomicUsize,
     unbounded_queue: UnboundedQueue<T>,
 }
@@ -26,7 +26,7 @@ impl<T> Default for LaneCore<T> {
 
 impl<T> LaneCore<T> {
     /// An idle lane.
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Self {
             wip: AtomicUsize::new(0),
             unbounded_queue: UnboundedQueue::new(),
@@ -35,7 +35,7 @@ impl<T> LaneCore<T> {
 
     /// Enqueues `item`. Returns `true` if the caller took the drain token and must arrange for
     /// [`drain`](LaneCore::drain) to be called.
-    pub fn push(&self, item: T) -> bool {
+    pub(crate) fn push(&self, item: T) -> bool {
         self.unbounded_queue.push(item);
         // AcqRel: the release half publishes the push to the drainer (whose acquire reads this
         // increment); the acquire half pairs with the previous drainer's release `fetch_sub`
@@ -46,7 +46,7 @@ impl<T> LaneCore<T> {
     /// Runs up to `budget` items (`budget >= 1`) with `run`, in queue order. Only the token
     /// holder may call it. Returns `true` if items remain: the caller still holds the token and
     /// must call `drain` again (typically after re-scheduling). `run` must not unwind.
-    pub fn drain(&self, budget: usize, mut run: impl FnMut(T)) -> bool {
+    pub(crate) fn drain(&self, budget: usize, mut run: impl FnMut(T)) -> bool {
         debug_assert!(budget >= 1);
         let mut done = 0;
         // Acquire pairs with the AcqRel increments in `push`: every counted item is visible.
@@ -75,7 +75,7 @@ impl<T> LaneCore<T> {
     }
 
     /// Items pushed and not yet run (a snapshot).
-    pub fn pending(&self) -> usize {
+    pub(crate) fn pending(&self) -> usize {
         // Relaxed: statistic only.
         self.wip.load(Ordering::Relaxed)
     }

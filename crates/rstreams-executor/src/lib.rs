@@ -71,6 +71,7 @@
 //! [`SerialLane`]. Both hand-offs are model-checked with loom (`tests/loom_*.rs`).
 //! `docs/guide/executor.md` explains how to choose and size an executor.
 #![doc(test(attr(deny(warnings))))]
+#![forbid(unsafe_code)]
 
 mod dedicated;
 mod default_pool;

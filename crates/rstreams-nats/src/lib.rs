@@ -20,6 +20,7 @@
 //! [`NatsError`] that names the URL, stream, consumer, subject or sequence concerned.
 //!
 //! The delivery guarantees, stated plainly, are in `docs/guide/nats.md`.
+#![forbid(unsafe_code)]
 
 mod connection;
 mod core;

@@ -892,3 +892,9 @@ impl<T: Send + 'static> Driver<T> {
         }
     }
 }
+
+impl<T> std::fmt::Debug for JetStreamSource<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JetStreamSource").finish_non_exhaustive()
+    }
+}

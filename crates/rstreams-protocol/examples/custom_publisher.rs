@@ -13,13 +13,13 @@ use rstreams_protocol::{Error, Publisher, Subscriber, Subscription};
 
 /// The publisher: cheap to clone, subscribed any number of times.
 #[derive(Clone)]
-pub struct Lines {
+pub(crate) struct Lines {
     text: Arc<str>,
 }
 
 impl Lines {
     /// Lines of `text`, numbered from 1.
-    pub fn new(text: &str) -> Self {
+    pub(crate) fn new(text: &str) -> Self {
         Lines { text: text.into() }
     }
 }

@@ -669,7 +669,6 @@ impl<P: Publisher<Item = T>, T: Send + 'static> CollectAndWait<T> for P {
         self.subscribe(rec);
         assert!(probe.wait_terminal(WAIT), "no terminal signal");
         assert!(probe.completed(), "failed: {:?}", probe.error());
-        let mut seen = probe.shared.seen.lock();
-        std::mem::take(&mut seen.items)
+        probe.take_items()
     }
 }

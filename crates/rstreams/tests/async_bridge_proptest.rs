@@ -11,37 +11,19 @@
 //! Cases: `RSTREAMS_PROPTEST_CASES` (default 256 for CI; run 10^4 or more by hand).
 #![cfg(feature = "futures")]
 
-mod common_flow;
+mod support;
 
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 
-use common_flow::{Sig, recorder};
 use futures_util::Stream;
 use proptest::prelude::*;
 use rstreams::bridge;
 use rstreams::executor::ManualExecutor;
 use rstreams::prelude::*;
 use rstreams_tck::checker::{CheckedSubscriber, checked};
-
-#[derive(Debug, Clone)]
-enum Op {
-    Request(u64),
-    Run,
-    Step,
-    Cancel,
-}
-
-fn op() -> impl Strategy<Value = Op> {
-    prop_oneof![
-        4 => (1u64..20).prop_map(Op::Request),
-        1 => Just(Op::Request(u64::MAX)),
-        3 => Just(Op::Run),
-        3 => Just(Op::Step),
-        1 => Just(Op::Cancel),
-    ]
-}
+use support::recorder;
 
 #[derive(Debug, Clone)]
 enum PollOp {
@@ -53,20 +35,13 @@ fn poll_op() -> impl Strategy<Value = PollOp> {
     prop_oneof![12 => Just(PollOp::Poll), 1 => Just(PollOp::Cancel)]
 }
 
-fn cases() -> u32 {
-    std::env::var("RSTREAMS_PROPTEST_CASES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(256)
-}
-
 proptest! {
-    #![proptest_config(ProptestConfig { cases: cases(), ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: support::cases(256), ..ProptestConfig::default() })]
 
     #[test]
     fn random_schedules_through_from_stream_break_no_rule(
         len in 0u64..100,
-        ops in proptest::collection::vec(op(), 1..40),
+        ops in proptest::collection::vec(support::op(20), 1..40),
     ) {
         let exec = ManualExecutor::new();
         let (rec, probe) = recorder::<u64>(0);
@@ -74,53 +49,10 @@ proptest! {
         let report = checked.report();
         bridge::from_stream(futures_util::stream::iter(0..len), Arc::new(exec.clone()))
             .subscribe(checked);
-        let mut requested = 0u64;
-        let mut cancelled = false;
-        let mut items = Vec::new();
-        let mut ended = None;
-        let mut collect = |probe: &common_flow::Probe<u64>, cancelled: bool| {
-            for sig in probe.drain_ready() {
-                prop_assert!(ended.is_none(), "signal after terminal");
-                match sig {
-                    Sig::Next(x) => {
-                        prop_assert!(!cancelled, "item after cancel settled");
-                        items.push(x);
-                    }
-                    Sig::Complete => ended = Some(true),
-                    Sig::Error(e) => prop_assert!(false, "unexpected error {e}"),
-                }
-            }
-            Ok(())
-        };
-        for op in ops {
-            match op {
-                Op::Request(n) => {
-                    if !cancelled {
-                        requested = requested.saturating_add(n);
-                        probe.request(n);
-                    }
-                }
-                Op::Run => { exec.run_until_idle(); }
-                Op::Step => { exec.step(); }
-                Op::Cancel => {
-                    probe.cancel();
-                    exec.run_until_idle();
-                    collect(&probe, false)?;
-                    cancelled = true;
-                }
-            }
-            collect(&probe, cancelled)?;
-        }
-        exec.run_until_idle();
-        collect(&probe, cancelled)?;
+        let out = support::drive(&exec, &probe, &ops)?;
         report.assert_clean();
-        probe.assert_clean();
-        prop_assert_eq!(&items, &(0..items.len() as u64).collect::<Vec<_>>());
-        prop_assert!(items.len() as u64 <= requested);
-        if !cancelled {
-            prop_assert_eq!(items.len() as u64, requested.min(len));
-            prop_assert_eq!(ended.is_some(), requested >= len);
-        }
+        prop_assert_eq!(&out.items, &(0..out.items.len() as u64).collect::<Vec<_>>());
+        out.check_len(len as usize)?;
     }
 
     #[test]

@@ -1,7 +1,6 @@
 //! flat_map / concat_map: results, concurrency and demand bounds, fairness, errors, panics,
 //! cancellation reaching every live inner, and inners signalling from other threads.
 
-#[path = "flat_support/mod.rs"]
 mod support;
 
 use std::sync::Arc;
@@ -30,7 +29,7 @@ fn merges_every_inner_item() {
 fn at_most_max_concurrency_inners_are_subscribed_at_once() {
     let inner = counted(5, |i| i);
     let inner2 = inner.clone();
-    let (probe, sub) = recorder(0);
+    let (sub, probe) = recorder(0);
     rstreams::range(0, 100)
         .flat_map_with(move |_| inner2.clone(), 3, 4)
         .subscribe(sub);
@@ -38,9 +37,9 @@ fn at_most_max_concurrency_inners_are_subscribed_at_once() {
     for _ in 0..250 {
         probe.request(2);
     }
-    assert!(probe.wait_terminal());
+    assert!(probe.wait_terminal(WAIT));
     assert_eq!(probe.len(), 500);
-    assert!(probe.with(|s| s.completed));
+    assert!(probe.completed());
     let c = &inner.counters;
     assert_eq!(c.subscribed.load(Ordering::SeqCst), 100);
     assert_eq!(c.alive(), 0, "every inner released");
@@ -53,17 +52,17 @@ fn at_most_max_concurrency_inners_are_subscribed_at_once() {
 fn inner_demand_is_bounded_by_prefetch() {
     let inner = counted(u64::MAX, |i| i);
     let inner2 = inner.clone();
-    let (probe, sub) = recorder(1);
+    let (sub, probe) = recorder(1);
     rstreams::range(0, 10)
         .flat_map_with(move |_| inner2.clone(), 4, 16)
         .subscribe(sub);
-    assert!(probe.wait_items(1));
+    assert!(probe.wait_items(1, WAIT));
     // One item went downstream; each of the 4 live inners was asked for at most 16.
     let produced = inner.counters.produced.load(Ordering::SeqCst);
     assert!(produced <= 4 * 16, "produced {produced}");
     assert_eq!(produced, 4 * 16, "each inner was asked for its prefetch");
     probe.request(100);
-    assert!(probe.wait_items(101));
+    assert!(probe.wait_items(101, WAIT));
     // In flight never exceeds delivered + what is buffered (4 x 16).
     let produced = inner.counters.produced.load(Ordering::SeqCst);
     assert!(produced <= 101 + 4 * 16, "produced {produced}");
@@ -76,12 +75,12 @@ fn inner_demand_is_bounded_by_prefetch() {
 fn inners_are_merged_round_robin() {
     // Two endless inners with full queues: the drain takes runs of at most one prefetch (32)
     // from each in turn, so the next 128 items downstream split evenly, in runs of <= 32.
-    let (probe, sub) = recorder(0);
+    let (sub, probe) = recorder(0);
     rstreams::from_iter(vec![0u64, 1])
         .flat_map_with(|k| rstreams::range(0, u64::MAX).map(move |_| k), 2, 32)
         .subscribe(sub);
     probe.request(128);
-    assert!(probe.wait_items(128));
+    assert!(probe.wait_items(128, WAIT));
     let items = probe.items();
     let ones = items.iter().filter(|&&k| k == 1).count();
     assert_eq!(ones, 64, "unfair split: {items:?}");
@@ -119,12 +118,12 @@ fn cancel_reaches_every_live_inner_and_the_outer_and_drops_buffers() {
     let inner = counted(u64::MAX, move |i| Tracked::new(i, &l2));
     let inner2 = inner.clone();
     let outer = counted(u64::MAX, |i| i);
-    let (probe, sub) = recorder(10);
+    let (sub, probe) = recorder(10);
     outer
         .clone()
         .flat_map_with(move |_| inner2.clone(), 8, 16)
         .subscribe(sub);
-    assert!(probe.wait_items(10));
+    assert!(probe.wait_items(10, WAIT));
     assert_eq!(inner.counters.alive(), 8);
     assert!(
         live.load(Ordering::SeqCst) > 10,
@@ -147,7 +146,7 @@ fn inner_error_fails_at_once_and_cancels_the_rest() {
     // and the error must not wait for demand.
     let inner = counted(u64::MAX, |i| i);
     let inner2 = inner.clone();
-    let (probe, sub) = recorder(0);
+    let (sub, probe) = recorder(0);
     rstreams::range(0, 5)
         .flat_map_with(
             move |x| {
@@ -161,8 +160,8 @@ fn inner_error_fails_at_once_and_cancels_the_rest() {
             8,
         )
         .subscribe(sub);
-    assert!(probe.wait_terminal());
-    let e = probe.with(|s| s.error.clone()).expect("failed");
+    assert!(probe.wait_terminal(WAIT));
+    let e = probe.error().expect("failed");
     assert_eq!(e.to_string(), "inner 3 failed");
     assert_eq!(inner.counters.subscribed.load(Ordering::SeqCst), 3);
     assert_eq!(inner.counters.alive(), 0);
@@ -223,7 +222,7 @@ fn inners_on_pool_threads_are_serialised_downstream() {
     let pool: Arc<dyn Scheduler> = Arc::new(ThreadPool::builder().workers(2).build().unwrap());
     for _ in 0..5 {
         let p = Arc::clone(&pool);
-        let (probe, sub) = recorder(0);
+        let (sub, probe) = recorder(0);
         rstreams::range(0, 40)
             .flat_map_with(
                 move |x| rstreams::range(x * 1000, 50).publish_on_with(Arc::clone(&p), 8),
@@ -234,8 +233,8 @@ fn inners_on_pool_threads_are_serialised_downstream() {
         for _ in 0..200 {
             probe.request(10);
         }
-        assert!(probe.wait_terminal());
-        assert!(probe.with(|s| s.completed));
+        assert!(probe.wait_terminal(WAIT));
+        assert!(probe.completed());
         let mut v = probe.items();
         v.sort();
         let want: Vec<u64> = (0..40).flat_map(|x| x * 1000..x * 1000 + 50).collect();
@@ -249,14 +248,11 @@ fn finished_inners_hold_their_place_until_drained() {
     // Inners complete at once, but their items wait for downstream demand: the outer must not
     // be asked for more publishers than max_concurrency meanwhile (else buffers grow unbounded).
     let outer = counted(1_000_000, |i| i);
-    let (probe, sub) = recorder(0);
-    outer
-        .clone()
-        .flat_map_with(rstreams::just, 4, 8)
-        .subscribe(sub);
+    let (sub, probe) = recorder(0);
+    outer.clone().flat_map_with(rstreams::just, 4, 8).subscribe(sub);
     assert_eq!(outer.counters.produced.load(Ordering::SeqCst), 4);
     probe.request(2);
-    assert!(probe.wait_items(2));
+    assert!(probe.wait_items(2, WAIT));
     assert_eq!(outer.counters.produced.load(Ordering::SeqCst), 6);
     probe.cancel();
     assert_eq!(outer.counters.alive(), 0);

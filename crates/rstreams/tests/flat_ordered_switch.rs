@@ -2,7 +2,6 @@
 //! a switch, errors and panics (rule 2.13 at the assembly site), and cancellation releasing
 //! every source and inner (drop counters).
 
-#[path = "flat_support/mod.rs"]
 mod support;
 
 use std::sync::Arc;
@@ -41,17 +40,17 @@ fn sequential_keeps_outer_order_with_inners_on_other_threads() {
 fn sequential_runs_inners_concurrently_and_bounds_each_buffer_by_prefetch() {
     let inner = counted(u64::MAX, |i| i);
     let inner2 = inner.clone();
-    let (probe, sub) = recorder(1);
+    let (sub, probe) = recorder(1);
     rstreams::range(0, 10)
         .flat_map_sequential(move |_| inner2.clone(), 3, 16)
         .subscribe(sub);
-    assert!(probe.wait_items(1));
+    assert!(probe.wait_items(1, WAIT));
     let c = &inner.counters;
     // Three inners live at once, each asked for exactly its prefetch: 3 x 16 produced.
     assert_eq!(c.max_alive.load(Ordering::SeqCst), 3);
     assert_eq!(c.produced.load(Ordering::SeqCst), 3 * 16);
     probe.request(40);
-    assert!(probe.wait_items(41));
+    assert!(probe.wait_items(41, WAIT));
     // Only the first inner is drained (it is endless); the others wait with full buffers.
     assert!(
         probe
@@ -74,12 +73,12 @@ fn sequential_cancel_releases_the_upstream_every_inner_and_every_buffered_item()
     let inner = counted(u64::MAX, move |i| Tracked::new(i, &l2));
     let inner2 = inner.clone();
     let outer = counted(u64::MAX, |i| i);
-    let (probe, sub) = recorder(5);
+    let (sub, probe) = recorder(5);
     outer
         .clone()
         .flat_map_sequential(move |_| inner2.clone(), 4, 8)
         .subscribe(sub);
-    assert!(probe.wait_items(5));
+    assert!(probe.wait_items(5, WAIT));
     assert!(
         live.load(Ordering::SeqCst) > 5,
         "later inners buffer meanwhile"
@@ -206,7 +205,7 @@ fn switch_carries_demand_over_exactly() {
     let inners: Vec<Manual> = (0..3).map(|_| Manual::default()).collect();
     let pick = inners.clone();
     let (tx, outer) = rstreams::emitter::<usize>(4);
-    let (probe, sub) = recorder(10);
+    let (sub, probe) = recorder(10);
     outer.switch_map(move |i| pick[i].clone()).subscribe(sub);
     tx.send(0).unwrap();
     let (a, b, c) = (&inners[0], &inners[1], &inners[2]);
@@ -238,11 +237,11 @@ fn switch_carries_demand_over_exactly() {
     assert!(b.cancelled());
     assert_eq!(c.requested(), 4);
     drop(tx); // the outer completes; the stream ends when the last inner does
-    assert!(!probe.with(|s| s.completed));
+    assert!(!probe.completed());
     c.emit(20);
     c.complete();
-    assert!(probe.wait_terminal());
-    assert!(probe.with(|s| s.completed));
+    assert!(probe.wait_terminal(WAIT));
+    assert!(probe.completed());
     assert_eq!(
         probe.items(),
         vec![0, 1, 2, 10, 11, 12, 13, 14, 15, 16, 17, 20]
@@ -268,11 +267,11 @@ fn switch_asks_an_endless_inner_for_exactly_the_demand() {
     let inner = counted(u64::MAX, |i| i);
     let inner2 = inner.clone();
     // 1000 > the 256 in flight: the inner is topped up as items go downstream, never beyond.
-    let (probe, sub) = recorder(1000);
+    let (sub, probe) = recorder(1000);
     let (tx, outer) = rstreams::emitter::<u64>(4);
     outer.switch_map(move |_| inner2.clone()).subscribe(sub);
     tx.send(0).unwrap();
-    assert!(probe.wait_items(1000));
+    assert!(probe.wait_items(1000, WAIT));
     assert_eq!(inner.counters.produced.load(Ordering::SeqCst), 1000);
     probe.cancel();
     assert_eq!(inner.counters.alive(), 0, "the inner is released on cancel");
@@ -284,7 +283,7 @@ fn switch_asks_an_endless_inner_for_exactly_the_demand() {
 fn switch_cancel_releases_upstream_and_current_inner_and_every_replaced_one() {
     let inner = counted(u64::MAX, |i| i);
     let inner2 = inner.clone();
-    let (probe, sub) = recorder(3);
+    let (sub, probe) = recorder(3);
     let (tx, outer) = rstreams::emitter::<u64>(4);
     outer.switch_map(move |_| inner2.clone()).subscribe(sub);
     for i in 0..5 {
@@ -320,7 +319,7 @@ fn switch_panic_in_the_mapper_is_a_rule_2_13_error_at_the_call_site() {
 fn switch_inner_overflow_is_a_rule_1_1_error() {
     let inner = Manual::default();
     let i2 = inner.clone();
-    let (probe, sub) = recorder(2);
+    let (sub, probe) = recorder(2);
     rstreams::just(0u64)
         .switch_map(move |_| i2.clone())
         .subscribe(sub);
@@ -328,8 +327,8 @@ fn switch_inner_overflow_is_a_rule_1_1_error() {
     inner.emit(1);
     inner.emit(2);
     inner.emit(3); // never asked for
-    assert!(probe.wait_terminal());
-    let e = probe.with(|s| s.error.clone()).expect("an error");
+    assert!(probe.wait_terminal(WAIT));
+    let e = probe.error().expect("an error");
     assert_eq!(e.rule(), Some(Rule::R1_1), "{e}");
     assert!(inner.cancelled());
 }

@@ -2,14 +2,14 @@
 //! undeliverable hook (rule 2.13), the upstream is cancelled, and the pool's worker survives.
 //! Its own binary: the hook is process-global.
 
-mod common_flow;
+mod support;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use common_flow::{WAIT, pool, recorder};
 use crossbeam_channel::bounded;
 use rstreams::prelude::*;
+use support::{WAIT, pool, recorder};
 
 struct Panicky;
 impl Subscriber<u64> for Panicky {

@@ -1,17 +1,17 @@
 //! `publish_on` and `subscribe_on`: delivery thread, demand batching, prefetch bound, errors,
 //! cancel, rejection of bad prefetch, and the reliability cases of issue 6 point 7.
 
-mod common_flow;
+mod support;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex as StdMutex};
 
-use common_flow::{Sig, recorder};
 use rstreams::executor::{ManualExecutor, Scheduler};
 use rstreams::prelude::*;
+use support::{Sig, recorder};
 
 fn pool(_name: &str) -> Arc<dyn Scheduler> {
-    common_flow::pool()
+    support::pool()
 }
 
 #[test]
@@ -190,7 +190,7 @@ fn fast_producer_slow_consumer_never_has_more_than_prefetch_in_flight() {
             |e| panic!("{e}"),
             || {},
         );
-    let deadline = std::time::Instant::now() + common_flow::WAIT;
+    let deadline = std::time::Instant::now() + support::WAIT;
     while !handle.is_done() {
         assert!(std::time::Instant::now() < deadline);
         std::thread::yield_now();

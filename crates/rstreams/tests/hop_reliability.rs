@@ -4,14 +4,14 @@
 //! `hop_publish_on.rs`; the undeliverable-hook case has its own binary, `hop_panic.rs`, because
 //! the hook is process-global.)
 
-mod common_flow;
+mod support;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use common_flow::{Sig, WAIT, pool, recorder};
 use crossbeam_channel::bounded;
 use rstreams::prelude::*;
+use support::{Sig, WAIT, pool, recorder};
 
 /// Counts live items.
 #[derive(Debug)]

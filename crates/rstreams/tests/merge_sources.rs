@@ -1,6 +1,5 @@
 //! merge: n sources, fairness, completion, errors, cancellation.
 
-#[path = "flat_support/mod.rs"]
 mod support;
 
 use std::sync::atomic::Ordering;
@@ -28,14 +27,14 @@ fn merges_n_sources_and_completes_after_all() {
 
 #[test]
 fn sources_take_turns() {
-    let (probe, sub) = recorder(0);
+    let (sub, probe) = recorder(0);
     let sources: Vec<_> = (0..3u64)
         .map(|k| rstreams::range(0, u64::MAX).map(move |_| k))
         .collect();
     rstreams::merge(sources, 16).subscribe(sub);
     // Runs of at most one prefetch (16) from each source in turn: 96 items split evenly.
     probe.request(96);
-    assert!(probe.wait_items(96));
+    assert!(probe.wait_items(96, WAIT));
     let items = probe.items();
     for k in 0..3 {
         assert_eq!(items.iter().filter(|&&x| x == k).count(), 32, "{items:?}");
@@ -53,9 +52,9 @@ fn sources_take_turns() {
 fn cancel_reaches_every_source() {
     let a = counted(u64::MAX, |i| i);
     let b = counted(u64::MAX, |i| i);
-    let (probe, sub) = recorder(5);
+    let (sub, probe) = recorder(5);
     a.clone().merge_with(b.clone(), 4).subscribe(sub);
-    assert!(probe.wait_items(5));
+    assert!(probe.wait_items(5, WAIT));
     assert_eq!(a.counters.alive() + b.counters.alive(), 2);
     probe.cancel();
     assert_eq!(a.counters.alive() + b.counters.alive(), 0);
@@ -65,14 +64,11 @@ fn cancel_reaches_every_source() {
 #[test]
 fn the_first_error_wins_and_cancels_the_others() {
     let a = counted(u64::MAX, |i| i);
-    let (probe, sub) = recorder(0);
+    let (sub, probe) = recorder(0);
     a.clone()
         .merge_with(rstreams::error::<u64>(Error::msg("b failed")), 4)
         .subscribe(sub);
-    assert!(probe.wait_terminal());
-    assert_eq!(
-        probe.with(|s| s.error.clone()).unwrap().to_string(),
-        "b failed"
-    );
+    assert!(probe.wait_terminal(WAIT));
+    assert_eq!(probe.error().unwrap().to_string(), "b failed");
     assert_eq!(a.counters.alive(), 0);
 }

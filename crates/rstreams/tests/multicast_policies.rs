@@ -1,7 +1,6 @@
 //! The multicast processor: fan-out, the three slow-consumer policies, terminal signals,
 //! cancellation dropping buffers, and `share` cancelling upstream after its last subscriber.
 
-#[path = "flat_support/mod.rs"]
 mod support;
 
 use std::sync::Arc;
@@ -15,19 +14,19 @@ use support::*;
 fn every_subscriber_gets_every_item() {
     // Both attach before any demand, so both see the stream from its first item.
     let hub = rstreams::range(0, 1000).multicast(16, SlowConsumer::Hold);
-    let (a, sa) = recorder(0);
-    let (b, sb) = recorder(0);
+    let (sa, a) = recorder(0);
+    let (sb, b) = recorder(0);
     hub.subscribe(sa);
     hub.subscribe(sb);
     a.request(u64::MAX);
     for _ in 0..100 {
         b.request(10);
     }
-    assert!(a.wait_terminal() && b.wait_terminal());
+    assert!(a.wait_terminal(WAIT) && b.wait_terminal(WAIT));
     let want: Vec<u64> = (0..1000).collect();
     assert_eq!(a.items(), want);
     assert_eq!(b.items(), want);
-    assert!(a.with(|s| s.completed) && b.with(|s| s.completed));
+    assert!(a.completed() && b.completed());
     a.assert_clean();
     b.assert_clean();
 }
@@ -36,24 +35,24 @@ fn every_subscriber_gets_every_item() {
 fn hold_keeps_everyone_to_the_slowest_buffer() {
     let up = counted(u64::MAX, |i| i);
     let hub = up.clone().multicast(8, SlowConsumer::Hold);
-    let (fast, sf) = recorder(0);
-    let (slow, ss) = recorder(0);
+    let (sf, fast) = recorder(0);
+    let (ss, slow) = recorder(0);
     hub.subscribe(sf);
     hub.subscribe(ss);
     // Finite demand: the upstream is synchronous and endless.
     fast.request(1000);
-    assert!(fast.wait_items(8));
+    assert!(fast.wait_items(8, WAIT));
     // The slow subscriber's buffer (8) is full: nothing more was asked of upstream.
     assert_eq!(up.counters.produced.load(Ordering::SeqCst), 8);
     assert_eq!(fast.len(), 8);
     slow.request(6);
-    assert!(slow.wait_items(6));
+    assert!(slow.wait_items(6, WAIT));
     // Room for 6 again (>= 75% of 8): one batch was asked for and reached the fast one.
-    assert!(fast.wait_items(14));
+    assert!(fast.wait_items(14, WAIT));
     assert_eq!(up.counters.produced.load(Ordering::SeqCst), 14);
     slow.cancel();
     // The slow one left: the fast one is held back by nobody.
-    assert!(fast.wait_items(1000));
+    assert!(fast.wait_items(1000, WAIT));
     fast.cancel();
     fast.assert_clean();
     slow.assert_clean();
@@ -62,16 +61,16 @@ fn hold_keeps_everyone_to_the_slowest_buffer() {
 #[test]
 fn drop_policy_counts_what_a_slow_subscriber_missed() {
     let hub = Multicast::<u64>::new(8);
-    let (fast, sf) = recorder(u64::MAX);
-    let (slow, ss) = recorder(0);
+    let (sf, fast) = recorder(u64::MAX);
+    let (ss, slow) = recorder(0);
     hub.subscribe(sf);
     let stats = hub.subscribe_with_policy(ss, SlowConsumer::Drop);
     rstreams::range(0, 100).subscribe(hub.clone());
-    assert!(fast.wait_terminal());
+    assert!(fast.wait_terminal(WAIT));
     assert_eq!(fast.len(), 100);
     assert_eq!(stats.lagged(), 92, "8 buffered, the rest dropped for it");
     slow.request(100);
-    assert!(slow.wait_terminal());
+    assert!(slow.wait_terminal(WAIT));
     assert_eq!(slow.items(), (0..8).collect::<Vec<_>>());
     assert_eq!(stats.delivered(), 8);
     fast.assert_clean();
@@ -81,15 +80,15 @@ fn drop_policy_counts_what_a_slow_subscriber_missed() {
 #[test]
 fn fail_policy_cuts_off_only_the_slow_subscriber() {
     let hub = Multicast::<u64>::new(4);
-    let (fast, sf) = recorder(u64::MAX);
-    let (slow, ss) = recorder(0);
+    let (sf, fast) = recorder(u64::MAX);
+    let (ss, slow) = recorder(0);
     hub.subscribe(sf);
     hub.subscribe_with_policy(ss, SlowConsumer::Fail);
     rstreams::range(0, 50).subscribe(hub.clone());
-    assert!(fast.wait_terminal());
+    assert!(fast.wait_terminal(WAIT));
     assert_eq!(fast.len(), 50);
-    assert!(slow.wait_terminal());
-    let e = slow.with(|s| s.error.clone()).expect("cut off");
+    assert!(slow.wait_terminal(WAIT));
+    let e = slow.error().expect("cut off");
     assert!(e.to_string().contains("buffer of 4"), "{e}");
     assert_eq!(slow.len(), 0);
     fast.assert_clean();
@@ -99,27 +98,27 @@ fn fail_policy_cuts_off_only_the_slow_subscriber() {
 #[test]
 fn errors_reach_everyone_at_once_and_late_subscribers_see_the_end() {
     let hub = Multicast::<u64>::new(4);
-    let (a, sa) = recorder(0);
-    let (b, sb) = recorder(0);
+    let (sa, a) = recorder(0);
+    let (sb, b) = recorder(0);
     hub.subscribe(sa);
     hub.subscribe(sb);
     rstreams::error::<u64>(Error::msg("boom")).subscribe(hub.clone());
-    assert!(a.wait_terminal() && b.wait_terminal());
-    assert_eq!(a.with(|s| s.error.clone()).unwrap().to_string(), "boom");
-    assert_eq!(b.with(|s| s.error.clone()).unwrap().to_string(), "boom");
-    let (late, sl) = recorder(0);
+    assert!(a.wait_terminal(WAIT) && b.wait_terminal(WAIT));
+    assert_eq!(a.error().unwrap().to_string(), "boom");
+    assert_eq!(b.error().unwrap().to_string(), "boom");
+    let (sl, late) = recorder(0);
     hub.subscribe(sl);
-    assert!(late.wait_terminal());
-    assert_eq!(late.with(|s| s.error.clone()).unwrap().to_string(), "boom");
+    assert!(late.wait_terminal(WAIT));
+    assert_eq!(late.error().unwrap().to_string(), "boom");
 
     let done = rstreams::range(0, 3).multicast(4, SlowConsumer::Hold);
-    let (first, sf) = recorder(u64::MAX);
+    let (sf, first) = recorder(u64::MAX);
     done.subscribe(sf);
-    assert!(first.wait_terminal());
-    let (late, sl) = recorder(0);
+    assert!(first.wait_terminal(WAIT));
+    let (sl, late) = recorder(0);
     done.subscribe(sl);
-    assert!(late.wait_terminal());
-    assert!(late.with(|s| s.completed && s.items.is_empty()));
+    assert!(late.wait_terminal(WAIT));
+    assert!(late.with(|s| s.completes == 1 && s.items.is_empty()));
 }
 
 #[test]
@@ -128,11 +127,11 @@ fn cancelling_drops_the_subscribers_buffer() {
     let l2 = Arc::clone(&live);
     let up = counted(u64::MAX, move |i| Tracked::new(i, &l2));
     let hub = up.clone().multicast(16, SlowConsumer::Hold);
-    let (a, sa) = recorder(1);
-    let (b, sb) = recorder(0);
+    let (sa, a) = recorder(1);
+    let (sb, b) = recorder(0);
     hub.subscribe(sa);
     hub.subscribe(sb);
-    assert!(a.wait_items(1));
+    assert!(a.wait_items(1, WAIT));
     assert!(live.load(Ordering::SeqCst) >= 16, "b holds a full buffer");
     b.cancel();
     a.cancel();
@@ -153,9 +152,9 @@ fn with_options_keeps_its_upstream_without_subscribers() {
     let hub = Multicast::<u64>::with_options(4, SlowConsumer::Hold, false);
     up.subscribe(hub.clone());
     assert_eq!(up.counters.alive(), 1);
-    let (a, sa) = recorder(2);
+    let (sa, a) = recorder(2);
     hub.subscribe(sa);
-    assert!(a.wait_items(2));
+    assert!(a.wait_items(2, WAIT));
     a.cancel();
     assert_eq!(
         up.counters.alive(),
@@ -169,10 +168,10 @@ fn share_connects_on_first_and_cancels_after_last_subscriber() {
     let up = counted(u64::MAX, |i| i);
     let shared = up.clone().share(8);
     assert_eq!(up.counters.subscribed.load(Ordering::SeqCst), 0, "lazy");
-    let (a, sa) = recorder(5);
+    let (sa, a) = recorder(5);
     shared.subscribe(sa);
-    assert!(a.wait_items(5));
-    let (b, sb) = recorder(3);
+    assert!(a.wait_items(5, WAIT));
+    let (sb, b) = recorder(3);
     shared.subscribe(sb);
     assert_eq!(
         up.counters.subscribed.load(Ordering::SeqCst),
@@ -180,14 +179,14 @@ fn share_connects_on_first_and_cancels_after_last_subscriber() {
         "second joins the first"
     );
     a.request(3);
-    assert!(b.wait_items(3));
+    assert!(b.wait_items(3, WAIT));
     a.cancel();
     assert_eq!(up.counters.alive(), 1);
     b.cancel();
     assert_eq!(up.counters.alive(), 0, "last one left: upstream cancelled");
-    let (c, sc) = recorder(2);
+    let (sc, c) = recorder(2);
     shared.subscribe(sc);
-    assert!(c.wait_items(2));
+    assert!(c.wait_items(2, WAIT));
     assert_eq!(c.items(), vec![0, 1], "a fresh connection starts over");
     assert_eq!(up.counters.subscribed.load(Ordering::SeqCst), 2);
     c.cancel();

@@ -1,13 +1,12 @@
 //! combine_latest, with_latest_from and zip3 (issue 15, item 7).
 
-mod ops_support;
 mod support;
 
-use ops_support::{Manual, Tracker};
 use proptest::prelude::*;
 use rstreams::Rule;
 use rstreams::prelude::*;
 use support::recorder;
+use support::{Manual, Tracker};
 
 #[test]
 fn combine_latest_emits_once_both_have_a_value() {

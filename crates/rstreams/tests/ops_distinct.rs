@@ -1,14 +1,13 @@
 //! distinct_by and distinct_until_changed (issue 15, item 5).
 
-mod ops_support;
 mod support;
 
 use std::collections::{HashSet, VecDeque};
 
-use ops_support::Tracker;
 use proptest::prelude::*;
 use rstreams::Rule;
 use rstreams::prelude::*;
+use support::Tracker;
 use support::recorder;
 
 /// The reference model: the same FIFO-bounded memory over a Vec.

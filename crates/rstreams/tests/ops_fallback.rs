@@ -1,15 +1,14 @@
 //! on_error_return, switch_if_empty, default_if_empty, start_with and timer (issue 15, item 9).
 
-mod ops_support;
 mod support;
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use ops_support::Tracker;
 use proptest::prelude::*;
 use rstreams::executor::{ManualExecutor, Scheduler};
 use rstreams::prelude::*;
+use support::Tracker;
 use support::recorder;
 
 fn failing_after(n: u64) -> BoxPublisher<u64> {

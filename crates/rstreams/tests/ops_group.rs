@@ -1,22 +1,21 @@
 //! group_by, window and window_timeout (issue 15, item 4), including the hang case.
 
-mod ops_support;
 mod support;
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use ops_support::{Manual, Tracker};
 use proptest::prelude::*;
 use rstreams::Rule;
 use rstreams::executor::{ManualExecutor, Scheduler};
 use rstreams::ops::GroupedPublisher;
 use rstreams::prelude::*;
+use support::{Manual, Tracker};
 use support::{Probe, recorder};
 
 /// Takes the groups the outer recorder received so far.
 fn take_groups<K, T>(outer: &Probe<GroupedPublisher<K, T>>) -> Vec<GroupedPublisher<K, T>> {
-    outer.shared.seen.lock().items.drain(..).collect()
+    outer.take_items()
 }
 
 #[test]

@@ -1,16 +1,15 @@
 //! debounce, throttle_first and sample on the ManualExecutor's virtual clock (issue 15, item 6).
 
-mod ops_support;
 mod support;
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use ops_support::{Manual, Tracker};
 use proptest::prelude::*;
 use rstreams::executor::{ManualExecutor, Scheduler};
 use rstreams::prelude::*;
 use support::recorder;
+use support::{Manual, Tracker};
 
 const MS: Duration = Duration::from_millis(1);
 

@@ -1,13 +1,12 @@
 //! take_until and skip_until (issue 15, item 2).
 
-mod ops_support;
 mod support;
 
-use ops_support::{Manual, Tracker};
 use proptest::prelude::*;
 use rstreams::Rule;
 use rstreams::prelude::*;
 use support::recorder;
+use support::{Manual, Tracker};
 
 #[test]
 fn take_until_relays_until_other_fires_then_cancels_both() {

@@ -1,16 +1,15 @@
 //! using(resource, make, release): released exactly once on complete, error, cancel and when
 //! the subscriber panics (issue 15, item 8).
 
-mod ops_support;
 mod support;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use ops_support::{Manual, Tracker};
 use rstreams::prelude::*;
 use rstreams::{Rule, Subscription};
 use support::{DropCounter, recorder};
+use support::{Manual, Tracker};
 
 /// A resource whose release is counted, and whose drop is counted too (to prove `release`,
 /// not a silent drop, consumed it).

@@ -1,15 +1,15 @@
 //! Overflow policies: what each keeps, drops (reported and counted) or fails with, and the hot
 //! sources that can only be subscribed through a policy.
 
-mod common_flow;
+mod support;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common_flow::{Sig, recorder};
 use rstreams::executor::ManualExecutor;
 use rstreams::overflow::{Overflow, OverflowPolicy, hot_emitter, interval};
 use rstreams::prelude::*;
+use support::{Sig, recorder};
 
 fn items<T: std::fmt::Debug>(sigs: Vec<Sig<T>>) -> Vec<T> {
     sigs.into_iter()

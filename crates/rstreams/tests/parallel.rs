@@ -4,14 +4,12 @@
 //!
 //! Cases: `RSTREAMS_PROPTEST_CASES` (default 128; run 10^4 or more by hand).
 
-mod common_flow;
 mod support;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
-use common_flow::Sig;
 use proptest::prelude::*;
 use rstreams::executor::{ManualExecutor, Scheduler, ThreadPool};
 use rstreams::prelude::*;
@@ -215,33 +213,8 @@ fn upstream_error_reaches_downstream_once() {
     assert!(e.to_string().starts_with("up"), "{e}");
 }
 
-#[derive(Debug, Clone)]
-enum Op {
-    Request(u64),
-    Run,
-    Step,
-    Cancel,
-}
-
-fn op() -> impl Strategy<Value = Op> {
-    prop_oneof![
-        4 => (1u64..40).prop_map(Op::Request),
-        1 => Just(Op::Request(u64::MAX)),
-        3 => Just(Op::Run),
-        3 => Just(Op::Step),
-        1 => Just(Op::Cancel),
-    ]
-}
-
-fn cases() -> u32 {
-    std::env::var("RSTREAMS_PROPTEST_CASES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(128)
-}
-
 proptest! {
-    #![proptest_config(ProptestConfig { cases: cases(), ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: support::cases(128), ..ProptestConfig::default() })]
 
     /// `ordered()` gives exactly the sequential map's prefix, never beyond demand, nothing after
     /// cancel, and completes exactly when everything was requested.
@@ -251,11 +224,11 @@ proptest! {
         rails in 1usize..5,
         prefetch in 1usize..9,
         drop_odd in any::<bool>(),
-        ops in proptest::collection::vec(op(), 1..40),
+        ops in proptest::collection::vec(support::op(40), 1..40),
     ) {
         let exec = ManualExecutor::new();
         let sched: Arc<dyn Scheduler> = Arc::new(exec.clone());
-        let (rec, probe) = common_flow::recorder::<u64>(0);
+        let (rec, probe) = recorder::<u64>(0);
         let checked = CheckedSubscriber::new(rec);
         let report = checked.report();
         rstreams::from_iter(input.clone())
@@ -271,54 +244,10 @@ proptest! {
             .filter(|x| !drop_odd || x % 2 == 0)
             .collect();
         exec.run_until_idle();
-        let mut requested = 0u64;
-        let mut cancelled = false;
-        let mut items = Vec::new();
-        let mut ended = None;
-        let mut collect = |probe: &common_flow::Probe<u64>, cancelled: bool| {
-            for sig in probe.drain_ready() {
-                prop_assert!(ended.is_none(), "signal after terminal");
-                match sig {
-                    Sig::Next(x) => {
-                        prop_assert!(!cancelled, "item after cancel settled");
-                        items.push(x);
-                    }
-                    Sig::Complete => ended = Some(true),
-                    Sig::Error(e) => prop_assert!(false, "unexpected error {e}"),
-                }
-            }
-            Ok(())
-        };
-        for op in ops {
-            match op {
-                Op::Request(n) => {
-                    if !cancelled {
-                        requested = requested.saturating_add(n);
-                        probe.request(n);
-                    }
-                }
-                Op::Run => { exec.run_until_idle(); }
-                Op::Step => { exec.step(); }
-                Op::Cancel => {
-                    probe.cancel();
-                    exec.run_until_idle();
-                    collect(&probe, false)?;
-                    cancelled = true;
-                }
-            }
-            collect(&probe, cancelled)?;
-        }
-        exec.run_until_idle();
-        collect(&probe, cancelled)?;
+        let out = support::drive(&exec, &probe, &ops)?;
         report.assert_clean();
-        probe.assert_clean();
-        prop_assert_eq!(&items[..], &expect[..items.len()]);
-        prop_assert!(items.len() as u64 <= requested);
-        if !cancelled {
-            let want = requested.min(expect.len() as u64);
-            prop_assert_eq!(items.len() as u64, want);
-            prop_assert_eq!(ended.is_some(), requested >= expect.len() as u64);
-        }
+        prop_assert_eq!(&out.items[..], &expect[..out.items.len().min(expect.len())]);
+        out.check_len(expect.len())?;
     }
 }
 

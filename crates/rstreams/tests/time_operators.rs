@@ -1,15 +1,15 @@
 //! Time operators on the ManualExecutor's virtual clock: no sleeps, exact instants.
 
-mod common_flow;
+mod support;
 
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common_flow::{Sig, recorder};
 use rstreams::executor::{ManualExecutor, Scheduler};
 use rstreams::prelude::*;
 use rstreams::time::TimedOut;
+use support::{Sig, recorder};
 
 fn manual() -> (ManualExecutor, Arc<dyn Scheduler>) {
     let exec = ManualExecutor::new();

@@ -1,6 +1,5 @@
 //! zip: pairing, bounded per-source buffers, completion cancelling the longer side.
 
-#[path = "flat_support/mod.rs"]
 mod support;
 
 use std::sync::Arc;
@@ -13,11 +12,11 @@ use support::*;
 #[test]
 fn pairs_items_in_order_and_stops_at_the_shorter() {
     let long = counted(u64::MAX, |i| i * 2);
-    let (probe, sub) = recorder(u64::MAX);
+    let (sub, probe) = recorder(u64::MAX);
     rstreams::range(0, 5).zip(long.clone(), 4).subscribe(sub);
-    assert!(probe.wait_terminal());
+    assert!(probe.wait_terminal(WAIT));
     assert_eq!(probe.items(), vec![(0, 0), (1, 2), (2, 4), (3, 6), (4, 8)]);
-    assert!(probe.with(|s| s.completed));
+    assert!(probe.completed());
     assert_eq!(long.counters.alive(), 0, "the longer side is cancelled");
     probe.assert_clean();
 }
@@ -26,11 +25,11 @@ fn pairs_items_in_order_and_stops_at_the_shorter() {
 fn a_fast_side_is_held_to_its_prefetch() {
     let fast = counted(u64::MAX, |i| i);
     let slow = counted(u64::MAX, |i| i);
-    let (probe, sub) = recorder(0);
+    let (sub, probe) = recorder(0);
     fast.clone().zip(slow.clone(), 8).subscribe(sub);
     assert_eq!(fast.counters.produced.load(Ordering::SeqCst), 8);
     probe.request(100);
-    assert!(probe.wait_items(100));
+    assert!(probe.wait_items(100, WAIT));
     let produced = fast.counters.produced.load(Ordering::SeqCst);
     assert!(produced <= 100 + 8, "fast side ran ahead: {produced}");
     probe.cancel();
@@ -43,15 +42,12 @@ fn an_error_on_either_side_fails_at_once_and_drops_buffers() {
     let live = Arc::new(AtomicU64::new(0));
     let l2 = Arc::clone(&live);
     let left = counted(u64::MAX, move |i| Tracked::new(i, &l2));
-    let (probe, sub) = recorder(0);
+    let (sub, probe) = recorder(0);
     left.clone()
         .zip(rstreams::error::<u64>(Error::msg("right failed")), 8)
         .subscribe(sub);
-    assert!(probe.wait_terminal());
-    assert_eq!(
-        probe.with(|s| s.error.clone()).unwrap().to_string(),
-        "right failed"
-    );
+    assert!(probe.wait_terminal(WAIT));
+    assert_eq!(probe.error().unwrap().to_string(), "right failed");
     assert_eq!(left.counters.alive(), 0);
     assert_eq!(live.load(Ordering::SeqCst), 0);
 }

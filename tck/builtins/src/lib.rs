@@ -11,6 +11,7 @@
 //!
 //! `make(n)` must return a publisher of exactly `n` items then `on_complete` (`u64::MAX`: an
 //! endless stream). [`Entry::with_failed`] adds a publisher that fails, for the 1.4/1.9 tests.
+#![forbid(unsafe_code)]
 
 use std::sync::Arc;
 

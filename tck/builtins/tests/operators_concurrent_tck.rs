@@ -4,26 +4,15 @@
 //!
 //! Property cases: `RSTREAMS_PROPTEST_CASES` (default 64 for CI; run by hand with 10000).
 
-use std::sync::{Arc, OnceLock};
-use std::time::Duration;
+mod common;
 
-use parking_lot::{Condvar, Mutex};
+use common::{Order, drive, failed};
 use proptest::prelude::*;
 use rstreams::PublisherExt;
-use rstreams::executor::{Scheduler, ThreadPool};
 use rstreams::multicast::{Multicast, SlowConsumer};
-use rstreams_protocol::{BoxPublisher, Error, Publisher, Subscriber, Subscription};
-use rstreams_tck::checker::{CheckedSubscriber, CheckerReport};
+use rstreams_protocol::{BoxPublisher, Error, Publisher};
 use rstreams_tck::processor::IdentityProcessorVerification;
 use rstreams_tck::publisher::PublisherVerification;
-
-fn failed<P>(op: impl FnOnce(BoxPublisher<u64>) -> P) -> BoxPublisher<P::Item>
-where
-    P: Publisher + Send + Sync + 'static,
-    P::Item: Send + 'static,
-{
-    op(rstreams::error::<u64>(Error::msg("upstream failed")).boxed()).boxed()
-}
 
 struct FlatMapV;
 impl PublisherVerification for FlatMapV {
@@ -117,65 +106,8 @@ rstreams_tck::identity_processor_verification_tests!(multicast, super::Multicast
 // ---------------------------------------------------------------------------------------------
 // Random request/cancel schedules through flat_map, under the protocol checker.
 
-fn pool() -> Arc<dyn Scheduler> {
-    static POOL: OnceLock<Arc<dyn Scheduler>> = OnceLock::new();
-    Arc::clone(
-        POOL.get_or_init(|| Arc::new(ThreadPool::builder().workers(2).build().expect("pool"))),
-    )
-}
-
-#[derive(Default)]
-struct Seen {
-    sub: Option<Arc<dyn Subscription>>,
-    items: u64,
-    done: bool,
-}
-
-#[derive(Clone, Default)]
-struct Driven(Arc<(Mutex<Seen>, Condvar)>);
-
-impl Subscriber<u64> for Driven {
-    fn on_subscribe(&mut self, s: Box<dyn Subscription>) {
-        self.0.0.lock().sub = Some(Arc::from(s));
-        self.0.1.notify_all();
-    }
-    fn on_next(&mut self, _: u64) {
-        self.0.0.lock().items += 1;
-        self.0.1.notify_all();
-    }
-    fn on_error(&mut self, _: Error) {
-        self.0.0.lock().done = true;
-        self.0.1.notify_all();
-    }
-    fn on_complete(&mut self) {
-        self.0.0.lock().done = true;
-        self.0.1.notify_all();
-    }
-}
-
-#[derive(Clone, Debug)]
-enum Op {
-    Request(u64),
-    Cancel,
-}
-
-fn op() -> impl Strategy<Value = Op> {
-    prop_oneof![
-        8 => (1u64..40).prop_map(Op::Request),
-        1 => Just(Op::Request(u64::MAX)),
-        1 => Just(Op::Cancel),
-    ]
-}
-
-fn cases() -> u32 {
-    std::env::var("RSTREAMS_PROPTEST_CASES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(64)
-}
-
 proptest! {
-    #![proptest_config(ProptestConfig { cases: cases(), ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: common::cases(), ..ProptestConfig::default() })]
 
     #[test]
     fn flat_map_schedules_never_break_the_protocol(
@@ -184,49 +116,9 @@ proptest! {
         concurrency in 1usize..5,
         prefetch in 1usize..9,
         hop in any::<bool>(),
-        ops in prop::collection::vec(op(), 1..12),
+        ops in prop::collection::vec(common::op(), 1..12),
     ) {
-        let report = CheckerReport::new();
-        let driven = Driven::default();
-        let subscriber = CheckedSubscriber::with_report(driven.clone(), report.clone());
-        let p = if hop {
-            let s = pool();
-            rstreams::range(0, outer)
-                .flat_map_with(move |x| rstreams::range(x * 100, inner).publish_on_with(Arc::clone(&s), 4), concurrency, prefetch)
-                .boxed()
-        } else {
-            rstreams::range(0, outer)
-                .flat_map_with(move |x| rstreams::range(x * 100, inner), concurrency, prefetch)
-                .boxed()
-        };
-        p.subscribe(subscriber);
-        let sub = driven.0.0.lock().sub.clone().expect("on_subscribe is synchronous");
-        let mut requested: u64 = 0;
-        let mut cancelled = false;
-        for o in &ops {
-            match o {
-                Op::Request(n) => { requested = requested.saturating_add(*n); sub.request(*n); }
-                Op::Cancel => { cancelled = true; sub.cancel(); }
-            }
-        }
-        let total = outer * inner;
-        if !cancelled {
-            // Everything requested (up to the total) must arrive; then top up and expect completion.
-            let want = requested.min(total);
-            let (lock, cv) = &*driven.0;
-            let mut seen = lock.lock();
-            let deadline = std::time::Instant::now() + Duration::from_secs(20);
-            while seen.items < want && !seen.done {
-                prop_assert!(!cv.wait_until(&mut seen, deadline).timed_out(), "stalled at {} of {}", seen.items, want);
-            }
-            drop(seen);
-            sub.request(u64::MAX);
-            let mut seen = lock.lock();
-            while !seen.done {
-                prop_assert!(!cv.wait_until(&mut seen, deadline).timed_out(), "no completion after {} of {}", seen.items, total);
-            }
-            prop_assert_eq!(seen.items, total);
-        }
-        report.assert_clean();
+        let (p, want) = common::flat_ranges(false, outer, inner, concurrency, prefetch, hop);
+        drive(p, 0, &ops, &want, Order::Any)?;
     }
 }

@@ -15,7 +15,7 @@ use rstreams_protocol::{Error, Publisher, Subscriber, Subscription};
 
 /// How the processor is broken.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ProcFault {
+pub(crate) enum ProcFault {
     /// Correct.
     None,
     /// An upstream error waits for downstream demand (4.2).
@@ -50,7 +50,7 @@ struct Shared<T> {
 }
 
 /// The publisher side; [`input`](Broadcast::input) is the subscriber side.
-pub struct Broadcast<T> {
+pub(crate) struct Broadcast<T> {
     shared: Arc<Shared<T>>,
 }
 
@@ -63,7 +63,7 @@ impl<T> Clone for Broadcast<T> {
 }
 
 /// The subscriber side.
-pub struct BroadcastInput<T> {
+pub(crate) struct BroadcastInput<T> {
     shared: Arc<Shared<T>>,
     subscribed: bool,
 }
@@ -72,7 +72,7 @@ pub struct BroadcastInput<T> {
 const HOLD: usize = 16;
 
 impl<T: Clone + Send + 'static> Broadcast<T> {
-    pub fn new(fault: ProcFault, coordinated: bool) -> Self {
+    pub(crate) fn new(fault: ProcFault, coordinated: bool) -> Self {
         Self {
             shared: Arc::new(Shared {
                 fault,
@@ -89,7 +89,7 @@ impl<T: Clone + Send + 'static> Broadcast<T> {
         }
     }
 
-    pub fn input(&self) -> BroadcastInput<T> {
+    pub(crate) fn input(&self) -> BroadcastInput<T> {
         BroadcastInput {
             shared: Arc::clone(&self.shared),
             subscribed: false,

@@ -10,7 +10,7 @@ use rstreams_protocol::{Error, Publisher, Rule, Subscriber, Subscription};
 
 /// One way to be wrong.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Fault {
+pub(crate) enum Fault {
     /// Correct behaviour.
     None,
     /// The first request gets one item more than it asked for (1.1).
@@ -63,7 +63,7 @@ pub enum Fault {
 
 /// A publisher of `count` numbers (`u64::MAX`: endless), or of one error when `failed`.
 #[derive(Clone, Debug)]
-pub struct FaultyPublisher {
+pub(crate) struct FaultyPublisher {
     pub count: u64,
     pub fault: Fault,
     pub failed: bool,
@@ -73,7 +73,7 @@ pub struct FaultyPublisher {
 
 impl FaultyPublisher {
     /// A publisher of `count` items (or of one error when `failed`) with `fault`.
-    pub fn new(count: u64, fault: Fault, failed: bool) -> Self {
+    pub(crate) fn new(count: u64, fault: Fault, failed: bool) -> Self {
         Self {
             count,
             fault,

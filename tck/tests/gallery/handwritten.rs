@@ -82,16 +82,16 @@ fn call(f: impl FnOnce()) -> bool {
 // "unbounded" on the next request(1).
 
 /// Items per run of the reference publisher's send loop.
-pub const JVM_BATCH: i64 = 1024;
+pub(crate) const JVM_BATCH: i64 = 1024;
 
 /// The JVM reference publisher's shape, with its demand bugs.
-pub struct JvmAsyncIterableShape {
+pub(crate) struct JvmAsyncIterableShape {
     n: u64,
 }
 
 impl JvmAsyncIterableShape {
     /// A stream of `n` items.
-    pub fn new(n: u64) -> Self {
+    pub(crate) fn new(n: u64) -> Self {
         JvmAsyncIterableShape { n }
     }
 }
@@ -172,16 +172,16 @@ impl Publisher for JvmAsyncIterableShape {
 // that ("eventually"); the TCK must pass it.
 
 /// Items per run of the legal mailbox publisher.
-pub const MAILBOX_BATCH: u64 = 1024;
+pub(crate) const MAILBOX_BATCH: u64 = 1024;
 
 /// A legal mailbox publisher whose cancel waits behind the batch in flight.
-pub struct MailboxPublisher {
+pub(crate) struct MailboxPublisher {
     n: u64,
 }
 
 impl MailboxPublisher {
     /// A stream of `n` items.
-    pub fn new(n: u64) -> Self {
+    pub(crate) fn new(n: u64) -> Self {
         MailboxPublisher { n }
     }
 }
@@ -256,7 +256,7 @@ impl Publisher for MailboxPublisher {
 
 /// A synchronous publisher's bug.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum SyncBug {
+pub(crate) enum SyncBug {
     /// The drain loop counts the demand per batch of `BIG_BATCH` items and forgets the last
     /// item of each batch: it over-delivers by one per full batch, which only requests larger
     /// than the batch reveal.
@@ -267,20 +267,20 @@ pub enum SyncBug {
 
 /// Batch size of [`SyncBug::MiscountLastOfBatch`]: larger than any request the TCK made
 /// before it swept request sizes.
-pub const BIG_BATCH: u64 = 100_000;
+pub(crate) const BIG_BATCH: u64 = 100_000;
 
 /// How often [`SyncBug::StaleCancelCheck`] looks at its cancelled flag.
-pub const CANCEL_CHECK_EVERY: u64 = 10_000;
+pub(crate) const CANCEL_CHECK_EVERY: u64 = 10_000;
 
 /// A synchronous drain-loop publisher with one bug.
-pub struct SyncPublisher {
+pub(crate) struct SyncPublisher {
     n: u64,
     bug: SyncBug,
 }
 
 impl SyncPublisher {
     /// A stream of `n` items with `bug`.
-    pub fn new(n: u64, bug: SyncBug) -> Self {
+    pub(crate) fn new(n: u64, bug: SyncBug) -> Self {
         SyncPublisher { n, bug }
     }
 }

@@ -1,3 +1,3 @@
 //! Support code for the gallery self-tests.
 
-pub mod faulty;
+pub(crate) mod faulty;

@@ -12,7 +12,7 @@ use rstreams_tck::subscriber::{
 
 /// What is wrong with the subscriber.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Flaw {
+pub(crate) enum Flaw {
     /// Nothing: a correct subscriber (the control).
     None,
     /// Never requests (its puppet ignores `trigger_request` too): 2.1.
@@ -79,7 +79,7 @@ impl SubscriberPuppet for Puppet {
 }
 
 /// The subscriber: requests 2 up front and 1 per item; optionally stops after some items.
-pub struct Broken {
+pub(crate) struct Broken {
     flaw: Flaw,
     probe: Option<WhiteboxProbe<u64>>,
     shared: Option<Arc<Shared>>,
@@ -89,7 +89,11 @@ pub struct Broken {
 }
 
 impl Broken {
-    pub fn new(flaw: Flaw, probe: Option<WhiteboxProbe<u64>>, stop_after: Option<u64>) -> Self {
+    pub(crate) fn new(
+        flaw: Flaw,
+        probe: Option<WhiteboxProbe<u64>>,
+        stop_after: Option<u64>,
+    ) -> Self {
         Broken {
             flaw,
             probe,
@@ -242,7 +246,7 @@ impl Drop for Broken {
 }
 
 /// `Broken` under the whitebox suite.
-pub struct Whitebox(pub Flaw);
+pub(crate) struct Whitebox(pub Flaw);
 
 impl SubscriberWhiteboxVerification for Whitebox {
     type Item = u64;
@@ -256,7 +260,7 @@ impl SubscriberWhiteboxVerification for Whitebox {
 
 /// A correct synchronous subscriber whose verification claims it processes asynchronously
 /// (rule 2.2): it registers items on the delivering thread.
-pub struct ClaimsAsync;
+pub(crate) struct ClaimsAsync;
 
 impl SubscriberWhiteboxVerification for ClaimsAsync {
     type Item = u64;
@@ -273,7 +277,7 @@ impl SubscriberWhiteboxVerification for ClaimsAsync {
 
 /// `Broken` under the blackbox suite; it stops (cancels) after 5 items so that the tests of
 /// what follows a cancel have one.
-pub struct Blackbox(pub Flaw);
+pub(crate) struct Blackbox(pub Flaw);
 
 impl SubscriberBlackboxVerification for Blackbox {
     type Item = u64;
@@ -288,14 +292,14 @@ impl SubscriberBlackboxVerification for Blackbox {
 
 /// A subscriber that requests only when told to from outside (JVM issue #233): it passes the
 /// blackbox suite only through the `trigger_request` hook.
-pub struct Triggered {
+pub(crate) struct Triggered {
     subscription: Option<Box<dyn Subscription>>,
     done: bool,
 }
 
 impl Triggered {
     /// Starts the flow: one item at a time from now on.
-    pub fn start(&mut self) {
+    pub(crate) fn start(&mut self) {
         if let Some(s) = &self.subscription {
             s.request(1);
         }
@@ -334,7 +338,7 @@ impl Drop for Triggered {
 }
 
 /// `Triggered` under the blackbox suite, with (`true`) or without the hook.
-pub struct TriggeredBlackbox(pub bool);
+pub(crate) struct TriggeredBlackbox(pub bool);
 
 impl SubscriberBlackboxVerification for TriggeredBlackbox {
     type Item = u64;
@@ -357,7 +361,7 @@ impl SubscriberBlackboxVerification for TriggeredBlackbox {
 
 /// A correct synchronous subscriber whose blackbox verification claims it processes
 /// asynchronously (rule 2.2): it requests from inside `on_next`.
-pub struct BlackboxClaimsAsync;
+pub(crate) struct BlackboxClaimsAsync;
 
 impl SubscriberBlackboxVerification for BlackboxClaimsAsync {
     type Item = u64;

@@ -1,6 +1,7 @@
 //! A user's crate in miniature: one publisher of its own (here the protocol crate's reference
 //! range under the user's name). `examples/tck.rs` gets the TCK report over it in two lines;
 //! `tests/report.rs` runs that example as a user would.
+#![forbid(unsafe_code)]
 
 use rstreams_protocol::reference::RangePublisher;
 use rstreams_protocol::{Publisher, Subscriber};

@@ -7,18 +7,18 @@ use std::sync::mpsc;
 
 /// Counts how many payloads were dropped (run or not).
 #[derive(Clone, Default)]
-pub struct DropCounter(pub Arc<AtomicUsize>);
+pub(crate) struct DropCounter(pub Arc<AtomicUsize>);
 
 impl DropCounter {
-    pub fn payload(&self) -> Payload {
+    pub(crate) fn payload(&self) -> Payload {
         Payload(Arc::clone(&self.0))
     }
-    pub fn get(&self) -> usize {
+    pub(crate) fn get(&self) -> usize {
         self.0.load(Ordering::SeqCst)
     }
 }
 
-pub struct Payload(Arc<AtomicUsize>);
+pub(crate) struct Payload(Arc<AtomicUsize>);
 
 impl Drop for Payload {
     fn drop(&mut self) {
@@ -27,21 +27,21 @@ impl Drop for Payload {
 }
 
 /// A one-shot gate (a latch): `GateWaiter::wait` blocks until `GateOpener::open`.
-pub fn gate() -> (GateOpener, GateWaiter) {
+pub(crate) fn gate() -> (GateOpener, GateWaiter) {
     let (tx, rx) = mpsc::sync_channel(1);
     (GateOpener(tx), GateWaiter(rx))
 }
 
-pub struct GateOpener(mpsc::SyncSender<()>);
+pub(crate) struct GateOpener(mpsc::SyncSender<()>);
 impl GateOpener {
-    pub fn open(self) {
+    pub(crate) fn open(self) {
         let _ = self.0.send(());
     }
 }
 
-pub struct GateWaiter(mpsc::Receiver<()>);
+pub(crate) struct GateWaiter(mpsc::Receiver<()>);
 impl GateWaiter {
-    pub fn wait(self) {
+    pub(crate) fn wait(self) {
         let _ = self.0.recv();
     }
 }

@@ -13,7 +13,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-pub struct NatsServer {
+pub(crate) struct NatsServer {
     child: Option<Child>,
     pub port: u16,
     pub store: PathBuf,
@@ -43,7 +43,7 @@ fn in_ci() -> bool {
 }
 
 /// Starts a server, or skips (returns `None`) when none is installed, or panics under CI.
-pub fn server() -> Option<NatsServer> {
+pub(crate) fn server() -> Option<NatsServer> {
     match NatsServer::start() {
         Ok(s) => Some(s),
         Err(why) if in_ci() => panic!("CI=true and the NATS server cannot start: {why}"),
@@ -64,7 +64,7 @@ fn free_port() -> u16 {
 static NEXT: AtomicU64 = AtomicU64::new(0);
 
 impl NatsServer {
-    pub fn start() -> Result<NatsServer, String> {
+    pub(crate) fn start() -> Result<NatsServer, String> {
         let exe = executable().ok_or("nats-server not found (set RSTREAMS_NATS_SERVER)")?;
         let store = std::env::temp_dir().join(format!(
             "rstreams-nats-{}-{}",
@@ -111,12 +111,12 @@ impl NatsServer {
         Err("nats-server did not listen within 10 s".into())
     }
 
-    pub fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         format!("nats://127.0.0.1:{}", self.port)
     }
 
     /// Kills the server (by pid) and waits for it to exit.
-    pub fn kill(&mut self) {
+    pub(crate) fn kill(&mut self) {
         if let Some(mut c) = self.child.take() {
             let _ = c.kill();
             let _ = c.wait();
@@ -124,7 +124,7 @@ impl NatsServer {
     }
 
     /// Starts it again on the same port with the same store: streams and consumers survive.
-    pub fn restart(&mut self) {
+    pub(crate) fn restart(&mut self) {
         self.kill();
         self.launch().expect("nats-server restarts");
     }

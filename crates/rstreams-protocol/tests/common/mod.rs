@@ -8,7 +8,7 @@ use rstreams_protocol::{Error, Subscriber, Subscription};
 
 /// One observed signal.
 #[derive(Debug, Clone)]
-pub enum Signal {
+pub(crate) enum Signal {
     Next(u64),
     Error(Error),
     Complete,
@@ -16,17 +16,17 @@ pub enum Signal {
 
 /// What the recorder saw, shared with the test.
 #[derive(Default)]
-pub struct Log {
+pub(crate) struct Log {
     pub signals: Mutex<Vec<Signal>>,
     pub subscription: Mutex<Option<Arc<dyn Subscription>>>,
     pub dropped: AtomicUsize,
 }
 
 impl Log {
-    pub fn new() -> Arc<Self> {
+    pub(crate) fn new() -> Arc<Self> {
         Arc::new(Self::default())
     }
-    pub fn items(&self) -> Vec<u64> {
+    pub(crate) fn items(&self) -> Vec<u64> {
         self.signals
             .lock()
             .unwrap()
@@ -37,7 +37,7 @@ impl Log {
             })
             .collect()
     }
-    pub fn completed(&self) -> usize {
+    pub(crate) fn completed(&self) -> usize {
         self.signals
             .lock()
             .unwrap()
@@ -45,7 +45,7 @@ impl Log {
             .filter(|s| matches!(s, Signal::Complete))
             .count()
     }
-    pub fn errors(&self) -> Vec<Error> {
+    pub(crate) fn errors(&self) -> Vec<Error> {
         self.signals
             .lock()
             .unwrap()
@@ -56,18 +56,18 @@ impl Log {
             })
             .collect()
     }
-    pub fn subscription(&self) -> Arc<dyn Subscription> {
+    pub(crate) fn subscription(&self) -> Arc<dyn Subscription> {
         self.subscription
             .lock()
             .unwrap()
             .clone()
             .expect("subscribed")
     }
-    pub fn is_dropped(&self) -> bool {
+    pub(crate) fn is_dropped(&self) -> bool {
         self.dropped.load(Ordering::SeqCst) > 0
     }
     /// Everything after the first terminal signal (must be empty: rule 1.7).
-    pub fn after_terminal(&self) -> usize {
+    pub(crate) fn after_terminal(&self) -> usize {
         let s = self.signals.lock().unwrap();
         match s
             .iter()
@@ -80,10 +80,10 @@ impl Log {
 }
 
 /// What the recorder does inside `on_next`.
-pub type OnNext = Box<dyn FnMut(u64, &dyn Subscription) + Send>;
+pub(crate) type OnNext = Box<dyn FnMut(u64, &dyn Subscription) + Send>;
 
 /// Records every signal; requests `initial` in `on_subscribe`; runs `on_next_hook` per item.
-pub struct Recorder {
+pub(crate) struct Recorder {
     log: Arc<Log>,
     initial: u64,
     sub: Option<Arc<dyn Subscription>>,
@@ -91,7 +91,7 @@ pub struct Recorder {
 }
 
 impl Recorder {
-    pub fn new(log: &Arc<Log>, initial: u64) -> Self {
+    pub(crate) fn new(log: &Arc<Log>, initial: u64) -> Self {
         Recorder {
             log: Arc::clone(log),
             initial,
@@ -99,7 +99,10 @@ impl Recorder {
             hook: None,
         }
     }
-    pub fn with_hook(mut self, hook: impl FnMut(u64, &dyn Subscription) + Send + 'static) -> Self {
+    pub(crate) fn with_hook(
+        mut self,
+        hook: impl FnMut(u64, &dyn Subscription) + Send + 'static,
+    ) -> Self {
         self.hook = Some(Box::new(hook));
         self
     }

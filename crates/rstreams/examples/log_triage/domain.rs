@@ -2,15 +2,15 @@
 //! synthetic log lines, their parser, and per-window statistics. No streaming code here.
 
 /// The services that log.
-pub const SERVICES: [&str; 8] = [
+pub(crate) const SERVICES: [&str; 8] = [
     "auth", "billing", "cart", "db", "edge", "search", "mail", "ui",
 ];
 
 /// Lines per statistics window.
-pub const WINDOW: usize = 10_000;
+pub(crate) const WINDOW: usize = 10_000;
 
 /// Line `i` of the synthetic log (deterministic: a SplitMix64 hash of `i`).
-pub fn line(i: u64) -> String {
+pub(crate) fn line(i: u64) -> String {
     let mut z = i.wrapping_add(0x9E37_79B9_7F4A_7C15);
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
@@ -31,7 +31,7 @@ pub fn line(i: u64) -> String {
 
 /// One parsed line.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Record {
+pub(crate) struct Record {
     /// Index into [`SERVICES`].
     pub svc: usize,
     /// Logged at level ERROR.
@@ -41,7 +41,7 @@ pub struct Record {
 }
 
 /// Parses one line; `None` for a malformed one.
-pub fn parse(line: &str) -> Option<Record> {
+pub(crate) fn parse(line: &str) -> Option<Record> {
     let (mut svc, mut error, mut latency_us) = (None, None, None);
     for field in line.split(' ') {
         let Some((key, value)) = field.split_once('=') else {
@@ -63,7 +63,7 @@ pub fn parse(line: &str) -> Option<Record> {
 
 /// Per-service figures of one window.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct WindowStats {
+pub(crate) struct WindowStats {
     /// ERROR lines per service.
     pub errors: [u32; 8],
     /// Median latency per service (0 if the service did not log).
@@ -73,7 +73,7 @@ pub struct WindowStats {
 }
 
 /// The statistics of one window of records.
-pub fn window_stats(records: &[Record]) -> WindowStats {
+pub(crate) fn window_stats(records: &[Record]) -> WindowStats {
     let mut latencies: [Vec<u32>; 8] = Default::default();
     let mut errors = [0u32; 8];
     for r in records {
@@ -97,7 +97,7 @@ pub fn window_stats(records: &[Record]) -> WindowStats {
 }
 
 /// The reference: every window computed on one thread, in order.
-pub fn sequential(lines: u64) -> Vec<WindowStats> {
+pub(crate) fn sequential(lines: u64) -> Vec<WindowStats> {
     let records: Vec<Record> = (0..lines).filter_map(|i| parse(&line(i))).collect();
     records.chunks(WINDOW).map(window_stats).collect()
 }

@@ -654,3 +654,21 @@ impl<F> crate::diag::bill::BufferBill for FromStreamFn<F> {
         rows.push(stream_row("from_stream_fn", self.loc));
     }
 }
+
+impl<St> std::fmt::Debug for Oks<St> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Oks").finish_non_exhaustive()
+    }
+}
+
+impl<St> std::fmt::Debug for TryItems<St> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TryItems").finish_non_exhaustive()
+    }
+}
+
+impl<F> std::fmt::Debug for Once<F> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Once").finish_non_exhaustive()
+    }
+}

@@ -10,7 +10,7 @@ use parking_lot::Mutex;
 use rstreams_protocol::pull::{self, Source, Step};
 use rstreams_protocol::{Error, Publisher, Rule, Subscriber, Subscription, report_undeliverable};
 
-use super::relay::{MainLane, Pushed, Waker, pull_main, pull_one};
+use super::relay::{MainHost, MainIn, MainLane, Waker, pull_main, pull_one};
 use crate::flat::Zip;
 use crate::stage::{Loc, closure_panic, guard, reject};
 
@@ -410,24 +410,8 @@ struct WCore<T, U, F> {
 }
 
 impl<T, U, F> WCore<T, U, F> {
-    fn over(st: &WState<T, U>) -> bool {
+    fn ended(st: &WState<T, U>) -> bool {
         st.cancelled || st.error.is_some() || st.other_empty
-    }
-    fn fail(&self, error: Error) {
-        let subs = {
-            let mut st = self.state.lock();
-            if Self::over(&st) {
-                drop(st);
-                report_undeliverable(error);
-                return;
-            }
-            st.error = Some(error);
-            [st.main.take_sub(), st.other.take()]
-        };
-        for s in subs.into_iter().flatten() {
-            s.cancel();
-        }
-        self.waker.wake();
     }
 }
 
@@ -467,70 +451,45 @@ where
         );
         // Reactor's order: `other` first, so a synchronous `other` has a value before the
         // upstream's first item.
-        if WCore::<_, _, F>::over(&core.state.lock()) {
+        if WCore::<_, _, F>::ended(&core.state.lock()) {
             return;
         }
         self.other.subscribe(LatestIn {
             core: Arc::clone(&core),
         });
-        if WCore::<_, _, F>::over(&core.state.lock()) {
+        if WCore::<_, _, F>::ended(&core.state.lock()) {
             return;
         }
-        self.upstream.subscribe(WMainIn { core });
+        self.upstream.subscribe(MainIn(core));
     }
 }
 
-struct WMainIn<T, U, F> {
-    core: Arc<WCore<T, U, F>>,
-}
-
-impl<T: Send + 'static, U, F> Subscriber<T> for WMainIn<T, U, F> {
-    fn on_subscribe(&mut self, s: Box<dyn Subscription>) {
-        let s: Arc<dyn Subscription> = Arc::from(s);
-        let accepted = {
-            let mut st = self.core.state.lock();
-            !WCore::<T, U, F>::over(&st) && st.main.accept(&s)
-        };
-        if accepted {
-            self.core.waker.wake();
-        } else {
-            s.cancel();
-        }
+impl<T, U, F> MainHost<T> for WCore<T, U, F> {
+    type State = WState<T, U>;
+    fn state(&self) -> &Mutex<WState<T, U>> {
+        &self.state
     }
-    fn on_next(&mut self, item: T) {
-        let pushed = {
-            let mut st = self.core.state.lock();
-            if WCore::<T, U, F>::over(&st) {
-                return;
-            }
-            if st.latest.is_none() {
-                // Nothing to combine with yet: dropped, its demand asked for again.
-                st.main.arrived().map(|()| Pushed::Queued)
-            } else {
-                Ok(st.main.push(item))
-            }
-        };
-        match pushed {
-            Ok(Pushed::Queued) => self.core.waker.wake(),
-            _ => self.core.fail(
-                Error::violation(Rule::R1_1, "the upstream sent more items than requested")
-                    .at_stage(self.core.loc),
-            ),
-        }
+    fn lane(st: &mut WState<T, U>) -> &mut MainLane<T> {
+        &mut st.main
     }
-    fn on_error(&mut self, error: Error) {
-        self.core.fail(error);
+    fn other(st: &mut WState<T, U>) -> &mut Option<Arc<dyn Subscription>> {
+        &mut st.other
     }
-    fn on_complete(&mut self) {
-        let other = {
-            let mut st = self.core.state.lock();
-            st.main.completed();
-            st.other.take()
-        };
-        if let Some(o) = other {
-            o.cancel();
-        }
-        self.core.waker.wake();
+    fn error(st: &mut WState<T, U>) -> &mut Option<Error> {
+        &mut st.error
+    }
+    fn over(&self, st: &WState<T, U>) -> bool {
+        Self::ended(st)
+    }
+    /// Nothing to combine with yet: dropped, its demand asked for again.
+    fn drops(&self, st: &WState<T, U>) -> bool {
+        st.latest.is_none()
+    }
+    fn waker(&self) -> &Waker {
+        &self.waker
+    }
+    fn loc(&self) -> Loc {
+        self.loc
     }
 }
 
@@ -543,7 +502,7 @@ impl<T, U, F> Subscriber<U> for LatestIn<T, U, F> {
         let s: Arc<dyn Subscription> = Arc::from(s);
         let accepted = {
             let mut st = self.core.state.lock();
-            if WCore::<T, U, F>::over(&st) || st.other_subscribed || st.main.complete {
+            if WCore::<T, U, F>::ended(&st) || st.other_subscribed || st.main.complete {
                 false
             } else {
                 st.other_subscribed = true;
@@ -559,7 +518,7 @@ impl<T, U, F> Subscriber<U> for LatestIn<T, U, F> {
     }
     fn on_next(&mut self, item: U) {
         let mut st = self.core.state.lock();
-        if !WCore::<T, U, F>::over(&st) {
+        if !WCore::<T, U, F>::ended(&st) {
             st.latest = Some(item);
         }
     }
@@ -570,7 +529,7 @@ impl<T, U, F> Subscriber<U> for LatestIn<T, U, F> {
         let main = {
             let mut st = self.core.state.lock();
             st.other = None;
-            if st.latest.is_some() || WCore::<T, U, F>::over(&st) {
+            if st.latest.is_some() || WCore::<T, U, F>::ended(&st) {
                 return;
             }
             st.other_empty = true;

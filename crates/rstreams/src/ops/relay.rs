@@ -21,7 +21,9 @@ use std::sync::{Arc, OnceLock};
 
 use parking_lot::Mutex;
 use rstreams_protocol::pull::{PullHandle, Step};
-use rstreams_protocol::{Error, Subscription};
+use rstreams_protocol::{Error, Rule, Subscriber, Subscription, report_undeliverable};
+
+use crate::stage::Loc;
 
 /// The largest request `take_until`, `skip_until` and `with_latest_from` send upstream at
 /// once, and so the bound of their queue (items that arrive during one drain pass).
@@ -198,5 +200,101 @@ pub(crate) fn pull_one<R>(
         (Some(item), _) => Step::Next(item),
         (None, Some(step)) => step,
         (None, None) => Step::Pending,
+    }
+}
+
+/// What a [`MainIn`] needs from the operator whose main upstream it receives
+/// (`take_until`/`skip_until`, `with_latest_from`): the state under its mutex, and what in it
+/// ends the stream or drops an item.
+pub(crate) trait MainHost<T> {
+    /// The operator's mutex-guarded state.
+    type State;
+    fn state(&self) -> &Mutex<Self::State>;
+    fn lane(st: &mut Self::State) -> &mut MainLane<T>;
+    /// The other input's subscription, if any (taken when the stream ends).
+    fn other(st: &mut Self::State) -> &mut Option<Arc<dyn Subscription>>;
+    fn error(st: &mut Self::State) -> &mut Option<Error>;
+    /// The stream has ended (cancelled, failed, or the operator is done).
+    fn over(&self, st: &Self::State) -> bool;
+    /// An arriving item is dropped (its demand asked for again) rather than queued.
+    fn drops(&self, st: &Self::State) -> bool;
+    fn waker(&self) -> &Waker;
+    fn loc(&self) -> Loc;
+
+    /// Ends the stream with `error` (once; a later one is undeliverable): both inputs are
+    /// cancelled and the kit's next pass sends it.
+    fn fail(&self, error: Error) {
+        let subs = {
+            let mut st = self.state().lock();
+            if self.over(&st) {
+                drop(st);
+                report_undeliverable(error);
+                return;
+            }
+            *Self::error(&mut st) = Some(error);
+            [Self::lane(&mut st).take_sub(), Self::other(&mut st).take()]
+        };
+        for s in subs.into_iter().flatten() {
+            s.cancel();
+        }
+        self.waker().wake();
+    }
+}
+
+/// The subscriber to an operator's main upstream: queues what arrives in the host's
+/// [`MainLane`] and wakes the kit.
+pub(crate) struct MainIn<H>(pub(crate) Arc<H>);
+
+impl<T: Send + 'static, H: MainHost<T>> Subscriber<T> for MainIn<H> {
+    fn on_subscribe(&mut self, s: Box<dyn Subscription>) {
+        let s: Arc<dyn Subscription> = Arc::from(s);
+        let accepted = {
+            let mut st = self.0.state().lock();
+            !self.0.over(&st) && H::lane(&mut st).accept(&s)
+        };
+        if accepted {
+            // The kit's next pass asks for the downstream's demand.
+            self.0.waker().wake();
+        } else {
+            s.cancel();
+        }
+    }
+
+    fn on_next(&mut self, item: T) {
+        let pushed = {
+            let mut st = self.0.state().lock();
+            if self.0.over(&st) {
+                return; // in flight when the stream ended: dropped with the upstream
+            }
+            if self.0.drops(&st) {
+                H::lane(&mut st).arrived().map(|()| Pushed::Queued)
+            } else {
+                Ok(H::lane(&mut st).push(item))
+            }
+        };
+        match pushed {
+            Ok(Pushed::Queued) => self.0.waker().wake(),
+            Ok(Pushed::Overflow) | Err(_) => self.0.fail(
+                Error::violation(Rule::R1_1, "the upstream sent more items than requested")
+                    .at_stage(self.0.loc()),
+            ),
+        }
+    }
+
+    fn on_error(&mut self, error: Error) {
+        self.0.fail(error);
+    }
+
+    fn on_complete(&mut self) {
+        let other = {
+            let mut st = self.0.state().lock();
+            H::lane(&mut st).completed();
+            H::other(&mut st).take()
+        };
+        // The upstream is done: `other` is no longer needed.
+        if let Some(o) = other {
+            o.cancel();
+        }
+        self.0.waker().wake();
     }
 }

@@ -5,9 +5,9 @@ use std::sync::Arc;
 
 use parking_lot::Mutex;
 use rstreams_protocol::pull::{self, Source, Step};
-use rstreams_protocol::{Error, Publisher, Rule, Subscriber, Subscription, report_undeliverable};
+use rstreams_protocol::{Error, Publisher, Subscriber, Subscription, report_undeliverable};
 
-use super::relay::{MainLane, Pushed, Waker, pull_main, pull_one};
+use super::relay::{MainHost, MainIn, MainLane, Waker, pull_main, pull_one};
 use crate::stage::Loc;
 
 /// The publisher made by [`PublisherExt::take_until`](crate::PublisherExt::take_until): relays
@@ -75,27 +75,6 @@ struct Core<T> {
 }
 
 impl<T> Core<T> {
-    fn over(&self, st: &State<T>) -> bool {
-        st.cancelled || st.error.is_some() || (self.mode == Mode::Take && st.triggered)
-    }
-
-    fn fail(&self, error: Error) {
-        let subs = {
-            let mut st = self.state.lock();
-            if self.over(&st) {
-                drop(st);
-                report_undeliverable(error);
-                return;
-            }
-            st.error = Some(error);
-            [st.main.take_sub(), st.other.take()]
-        };
-        for s in subs.into_iter().flatten() {
-            s.cancel();
-        }
-        self.waker.wake();
-    }
-
     fn trigger(&self) {
         let subs = {
             let mut st = self.state.lock();
@@ -154,7 +133,7 @@ where
     if core.over(&core.state.lock()) {
         return;
     }
-    upstream.subscribe(MainIn { core });
+    upstream.subscribe(MainIn(core));
 }
 
 impl<P, Q> Publisher for TakeUntil<P, Q>
@@ -193,61 +172,31 @@ where
     }
 }
 
-struct MainIn<T> {
-    core: Arc<Core<T>>,
-}
-
-impl<T: Send + 'static> Subscriber<T> for MainIn<T> {
-    fn on_subscribe(&mut self, s: Box<dyn Subscription>) {
-        let s: Arc<dyn Subscription> = Arc::from(s);
-        let accepted = {
-            let mut st = self.core.state.lock();
-            !self.core.over(&st) && st.main.accept(&s)
-        };
-        if accepted {
-            // The kit's next pass asks for the downstream's demand.
-            self.core.waker.wake();
-        } else {
-            s.cancel();
-        }
+impl<T> MainHost<T> for Core<T> {
+    type State = State<T>;
+    fn state(&self) -> &Mutex<State<T>> {
+        &self.state
     }
-
-    fn on_next(&mut self, item: T) {
-        let pushed = {
-            let mut st = self.core.state.lock();
-            if self.core.over(&st) {
-                return; // in flight when the stream ended: dropped with the upstream
-            }
-            if self.core.mode == Mode::Skip && !st.triggered {
-                st.main.arrived().map(|()| Pushed::Queued)
-            } else {
-                Ok(st.main.push(item))
-            }
-        };
-        match pushed {
-            Ok(Pushed::Queued) => self.core.waker.wake(),
-            Ok(Pushed::Overflow) | Err(_) => self.core.fail(
-                Error::violation(Rule::R1_1, "the upstream sent more items than requested")
-                    .at_stage(self.core.loc),
-            ),
-        }
+    fn lane(st: &mut State<T>) -> &mut MainLane<T> {
+        &mut st.main
     }
-
-    fn on_error(&mut self, error: Error) {
-        self.core.fail(error);
+    fn other(st: &mut State<T>) -> &mut Option<Arc<dyn Subscription>> {
+        &mut st.other
     }
-
-    fn on_complete(&mut self) {
-        let other = {
-            let mut st = self.core.state.lock();
-            st.main.completed();
-            st.other.take()
-        };
-        // The upstream is done: `other` is no longer needed.
-        if let Some(o) = other {
-            o.cancel();
-        }
-        self.core.waker.wake();
+    fn error(st: &mut State<T>) -> &mut Option<Error> {
+        &mut st.error
+    }
+    fn over(&self, st: &State<T>) -> bool {
+        st.cancelled || st.error.is_some() || (self.mode == Mode::Take && st.triggered)
+    }
+    fn drops(&self, st: &State<T>) -> bool {
+        self.mode == Mode::Skip && !st.triggered
+    }
+    fn waker(&self) -> &Waker {
+        &self.waker
+    }
+    fn loc(&self) -> Loc {
+        self.loc
     }
 }
 

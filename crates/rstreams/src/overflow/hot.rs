@@ -435,3 +435,15 @@ impl<T> crate::diag::bill::BufferBill for HotEmitterSource<T> {
 }
 
 crate::diag::bill::leaf_bill!(IntervalSource => "interval");
+
+impl<T> std::fmt::Debug for HotEmitterSource<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HotEmitterSource").finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for IntervalSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IntervalSource").finish_non_exhaustive()
+    }
+}

@@ -1,4 +1,9 @@
 //! The policy stage shared by every `on_backpressure_*` operator.
+//!
+//! The upstream side ([`PolicySubscriber`]) applies the policy as items arrive and queues them;
+//! the downstream side is the pull kit ([`rstreams_protocol::pull`]) serving a [`PolicySource`]
+//! that takes runs of queued items, so demand, 3.9, cancellation, terminal signals and 2.13 are
+//! the kit's, written once.
 
 use std::collections::VecDeque;
 use std::fmt;
@@ -6,9 +11,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use parking_lot::Mutex;
-use rstreams_protocol::{
-    Demand, Error, Publisher, Rule, SerialDrain, Subscriber, Subscription, report_undeliverable,
-};
+use rstreams_protocol::pull::{self, PullHandle, Source, Step};
+use rstreams_protocol::{Error, Publisher, Rule, Subscriber, Subscription, report_undeliverable};
 
 use crate::stage::{Loc, guard};
 
@@ -136,23 +140,24 @@ where
 
     fn subscribe<S: Subscriber<P::Item> + Send + 'static>(&self, subscriber: S) {
         let shared = Arc::new(Shared {
-            demand: Demand::new(),
             queue: Mutex::new(Queue {
                 items: VecDeque::new(),
                 done: false,
+                closed: false,
                 error: None,
             }),
+            in_flight: AtomicU64::new(0),
             up: Mutex::new(None),
             mode: self.mode,
             on_drop: self.on_drop.clone(),
             dropped: self.dropped.clone(),
             loc: self.loc,
-            drain: SerialDrain::new(Down {
-                down: Some(subscriber),
-                subscribed: false,
-            }),
         });
-        self.upstream.subscribe(PolicySubscriber { shared });
+        self.upstream.subscribe(PolicySubscriber {
+            shared,
+            down: Some(subscriber),
+            handle: None,
+        });
     }
 }
 
@@ -160,27 +165,29 @@ struct Queue<T> {
     items: VecDeque<T>,
     /// The upstream terminated (or the policy failed); `error` says how.
     done: bool,
+    /// The downstream side is gone (cancelled, terminated or panicked): nothing is queued.
+    closed: bool,
     error: Option<Error>,
 }
 
-struct Down<S> {
-    down: Option<S>,
-    subscribed: bool,
-}
-
-struct Shared<T, S> {
-    demand: Demand,
+struct Shared<T> {
     queue: Mutex<Queue<T>>,
+    /// Items the running drain pass took from the queue and the kit has not yet charged to
+    /// the demand: the room check subtracts them so that it stays exact during a pass.
+    in_flight: AtomicU64,
     up: Mutex<Option<Arc<dyn Subscription>>>,
     mode: Mode,
     on_drop: Option<DropFn<T>>,
     dropped: DropCounter,
     loc: Loc,
-    drain: SerialDrain<Down<S>>,
 }
 
+/// The upstream side: applies the policy to each arriving item.
 struct PolicySubscriber<T, S> {
-    shared: Arc<Shared<T, S>>,
+    shared: Arc<Shared<T>>,
+    /// The downstream subscriber until the upstream's `on_subscribe` hands it to the kit.
+    down: Option<S>,
+    handle: Option<PullHandle>,
 }
 
 impl<T, S> Subscriber<T> for PolicySubscriber<T, S>
@@ -190,31 +197,52 @@ where
 {
     fn on_subscribe(&mut self, s: Box<dyn Subscription>) {
         let up: Arc<dyn Subscription> = Arc::from(s);
-        {
-            let mut slot = self.shared.up.lock();
-            if slot.is_some() || self.shared.queue.lock().done {
-                drop(slot);
-                up.cancel();
-                return;
-            }
-            *slot = Some(Arc::clone(&up));
-        }
-        self.shared.drive();
+        // 2.5: a second subscription is cancelled.
+        let Some(down) = self.down.take() else {
+            up.cancel();
+            return;
+        };
+        *self.shared.up.lock() = Some(Arc::clone(&up));
+        let shared = Arc::clone(&self.shared);
+        // The kit sends `on_subscribe` downstream now; a cancel from inside it drops the
+        // source, which cancels `up` (and a later `request` on it does nothing, 3.6).
+        let handle = pull::serve_with_at(
+            down,
+            move |_| PolicySource {
+                shared,
+                batch: VecDeque::new(),
+            },
+            self.shared.loc,
+        );
+        self.handle = Some(handle);
         up.request(u64::MAX);
     }
 
     fn on_next(&mut self, item: T) {
+        let Some(handle) = &self.handle else {
+            return; // on_next before on_subscribe: nobody to deliver to
+        };
         let sh = &self.shared;
         let mut q = sh.queue.lock();
-        if q.done || sh.demand.is_cancelled() {
+        if q.done || q.closed {
             return;
         }
         // Buffered items not yet covered by demand must stay within capacity; items covered by
         // demand are about to be delivered by the drain.
         let room = match sh.mode.capacity {
             None => true,
-            Some(cap) => (q.items.len() as u64) < sh.demand.get().saturating_add(cap as u64),
+            // Within capacity whatever the demand: no need to ask the kit for it.
+            Some(cap) if q.items.len() < cap => true,
+            Some(cap) => {
+                let covered = handle
+                    .requested()
+                    .saturating_sub(sh.in_flight.load(Ordering::SeqCst));
+                (q.items.len() as u64) < covered.saturating_add(cap as u64)
+            }
         };
+        // Only a queue going from empty to non-empty needs a wake: otherwise a pass is under
+        // way and will see the item, or demand ran out and the next `request` drives.
+        let was_empty = q.items.is_empty();
         let dropped = if room {
             q.items.push_back(item);
             None
@@ -237,7 +265,7 @@ where
                     drop(q);
                     drop(item);
                     sh.cancel_upstream();
-                    sh.drive();
+                    handle.wake();
                     return;
                 }
             }
@@ -245,54 +273,48 @@ where
         drop(q);
         if let Some(item) = dropped {
             sh.report_drop(item);
+        } else if was_empty {
+            handle.wake();
         }
-        sh.drive();
     }
 
     fn on_error(&mut self, error: Error) {
-        self.shared.finish(Some(error));
+        self.finish(Some(error));
     }
 
     fn on_complete(&mut self) {
-        self.shared.finish(None);
+        self.finish(None);
     }
 }
 
-struct PolicySubscription<T, S>(Arc<Shared<T, S>>);
-
-impl<T, S> Subscription for PolicySubscription<T, S>
+impl<T, S> PolicySubscriber<T, S>
 where
     T: Send + 'static,
-    S: Subscriber<T> + Send + 'static,
 {
-    fn request(&self, n: u64) {
-        // 3.6 after cancel, 3.9 for zero, saturating add otherwise: all in `Demand::request`.
-        if self.0.demand.request(n) {
-            self.0.drive();
+    fn finish(&mut self, error: Option<Error>) {
+        {
+            let mut q = self.shared.queue.lock();
+            if q.closed {
+                return;
+            }
+            if q.done {
+                // The policy already failed the stream: this terminal has no one to go to.
+                if let Some(e) = error {
+                    report_undeliverable(e);
+                }
+                return;
+            }
+            q.done = true;
+            q.error = error;
         }
-    }
-
-    fn cancel(&self) {
-        if self.0.demand.cancel() {
-            self.0.cancel_upstream();
-            self.0.drive();
+        self.shared.up.lock().take();
+        if let Some(handle) = &self.handle {
+            handle.wake();
         }
-    }
-    /// Issue 12: the items queued for the downstream and the items the policy dropped (over
-    /// every subscription of this stage, as [`DropCounter`] counts them).
-    fn backlog(&self) -> Option<rstreams_protocol::Backlog> {
-        Some(rstreams_protocol::Backlog {
-            buffered: self.0.queue.lock().items.len() as u64,
-            dropped: self.0.dropped.get(),
-        })
     }
 }
 
-impl<T, S> Shared<T, S>
-where
-    T: Send + 'static,
-    S: Subscriber<T> + Send + 'static,
-{
+impl<T> Shared<T> {
     fn cancel_upstream(&self) {
         let up = self.up.lock().take();
         if let Some(up) = up {
@@ -315,101 +337,102 @@ where
             report_undeliverable(Error::from_panic(Rule::R2_13, p).at_stage(self.loc));
         }
     }
+}
 
-    fn finish(self: &Arc<Self>, error: Option<Error>) {
-        {
-            let mut q = self.queue.lock();
-            if q.done {
-                if let Some(e) = error {
-                    report_undeliverable(e);
-                }
-                return;
-            }
-            q.done = true;
-            q.error = error;
+/// The downstream side: what the pull kit serves.
+struct PolicySource<T> {
+    shared: Arc<Shared<T>>,
+    /// Reused between passes: the run of items taken under one lock.
+    batch: VecDeque<T>,
+}
+
+impl<T> PolicySource<T> {
+    /// What an empty queue means: the end, if upstream ended (the error is sent once).
+    fn end_of(q: &mut Queue<T>) -> Step<T> {
+        match (q.done, q.error.take()) {
+            (true, Some(e)) => Step::Error(e),
+            (true, None) => Step::Complete,
+            (false, _) => Step::Pending,
         }
-        self.up.lock().take();
-        self.drive();
     }
+}
 
-    fn drive(self: &Arc<Self>) {
-        self.drain.drain(|st| self.pass(st));
-    }
+impl<T: Send + 'static> Source for PolicySource<T> {
+    type Item = T;
 
-    fn pass(self: &Arc<Self>, st: &mut Down<S>) {
-        let Some(down) = st.down.as_mut() else {
-            return;
-        };
-        if !st.subscribed {
-            st.subscribed = true;
-            let sub = Box::new(PolicySubscription(Arc::clone(self)));
-            if let Err(p) = guard(|| down.on_subscribe(sub)) {
-                self.panicked(st, p);
-                return;
-            }
-        }
-        loop {
-            if self.demand.is_cancelled() {
-                st.down = None;
-                self.queue.lock().items.clear();
-                return;
-            }
-            // Acquire: pairs with the Release in `request(0)`.
-            if self.demand.has_invalid_request() {
-                self.demand.cancel();
-                self.cancel_upstream();
-                let e = Error::violation(Rule::R3_9, "request(0): demand must be positive")
-                    .at_stage(self.loc);
-                self.terminate(st, Some(e));
-                return;
-            }
-            let next = {
-                let mut q = self.queue.lock();
-                if q.items.is_empty() {
-                    if q.done {
-                        let e = q.error.take();
-                        drop(q);
-                        self.terminate(st, e);
-                        return;
-                    }
-                    return;
-                }
-                if self.demand.get() == 0 {
-                    return;
-                }
-                // Popping and charging demand under one lock keeps on_next's room check exact.
-                let item = q.items.pop_front();
-                self.demand.produced(1);
-                item
+    /// Issue 12: the items queued for the downstream and the items the policy dropped (over
+    /// every subscription of this stage, as [`DropCounter`] counts them).
+    fn backlog_probe(&self) -> Option<rstreams_protocol::pull::BacklogProbe> {
+        let shared = Arc::downgrade(&self.shared);
+        Some(Arc::new(move || {
+            let Some(shared) = shared.upgrade() else {
+                return rstreams_protocol::Backlog::default();
             };
-            let Some(item) = next else { return };
-            let down = st.down.as_mut().expect("checked above");
-            if let Err(p) = guard(|| down.on_next(item)) {
-                self.panicked(st, p);
-                return;
+            rstreams_protocol::Backlog {
+                buffered: shared.queue.lock().items.len() as u64,
+                dropped: shared.dropped.get(),
+            }
+        }))
+    }
+
+    fn pull(&mut self) -> Step<T> {
+        let mut q = self.shared.queue.lock();
+        match q.items.pop_front() {
+            Some(item) => Step::Next(item),
+            None => Self::end_of(&mut q),
+        }
+    }
+
+    fn pull_many<F>(&mut self, limit: u64, mut emit: F) -> (u64, Option<Step<T>>)
+    where
+        F: FnMut(T) -> bool,
+    {
+        // Take a run within demand under one lock, then deliver it unlocked.
+        let bounded = self.shared.mode.capacity.is_some();
+        let mut batch = std::mem::take(&mut self.batch);
+        let stop = {
+            let mut q = self.shared.queue.lock();
+            let n = (q.items.len() as u64).min(limit);
+            batch.extend(q.items.drain(..n as usize));
+            if bounded {
+                self.shared.in_flight.store(n, Ordering::SeqCst);
+            }
+            // The error (or completion) follows the items already buffered.
+            (n < limit).then(|| Self::end_of(&mut q))
+        };
+        let mut emitted = 0;
+        while let Some(item) = batch.pop_front() {
+            emitted += 1;
+            if !emit(item) {
+                batch.clear();
+                break;
             }
         }
-    }
-
-    fn terminate(&self, st: &mut Down<S>, end: Option<Error>) {
-        self.demand.cancel();
-        let Some(mut down) = st.down.take() else {
-            return;
-        };
-        let r = match end {
-            Some(e) => guard(|| down.on_error(e)),
-            None => guard(|| down.on_complete()),
-        };
-        if let Err(p) = r {
-            report_undeliverable(Error::from_panic(Rule::R2_13, p).at_stage(self.loc));
+        self.batch = batch;
+        // The kit charges `emitted` to the demand right after this returns. SeqCst with the
+        // kit's demand counter: a room check that sees the charge also sees this reset.
+        if bounded {
+            self.shared.in_flight.store(0, Ordering::SeqCst);
         }
+        (emitted, stop)
     }
 
-    fn panicked(&self, st: &mut Down<S>, p: crate::stage::Payload) {
-        self.demand.cancel();
-        self.cancel_upstream();
-        st.down = None;
-        self.queue.lock().items.clear();
-        report_undeliverable(Error::from_panic(Rule::R2_13, p).at_stage(self.loc));
+    fn is_exhausted(&mut self) -> bool {
+        let q = self.shared.queue.lock();
+        q.done && q.items.is_empty()
+    }
+}
+
+impl<T> Drop for PolicySource<T> {
+    fn drop(&mut self) {
+        // Cancelled, terminated or the subscriber panicked (the kit has dealt with the
+        // subscriber): release what is buffered and stop the upstream (3.13).
+        let items = {
+            let mut q = self.shared.queue.lock();
+            q.closed = true;
+            std::mem::take(&mut q.items)
+        };
+        drop(items);
+        self.shared.cancel_upstream();
     }
 }
