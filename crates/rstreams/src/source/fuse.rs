@@ -109,7 +109,8 @@ where
 /// What a pulling [`BlockingIter`] holds: the fused source, type-erased (one virtual call per
 /// batch, not per item).
 pub(crate) trait PullBatch<T>: Send {
-    /// Appends up to `limit` items to `into`; returns the end of the stream if it was reached.
+    /// Appends up to `limit` items to `into` (which the caller keeps and reuses); returns the
+    /// end of the stream if it was reached.
     fn fill(&mut self, limit: u64, into: &mut Vec<T>) -> Option<Result<(), Error>>;
 }
 
@@ -122,14 +123,29 @@ struct Puller<G> {
 impl<G: Source> PullBatch<G::Item> for Puller<G> {
     fn fill(&mut self, limit: u64, into: &mut Vec<G::Item>) -> Option<Result<(), Error>> {
         let source = self.source.as_mut()?;
+        into.reserve(usize::try_from(limit).unwrap_or(usize::MAX));
+        // Filled as a local whose every push fits the capacity reserved above: with no call
+        // left in the loop (no growth path) its length stays in a register, one store per
+        // item instead of a store and reloads. A source handing over more than `limit` (a
+        // broken one) has its extra item kept in `spill` and is stopped there, as a
+        // cancelling `emit` stops it: nothing is lost, the next fill resumes it.
+        let mut batch = std::mem::take(into);
+        let mut spill = None;
         let stop = guard(|| {
             source
                 .pull_many(limit, |item| {
-                    into.push(item);
-                    true
+                    if batch.len() < batch.capacity() {
+                        batch.push(item);
+                        true
+                    } else {
+                        spill = Some(item);
+                        false
+                    }
                 })
                 .1
         });
+        batch.extend(spill);
+        *into = batch;
         let end = match stop {
             Ok(None) => return None,
             Ok(Some(Step::Next(_))) => unreachable!("pull_many reports stops, not items"),
