@@ -69,7 +69,6 @@
 #![doc(test(attr(deny(warnings))))]
 
 mod dedicated;
-mod gate;
 mod immediate;
 mod lane;
 mod manual;
@@ -196,7 +195,6 @@ impl<S: Scheduler + ?Sized> SchedulerExt for S {}
 #[cfg(rstreams_loom)]
 #[doc(hidden)]
 pub mod __loom {
-    pub use crate::gate::{Gate, Refused};
     pub use crate::lane::LaneCore;
     pub use crate::sleep::Sleep;
     pub use crate::sync::UnboundedQueue;

@@ -2,7 +2,7 @@
 
 use std::cell::Cell;
 use std::io;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicIsize, AtomicUsize, Ordering};
 use std::sync::{Arc, Weak};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -12,7 +12,6 @@ use crossbeam_utils::{Backoff, CachePadded};
 use parking_lot::{Condvar, Mutex};
 
 use crate::Scheduler;
-use crate::gate::{Gate, MAX_CAPACITY, Refused};
 use crate::lane::{Job, LaneHost, LaneInner, SerialLane};
 use crate::sleep::{MAX_SLEEPERS, Sleep};
 use crate::task::{
@@ -23,11 +22,6 @@ use crate::timer::Timers;
 
 /// Most jobs a worker moves from the shared queue into its own deque at once.
 const STEAL_BATCH: usize = 32;
-
-/// Idle rounds (each a full `Backoff` of looking) a worker spins while the gate shows admitted
-/// jobs it cannot find yet, before it parks for at most `BACKLOG_WAIT` per round instead.
-const BACKLOG_SPINS: u32 = 4;
-const BACKLOG_WAIT: Duration = Duration::from_millis(1);
 
 /// Default bound of the submission queue.
 pub const DEFAULT_QUEUE_CAPACITY: usize = 1024;
@@ -119,8 +113,8 @@ impl ThreadPoolBuilder {
         self
     }
 
-    /// Bound of the submission queue: jobs admitted and not yet started (see "Bounded
-    /// submission" on [`ThreadPool`]). At most 2^32. Default [`DEFAULT_QUEUE_CAPACITY`].
+    /// Bound of the submission queue (jobs waiting, not counting running ones). Default
+    /// [`DEFAULT_QUEUE_CAPACITY`].
     pub fn queue_capacity(mut self, capacity: usize) -> Self {
         self.queue_capacity = capacity;
         self
@@ -154,10 +148,10 @@ impl ThreadPoolBuilder {
                 "worker count must be between 1 and 2^20 - 1",
             ));
         }
-        if self.queue_capacity == 0 || self.queue_capacity > MAX_CAPACITY {
+        if self.queue_capacity == 0 {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
-                "queue capacity must be between 1 and 2^32",
+                "queue capacity must be at least 1",
             ));
         }
         let locals: Vec<Worker<Job>> = (0..workers).map(|_| Worker::new_fifo()).collect();
@@ -171,9 +165,10 @@ impl ThreadPoolBuilder {
                 injector: Injector::new(),
                 stealers,
                 capacity: self.queue_capacity,
+                credits: CachePadded::new(AtomicIsize::new(0)),
                 space: CachePadded::new(Sleep::new()),
                 policy: self.full_policy,
-                gate: CachePadded::new(Gate::new()),
+                sleep: CachePadded::new(Sleep::new()),
                 stop_now: AtomicBool::new(false),
                 // One slot per worker plus one shared by threads that are not workers.
                 slots: (0..=workers)
@@ -238,9 +233,6 @@ struct Slot {
     /// `true` for a worker's own slot (single writer); `false` for the shared external slot.
     exclusive: bool,
     running: AtomicUsize,
-    /// Jobs this worker started and has not reported to the gate yet (single writer: the
-    /// worker); read by submitters that find the queue full (`PoolInner::unreported`).
-    unreported: AtomicUsize,
     completed: AtomicUsize,
     panicked: AtomicUsize,
 }
@@ -263,18 +255,21 @@ struct PoolInner {
     id: usize,
     name: String,
     /// The shared queue every submission goes to (FIFO). Bounded by `capacity` at admission
-    /// (`gate`); workers move batches of at most `STEAL_BATCH` jobs into their own deque.
+    /// (see `submit`); workers move batches of at most `STEAL_BATCH` jobs into their own deque.
     injector: Injector<Job>,
     /// Thieves for every worker's own deque (index = worker index).
     stealers: Box<[Stealer<Job>]>,
     capacity: usize,
-    /// Submitters blocked on a full queue park here; workers `publish` after reporting started
-    /// jobs to the gate. The fence-based `Sleep` protocol, with "queue has room" as the condition.
+    /// Admission credits: submissions that may still be admitted without reading the queue's
+    /// length. Refilled (to the free room the length shows) when they run out; see `admit`.
+    credits: CachePadded<AtomicIsize>,
+    /// Submitters blocked on a full queue park here; workers `publish` after taking a batch.
+    /// The same protocol as `sleep`, with "queue has room" as the condition.
     space: CachePadded<Sleep>,
     policy: FullPolicy,
-    /// Admission count + CLOSED + idle workers' sleep protocol in one word, on its own cache
-    /// line: one RMW per submission; workers write it once per batch and when they sleep.
-    gate: CachePadded<Gate>,
+    /// Sleep/wake protocol and the CLOSED gate, on its own cache line: submitters read it on
+    /// every submission, sleeping workers write it.
+    sleep: CachePadded<Sleep>,
     /// Immediate shutdown: workers drop instead of run.
     stop_now: AtomicBool,
     slots: Box<[CachePadded<Slot>]>,
@@ -309,86 +304,104 @@ impl PoolInner {
     /// Pushes a job. `force_block` makes a full queue block even under `FullPolicy::Reject`
     /// (timer dispatch).
     ///
-    /// One RMW on the gate admits the job (or refuses it: closed, full), and tells whether a
-    /// worker sleeps; then the push, and a wake only if one did. No lock, no fence. A job
-    /// admitted before the close is counted, and workers do not exit while any admitted job is
-    /// untaken, so an accepted task is never stranded (see the shutdown notes on `ThreadPool`).
+    /// Gate: a cheap `is_closed` check before the push, and the fenced read in `publish` after
+    /// it. If that read shows the queue was closed meanwhile, the workers may have exited after
+    /// finding the queue empty, so this thread drains the queue itself (`help_after_close`); if
+    /// not, the closer's final drain will see the push. An accepted task is never stranded, and
+    /// no lock is taken on the submission path.
     fn submit(&self, job: Job, force_block: bool) -> Result<(), (Job, RejectReason)> {
-        let sleeper = loop {
-            match self.gate.admit(self.capacity, || self.unreported()) {
-                Ok(sleeper) => break sleeper,
-                Err(Refused::Closed) => return Err((job, RejectReason::Shutdown)),
-                Err(Refused::Full) => {
-                    if self.policy == FullPolicy::Reject && !force_block {
-                        return Err((job, RejectReason::QueueFull));
-                    }
-                    if let Some(index) = self.own_worker_slot() {
-                        tracing::trace!("queue full on a worker: caller runs");
-                        self.run_job(job, &self.slots[index]);
-                        return Ok(());
-                    }
-                    self.wait_for_room();
+        if self.sleep.is_closed() {
+            return Err((job, RejectReason::Shutdown));
+        }
+        if !self.admit() {
+            if self.policy == FullPolicy::Reject && !force_block {
+                return Err((job, RejectReason::QueueFull));
+            }
+            if let Some(index) = self.own_worker_slot() {
+                tracing::trace!("queue full on a worker: caller runs");
+                self.run_job(job, &self.slots[index]);
+                return Ok(());
+            }
+            let backoff = Backoff::new();
+            while self.is_full() {
+                if self.is_closed() {
+                    return Err((job, RejectReason::Shutdown));
+                }
+                if backoff.is_completed() {
+                    self.space.sleep(|| !self.is_full() || self.is_closed());
+                } else {
+                    backoff.snooze();
                 }
             }
-        };
+        }
         self.injector.push(job);
-        if sleeper {
-            self.gate.wake_one();
+        if self.sleep.publish() {
+            self.help_after_close();
         }
         Ok(())
     }
 
-    /// Blocks (spin, then park on `space`) until the queue has room or the pool is closed.
-    fn wait_for_room(&self) {
-        let backoff = Backoff::new();
-        while self.is_full() && !self.is_closed() {
-            if backoff.is_completed() {
-                self.space.sleep(|| !self.is_full() || self.is_closed());
-            } else {
-                backoff.snooze();
+    /// Admission on the submission fast path: take a credit; only when none is left read the
+    /// queue's length (which touches the lines the workers write as they take batches) and
+    /// refill the credits with the free room it shows. So in steady state a submission costs
+    /// one read-modify-write on a line only submitters write, and the length is read once per
+    /// refill rather than per job. The bound holds as before: a refill grants at most the room
+    /// there was (`capacity - len`), and racing refills are resolved by the compare-exchange
+    /// (the loser takes a credit from the winner's refill instead). Returns `false` if the queue
+    /// is full.
+    fn admit(&self) -> bool {
+        // Relaxed: a count only; the job itself is ordered by the injector.
+        if self.credits.fetch_sub(1, Ordering::Relaxed) > 0 {
+            return true;
+        }
+        loop {
+            // Relaxed: as above.
+            let cur = self.credits.load(Ordering::Relaxed);
+            if cur > 0 {
+                if self.credits.fetch_sub(1, Ordering::Relaxed) > 0 {
+                    return true;
+                }
+                continue;
+            }
+            let room = self.capacity.saturating_sub(self.injector.len());
+            if room == 0 {
+                return false;
+            }
+            // Grant `room - 1` to later submitters, one to us. Relaxed: as above.
+            let grant = isize::try_from(room - 1).unwrap_or(isize::MAX);
+            if self
+                .credits
+                .compare_exchange(cur, grant, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+            {
+                return true;
             }
         }
     }
 
-    /// Whether `capacity` jobs are admitted and not yet started.
+    /// Whether the shared queue is at capacity. The check and the push are not one atomic step,
+    /// so concurrent submitters can overshoot by at most their number minus one.
     fn is_full(&self) -> bool {
-        self.gate.queued() >= self.capacity.saturating_add(self.unreported())
-    }
-
-    /// Starts the workers have not reported to the gate yet (at most `STEAL_BATCH` each): they
-    /// still count there but wait for nobody, so a full check discounts them. A stale read can
-    /// discount a batch already reported: the bound then loosens by at most `STEAL_BATCH` per
-    /// worker, never more.
-    fn unreported(&self) -> usize {
-        self.slots
-            .iter()
-            // Relaxed: a hint for the full check (the bound's slack above), no data hangs on it.
-            .map(|slot| slot.unreported.load(Ordering::Relaxed))
-            .sum()
+        self.injector.len() >= self.capacity
     }
 
     /// Pushes without ever blocking; gives the job back if full or closed.
     fn try_push(&self, job: Job) -> Result<(), Job> {
-        match self.gate.admit(self.capacity, || self.unreported()) {
-            Ok(sleeper) => {
-                self.injector.push(job);
-                if sleeper {
-                    self.gate.wake_one();
-                }
-                Ok(())
-            }
-            Err(_) => Err(job),
+        if self.sleep.is_closed() || self.is_full() {
+            return Err(job);
         }
+        self.injector.push(job);
+        if self.sleep.publish() {
+            self.help_after_close();
+        }
+        Ok(())
     }
 
-    /// Takes one job from the shared queue (not from workers' deques), reporting it to the gate.
+    /// Takes one job from the shared queue (not from workers' deques).
     fn pop_shared(&self) -> Option<Job> {
         loop {
             match self.injector.steal() {
-                Steal::Success(job) => {
-                    self.gate.taken(1);
-                    return Some(job);
-                }
+                Steal::Success(job) => return Some(job),
                 Steal::Empty => return None,
                 Steal::Retry => std::hint::spin_loop(),
             }
@@ -484,42 +497,7 @@ impl PoolInner {
     }
 
     /// Own deque first, then a batch from the shared queue, then one job from another worker.
-    ///
-    /// Every job found counts in `started`, reported to the gate (one RMW, then a `space`
-    /// publish for blocked submitters) before the worker runs the last job its deque holds, or
-    /// once `STEAL_BATCH` have accumulated: so the gate hears of starts once per batch, and a
-    /// worker never runs a job (which may take long) while its unreported starts keep the count
-    /// above zero with an empty deque behind them.
-    fn find_job(&self, local: &Worker<Job>, index: usize, started: &mut usize) -> Option<Job> {
-        let Some(job) = self.find_job_inner(local, index) else {
-            // A thief may have emptied our deque while we ran a job: report before idling.
-            self.report_started(started, &self.slots[index]);
-            return None;
-        };
-        *started += 1;
-        if *started >= STEAL_BATCH || local.is_empty() {
-            self.report_started(started, &self.slots[index]);
-        } else {
-            // Relaxed: see `unreported`. Single writer, so a plain store.
-            self.slots[index]
-                .unreported
-                .store(*started, Ordering::Relaxed);
-        }
-        Some(job)
-    }
-
-    fn report_started(&self, started: &mut usize, slot: &Slot) {
-        if *started > 0 {
-            // Zero first, then the report: a full check in between sees the jobs counted and not
-            // discounted (strict), never discounted twice. Relaxed: see `unreported`.
-            slot.unreported.store(0, Ordering::Relaxed);
-            self.gate.taken(std::mem::take(started));
-            // Room was made: wake a submitter blocked on a full queue, if any.
-            self.space.publish();
-        }
-    }
-
-    fn find_job_inner(&self, local: &Worker<Job>, index: usize) -> Option<Job> {
+    fn find_job(&self, local: &Worker<Job>, index: usize) -> Option<Job> {
         let backoff = Backoff::new();
         loop {
             if let Some(job) = local.pop() {
@@ -529,7 +507,11 @@ impl PoolInner {
                 .injector
                 .steal_batch_with_limit_and_pop(local, STEAL_BATCH)
             {
-                Steal::Success(job) => return Some(job),
+                Steal::Success(job) => {
+                    // Room was made: wake a submitter blocked on a full queue, if any.
+                    self.space.publish();
+                    return Some(job);
+                }
                 Steal::Retry => continue,
                 Steal::Empty => {}
             }
@@ -548,7 +530,7 @@ impl PoolInner {
     }
 
     fn is_closed(&self) -> bool {
-        self.gate.is_closed()
+        self.sleep.is_closed()
     }
 
     fn is_stopping_now(&self) -> bool {
@@ -558,11 +540,9 @@ impl PoolInner {
 
     /// Stops accepting work and wakes every worker. Idempotent.
     fn close(&self) {
-        let first = self.gate.close();
-        // Then wake submitters blocked on a full queue: they re-check `is_closed` (the gate, set
-        // just before) and give up.
+        // Wake submitters blocked on a full queue: they re-check `is_closed` and give up.
         self.space.close();
-        if first {
+        if self.sleep.close() {
             // Not joined from a worker: the timer thread may be blocked handing a due task to a
             // full queue that only the workers (this one included) can drain.
             let timers = self.timers.stop(self.own_worker_slot().is_none());
@@ -628,14 +608,9 @@ fn worker_main(inner: &Arc<PoolInner>, index: usize, local: &Worker<Job>) {
     let span = tracing::debug_span!("rstreams_worker", pool = %inner.name, index);
     let _entered = span.enter();
     tracing::debug!("worker started");
-    // Jobs this worker found but has not yet reported to the gate (see `find_job`).
-    let mut started = 0;
-    // Consecutive idle rounds that saw a backlog in the gate but found nothing (`Gate::sleep`).
-    let mut backlog_rounds = 0;
     loop {
-        match inner.find_job(local, index, &mut started) {
+        match inner.find_job(local, index) {
             Some(job) => {
-                backlog_rounds = 0;
                 if inner.is_stopping_now() {
                     inner.discard(job);
                     break;
@@ -643,26 +618,19 @@ fn worker_main(inner: &Arc<PoolInner>, index: usize, local: &Worker<Job>) {
                 inner.run_job(job, slot);
             }
             None => {
-                // `find_job` reported every start before giving up, so the gate's count is
-                // only other workers' jobs and pushes in flight.
-                if inner.is_stopping_now() || inner.gate.is_drained() {
+                if inner.is_stopping_now() || (inner.is_closed() && inner.injector.is_empty()) {
                     break;
                 }
-                let wait = (backlog_rounds >= BACKLOG_SPINS).then_some(BACKLOG_WAIT);
-                if inner.gate.sleep(|| inner.is_stopping_now(), wait) {
-                    backlog_rounds += 1;
-                } else {
-                    backlog_rounds = 0;
-                }
+                inner.sleep.sleep(|| {
+                    !inner.injector.is_empty() || inner.is_closed() || inner.is_stopping_now()
+                });
             }
         }
     }
     // Immediate shutdown may leave claimed jobs in our deque: drop (and count) them.
     while let Some(job) = local.pop() {
-        started += 1;
         inner.discard(job);
     }
-    inner.report_started(&mut started, slot);
     WORKER.with(|w| w.set((0, 0)));
     tracing::debug!("worker exits");
     let mut live = inner.live.lock();
@@ -685,26 +653,24 @@ fn worker_main(inner: &Arc<PoolInner>, index: usize, local: &Worker<Job>) {
 ///   nothing in either steals one job from another worker's deque. With one worker (see
 ///   [`DedicatedThread`](crate::DedicatedThread)) execution is strictly FIFO; with several it is
 ///   FIFO per batch.
-/// * **Bounded submission.** A submission is admitted only while fewer than
-///   [`queue_capacity`](ThreadPoolBuilder::queue_capacity) jobs are *admitted and not yet
-///   started*: a count in the gate word (below), raised by each admission and lowered by the
-///   workers, which report the jobs they started once per batch (before running the last job of
-///   a batch, at the latest after 32). So jobs waiting in the injector or in a worker's deque
-///   count. Starts not yet reported also count, but a submission that finds the count at the
-///   capacity discounts them (each worker publishes its unreported number with a plain store),
-///   so a worker blocked in a long task does not shrink the queue. That discount may read a
-///   number the worker has just reported: the overshoot is then at most 32 jobs per worker,
-///   never more (and submitters racing a refused admission can briefly see "full" too early,
-///   never too late). When the queue is full, [`FullPolicy::Block`] (default)
-///   parks the submitter until a worker reports starts (a condvar protocol with "room in the
-///   queue" as the condition; a shutdown releases it with [`RejectReason::Shutdown`]), and
+/// * **Bounded submission.** A submission is admitted only while the injector holds fewer than
+///   [`queue_capacity`](ThreadPoolBuilder::queue_capacity) jobs. Admission is batched: a
+///   submitter takes one of a pool of *credits*; when they run out, it reads the injector's
+///   length and refills them with the free room (`capacity - len`), so the length (whose cache
+///   lines the workers write) is read once per refill, not per job. Credits never exceed the room
+///   seen at the last refill, so the injector never exceeds the capacity except that submitters
+///   racing a refill, or woken together from a full queue, can overshoot by at most their number
+///   minus one; jobs a worker has already taken into its deque (at most 32 per worker) no longer
+///   count. When the queue is full, [`FullPolicy::Block`] (default) parks the
+///   submitter until a worker takes a batch (same park/wake protocol as idle workers, with "room
+///   in the queue" as the condition; a shutdown releases it with [`RejectReason::Shutdown`]), and
 ///   [`FullPolicy::Reject`] hands the task back in a [`Rejected`]. A *worker* of the pool that
 ///   submits into its own full queue under `Block` would risk a deadlock (every worker blocked on
 ///   the queue only workers drain), so in that case the task runs at once on the submitting worker
 ///   ("caller runs").
 /// * **Idle workers** spin briefly (crossbeam `Backoff`: a few exponential spins, then a few
 ///   `yield`s), then park on a condition variable, following the protocol below. Submitting costs
-///   one read-modify-write and no lock while all workers are busy.
+///   no lock while all workers are busy.
 /// * **Serial lanes** ([`SerialLane`]) put a single drain job on the queue while they have work;
 ///   the drain runs a batch of the lane's tasks and re-queues itself at the back if more remain.
 ///   A re-queue never blocks: if the queue is full the worker keeps draining instead.
@@ -721,53 +687,58 @@ fn worker_main(inner: &Arc<PoolInner>, index: usize, local: &Worker<Job>) {
 /// how many tasks it dropped. Dropping the pool is a graceful `shutdown`. Called from one of the
 /// pool's own workers, these do not join the calling worker (it exits once its task returns).
 ///
-/// Closing is one bit (CLOSED) in the gate word that admission increments, so submission takes
-/// no lock: every admission comes before or after the close in that word's modification order.
-/// One before it is counted, and a worker exits only once the pool is closed *and* the count is
-/// zero, so the job it admitted is pushed and run before the workers leave; one after it sees
-/// CLOSED and is refused. So a task accepted (`Ok`) is always run (or, after `shutdown_now`,
-/// dropped and counted); a task refused comes back. (The closer still drains the injector after
-/// joining, for the case of a shutdown called from one of the pool's own workers.)
+/// Closing is one bit (CLOSED) in the same atomic word the sleep protocol uses, so submission
+/// takes no lock: a submitter checks the bit, pushes, then runs the protocol's fenced read of the
+/// word (below). The closer sets the bit, issues the same kind of SeqCst fence, wakes and joins
+/// the workers, and finally drains whatever is still queued on its own thread. Of the two
+/// fences one comes first: either the submitter's read sees CLOSED (then it drains the queue
+/// itself, because the workers may be gone), or the closer's final drain sees the push. So a task
+/// accepted (`Ok`) is always run (or, after `shutdown_now`, dropped and counted), possibly on the
+/// submitting or the closing thread when it raced with the shutdown; a task refused comes back.
 ///
-/// ## Submission gate: admission, CLOSED and sleepers in one word
+/// ## Sleep/wake protocol
 ///
-/// One atomic word, the *gate*, holds the count of admitted-not-started jobs (low bits), the
-/// number of workers registered as sleeping that no submitter has claimed yet (middle bits) and
-/// CLOSED. A mutex guards a count of wakeup tokens; a condition variable goes with it. Every
-/// change of the word is a read-modify-write, so they are totally ordered and each sees the
-/// latest value: that order, not fences, carries the protocol.
+/// One word, `state`, holds the number of workers registered as sleeping that no submitter has
+/// claimed yet (low bits) and the CLOSED bit. A mutex guards a count of wakeup tokens; a
+/// condition variable goes with it.
 ///
-/// * **Submitter**: one `fetch_add` of one job. The old value says closed (undo, refuse), full
-///   (undo; block or refuse), or admitted, and whether a sleeper is registered. Then the push;
-///   then, only if a sleeper was seen, take the mutex, claim one (move a unit from the word to
-///   the tokens) and `notify_one`. Later submitters see no unclaimed sleeper and skip the lock.
-/// * **Worker**, after failing to find a job (own deque, injector, other deques) and a short
-///   spin: take the mutex; register with one `fetch_add` whose old value is the re-check:
-///   a positive count (a push in flight, or another worker's unreported starts), CLOSED, or an
-///   immediate shutdown means do not wait. Otherwise `wait`, which releases the mutex atomically,
-///   until a token (or a broadcast at close). A worker that keeps seeing a count but no job
-///   spins a few rounds, then waits at most 1 ms per round (still registered, so an admission
-///   wakes it), so it never spins through another worker's long task.
+/// * **Submitter** (`Sleep::publish`), *after* pushing its task onto the queue: a SeqCst fence,
+///   then a plain load of `state`. Only if it shows an unclaimed sleeper does it take the mutex,
+///   claim the sleeper (move one unit from `state` to the tokens) and `notify_one`. Later
+///   submitters then see no unclaimed sleeper and skip the lock until that worker sleeps again.
+///   While every worker is busy a submission is a push, a fence and a load: no lock, and no write
+///   to a line the workers read.
+/// * **Worker** (`Sleep::sleep`), after a failed pop and a short spin: take the mutex; register
+///   (one RMW on `state`); a SeqCst fence; re-check `must_wake()` (queue non-empty, or closed);
+///   if nothing, `wait`, which releases the mutex atomically. It returns when it finds a token
+///   (or, after a broadcast, when `must_wake()` holds, releasing its own registration) and goes
+///   back to popping. Every worker inside `sleep` accounts for exactly one unit of
+///   sleepers + tokens.
+/// * "Queue non-empty" means the shared injector. A worker may sleep while another worker's deque
+///   still holds jobs it took: that worker is awake and runs them (or another steals them), so
+///   nothing is stranded; only parallelism is lost for at most one batch.
 ///
 /// ## Why no wakeup is lost
 ///
-/// Take a submission and a worker's registration. If the admission comes first in the word's
-/// order, the registration's old value shows the count, and the worker goes back to looking
-/// (the push lands within the submitter's next few instructions; the count stays up until a
-/// worker has started that job). If the registration comes first, the admission's old value
-/// shows the sleeper, and the submitter takes the mutex after its push: the worker has held the
-/// mutex since before registering and releases it only inside `wait`, so the claim and
-/// `notify_one` find it waiting (or gone, its registration withdrawn, and nothing is claimed). If
-/// another submitter claimed that sleeper first, the woken worker looks for work until it finds
-/// none, which includes our job. `tests/loom_pool_gate.rs` model-checks submissions, sleep and
-/// close against this word, with broken twins (a worker that decides from the queue's emptiness
-/// instead of the count, a close that lets workers leave with admitted jobs unpushed) that loom
-/// shows losing a wakeup or a task.
+/// SeqCst fences are totally ordered (the order S), and if fence X precedes fence Y in S, a read
+/// after Y sees every write made before X (or a later one).
 ///
-/// Earlier versions paid more per submission: an `RwLock` read gate, then an RMW of the sleep word
-/// plus a length read for the bound, then a SeqCst fence + load for the sleep protocol plus a
-/// separate admission-credit RMW. The fence and the second RMW cost ~40 ns on the benchmark VM
-/// (see `docs/performance.md`, "Session 3: pool (14.5)").
+/// 1. Submitter's fence first: the worker's re-check comes after its own fence, so it sees the
+///    push and does not wait.
+/// 2. Worker's fence first: the submitter's load sees the registration (or a later value) and
+///    goes to take the mutex. The worker has held it since before registering and only releases
+///    it inside `wait` (or after deciding not to wait), so the claim and `notify_one` happen while
+///    the worker is already waiting (or after it left, in which case its registration is gone and
+///    nothing is claimed). If another submitter claimed that sleeper first, that worker is awake
+///    and will pop our task too: a woken worker drains the queue until it is empty before it
+///    sleeps again.
+///
+/// Without the fences (a plain load after the push) both threads could read stale values (the
+/// store-buffer pattern) and both proceed as if the other were not there. An earlier version used
+/// a read-modify-write of `state` on every submission instead of the fence; it was correct but
+/// the benchmark showed it bouncing the line with the workers (see `docs/performance.md`).
+/// `tests/loom_queue_handoff.rs` model-checks the protocol and the close race, with a broken twin
+/// (notify without the lock) that loom shows deadlocking.
 ///
 /// # Example
 ///

@@ -47,8 +47,6 @@ impl Sleep {
     /// Whether [`close`](Sleep::close) has been called. A cheap pre-check for submitters and an
     /// exit condition for workers; not a synchronisation point (the closer drains the queue after
     /// joining, see `ThreadPool`'s shutdown notes).
-    // The pool now reads CLOSED from its gate; the loom model of this protocol still uses it.
-    #[cfg_attr(not(rstreams_loom), allow(dead_code))]
     pub fn is_closed(&self) -> bool {
         // Acquire pairs with the AcqRel `fetch_or` in `close`.
         self.state.load(Ordering::Acquire) & CLOSED != 0

@@ -1,8 +1,8 @@
 //! The synchronisation facade: std / parking_lot / crossbeam types in normal builds, loom types
 //! under `--cfg rstreams_loom` (the tokio `loom/` pattern, reduced to what this crate needs).
 //!
-//! Only the hand-off protocols that loom models ([`crate::lane::LaneCore`],
-//! [`crate::sleep::Sleep`] and [`crate::gate::Gate`]) go through this module; the rest of the crate uses std and
+//! Only the hand-off protocols that loom models ([`crate::lane::LaneCore`] and
+//! [`crate::sleep::Sleep`]) go through this module; the rest of the crate uses std and
 //! parking_lot directly, because those parts are never executed inside a loom model.
 //!
 //! The API is the intersection of the two worlds: `Mutex::lock` never fails (loom's poisoning is
@@ -11,7 +11,7 @@
 
 #[cfg(not(rstreams_loom))]
 mod imp {
-    pub use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering, fence};
+    pub use std::sync::atomic::{AtomicUsize, Ordering, fence};
 
     /// A mutex that cannot be poisoned (parking_lot).
     #[derive(Debug, Default)]
@@ -45,16 +45,6 @@ mod imp {
         /// Atomically releases the guard's lock and waits; may wake spuriously.
         pub fn wait<'a, T>(&self, mut guard: MutexGuard<'a, T>) -> MutexGuard<'a, T> {
             self.0.wait(&mut guard);
-            guard
-        }
-
-        /// As [`wait`](Condvar::wait), returning after `timeout` at the latest.
-        pub fn wait_timeout<'a, T>(
-            &self,
-            mut guard: MutexGuard<'a, T>,
-            timeout: std::time::Duration,
-        ) -> MutexGuard<'a, T> {
-            let _ = self.0.wait_for(&mut guard, timeout);
             guard
         }
 
@@ -114,7 +104,7 @@ mod imp {
 
 #[cfg(rstreams_loom)]
 mod imp {
-    pub use loom::sync::atomic::{AtomicU64, AtomicUsize, Ordering, fence};
+    pub use loom::sync::atomic::{AtomicUsize, Ordering, fence};
     use std::collections::VecDeque;
 
     /// A mutex (loom), with poisoning unwrapped.
@@ -155,18 +145,6 @@ mod imp {
         /// Atomically releases the guard's lock and waits.
         pub fn wait<'a, T>(&self, guard: MutexGuard<'a, T>) -> MutexGuard<'a, T> {
             self.0.wait(guard).expect("loom mutex poisoned")
-        }
-
-        /// As [`wait`](Condvar::wait); loom does not model time, so this never times out.
-        pub fn wait_timeout<'a, T>(
-            &self,
-            guard: MutexGuard<'a, T>,
-            timeout: std::time::Duration,
-        ) -> MutexGuard<'a, T> {
-            self.0
-                .wait_timeout(guard, timeout)
-                .expect("loom mutex poisoned")
-                .0
         }
 
         /// Wakes one waiter, if any.

@@ -618,11 +618,11 @@ fn submissions_racing_shutdown_are_refused_or_run() {
     }
 }
 
-/// The admission count (issue 14.5) keeps the bound round after round: after a full queue
-/// drains, the next fill admits exactly `capacity` again (no stale count lets more in, and no
-/// stale count refuses room that is there).
+/// The batched admission credits (issue 14.5) keep the bound across refills: after a full queue
+/// drains, the next fill admits exactly `capacity` again (no stale credit lets more in, and no
+/// stale deficit refuses room that is there).
 #[test]
-fn admission_bound_holds_round_after_round() {
+fn admission_bound_holds_across_credit_refills() {
     let pool = ThreadPool::builder()
         .workers(1)
         .queue_capacity(3)
@@ -722,8 +722,8 @@ fn submissions_from_many_threads_all_run() {
     pool.shutdown();
 }
 
-/// A worker stuck in a long task keeps some started jobs unreported to the admission count; the
-/// other worker must still run everything submitted meanwhile (and not wait for the long task).
+/// A worker stuck in a long task (its deque may still hold jobs of its batch): the other worker
+/// must still run everything submitted meanwhile (stealing), and work submitted while it idles.
 #[test]
 fn a_long_task_does_not_hold_up_the_other_worker() {
     let pool = pool(2);
