@@ -13,6 +13,11 @@
 //!   and the baseline running the same 10^6 tasks directly.
 //!
 //! Run: `cargo bench -p rstreams-benches --bench executor -- --warm-up-time 1 --measurement-time 3`
+//!
+//! * `POOL_SWITCHES=1`: no criterion; 5 rounds of 10^6 empty tasks through the baseline and
+//!   through `ThreadPool`, interleaved, printing each variant's median time per task and its
+//!   context switches per 10^6 tasks (voluntary = parks, involuntary = preemptions), summed over
+//!   the process's threads from `/proc/self/task/*/status` (Linux only).
 
 use std::hint::black_box;
 use std::sync::Arc;
@@ -20,7 +25,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use criterion::{Criterion, Throughput, criterion_group};
 use crossbeam_deque::{Injector, Steal, Stealer, Worker};
 use crossbeam_utils::{Backoff, CachePadded};
 use parking_lot::{Condvar, Mutex};
@@ -344,5 +349,95 @@ fn lanes(c: &mut Criterion) {
     group.finish();
 }
 
+/// Context switches so far (voluntary, involuntary), summed over the threads alive now.
+fn switches() -> (u64, u64) {
+    let field = |status: &str, name: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    let mut total = (0, 0);
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return total;
+    };
+    for task in tasks.flatten() {
+        if let Ok(status) = std::fs::read_to_string(task.path().join("status")) {
+            total.0 += field(&status, "voluntary_ctxt_switches");
+            total.1 += field(&status, "nonvoluntary_ctxt_switches");
+        }
+    }
+    total
+}
+
+/// One round of 10^6 tasks: (ns per task, voluntary and involuntary switches per 10^6 tasks).
+fn measured_round(submit: &dyn Fn(), completed: &dyn Fn() -> usize) -> (f64, u64, u64) {
+    let target = completed() + TASKS;
+    let (v0, i0) = switches();
+    let start = Instant::now();
+    for _ in 0..TASKS {
+        submit();
+    }
+    wait_until(|| completed() >= target);
+    let elapsed = start.elapsed();
+    let (v1, i1) = switches();
+    (elapsed.as_nanos() as f64 / TASKS as f64, v1 - v0, i1 - i0)
+}
+
+fn median(mut xs: Vec<f64>) -> f64 {
+    xs.sort_by(f64::total_cmp);
+    xs[xs.len() / 2]
+}
+
+fn print_switches() {
+    const ROUNDS: usize = 5;
+    let baseline = BaselinePool::new(WORKERS);
+    let pool = ThreadPool::builder()
+        .workers(WORKERS)
+        .queue_capacity(CAPACITY)
+        .build()
+        .unwrap();
+    let base_submit = || baseline.execute(empty_task());
+    let base_done = || baseline.completed();
+    let pool_submit = || pool.execute(empty_task()).unwrap();
+    let pool_done = || pool.stats().completed;
+    // Warm-up round each, not counted.
+    measured_round(&base_submit, &base_done);
+    measured_round(&pool_submit, &pool_done);
+    let mut rows: [(Vec<f64>, u64, u64); 2] = [(Vec::new(), 0, 0), (Vec::new(), 0, 0)];
+    for _ in 0..ROUNDS {
+        for (row, (submit, done)) in rows.iter_mut().zip([
+            (&base_submit as &dyn Fn(), &base_done as &dyn Fn() -> usize),
+            (&pool_submit, &pool_done),
+        ]) {
+            let (ns, vol, invol) = measured_round(submit, done);
+            row.0.push(ns);
+            row.1 += vol;
+            row.2 += invol;
+        }
+    }
+    println!(
+        "variant | ns/task (median of {ROUNDS}) | voluntary / involuntary switches per 10^6 tasks"
+    );
+    for (name, (ns, vol, invol)) in ["baseline_channel_pool", "thread_pool"].iter().zip(rows) {
+        println!(
+            "{name} | {:.1} | {} / {}",
+            median(ns),
+            vol / ROUNDS as u64,
+            invol / ROUNDS as u64
+        );
+    }
+}
+
 criterion_group!(benches, tasks, lanes);
-criterion_main!(benches);
+
+fn main() {
+    if std::env::var_os("POOL_SWITCHES").is_some() {
+        print_switches();
+        return;
+    }
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+}

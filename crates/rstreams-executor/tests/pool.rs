@@ -668,3 +668,98 @@ fn admission_bound_holds_across_credit_refills() {
     }
     pool.shutdown();
 }
+
+/// No lost wake-ups (issue 14.5): many threads submit bursts with pauses between them, so the
+/// workers keep going to sleep and being woken by whichever submitter comes next, through a
+/// small queue (submitters block on it) and through lanes. Every task runs; every wait is
+/// bounded, so a lost wake-up shows as a failure, not a hang.
+#[test]
+fn submissions_from_many_threads_all_run() {
+    const THREADS: usize = 6;
+    const BURSTS: usize = 200;
+    const PER_BURST: usize = 25;
+    let pool = Arc::new(
+        ThreadPool::builder()
+            .workers(2)
+            .queue_capacity(8)
+            .build()
+            .unwrap(),
+    );
+    let (done_tx, done_rx) = mpsc::channel::<()>();
+    let submitters: Vec<_> = (0..THREADS)
+        .map(|t| {
+            let (pool, done_tx) = (Arc::clone(&pool), done_tx.clone());
+            thread::spawn(move || {
+                let lane = pool.lane();
+                for burst in 0..BURSTS {
+                    for i in 0..PER_BURST {
+                        let done_tx = done_tx.clone();
+                        let task = move || done_tx.send(()).unwrap();
+                        if (t + burst + i) % 4 == 0 {
+                            lane.spawn(task).unwrap();
+                        } else {
+                            pool.spawn(task).unwrap();
+                        }
+                    }
+                    // Let the workers run dry and park now and then.
+                    if burst % 8 == t % 8 {
+                        thread::sleep(Duration::from_micros(200));
+                    }
+                }
+            })
+        })
+        .collect();
+    drop(done_tx);
+    for submitter in submitters {
+        submitter.join().unwrap();
+    }
+    for n in 0..THREADS * BURSTS * PER_BURST {
+        done_rx
+            .recv_timeout(Duration::from_secs(10))
+            .unwrap_or_else(|e| panic!("task {n} never ran (lost wake-up?): {e}"));
+    }
+    assert_eq!(pool.stats().queued, 0);
+    pool.shutdown();
+}
+
+/// A worker stuck in a long task (its deque may still hold jobs of its batch): the other worker
+/// must still run everything submitted meanwhile (stealing), and work submitted while it idles.
+#[test]
+fn a_long_task_does_not_hold_up_the_other_worker() {
+    let pool = pool(2);
+    let (open, wait) = gate();
+    let (started_tx, started_rx) = mpsc::channel();
+    // A batch whose first job blocks: the rest may sit in the blocked worker's deque until the
+    // other worker steals them.
+    pool.spawn(move || {
+        started_tx.send(()).unwrap();
+        wait.wait();
+    })
+    .unwrap();
+    let (done_tx, done_rx) = mpsc::channel::<usize>();
+    for i in 0..100 {
+        let done_tx = done_tx.clone();
+        pool.spawn(move || done_tx.send(i).unwrap()).unwrap();
+    }
+    started_rx
+        .recv_timeout(Duration::from_secs(10))
+        .expect("the long task starts");
+    for _ in 0..100 {
+        done_rx
+            .recv_timeout(Duration::from_secs(10))
+            .expect("the free worker runs the rest while the long task blocks");
+    }
+    // Idle now (with the long task still running); then more work arrives and is run.
+    thread::sleep(Duration::from_millis(5));
+    for i in 0..10 {
+        let done_tx = done_tx.clone();
+        pool.spawn(move || done_tx.send(i).unwrap()).unwrap();
+    }
+    for _ in 0..10 {
+        done_rx
+            .recv_timeout(Duration::from_secs(10))
+            .expect("work submitted while a worker is blocked runs");
+    }
+    open.open();
+    pool.shutdown();
+}
