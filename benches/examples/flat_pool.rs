@@ -22,7 +22,9 @@ fn main() {
         let start = std::time::Instant::now();
         let sum = rstreams::range(0, INNERS)
             .flat_map_with(
-                move |x| rstreams::range(x * INNER_LEN, INNER_LEN).publish_on_with(Arc::clone(&p), 256),
+                move |x| {
+                    rstreams::range(x * INNER_LEN, INNER_LEN).publish_on_with(Arc::clone(&p), 256)
+                },
                 16,
                 256,
             )

@@ -139,7 +139,10 @@ fn size_hint_is_a_true_bound_at_every_step() {
         }
     }
     check(rstreams::range(0, 10).blocking_iter_with(4), 10);
-    check(rstreams::range(0, 10).map(|x| x + 1).blocking_iter_with(16), 10);
+    check(
+        rstreams::range(0, 10).map(|x| x + 1).blocking_iter_with(16),
+        10,
+    );
     check(rstreams::range(0, 0).blocking_iter_with(4), 0);
     // Failing: the error counts as one more item.
     check(rstreams::range(u64::MAX, 2).blocking_iter_with(4), 1);

@@ -229,7 +229,10 @@ fn overflow_policies() {
 
 #[test]
 fn concurrency_operators() {
-    let (p, l) = (up().flat_map_with(|x| rstreams::range(x, 2), 16, 32), line!());
+    let (p, l) = (
+        up().flat_map_with(|x| rstreams::range(x, 2), 16, 32),
+        line!(),
+    );
     top(&p, "flat_map", Bound::Bounded(512), l);
     assert!(
         last(&p)
@@ -276,7 +279,10 @@ fn concurrency_operators() {
     top(&p, "take_until", Bound::Bounded(batch), l);
     let (p, l) = (up().skip_until(rstreams::never::<u8>()), line!());
     top(&p, "skip_until", Bound::Bounded(batch), l);
-    let (p, l) = (up().switch_if_empty(up().publish_on_with(sched(), 4)), line!());
+    let (p, l) = (
+        up().switch_if_empty(up().publish_on_with(sched(), 4)),
+        line!(),
+    );
     top(&p, "switch_if_empty", Bound::Zero, l);
     assert_eq!(
         p.buffer_bill().total(),

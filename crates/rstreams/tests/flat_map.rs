@@ -249,7 +249,10 @@ fn finished_inners_hold_their_place_until_drained() {
     // be asked for more publishers than max_concurrency meanwhile (else buffers grow unbounded).
     let outer = counted(1_000_000, |i| i);
     let (sub, probe) = recorder(0);
-    outer.clone().flat_map_with(rstreams::just, 4, 8).subscribe(sub);
+    outer
+        .clone()
+        .flat_map_with(rstreams::just, 4, 8)
+        .subscribe(sub);
     assert_eq!(outer.counters.produced.load(Ordering::SeqCst), 4);
     probe.request(2);
     assert!(probe.wait_items(2, WAIT));
