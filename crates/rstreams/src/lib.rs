@@ -77,3 +77,8 @@ pub mod prelude {
 #[cfg(all(doctest, feature = "futures"))]
 #[doc = include_str!("../../../docs/guide/async.md")]
 pub struct AsyncGuide;
+
+/// The README's examples, compiled and run as doctests so that they cannot rot.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+pub struct ReadmeDoctests;
