@@ -229,10 +229,8 @@ fn overflow_policies() {
 
 #[test]
 fn concurrency_operators() {
-    let (p, l) = (
-        up().flat_map_with(|x| rstreams::range(x, 2), 16, 32),
-        line!(),
-    );
+    let p = up().flat_map_with(|x| rstreams::range(x, 2), 16, 32);
+    let l = line!() - 1;
     top(&p, "flat_map", Bound::Bounded(512), l);
     assert!(
         last(&p)
@@ -279,10 +277,8 @@ fn concurrency_operators() {
     top(&p, "take_until", Bound::Bounded(batch), l);
     let (p, l) = (up().skip_until(rstreams::never::<u8>()), line!());
     top(&p, "skip_until", Bound::Bounded(batch), l);
-    let (p, l) = (
-        up().switch_if_empty(up().publish_on_with(sched(), 4)),
-        line!(),
-    );
+    let p = up().switch_if_empty(up().publish_on_with(sched(), 4));
+    let l = line!() - 1;
     top(&p, "switch_if_empty", Bound::Zero, l);
     assert_eq!(
         p.buffer_bill().total(),
