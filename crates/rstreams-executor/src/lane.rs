@@ -1,5 +1,9 @@
 //! Serial lanes; the hand-off protocol is documented on [`SerialLane`] (rendered in rustdoc).
 
+// `pub` (not `pub(crate)`) so that `--cfg rstreams_loom` builds can re-export these types to the
+// loom models (`crate::__loom`); outside that cfg nothing names them from outside the crate.
+#![allow(unreachable_pub)]
+
 use std::sync::{Arc, Weak};
 
 use crate::sync::{AtomicUsize, Ordering, UnboundedQueue};
@@ -13,7 +17,7 @@ pub(crate) const LANE_BATCH: usize = 128;
 /// The queue is unbounded by name: a lane's occupancy is bounded by whoever feeds it (in rstreams,
 /// by the downstream demand of the stage that owns the lane), not by the lane.
 #[derive(Debug)]
-pub(crate) struct LaneCore<T> {
+pub struct LaneCore<T> {
     wip: AtomicUsize,
     unbounded_queue: UnboundedQueue<T>,
 }
@@ -26,7 +30,7 @@ impl<T> Default for LaneCore<T> {
 
 impl<T> LaneCore<T> {
     /// An idle lane.
-    pub(crate) fn new() -> Self {
+    pub fn new() -> Self {
         Self {
             wip: AtomicUsize::new(0),
             unbounded_queue: UnboundedQueue::new(),
@@ -35,7 +39,7 @@ impl<T> LaneCore<T> {
 
     /// Enqueues `item`. Returns `true` if the caller took the drain token and must arrange for
     /// [`drain`](LaneCore::drain) to be called.
-    pub(crate) fn push(&self, item: T) -> bool {
+    pub fn push(&self, item: T) -> bool {
         self.unbounded_queue.push(item);
         // AcqRel: the release half publishes the push to the drainer (whose acquire reads this
         // increment); the acquire half pairs with the previous drainer's release `fetch_sub`
@@ -46,7 +50,7 @@ impl<T> LaneCore<T> {
     /// Runs up to `budget` items (`budget >= 1`) with `run`, in queue order. Only the token
     /// holder may call it. Returns `true` if items remain: the caller still holds the token and
     /// must call `drain` again (typically after re-scheduling). `run` must not unwind.
-    pub(crate) fn drain(&self, budget: usize, mut run: impl FnMut(T)) -> bool {
+    pub fn drain(&self, budget: usize, mut run: impl FnMut(T)) -> bool {
         debug_assert!(budget >= 1);
         let mut done = 0;
         // Acquire pairs with the AcqRel increments in `push`: every counted item is visible.
@@ -75,7 +79,7 @@ impl<T> LaneCore<T> {
     }
 
     /// Items pushed and not yet run (a snapshot).
-    pub(crate) fn pending(&self) -> usize {
+    pub fn pending(&self) -> usize {
         // Relaxed: statistic only.
         self.wip.load(Ordering::Relaxed)
     }

@@ -2,6 +2,10 @@
 //! [`ThreadPool`](crate::ThreadPool) (section "Sleep/wake protocol"), where rustdoc shows them;
 //! this file implements exactly that.
 
+// `pub` (not `pub(crate)`) so that `--cfg rstreams_loom` builds can re-export these types to the
+// loom models (`crate::__loom`); outside that cfg nothing names them from outside the crate.
+#![allow(unreachable_pub)]
+
 use crate::sync::{AtomicUsize, Condvar, Mutex, Ordering, fence};
 
 /// Low bits of `state`: registered sleepers.
@@ -12,7 +16,7 @@ const SLEEPER_MASK: usize = (1 << SLEEPER_BITS) - 1;
 const CLOSED: usize = 1 << SLEEPER_BITS;
 
 /// Upper bound on workers that may sleep on one [`Sleep`] at once.
-pub(crate) const MAX_SLEEPERS: usize = SLEEPER_MASK;
+pub const MAX_SLEEPERS: usize = SLEEPER_MASK;
 
 /// Parking place for idle workers; see the protocol on [`ThreadPool`](crate::ThreadPool).
 ///
@@ -22,7 +26,7 @@ pub(crate) const MAX_SLEEPERS: usize = SLEEPER_MASK;
 /// sleeper (moving one unit from `state` to `tokens`) makes later submitters skip the lock
 /// until that worker has gone back to sleep.
 #[derive(Debug)]
-pub(crate) struct Sleep {
+pub struct Sleep {
     state: AtomicUsize,
     tokens: Mutex<usize>,
     cv: Condvar,
@@ -36,7 +40,7 @@ impl Default for Sleep {
 
 impl Sleep {
     /// No sleepers.
-    pub(crate) fn new() -> Self {
+    pub fn new() -> Self {
         Self {
             state: AtomicUsize::new(0),
             tokens: Mutex::new(0),
@@ -47,14 +51,14 @@ impl Sleep {
     /// Whether [`close`](Sleep::close) has been called. A cheap pre-check for submitters and an
     /// exit condition for workers; not a synchronisation point (the closer drains the queue after
     /// joining, see `ThreadPool`'s shutdown notes).
-    pub(crate) fn is_closed(&self) -> bool {
+    pub fn is_closed(&self) -> bool {
         // Acquire pairs with the AcqRel `fetch_or` in `close`.
         self.state.load(Ordering::Acquire) & CLOSED != 0
     }
 
     /// Closes: from now on `is_closed` is true and every sleeper is woken. Returns `true` for the
     /// call that closed.
-    pub(crate) fn close(&self) -> bool {
+    pub fn close(&self) -> bool {
         // AcqRel: pairs with the Acquire in `is_closed`.
         let prev = self.state.fetch_or(CLOSED, Ordering::AcqRel);
         // SeqCst fence, paired with the one in `publish`: either the submitter sees CLOSED, or
@@ -67,7 +71,7 @@ impl Sleep {
     /// Call after pushing work (the push must come first): wakes one sleeper if any. Returns
     /// `true` if the queue was closed before this publish, in which case the workers may already
     /// have exited and the caller must make sure the queue is drained (it helps).
-    pub(crate) fn publish(&self) -> bool {
+    pub fn publish(&self) -> bool {
         // SeqCst fence between the push and the read of `state`, paired with the fence in `sleep`
         // (after the sleeper registers, before it re-checks the queue) and the one in `close`.
         // Of two SeqCst fences one comes first in the single total order S: if ours does, the
@@ -96,7 +100,7 @@ impl Sleep {
     }
 
     /// Wakes every sleeper, e.g. after setting a shutdown flag that `must_wake` checks.
-    pub(crate) fn notify_all(&self) {
+    pub fn notify_all(&self) {
         let _tokens = self.tokens.lock();
         self.cv.notify_all();
     }
@@ -104,7 +108,7 @@ impl Sleep {
     /// Parks the calling worker unless `must_wake()` is already true. Returns after a wakeup
     /// (a claimed token, or `must_wake()` true after a broadcast) or at once; the caller re-checks
     /// its queue either way.
-    pub(crate) fn sleep(&self, must_wake: impl Fn() -> bool) {
+    pub fn sleep(&self, must_wake: impl Fn() -> bool) {
         let mut tokens = self.tokens.lock();
         // Relaxed RMW under the lock; the SeqCst fence after it pairs with the fence in `publish`
         // (see there): either that submitter sees this registration, or `must_wake` below sees

@@ -9,52 +9,56 @@
 //! unwrapped) and `Condvar::wait` takes and returns the guard by value (loom's shape), which
 //! parking_lot's by-reference `wait` is adapted to.
 
+// `pub` (not `pub(crate)`) so that `--cfg rstreams_loom` builds can re-export these types to the
+// loom models (`crate::__loom`); outside that cfg nothing names them from outside the crate.
+#![allow(unreachable_pub)]
+
 #[cfg(not(rstreams_loom))]
 mod imp {
-    pub(crate) use std::sync::atomic::{AtomicUsize, Ordering, fence};
+    pub use std::sync::atomic::{AtomicUsize, Ordering, fence};
 
     /// A mutex that cannot be poisoned (parking_lot).
     #[derive(Debug, Default)]
-    pub(crate) struct Mutex<T>(parking_lot::Mutex<T>);
+    pub struct Mutex<T>(parking_lot::Mutex<T>);
 
     /// The guard of [`Mutex`].
-    pub(crate) type MutexGuard<'a, T> = parking_lot::MutexGuard<'a, T>;
+    pub type MutexGuard<'a, T> = parking_lot::MutexGuard<'a, T>;
 
     impl<T> Mutex<T> {
         /// A new unlocked mutex.
-        pub(crate) fn new(value: T) -> Self {
+        pub fn new(value: T) -> Self {
             Self(parking_lot::Mutex::new(value))
         }
 
         /// Locks, blocking the thread until the lock is free.
-        pub(crate) fn lock(&self) -> MutexGuard<'_, T> {
+        pub fn lock(&self) -> MutexGuard<'_, T> {
             self.0.lock()
         }
     }
 
     /// A condition variable (parking_lot) with loom's by-value `wait` shape.
     #[derive(Debug, Default)]
-    pub(crate) struct Condvar(parking_lot::Condvar);
+    pub struct Condvar(parking_lot::Condvar);
 
     impl Condvar {
         /// A new condition variable.
-        pub(crate) fn new() -> Self {
+        pub fn new() -> Self {
             Self(parking_lot::Condvar::new())
         }
 
         /// Atomically releases the guard's lock and waits; may wake spuriously.
-        pub(crate) fn wait<'a, T>(&self, mut guard: MutexGuard<'a, T>) -> MutexGuard<'a, T> {
+        pub fn wait<'a, T>(&self, mut guard: MutexGuard<'a, T>) -> MutexGuard<'a, T> {
             self.0.wait(&mut guard);
             guard
         }
 
         /// Wakes one waiter, if any.
-        pub(crate) fn notify_one(&self) {
+        pub fn notify_one(&self) {
             self.0.notify_one();
         }
 
         /// Wakes all waiters.
-        pub(crate) fn notify_all(&self) {
+        pub fn notify_all(&self) {
             self.0.notify_all();
         }
     }
@@ -63,7 +67,7 @@ mod imp {
     ///
     /// Unbounded by name: users of it must bound what they put in by other means.
     #[derive(Debug)]
-    pub(crate) struct UnboundedQueue<T> {
+    pub struct UnboundedQueue<T> {
         tx: crossbeam_channel::Sender<T>,
         rx: crossbeam_channel::Receiver<T>,
     }
@@ -76,13 +80,13 @@ mod imp {
 
     impl<T> UnboundedQueue<T> {
         /// An empty queue.
-        pub(crate) fn new() -> Self {
+        pub fn new() -> Self {
             let (tx, rx) = crossbeam_channel::unbounded();
             Self { tx, rx }
         }
 
         /// Appends at the tail.
-        pub(crate) fn push(&self, item: T) {
+        pub fn push(&self, item: T) {
             // Both ends live in `self`, so the channel can never be disconnected here.
             if self.tx.send(item).is_err() {
                 unreachable!("UnboundedQueue owns both channel ends");
@@ -90,13 +94,13 @@ mod imp {
         }
 
         /// Removes the head, if any.
-        pub(crate) fn pop(&self) -> Option<T> {
+        pub fn pop(&self) -> Option<T> {
             self.rx.try_recv().ok()
         }
 
         /// Whether the queue is empty at this instant (used by the loom models' normal-build twin).
         #[allow(dead_code)]
-        pub(crate) fn is_empty(&self) -> bool {
+        pub fn is_empty(&self) -> bool {
             self.rx.is_empty()
         }
     }
@@ -207,4 +211,4 @@ mod imp {
     }
 }
 
-pub(crate) use imp::*;
+pub use imp::*;
