@@ -14,24 +14,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use rstreams::diag::Registry;
 use rstreams::prelude::*;
-use rstreams_benches::{Demand, SumSubscriber};
+use rstreams_benches::{Demand, SumSubscriber, f, keep, subscribe_generic};
 
 const N: u64 = 1_000_000;
-
-#[inline(always)]
-fn f(x: u64) -> u64 {
-    x.wrapping_mul(3)
-}
-
-#[inline(always)]
-fn keep(x: &u64) -> bool {
-    x % 4 != 1
-}
-
-/// Generic code sees only `Publisher`, not the fused inherent methods.
-fn subscribe_generic<P: Publisher, S: Subscriber<P::Item> + Send + 'static>(p: &P, s: S) {
-    p.subscribe(s);
-}
 
 fn overhead(c: &mut Criterion) {
     let mut group = c.benchmark_group("diag/unbounded");

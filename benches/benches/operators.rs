@@ -21,27 +21,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use rstreams::executor::{Scheduler, ThreadPool};
 use rstreams::prelude::*;
-use rstreams_benches::{DEMANDS, SumSubscriber};
+use rstreams_benches::{DEMANDS, SumSubscriber, f, keep, subscribe_generic};
 
 const N: u64 = 10_000_000;
 const N_ITER: u64 = 1_000_000;
 
-#[inline(always)]
-fn f(x: u64) -> u64 {
-    x.wrapping_mul(3)
-}
-
-#[inline(always)]
-fn keep(x: &u64) -> bool {
-    x % 4 != 1
-}
-
-/// Generic code sees only `Publisher`/`PublisherExt`, not the fused inherent methods.
-fn subscribe_generic<P: Publisher, S: Subscriber<P::Item> + Send + 'static>(p: &P, s: S) {
-    p.subscribe(s);
-}
-
-/// See [`subscribe_generic`].
+/// See [`subscribe_generic`](rstreams_benches::subscribe_generic).
 fn iter_generic<P: Publisher>(p: &P, prefetch: usize) -> rstreams::BlockingIter<P::Item>
 where
     P::Item: Send + 'static,

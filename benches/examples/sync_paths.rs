@@ -15,21 +15,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use rstreams::prelude::*;
-use rstreams_benches::{Demand, SumSubscriber};
-
-#[inline(always)]
-fn f(x: u64) -> u64 {
-    x.wrapping_mul(3)
-}
-
-#[inline(always)]
-fn keep(x: &u64) -> bool {
-    x % 4 != 1
-}
-
-fn subscribe_generic<P: Publisher, S: Subscriber<P::Item> + Send + 'static>(p: &P, s: S) {
-    p.subscribe(s);
-}
+use rstreams_benches::{Demand, SumSubscriber, f, keep, subscribe_generic};
 
 fn iter_generic<P: Publisher>(p: &P, prefetch: usize) -> rstreams::BlockingIter<P::Item>
 where

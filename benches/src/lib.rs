@@ -5,7 +5,7 @@ use std::hint::black_box;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use rstreams_protocol::{Error, Subscriber, Subscription};
+use rstreams_protocol::{Error, Publisher, Subscriber, Subscription};
 
 /// How a [`SumSubscriber`] asks for items.
 #[derive(Clone, Copy, Debug)]
@@ -107,4 +107,23 @@ impl std::fmt::Debug for SumSubscriber {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SumSubscriber").finish_non_exhaustive()
     }
+}
+
+/// The map step of the `range -> map -> filter -> sum` chain the operator, diagnostics and
+/// synchronous-path benchmarks share.
+#[inline(always)]
+pub fn f(x: u64) -> u64 {
+    x.wrapping_mul(3)
+}
+
+/// The filter step of the same chain (keeps three items in four).
+#[inline(always)]
+pub fn keep(x: &u64) -> bool {
+    x % 4 != 1
+}
+
+/// Subscribes through the `Publisher` trait: generic code sees only the trait, not the fused
+/// inherent methods, so this measures the stage-by-stage path.
+pub fn subscribe_generic<P: Publisher, S: Subscriber<P::Item> + Send + 'static>(p: &P, s: S) {
+    p.subscribe(s);
 }

@@ -1619,10 +1619,7 @@ pub trait PublisherExt: Publisher {
         F: Fn(Self::Item) -> U + Send + Sync + 'static,
         U: Send + 'static,
     {
-        self.parallel()
-            .run_on(rstreams_executor::default_pool())
-            .map(f)
-            .ordered()
+        self.par_map_on(rstreams_executor::default_pool(), f)
     }
 
     /// [`par_map_on`](Self::par_map_on) on `rails` rails (prefetch

@@ -6,6 +6,7 @@
 //! every later upstream signal is ignored.
 
 use std::any::Any;
+use std::collections::VecDeque;
 use std::panic::{AssertUnwindSafe, Location, catch_unwind};
 use std::sync::Arc;
 
@@ -28,6 +29,26 @@ pub(crate) fn closure_panic(payload: Payload, loc: Loc) -> Error {
     let error = Error::from_panic(Rule::R2_13, payload).at_stage(loc);
     tracing::debug!(%error, "operator closure panicked");
     error
+}
+
+/// Hands the items of a drained batch to a pull kit's `emit` in order (the shape of
+/// `Source::pull_many` for sources that take a run of queued items under one lock). Stops when
+/// `emit` returns `false` (the subscription was cancelled) and drops the rest. Returns how many
+/// items were handed over and whether `emit` stopped it.
+#[inline]
+pub(crate) fn emit_batch<T>(
+    batch: &mut VecDeque<T>,
+    emit: &mut impl FnMut(T) -> bool,
+) -> (u64, bool) {
+    let mut emitted = 0;
+    while let Some(item) = batch.pop_front() {
+        emitted += 1;
+        if !emit(item) {
+            batch.clear();
+            return (emitted, true);
+        }
+    }
+    (emitted, false)
 }
 
 /// The state every intermediate subscriber shares: its downstream, its upstream subscription and

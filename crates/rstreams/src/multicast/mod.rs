@@ -657,16 +657,11 @@ impl<T: Send + 'static> Source for McSource<T> {
             // was empty: the kit then runs another pass.
             self.shared.request(&up, n);
         }
-        let mut emitted = 0;
-        while let Some(item) = batch.pop_front() {
-            emitted += 1;
-            if !emit(item) {
-                batch.clear();
-                self.batch = batch;
-                return (emitted, None);
-            }
-        }
+        let (emitted, stopped) = crate::stage::emit_batch(&mut batch, &mut emit);
         self.batch = batch;
+        if stopped {
+            return (emitted, None);
+        }
         if matches!(stop, Some(Step::Pending)) && self.ended_with_empty_buffer() {
             return (emitted, Some(Step::Complete));
         }

@@ -400,14 +400,7 @@ impl<T: Send + 'static> Source for PolicySource<T> {
             // The error (or completion) follows the items already buffered.
             (n < limit).then(|| Self::end_of(&mut q))
         };
-        let mut emitted = 0;
-        while let Some(item) = batch.pop_front() {
-            emitted += 1;
-            if !emit(item) {
-                batch.clear();
-                break;
-            }
-        }
+        let (emitted, _) = crate::stage::emit_batch(&mut batch, &mut emit);
         self.batch = batch;
         // The kit charges `emitted` to the demand right after this returns. SeqCst with the
         // kit's demand counter: a room check that sees the charge also sees this reset.

@@ -452,16 +452,11 @@ impl<T: Send + 'static, G: RailStage<T>> Source for JoinSource<T, G> {
             // May deliver synchronously: on_next only queues (or runs a rail) and wakes.
             up.request(n);
         }
-        let mut emitted = 0;
-        while let Some(item) = batch.pop_front() {
-            emitted += 1;
-            if !emit(item) {
-                batch.clear();
-                self.batch = batch;
-                return (emitted, None);
-            }
-        }
+        let (emitted, stopped) = crate::stage::emit_batch(&mut batch, &mut emit);
         self.batch = batch;
+        if stopped {
+            return (emitted, None);
+        }
         // Pending after a replenishing request loses nothing: an item it made ready woke the
         // drain, which runs another pass.
         (emitted, stop)
