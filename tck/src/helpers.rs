@@ -103,7 +103,7 @@ impl<T: Send + 'static> Publisher for SyncHelperPublisher<T> {
             count: self.count,
             make: Arc::clone(&self.make),
         };
-        pull::serve_at(source, subscriber, self.stage);
+        pull::serve(source.at(self.stage), subscriber);
     }
 }
 
@@ -189,10 +189,9 @@ impl<T: Send + 'static> Publisher for AsyncHelperPublisher<T> {
         let (tx, rx) = bounded::<T>(Self::HANDOFF);
         let count = self.count;
         let make = Arc::clone(&self.make);
-        let handle = pull::serve_with_at(
+        let handle = pull::serve_with(
+            move |_| HandoffSource { rx, peeked: None }.at(self.stage),
             subscriber,
-            move |_| HandoffSource { rx, peeked: None },
-            self.stage,
         );
         let spawned = std::thread::Builder::new()
             .name("rstreams-tck-async-helper".to_owned())
@@ -502,21 +501,19 @@ impl<T: Send + 'static> Publisher for IdentityProcessor<T> {
             !std::mem::replace(&mut st.has_subscriber, true)
         };
         if !first {
-            pull::serve_at(
-                Rejected::<T>(std::marker::PhantomData),
+            pull::serve(
+                Rejected::<T>(std::marker::PhantomData).at(self.shared.stage),
                 subscriber,
-                self.shared.stage,
             );
             return;
         }
         let shared = Arc::clone(&self.shared);
-        pull::serve_with_at(
-            subscriber,
+        pull::serve_with(
             move |handle| {
                 shared.state.lock().downstream = Some(handle);
-                ProcSource { shared }
+                ProcSource { shared }.at(self.shared.stage)
             },
-            self.shared.stage,
+            subscriber,
         );
     }
 }

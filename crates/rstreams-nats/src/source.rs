@@ -23,7 +23,7 @@ use async_nats::jetstream::{self, AckKind, consumer::PullConsumer};
 use bytes::Bytes;
 use futures_util::StreamExt;
 use parking_lot::Mutex;
-use rstreams_protocol::pull::{self, PullHandle, Step};
+use rstreams_protocol::pull::{self, PullHandle, Source as _, Step};
 use rstreams_protocol::{Demand, Error, Publisher, Subscriber, Subscription};
 use tokio::sync::Notify;
 
@@ -376,13 +376,12 @@ impl<T: Send + 'static> Publisher for JetStreamSource<T> {
             ack_after: self.config.ack == AckMode::AfterOnNext,
         };
         let kit_shared = Arc::clone(&shared);
-        pull::serve_with_at(
-            wrapped,
+        pull::serve_with(
             move |handle| {
                 let _ = kit_shared.handle.set(handle);
-                KitSource { shared: kit_shared }
+                KitSource { shared: kit_shared }.at(self.loc)
             },
-            self.loc,
+            wrapped,
         );
         let driver = Driver {
             shared,

@@ -106,6 +106,28 @@ pub trait Source: Send + 'static {
         None
     }
 
+    /// Where the stage serving this source was built, named in protocol errors and in the
+    /// kit's tracing span. `None` (the default): where [`serve`] or [`serve_with`] was called.
+    /// Give one with [`at`](Source::at) rather than overriding this.
+    fn site(&self) -> Option<&'static Location<'static>> {
+        None
+    }
+
+    /// The stage's name in the kit's tracing span (`rstreams.stage{stage, site}`). The default
+    /// is the source type's name without its path and generics.
+    fn stage_name(&self) -> &'static str {
+        short_type_name::<Self>()
+    }
+
+    /// This source, naming `site` as the assembly site of the stage that serves it (see
+    /// [`serve`]). Forwards everything else, so it costs nothing on the hot path.
+    fn at(self, site: &'static Location<'static>) -> At<Self>
+    where
+        Self: Sized,
+    {
+        At { source: self, site }
+    }
+
     /// Pulls up to `limit` items (`limit >= 1`; the kit never asks for zero) in one go, handing each to `emit`, and stops early when `emit`
     /// returns `false` (the subscription was cancelled meanwhile). Returns how many items were
     /// handed over and, when something other than `limit` or `emit` stopped it, the step that
@@ -189,42 +211,145 @@ trait Drive: Send + Sync {
 
 /// Subscribes `subscriber` to `source`: calls `on_subscribe`, then emits on demand.
 ///
-/// Call it from [`Publisher::subscribe`](crate::Publisher::subscribe). Where the publisher was
-/// built is recorded with `#[track_caller]` and named in protocol errors.
+/// Call it from [`Publisher::subscribe`](crate::Publisher::subscribe). Protocol errors and the
+/// kit's tracing span name the stage's assembly site: the one the source gives with
+/// [`Source::at`] (a publisher records `Location::caller()` when it is built), else the place
+/// `serve` was called from (`#[track_caller]`).
+///
+/// ```
+/// use std::panic::Location;
+/// use rstreams_protocol::pull::{self, Source, Step};
+/// use rstreams_protocol::{Publisher, Subscriber};
+///
+/// struct Once(u8);
+/// impl Source for Once {
+///     type Item = u8;
+///     fn pull(&mut self) -> Step<u8> { Step::Next(self.0) }
+/// }
+///
+/// /// Emits its byte forever; errors name where it was built.
+/// struct Repeat { byte: u8, site: &'static Location<'static> }
+/// impl Repeat {
+///     #[track_caller]
+///     fn new(byte: u8) -> Self { Repeat { byte, site: Location::caller() } }
+/// }
+/// impl Publisher for Repeat {
+///     type Item = u8;
+///     fn subscribe<S: Subscriber<u8> + Send + 'static>(&self, subscriber: S) {
+///         pull::serve(Once(self.byte).at(self.site), subscriber);
+///     }
+/// }
+/// # let _ = Repeat::new(7);
+/// ```
 #[track_caller]
 pub fn serve<G, S>(source: G, subscriber: S) -> PullHandle
 where
     G: Source,
     S: Subscriber<G::Item> + Send + 'static,
 {
-    serve_at(source, subscriber, Location::caller())
-}
-
-/// [`serve`] with an explicit stage location (use the one your publisher recorded when built).
-pub fn serve_at<G, S>(source: G, subscriber: S, stage: &'static Location<'static>) -> PullHandle
-where
-    G: Source,
-    S: Subscriber<G::Item> + Send + 'static,
-{
-    serve_with_at(subscriber, move |_| source, stage)
+    start(move |_| source, subscriber, Location::caller())
 }
 
 /// [`serve`] for sources that need the [`PullHandle`] (to wake the kit after [`Step::Pending`]):
-/// `make` receives the handle before anything is pulled.
+/// `make` receives the handle before anything is pulled, so no wake-up can be missed.
+///
+/// ```
+/// use std::sync::{Arc, Mutex};
+/// use rstreams_protocol::pull::{self, PullHandle, Source, Step};
+/// # use rstreams_protocol::{Error, Subscriber, Subscription};
+/// # struct Take(Option<Box<dyn Subscription>>);
+/// # impl Subscriber<u32> for Take {
+/// #     fn on_subscribe(&mut self, s: Box<dyn Subscription>) { s.request(1); self.0 = Some(s); }
+/// #     fn on_next(&mut self, n: u32) { assert_eq!(n, 5) }
+/// #     fn on_error(&mut self, _: Error) {}
+/// #     fn on_complete(&mut self) {}
+/// # }
+///
+/// /// Items another thread drops into `slot`.
+/// struct Mailbox(Arc<Mutex<Option<u32>>>);
+/// impl Source for Mailbox {
+///     type Item = u32;
+///     fn pull(&mut self) -> Step<u32> {
+///         self.0.lock().unwrap().take().map_or(Step::Pending, Step::Next)
+///     }
+/// }
+///
+/// let slot = Arc::new(Mutex::new(None));
+/// let inbox = Arc::clone(&slot);
+/// let mut kept: Option<PullHandle> = None;
+/// let handle = pull::serve_with(
+///     |handle| {
+///         kept = Some(handle);
+///         Mailbox(inbox)
+///     },
+///     Take(None),
+/// );
+/// *slot.lock().unwrap() = Some(5);
+/// handle.wake(); // the subscriber now gets 5
+/// # assert!(kept.is_some());
+/// ```
 #[track_caller]
-pub fn serve_with<G, S>(subscriber: S, make: impl FnOnce(PullHandle) -> G) -> PullHandle
+pub fn serve_with<G, S>(make: impl FnOnce(PullHandle) -> G, subscriber: S) -> PullHandle
 where
     G: Source,
     S: Subscriber<G::Item> + Send + 'static,
 {
-    serve_with_at(subscriber, make, Location::caller())
+    start(make, subscriber, Location::caller())
 }
 
-/// [`serve_with`] with an explicit stage location.
-pub fn serve_with_at<G, S>(
-    subscriber: S,
+/// A [`Source`] that names the assembly site of the stage serving it (see [`Source::at`]).
+#[derive(Debug)]
+pub struct At<G> {
+    source: G,
+    site: &'static Location<'static>,
+}
+
+impl<G: Source> Source for At<G> {
+    type Item = G::Item;
+
+    #[inline]
+    fn pull(&mut self) -> Step<G::Item> {
+        self.source.pull()
+    }
+
+    #[inline]
+    fn is_exhausted(&mut self) -> bool {
+        self.source.is_exhausted()
+    }
+
+    fn backlog_probe(&self) -> Option<BacklogProbe> {
+        self.source.backlog_probe()
+    }
+
+    fn site(&self) -> Option<&'static Location<'static>> {
+        Some(self.site)
+    }
+
+    fn stage_name(&self) -> &'static str {
+        self.source.stage_name()
+    }
+
+    #[inline]
+    fn pull_many<F>(&mut self, limit: u64, emit: F) -> (u64, Option<Step<G::Item>>)
+    where
+        F: FnMut(G::Item) -> bool,
+    {
+        self.source.pull_many(limit, emit)
+    }
+}
+
+/// The short name of a source type for the kit's span: the last path segment without its
+/// generics, e.g. `JustSource` for `rstreams::source::simple::JustSource<u32>`.
+fn short_type_name<G: ?Sized>() -> &'static str {
+    let full = std::any::type_name::<G>();
+    let plain = full.split('<').next().unwrap_or(full);
+    plain.rsplit("::").next().unwrap_or(plain)
+}
+
+fn start<G, S>(
     make: impl FnOnce(PullHandle) -> G,
-    stage: &'static Location<'static>,
+    subscriber: S,
+    caller: &'static Location<'static>,
 ) -> PullHandle
 where
     G: Source,
@@ -233,9 +358,16 @@ where
     let core: Arc<Core<G, S>> = Arc::new_cyclic(|weak: &Weak<Core<G, S>>| {
         let erased: Weak<dyn Drive> = weak.clone();
         let source = make(PullHandle { core: erased });
+        let stage = source.site().unwrap_or(caller);
         Core {
             probe: source.backlog_probe(),
             demand: Demand::new(),
+            #[cfg(feature = "tracing")]
+            span: tracing::debug_span!(
+                "rstreams.stage",
+                stage = source.stage_name(),
+                site = %stage,
+            ),
             stage,
             me: weak.clone(),
             drain: SerialDrain::new(State {
@@ -254,6 +386,9 @@ struct Core<G: Source, S> {
     /// The source's answer to [`Subscription::backlog`], if it gives one.
     probe: Option<BacklogProbe>,
     demand: Demand,
+    /// One span per subscription (issue 12.4): the signal events below are its children.
+    #[cfg(feature = "tracing")]
+    span: tracing::Span,
     stage: &'static Location<'static>,
     /// Ourselves, to hand `on_subscribe` a strong handle from inside the first pass.
     me: Weak<Core<G, S>>,
@@ -300,6 +435,8 @@ where
         // The winner drives once more so that the subscriber is dropped promptly (3.13) if no
         // pass is running; a running pass sees the flag instead. 3.7: later calls do nothing.
         if self.0.demand.cancel() {
+            #[cfg(feature = "tracing")]
+            tracing::debug!(parent: &self.0.span, "cancel");
             self.0.drive();
         }
     }
@@ -350,6 +487,8 @@ where
             // `me` upgrades: we are inside a method of the live `Arc`.
             let Some(me) = self.me.upgrade() else { return };
             let handle: Box<dyn Subscription> = Box::new(Handle(me));
+            #[cfg(feature = "tracing")]
+            tracing::debug!(parent: &self.span, "subscribe");
             let (_, subscriber) = state.live.as_mut().expect("live checked above");
             if let Err(payload) = catch_unwind(AssertUnwindSafe(|| subscriber.on_subscribe(handle)))
             {
@@ -475,10 +614,14 @@ where
         let result = catch_unwind(AssertUnwindSafe(|| match end {
             Step::Error(error) => {
                 #[cfg(feature = "tracing")]
-                tracing::debug!(%error, "stream failed");
+                tracing::debug!(parent: &self.span, %error, "error");
                 subscriber.on_error(error)
             }
-            _ => subscriber.on_complete(),
+            _ => {
+                #[cfg(feature = "tracing")]
+                tracing::debug!(parent: &self.span, "complete");
+                subscriber.on_complete()
+            }
         }));
         if let Err(payload) = result {
             report_undeliverable(Error::from_panic(Rule::R2_13, payload).at_stage(self.stage));
@@ -496,7 +639,12 @@ where
         self.demand.cancel();
         let error = Error::from_panic(Rule::R2_13, payload).at_stage(self.stage);
         #[cfg(feature = "tracing")]
-        tracing::debug!(%error, callback, "subscriber panicked; subscription cancelled");
+        tracing::debug!(
+            parent: &self.span,
+            %error,
+            callback,
+            "subscriber panicked; subscription cancelled"
+        );
         #[cfg(not(feature = "tracing"))]
         let _ = callback;
         self.drop_all(state);

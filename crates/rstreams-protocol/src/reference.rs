@@ -166,11 +166,11 @@ impl Publisher for RangePublisher {
     {
         match RangeSource::new(self.start, self.count) {
             Ok(source) => {
-                pull::serve_at(source, subscriber, self.stage);
+                pull::serve(source.at(self.stage), subscriber);
             }
             Err(overflow) => {
                 let error = crate::Error::new(overflow).at_stage(self.stage);
-                pull::serve_at(Failed(Some(error)), subscriber, self.stage);
+                pull::serve(Failed(Some(error)).at(self.stage), subscriber);
             }
         }
     }
@@ -239,6 +239,6 @@ where
         let source = IterSource {
             iter: self.iterable.clone().into_iter().peekable(),
         };
-        pull::serve_at(source, subscriber, self.stage);
+        pull::serve(source.at(self.stage), subscriber);
     }
 }

@@ -242,7 +242,7 @@ fn pending_source_is_woken_by_its_handle() {
     }
     let log = Log::new();
     let q2 = Arc::clone(&queue);
-    let handle = pull::serve_with(Recorder::new(&log, 10), move |_h| Fed(q2));
+    let handle = pull::serve_with(move |_h| Fed(q2), Recorder::new(&log, 10));
     assert!(log.items().is_empty());
     assert_eq!(handle.requested(), 10);
     let producer = std::thread::spawn({

@@ -495,13 +495,12 @@ impl<T: Send + 'static> Publisher for EmitterPublisher<T> {
             st.subscribed = true;
         }
         let shared = Arc::clone(&self.shared);
-        pull::serve_with_at(
-            subscriber,
+        pull::serve_with(
             move |handle| {
                 shared.state.lock().handle = Some(handle);
-                EmitSource { shared }
+                EmitSource { shared }.at(self.shared.loc)
             },
-            self.shared.loc,
+            subscriber,
         );
     }
 }

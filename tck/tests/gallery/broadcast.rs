@@ -292,11 +292,14 @@ impl<T: Clone + Send + 'static> Publisher for Broadcast<T> {
             (id, first)
         };
         let shared = Arc::clone(&self.shared);
-        pull::serve_with(subscriber, move |handle| {
-            if let Some(slot) = shared.state.lock().slots.iter_mut().find(|s| s.id == id) {
-                slot.handle = Some(handle);
-            }
-            SlotSource { shared, id, first }
-        });
+        pull::serve_with(
+            move |handle| {
+                if let Some(slot) = shared.state.lock().slots.iter_mut().find(|s| s.id == id) {
+                    slot.handle = Some(handle);
+                }
+                SlotSource { shared, id, first }
+            },
+            subscriber,
+        );
     }
 }

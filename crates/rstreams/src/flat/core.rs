@@ -190,8 +190,7 @@ impl<T: Send + 'static> MergeCore<T> {
     /// Serves `subscriber` from this core.
     pub(crate) fn serve<S: Subscriber<T> + Send + 'static>(self: &Arc<Self>, subscriber: S) {
         let core = Arc::clone(self);
-        rstreams_protocol::pull::serve_with_at(
-            subscriber,
+        rstreams_protocol::pull::serve_with(
             move |handle| {
                 let _ = core.handle.set(handle);
                 let prefetch = core.prefetch;
@@ -205,8 +204,9 @@ impl<T: Send + 'static> MergeCore<T> {
                     outer_complete: false,
                     error: None,
                 }
+                .at(self.loc)
             },
-            self.loc,
+            subscriber,
         );
     }
 

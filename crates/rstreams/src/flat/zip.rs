@@ -137,13 +137,12 @@ where
             loc: self.loc,
         });
         let c = Arc::clone(&core);
-        rstreams_protocol::pull::serve_with_at(
-            subscriber,
+        rstreams_protocol::pull::serve_with(
             move |handle| {
                 let _ = c.handle.set(handle);
-                ZipSource { core: c }
+                ZipSource { core: c }.at(self.loc)
             },
-            self.loc,
+            subscriber,
         );
         if core.state.lock().cancelled {
             return;

@@ -231,8 +231,7 @@ impl<T: Clone + Send + 'static> Multicast<T> {
         let stats = Arc::new(SubscriberStats::default());
         let shared = Arc::clone(&self.shared);
         let st2 = Arc::clone(&stats);
-        rstreams_protocol::pull::serve_with_at(
-            subscriber,
+        rstreams_protocol::pull::serve_with(
             move |handle| {
                 let id = {
                     let mut st = shared.state.lock();
@@ -255,8 +254,9 @@ impl<T: Clone + Send + 'static> Multicast<T> {
                     id,
                     batch: VecDeque::new(),
                 }
+                .at(self.shared.loc)
             },
-            self.shared.loc,
+            subscriber,
         );
         stats
     }

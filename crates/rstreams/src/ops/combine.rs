@@ -195,13 +195,12 @@ where
             loc: self.loc,
         });
         let c = Arc::clone(&core);
-        pull::serve_with_at(
-            subscriber,
+        pull::serve_with(
             move |handle| {
                 c.waker.set(handle);
-                CombineSource { core: c }
+                CombineSource { core: c }.at(self.loc)
             },
-            self.loc,
+            subscriber,
         );
         if core.state.lock().cancelled {
             return;
@@ -441,13 +440,12 @@ where
             loc: self.loc,
         });
         let c = Arc::clone(&core);
-        pull::serve_with_at(
-            subscriber,
+        pull::serve_with(
             move |handle| {
                 c.waker.set(handle);
-                WithLatestSource { core: c }
+                WithLatestSource { core: c }.at(self.loc)
             },
-            self.loc,
+            subscriber,
         );
         // Reactor's order: `other` first, so a synchronous `other` has a value before the
         // upstream's first item.

@@ -265,7 +265,7 @@ impl<T: Clone + Send + Sync + 'static> Publisher for Prefix<T> {
             items: Arc::clone(&self.items),
             at: 0,
         };
-        pull::serve_at(source, subscriber, self.loc);
+        pull::serve(source.at(self.loc), subscriber);
     }
 }
 

@@ -175,13 +175,12 @@ impl<K, T: Send + 'static> Publisher for GroupedPublisher<K, T> {
         let cell = Arc::clone(&self.cell);
         let parent = self.parent.clone();
         let id = self.id;
-        pull::serve_with_at(
-            subscriber,
+        pull::serve_with(
             move |handle| {
                 cell.waker.set(handle);
-                GroupSource { cell, parent, id }
+                GroupSource { cell, parent, id }.at(self.loc)
             },
-            self.loc,
+            subscriber,
         );
     }
 }
@@ -611,13 +610,12 @@ pub(crate) fn split<P, R, S>(
         me: me.clone(),
     });
     let c = Arc::clone(&core);
-    pull::serve_with_at(
-        subscriber,
+    pull::serve_with(
         move |handle| {
             c.outer.set(handle);
-            OuterSource { core: c }
+            OuterSource { core: c }.at(loc)
         },
-        loc,
+        subscriber,
     );
     {
         let st = core.state.lock();

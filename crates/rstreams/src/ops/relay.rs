@@ -1,7 +1,7 @@
 //! The main input of a multi-input operator built on the pull kit, with pass-through demand:
 //! the shared piece of `take_until`, `skip_until`, `with_latest_from` and the rate operators.
 //!
-//! Such an operator serves its downstream with [`pull::serve_with_at`]: the kit owns the
+//! Such an operator serves its downstream with [`pull::serve_with`]: the kit owns the
 //! downstream, its demand, the serial drain and every publisher rule. Its inputs (the main
 //! upstream, a trigger, a timer) only change a mutex-guarded state and
 //! [`wake`](PullHandle::wake) the kit. The main upstream is asked for items from inside

@@ -116,13 +116,12 @@ where
         loc,
     });
     let c = Arc::clone(&core);
-    pull::serve_with_at(
-        subscriber,
+    pull::serve_with(
         move |handle| {
             c.waker.set(handle);
-            UntilSource { core: c }
+            UntilSource { core: c }.at(loc)
         },
-        loc,
+        subscriber,
     );
     if core.over(&core.state.lock()) {
         return;

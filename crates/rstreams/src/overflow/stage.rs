@@ -204,16 +204,14 @@ where
         };
         *self.shared.up.lock() = Some(Arc::clone(&up));
         let shared = Arc::clone(&self.shared);
+        let site = self.shared.loc;
         // The kit sends `on_subscribe` downstream now; a cancel from inside it drops the
         // source, which cancels `up` (and a later `request` on it does nothing, 3.6).
-        let handle = pull::serve_with_at(
-            down,
-            move |_| PolicySource {
-                shared,
-                batch: VecDeque::new(),
-            },
-            self.shared.loc,
-        );
+        let source = PolicySource {
+            shared,
+            batch: VecDeque::new(),
+        };
+        let handle = pull::serve(source.at(site), down);
         self.handle = Some(handle);
         up.request(u64::MAX);
     }

@@ -130,16 +130,16 @@ impl<T: Send + 'static, G: RailStage<T>> RailsCore<T, G> {
 
     pub(crate) fn serve<S: Subscriber<G::Out> + Send + 'static>(self: &Arc<Self>, subscriber: S) {
         let core = Arc::clone(self);
-        rstreams_protocol::pull::serve_with_at(
-            subscriber,
+        rstreams_protocol::pull::serve_with(
             move |handle| {
                 let _ = core.handle.set(handle);
                 JoinSource {
                     core,
                     batch: VecDeque::new(),
                 }
+                .at(self.loc)
             },
-            self.loc,
+            subscriber,
         );
     }
 

@@ -74,7 +74,7 @@ where
 {
     match publisher.open() {
         Ok(source) => {
-            pull::serve_at(source, subscriber, publisher.source_stage());
+            pull::serve(source.at(publisher.source_stage()), subscriber);
         }
         Err(error) => reject(subscriber, error),
     }

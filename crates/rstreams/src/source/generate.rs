@@ -155,7 +155,7 @@ where
             loc: self.loc,
             _item: PhantomData,
         };
-        pull::serve_at(source, subscriber, self.loc);
+        pull::serve(source.at(self.loc), subscriber);
     }
 }
 

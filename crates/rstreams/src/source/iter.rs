@@ -165,7 +165,7 @@ where
         let taken = self.iter.lock().take();
         match taken {
             Some(iter) => {
-                pull::serve_at(IterSource(iter.peekable()), subscriber, self.loc);
+                pull::serve(IterSource(iter.peekable()).at(self.loc), subscriber);
             }
             None => reject(
                 subscriber,

@@ -1,7 +1,7 @@
 use std::panic::Location;
 
 use parking_lot::Mutex;
-use rstreams_protocol::pull;
+use rstreams_protocol::pull::{self, Source as _};
 use rstreams_protocol::{Error, Publisher, Rule, Subscriber};
 
 use super::simple::JustSource;
@@ -46,7 +46,7 @@ impl<T: Send + 'static> Publisher for Once<T> {
         let taken = self.item.lock().take();
         match taken {
             Some(item) => {
-                pull::serve_at(JustSource(Some(item)), subscriber, self.loc);
+                pull::serve(JustSource(Some(item)).at(self.loc), subscriber);
             }
             None => reject(
                 subscriber,

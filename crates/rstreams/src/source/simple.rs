@@ -57,7 +57,7 @@ impl<T: Send + 'static> Source for JustSource<T> {
 impl<T: Clone + Send + Sync + 'static> Publisher for Just<T> {
     type Item = T;
     fn subscribe<S: Subscriber<T> + Send + 'static>(&self, subscriber: S) {
-        pull::serve_at(JustSource(Some(self.item.clone())), subscriber, self.loc);
+        pull::serve(JustSource(Some(self.item.clone())).at(self.loc), subscriber);
     }
 }
 
@@ -92,7 +92,10 @@ pub fn empty<T>() -> Empty<T> {
 impl<T: Send + 'static> Publisher for Empty<T> {
     type Item = T;
     fn subscribe<S: Subscriber<T> + Send + 'static>(&self, subscriber: S) {
-        pull::serve_at(EndSource::<T>(Some(Step::Complete)), subscriber, self.loc);
+        pull::serve(
+            EndSource::<T>(Some(Step::Complete)).at(self.loc),
+            subscriber,
+        );
     }
 }
 
@@ -134,7 +137,7 @@ impl<T: Send + 'static> Publisher for Fail<T> {
     type Item = T;
     fn subscribe<S: Subscriber<T> + Send + 'static>(&self, subscriber: S) {
         let source = EndSource::<T>(Some(Step::Error(self.error.clone())));
-        pull::serve_at(source, subscriber, self.loc);
+        pull::serve(source.at(self.loc), subscriber);
     }
 }
 
@@ -181,10 +184,9 @@ impl<T: 'static> Source for NeverSource<T> {
 impl<T: Send + 'static> Publisher for Never<T> {
     type Item = T;
     fn subscribe<S: Subscriber<T> + Send + 'static>(&self, subscriber: S) {
-        pull::serve_at(
-            NeverSource::<T>(std::marker::PhantomData),
+        pull::serve(
+            NeverSource::<T>(std::marker::PhantomData).at(self.loc),
             subscriber,
-            self.loc,
         );
     }
 }

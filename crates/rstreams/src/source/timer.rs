@@ -108,8 +108,7 @@ impl Publisher for Timer {
         let after = self.after;
         let scheduler = Arc::clone(&self.scheduler);
         let loc = self.loc;
-        pull::serve_with_at(
-            subscriber,
+        pull::serve_with(
             move |handle| {
                 let tick = Arc::new(Mutex::new(Tick::Waiting));
                 let fired = Arc::clone(&tick);
@@ -136,9 +135,9 @@ impl Publisher for Timer {
                         None
                     }
                 };
-                TimerSource { tick, handle }
+                TimerSource { tick, handle }.at(loc)
             },
-            loc,
+            subscriber,
         );
     }
 }

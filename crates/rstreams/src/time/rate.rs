@@ -322,13 +322,12 @@ fn subscribe_rate<P, S>(
         me: me.clone(),
     });
     let c = Arc::clone(&core);
-    pull::serve_with_at(
-        subscriber,
+    pull::serve_with(
         move |handle| {
             c.waker.set(handle);
-            RateSource { core: c }
+            RateSource { core: c }.at(loc)
         },
-        loc,
+        subscriber,
     );
     if kind == Kind::Sample {
         let weak = Arc::downgrade(&core);
