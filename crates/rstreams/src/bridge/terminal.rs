@@ -6,8 +6,9 @@ use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 
 use parking_lot::Mutex;
-use rstreams_protocol::{Error, Publisher, Rule, Subscriber, Subscription, report_undeliverable};
+use rstreams_protocol::{Error, Publisher, Subscription, report_undeliverable};
 
+use crate::sink::collect::{All, Collect, Collector, First, Last, Outlet};
 use crate::stage::Loc;
 
 struct Slot<R> {
@@ -38,119 +39,24 @@ fn settle<R>(shared: &Shared<R>, result: Result<R, Error>) {
     }
 }
 
-/// What a terminal future does with items; `false` from `next` has seen enough (cancel).
-trait Fold<T>: Send + 'static {
-    type Out: Send + 'static;
-    const REQUEST: u64;
-    fn next(&mut self, item: T) -> bool;
-    fn finish(self) -> Self::Out;
-}
+/// The futures' [`Outlet`]: the slot [`AsyncResult`] polls. The subscription lives there so
+/// that dropping the future cancels it.
+struct FutureSlot<R>(Shared<R>);
 
-struct First<T>(Option<T>);
-impl<T: Send + 'static> Fold<T> for First<T> {
-    type Out = Option<T>;
-    const REQUEST: u64 = 1;
-    fn next(&mut self, item: T) -> bool {
-        self.0 = Some(item);
-        false
-    }
-    fn finish(self) -> Option<T> {
-        self.0
-    }
-}
-
-struct Last<T>(Option<T>);
-impl<T: Send + 'static> Fold<T> for Last<T> {
-    type Out = Option<T>;
-    const REQUEST: u64 = u64::MAX;
-    fn next(&mut self, item: T) -> bool {
-        self.0 = Some(item);
+impl<R: Send + 'static> Outlet<R> for FutureSlot<R> {
+    fn attach(&self, subscription: &Arc<dyn Subscription>) -> bool {
+        let mut slot = self.0.lock();
+        if slot.sub.is_some() || slot.gone {
+            return false; // rule 2.5, or the future is gone
+        }
+        slot.sub = Some(Arc::clone(subscription));
         true
     }
-    fn finish(self) -> Option<T> {
-        self.0
+    fn detach(&self) -> Option<Arc<dyn Subscription>> {
+        self.0.lock().sub.take()
     }
-}
-
-struct All<T>(Vec<T>);
-impl<T: Send + 'static> Fold<T> for All<T> {
-    type Out = Vec<T>;
-    const REQUEST: u64 = u64::MAX;
-    fn next(&mut self, item: T) -> bool {
-        self.0.push(item);
-        true
-    }
-    fn finish(self) -> Vec<T> {
-        self.0
-    }
-}
-
-struct FoldSubscriber<C: Fold<T>, T> {
-    fold: Option<C>,
-    shared: Shared<C::Out>,
-    loc: Loc,
-}
-
-impl<C: Fold<T>, T> Subscriber<T> for FoldSubscriber<C, T> {
-    fn on_subscribe(&mut self, s: Box<dyn Subscription>) {
-        let s: Arc<dyn Subscription> = Arc::from(s);
-        {
-            let mut slot = self.shared.lock();
-            if slot.sub.is_some() || slot.gone || self.fold.is_none() {
-                drop(slot);
-                s.cancel(); // rule 2.5, or the future is gone
-                return;
-            }
-            slot.sub = Some(Arc::clone(&s));
-        }
-        s.request(C::REQUEST);
-    }
-    fn on_next(&mut self, item: T) {
-        let Some(fold) = &mut self.fold else { return };
-        match crate::stage::guard(|| fold.next(item)) {
-            Ok(true) => {}
-            Ok(false) => {
-                let sub = self.shared.lock().sub.take();
-                if let Some(s) = sub {
-                    s.cancel();
-                }
-                self.on_complete();
-            }
-            Err(p) => {
-                let sub = self.shared.lock().sub.take();
-                if let Some(s) = sub {
-                    s.cancel();
-                }
-                self.fold = None;
-                settle(
-                    &self.shared,
-                    Err(Error::from_panic(Rule::R2_13, p).at_stage(self.loc)),
-                );
-            }
-        }
-    }
-    fn on_error(&mut self, error: Error) {
-        if self.fold.take().is_some() {
-            settle(&self.shared, Err(error));
-        }
-    }
-    fn on_complete(&mut self) {
-        if let Some(fold) = self.fold.take() {
-            settle(&self.shared, Ok(fold.finish()));
-        }
-    }
-}
-
-impl<C: Fold<T>, T> Drop for FoldSubscriber<C, T> {
-    fn drop(&mut self) {
-        if self.fold.is_some() {
-            let error = Error::violation(
-                Rule::R1_7,
-                "the publisher dropped the subscriber without a terminal signal",
-            )
-            .at_stage(self.loc);
-            settle(&self.shared, Err(error));
-        }
+    fn settle(&self, result: Result<R, Error>) {
+        settle(&self.0, result);
     }
 }
 
@@ -207,10 +113,10 @@ impl<R> Drop for AsyncResult<R> {
     }
 }
 
-fn run<P, C>(publisher: &P, fold: C, loc: Loc) -> AsyncResult<C::Out>
+fn run<P, C>(publisher: &P, collector: C, loc: Loc) -> AsyncResult<C::Out>
 where
     P: Publisher + ?Sized,
-    C: Fold<P::Item>,
+    C: Collector<P::Item>,
     P::Item: 'static,
 {
     let shared = Arc::new(Mutex::new(Slot {
@@ -219,11 +125,8 @@ where
         sub: None,
         gone: false,
     }));
-    publisher.subscribe(FoldSubscriber {
-        fold: Some(fold),
-        shared: Arc::clone(&shared),
-        loc,
-    });
+    let outlet = FutureSlot(Arc::clone(&shared));
+    publisher.subscribe(Collect::new(collector, outlet, loc));
     AsyncResult { shared }
 }
 

@@ -7,9 +7,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use parking_lot::{Condvar, Mutex};
 use rstreams_protocol::{Error, Publisher, Rule, Subscriber, Subscription};
 
+use super::collect::{Collect, Collector, First, ForEach, Last, Outlet, dropped_error};
 use super::local::LocalBuf;
 use crate::source::fuse::PullBatch;
-use crate::stage::{Loc, guard};
+use crate::stage::Loc;
 
 /// A one-shot result slot a blocked thread waits on.
 struct Latch<R> {
@@ -43,87 +44,30 @@ impl<R> Latch<R> {
     }
 }
 
-fn dropped_error(loc: Loc) -> Error {
-    Error::violation(
-        Rule::R1_7,
-        "the publisher dropped the subscriber without a terminal signal",
-    )
-    .at_stage(loc)
+/// The blocking calls' [`Outlet`]: a latch the calling thread waits on.
+struct Blocking<R> {
+    latch: Arc<Latch<Result<R, Error>>>,
+    sub: Mutex<Option<Arc<dyn Subscription>>>,
 }
 
-/// What a blocking sink does with items; `false` from `next` stops the stream (cancel).
-trait Collector<T>: Send + 'static {
-    type Out: Send + 'static;
-    /// The first request.
-    const REQUEST: u64 = u64::MAX;
-    fn next(&mut self, item: T) -> bool;
-    fn finish(self) -> Self::Out;
-}
-
-struct BlockingSubscriber<C: Collector<T>, T> {
-    collector: Option<C>,
-    latch: Arc<Latch<Result<C::Out, Error>>>,
-    sub: Option<Arc<dyn Subscription>>,
-    loc: Loc,
-}
-
-impl<C: Collector<T>, T> BlockingSubscriber<C, T> {
-    fn end(&mut self, r: Result<(), Error>) {
-        self.sub = None;
-        if let Some(c) = self.collector.take() {
-            self.latch.set(r.map(|()| c.finish()));
+impl<R: Send + 'static> Outlet<R> for Blocking<R> {
+    fn attach(&self, subscription: &Arc<dyn Subscription>) -> bool {
+        let mut sub = self.sub.lock();
+        if sub.is_some() {
+            return false; // 2.5: a second subscription is cancelled
         }
+        *sub = Some(Arc::clone(subscription));
+        true
+    }
+    fn detach(&self) -> Option<Arc<dyn Subscription>> {
+        self.sub.lock().take()
+    }
+    fn settle(&self, result: Result<R, Error>) {
+        self.latch.set(result);
     }
 }
 
-impl<C: Collector<T>, T> Subscriber<T> for BlockingSubscriber<C, T> {
-    fn on_subscribe(&mut self, s: Box<dyn Subscription>) {
-        if self.sub.is_some() || self.collector.is_none() {
-            s.cancel();
-            return;
-        }
-        // Stored before requesting: a synchronous publisher delivers inside `request`, and a
-        // collector that has seen enough cancels through it.
-        let s: Arc<dyn Subscription> = Arc::from(s);
-        self.sub = Some(Arc::clone(&s));
-        s.request(C::REQUEST);
-    }
-    #[inline]
-    fn on_next(&mut self, item: T) {
-        let Some(c) = &mut self.collector else { return };
-        match guard(|| c.next(item)) {
-            Ok(true) => {}
-            Ok(false) => {
-                if let Some(s) = self.sub.take() {
-                    s.cancel();
-                }
-                self.end(Ok(()));
-            }
-            Err(p) => {
-                if let Some(s) = self.sub.take() {
-                    s.cancel();
-                }
-                self.end(Err(Error::from_panic(Rule::R2_13, p).at_stage(self.loc)));
-            }
-        }
-    }
-    fn on_error(&mut self, error: Error) {
-        self.end(Err(error));
-    }
-    fn on_complete(&mut self) {
-        self.end(Ok(()));
-    }
-}
-
-impl<C: Collector<T>, T> Drop for BlockingSubscriber<C, T> {
-    fn drop(&mut self) {
-        // Never leave the waiting thread hanging, whatever the publisher did.
-        if self.collector.is_some() {
-            self.latch.set(Err(dropped_error(self.loc)));
-        }
-    }
-}
-
+/// Subscribes a [`Collect`] and blocks until it has a result.
 fn run<P, C>(publisher: &P, collector: C, loc: Loc) -> Result<C::Out, Error>
 where
     P: Publisher + ?Sized,
@@ -131,48 +75,12 @@ where
     C: Collector<P::Item>,
 {
     let latch = Latch::new();
-    publisher.subscribe(BlockingSubscriber {
-        collector: Some(collector),
+    let outlet = Blocking {
         latch: Arc::clone(&latch),
-        sub: None,
-        loc,
-    });
+        sub: Mutex::new(None),
+    };
+    publisher.subscribe(Collect::new(collector, outlet, loc));
     latch.wait()
-}
-
-struct ForEach<F>(F);
-impl<T, F: FnMut(T) + Send + 'static> Collector<T> for ForEach<F> {
-    type Out = ();
-    fn next(&mut self, item: T) -> bool {
-        (self.0)(item);
-        true
-    }
-    fn finish(self) {}
-}
-
-struct First<T>(Option<T>);
-impl<T: Send + 'static> Collector<T> for First<T> {
-    type Out = Option<T>;
-    const REQUEST: u64 = 1;
-    fn next(&mut self, item: T) -> bool {
-        self.0 = Some(item);
-        false
-    }
-    fn finish(self) -> Option<T> {
-        self.0
-    }
-}
-
-struct Last<T>(Option<T>);
-impl<T: Send + 'static> Collector<T> for Last<T> {
-    type Out = Option<T>;
-    fn next(&mut self, item: T) -> bool {
-        self.0 = Some(item);
-        true
-    }
-    fn finish(self) -> Option<T> {
-        self.0
-    }
 }
 
 pub(crate) fn for_each<P, F>(publisher: &P, f: F, loc: Loc) -> Result<(), Error>

@@ -25,6 +25,7 @@
 //! [`publish_on`](crate::PublisherExt::publish_on). `docs/guide/parallel.md` shows both.
 
 mod blocking;
+pub(crate) mod collect;
 mod consumer;
 mod local;
 
