@@ -14,16 +14,13 @@
 mod support;
 
 use std::pin::Pin;
-use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 
 use futures_util::Stream;
 use proptest::prelude::*;
 use rstreams::bridge;
-use rstreams::executor::ManualExecutor;
 use rstreams::prelude::*;
-use rstreams_tck::checker::{CheckedSubscriber, checked};
-use support::recorder;
+use rstreams_tck::checker::checked;
 
 #[derive(Debug, Clone)]
 enum PollOp {
@@ -43,14 +40,10 @@ proptest! {
         len in 0u64..100,
         ops in proptest::collection::vec(support::op(20), 1..40),
     ) {
-        let exec = ManualExecutor::new();
-        let (rec, probe) = recorder::<u64>(0);
-        let checked = CheckedSubscriber::new(rec);
-        let report = checked.report();
-        bridge::from_stream(futures_util::stream::iter(0..len), Arc::new(exec.clone()))
+        let (run, checked) = support::schedule::<u64>();
+        bridge::from_stream(futures_util::stream::iter(0..len), run.scheduler())
             .subscribe(checked);
-        let out = support::drive(&exec, &probe, &ops)?;
-        report.assert_clean();
+        let out = run.play(&ops)?;
         prop_assert_eq!(&out.items, &(0..out.items.len() as u64).collect::<Vec<_>>());
         out.check_len(len as usize)?;
     }

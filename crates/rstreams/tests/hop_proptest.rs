@@ -11,10 +11,7 @@ mod support;
 use std::sync::Arc;
 
 use proptest::prelude::*;
-use rstreams::executor::{ManualExecutor, Scheduler};
 use rstreams::prelude::*;
-use rstreams_tck::checker::CheckedSubscriber;
-use support::recorder;
 
 proptest! {
     #![proptest_config(ProptestConfig { cases: support::cases(256), ..ProptestConfig::default() })]
@@ -26,11 +23,8 @@ proptest! {
         two_hops in any::<bool>(),
         ops in proptest::collection::vec(support::op(40), 1..40),
     ) {
-        let exec = ManualExecutor::new();
-        let sched: Arc<dyn Scheduler> = Arc::new(exec.clone());
-        let (rec, probe) = recorder::<u64>(0);
-        let checked = CheckedSubscriber::new(rec);
-        let report = checked.report();
+        let (run, checked) = support::schedule::<u64>();
+        let sched = run.scheduler();
         if two_hops {
             rstreams::range(0, len)
                 .subscribe_on(Arc::clone(&sched))
@@ -39,9 +33,7 @@ proptest! {
         } else {
             rstreams::range(0, len).publish_on_with(sched, prefetch).subscribe(checked);
         }
-        exec.run_until_idle();
-        let out = support::drive(&exec, &probe, &ops)?;
-        report.assert_clean();
+        let out = run.play(&ops)?;
         prop_assert_eq!(&out.items, &(0..out.items.len() as u64).collect::<Vec<_>>());
         out.check_len(len as usize)?;
     }

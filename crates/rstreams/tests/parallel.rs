@@ -14,7 +14,6 @@ use proptest::prelude::*;
 use rstreams::executor::{ManualExecutor, Scheduler, ThreadPool};
 use rstreams::prelude::*;
 use rstreams::{ErrorKind, Rule};
-use rstreams_tck::checker::CheckedSubscriber;
 use support::{DropCounter, Requests, recorder};
 
 fn pool() -> Arc<dyn Scheduler> {
@@ -226,14 +225,10 @@ proptest! {
         drop_odd in any::<bool>(),
         ops in proptest::collection::vec(support::op(40), 1..40),
     ) {
-        let exec = ManualExecutor::new();
-        let sched: Arc<dyn Scheduler> = Arc::new(exec.clone());
-        let (rec, probe) = recorder::<u64>(0);
-        let checked = CheckedSubscriber::new(rec);
-        let report = checked.report();
+        let (run, checked) = support::schedule::<u64>();
         rstreams::from_iter(input.clone())
             .parallel_with(rails, prefetch)
-            .run_on(sched)
+            .run_on(run.scheduler())
             .map(|x| x * 7 + 1)
             .filter(move |x| !drop_odd || x % 2 == 0)
             .ordered()
@@ -243,9 +238,7 @@ proptest! {
             .map(|x| x * 7 + 1)
             .filter(|x| !drop_odd || x % 2 == 0)
             .collect();
-        exec.run_until_idle();
-        let out = support::drive(&exec, &probe, &ops)?;
-        report.assert_clean();
+        let out = run.play(&ops)?;
         prop_assert_eq!(&out.items[..], &expect[..out.items.len().min(expect.len())]);
         out.check_len(expect.len())?;
     }

@@ -805,6 +805,52 @@ impl<T> Outcome<T> {
     }
 }
 
+/// The random-schedule proptests' setup, in one place: a deterministic executor and a
+/// recorder that requests nothing by itself, wrapped in the TCK's protocol checker. Subscribe
+/// the returned subscriber, then [`play`](Schedule::play) the schedule.
+pub(crate) struct Schedule<T> {
+    pub exec: rstreams::executor::ManualExecutor,
+    probe: Probe<T>,
+    report: rstreams_tck::checker::CheckerReport,
+}
+
+pub(crate) fn schedule<T>() -> (
+    Schedule<T>,
+    rstreams_tck::checker::CheckedSubscriber<Recorder<T>>,
+) {
+    let (rec, probe) = recorder::<T>(0);
+    let checked = rstreams_tck::checker::CheckedSubscriber::new(rec);
+    let report = checked.report();
+    let exec = rstreams::executor::ManualExecutor::new();
+    (
+        Schedule {
+            exec,
+            probe,
+            report,
+        },
+        checked,
+    )
+}
+
+impl<T> Schedule<T> {
+    /// The executor as a scheduler for the stages under test.
+    pub(crate) fn scheduler(&self) -> Arc<dyn rstreams::executor::Scheduler> {
+        Arc::new(self.exec.clone())
+    }
+
+    /// Runs what subscribing queued, plays `ops` ([`drive`]), and asserts the protocol checker
+    /// saw no violation.
+    pub(crate) fn play(
+        &self,
+        ops: &[Op],
+    ) -> Result<Outcome<T>, proptest::test_runner::TestCaseError> {
+        self.exec.run_until_idle();
+        let out = drive(&self.exec, &self.probe, ops)?;
+        self.report.assert_clean();
+        Ok(out)
+    }
+}
+
 /// Plays `ops` against `probe`'s subscription on `exec`, then runs `exec` until idle; fails the
 /// case on a signal after the terminal, an item after a settled cancel, or an error. The
 /// recorder's own checks are asserted too ([`Probe::assert_clean`]).
