@@ -61,9 +61,9 @@ pub(crate) struct Link<S> {
     pub(crate) done: bool,
     pub(crate) loc: Loc,
     /// `rstreams.stage`, one per subscription (issue 12.4): `debug` events about this
-    /// subscription (subscribe, cancel, complete, error) are its children. Disabled (and
-    /// free) when no tracing subscriber wants it.
-    span: tracing::Span,
+    /// subscription (subscribe, cancel, complete, error) are its children. `None` when no
+    /// tracing subscriber wants it: then the stage holds one word for it and does nothing.
+    span: Option<Box<tracing::Span>>,
 }
 
 impl<S> Link<S> {
@@ -72,6 +72,7 @@ impl<S> Link<S> {
     pub(crate) fn new(down: S, stage: &'static str, loc: Loc) -> Self {
         let span = stage_span(stage, loc);
         tracing::debug!(parent: &span, "subscribe");
+        let span = (!span.is_disabled()).then(|| Box::new(span));
         Self {
             down,
             up: None,
@@ -89,8 +90,9 @@ impl<S> Link<S> {
     /// upstream subscription itself (nothing added per request).
     pub(crate) fn accept(&mut self, s: Box<dyn Subscription>) -> Option<Arc<dyn Subscription>> {
         if self.up.is_some() || self.done {
+            let none = tracing::Span::none();
             tracing::debug!(
-                parent: &self.span,
+                parent: self.span.as_deref().unwrap_or(&none),
                 stage = %self.loc,
                 "second on_subscribe: cancelling it (rule 2.5)"
             );
@@ -99,28 +101,30 @@ impl<S> Link<S> {
         }
         let up: Arc<dyn Subscription> = Arc::from(s);
         self.up = Some(Arc::clone(&up));
-        if self.span.is_disabled() {
-            return Some(up);
+        match &self.span {
+            None => Some(up),
+            Some(span) => Some(Arc::new(TracedSubscription {
+                up,
+                span: (**span).clone(),
+                cancelled: AtomicBool::new(false),
+            })),
         }
-        Some(Arc::new(TracedSubscription {
-            up,
-            span: self.span.clone(),
-            cancelled: AtomicBool::new(false),
-        }))
     }
 
     /// Cancels upstream and marks the stage finished; no terminal signal is sent.
     pub(crate) fn cancel_upstream(&mut self) {
         self.done = true;
         if let Some(up) = self.up.take() {
-            tracing::debug!(parent: &self.span, "cancel (by the stage)");
+            if let Some(span) = &self.span {
+                tracing::debug!(parent: &**span, "cancel (by the stage)");
+            }
             up.cancel();
         }
     }
 }
 
 /// The span of one subscription to a stage: `rstreams.stage` with the stage's name and where
-/// it was built. The pull kit's sources open the same span (same name and fields).
+/// it was built (the pull kit's span has the same name and fields).
 pub(crate) fn stage_span(stage: &'static str, loc: Loc) -> tracing::Span {
     tracing::debug_span!("rstreams.stage", stage, site = %loc)
 }
@@ -160,7 +164,9 @@ impl<S> Link<S> {
     {
         let error = closure_panic(payload, self.loc);
         self.cancel_upstream();
-        tracing::debug!(parent: &self.span, %error, "on_error");
+        if let Some(span) = &self.span {
+            tracing::debug!(parent: &**span, %error, "on_error");
+        }
         self.down.on_error(error);
     }
 
@@ -170,7 +176,9 @@ impl<S> Link<S> {
         S: Subscriber<T>,
     {
         self.cancel_upstream();
-        tracing::debug!(parent: &self.span, "on_complete");
+        if let Some(span) = &self.span {
+            tracing::debug!(parent: &**span, "on_complete");
+        }
         self.down.on_complete();
     }
 
@@ -185,7 +193,9 @@ impl<S> Link<S> {
         }
         self.done = true;
         self.up = None;
-        tracing::debug!(parent: &self.span, %error, "on_error");
+        if let Some(span) = &self.span {
+            tracing::debug!(parent: &**span, %error, "on_error");
+        }
         self.down.on_error(error);
     }
 
@@ -199,7 +209,9 @@ impl<S> Link<S> {
         }
         self.done = true;
         self.up = None;
-        tracing::debug!(parent: &self.span, "on_complete");
+        if let Some(span) = &self.span {
+            tracing::debug!(parent: &**span, "on_complete");
+        }
         self.down.on_complete();
     }
 }
