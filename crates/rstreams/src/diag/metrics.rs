@@ -16,7 +16,9 @@
 //! sample and remembers when they last changed, so "idle for 30 s" costs nothing on the hot
 //! path. A registry built with
 //! [`Registry::disabled`] (or switched off with [`Registry::set_enabled`] before subscribing)
-//! makes `metered` subscribe straight through: no wrapper, no counter, nothing per item.
+//! makes `metered` subscribe straight through: no wrapper, no counter, nothing per item (a
+//! fused chain ending with the edge runs the upstream's own fused loop; an edge inside a fused
+//! chain checks the switch once per batch).
 //!
 //! ```
 //! use rstreams::prelude::*;
