@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! cargo build --release -p rstreams-benches --example diag_instructions
-//! for v in plain metered disabled two_edges; do
+//! for v in plain metered disabled two_edges sbs sbs_metered sbs_disabled; do
 //!   valgrind --tool=cachegrind --cache-sim=no --cachegrind-out-file=/dev/null \
 //!     target/release/examples/diag_instructions $v 1000000 2>&1 | grep 'I *refs'
 //! done
@@ -17,7 +17,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use rstreams::diag::Registry;
 use rstreams::prelude::*;
-use rstreams_benches::{Demand, SumSubscriber};
+use rstreams_benches::{Demand, SumSubscriber, subscribe_generic};
 
 fn f(x: u64) -> u64 {
     x.wrapping_mul(3)
@@ -49,7 +49,14 @@ fn main() {
                 .filter(keep)
                 .metered(&on, "sink")
                 .subscribe(sink),
-            other => panic!("unknown variant {other}: plain, metered, disabled or two_edges"),
+            // The same chain subscribed from generic code: stage by stage (`Link` stages).
+            "sbs" => subscribe_generic(&chain, sink),
+            "sbs_metered" => subscribe_generic(&chain.metered(&on, "sink"), sink),
+            "sbs_disabled" => subscribe_generic(&chain.metered(&off, "sink"), sink),
+            other => panic!(
+                "unknown variant {other}: plain, metered, disabled, two_edges, sbs, sbs_metered \
+                 or sbs_disabled"
+            ),
         }
         on.forget_finished();
     }

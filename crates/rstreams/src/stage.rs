@@ -9,6 +9,7 @@ use std::any::Any;
 use std::collections::VecDeque;
 use std::panic::{AssertUnwindSafe, Location, catch_unwind};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use rstreams_protocol::{Error, Rule, Subscriber, Subscription, report_undeliverable};
 
@@ -51,44 +52,107 @@ pub(crate) fn emit_batch<T>(
     (emitted, false)
 }
 
-/// The state every intermediate subscriber shares: its downstream, its upstream subscription and
-/// whether it has finished (after which upstream signals are ignored).
+/// The state every intermediate subscriber shares: its downstream, its upstream subscription,
+/// whether it has finished (after which upstream signals are ignored), and the subscription's
+/// tracing span.
 pub(crate) struct Link<S> {
     pub(crate) down: S,
     pub(crate) up: Option<Arc<dyn Subscription>>,
     pub(crate) done: bool,
     pub(crate) loc: Loc,
+    /// `rstreams.stage`, one per subscription (issue 12.4): `debug` events about this
+    /// subscription (subscribe, cancel, complete, error) are its children. `None` when no
+    /// tracing subscriber wants it: then the stage holds one word for it and does nothing.
+    span: Option<Box<tracing::Span>>,
 }
 
 impl<S> Link<S> {
-    pub(crate) fn new(down: S, loc: Loc) -> Self {
+    /// The link of a stage named `stage` (the operator's method name) built at `loc`, made when
+    /// the stage is subscribed: opens the subscription's span.
+    pub(crate) fn new(down: S, stage: &'static str, loc: Loc) -> Self {
+        let span = stage_span(stage, loc);
+        tracing::debug!(parent: &span, "subscribe");
+        let span = (!span.is_disabled()).then(|| Box::new(span));
         Self {
             down,
             up: None,
             done: false,
             loc,
+            span,
         }
     }
 
     /// Accepts the upstream subscription. Returns it shared, or `None` (after cancelling it) when
     /// this stage already has one or has finished (rule 2.5).
+    ///
+    /// What is returned is what the stage passes (or wraps and passes) downstream: while the
+    /// span is enabled, a wrapper that records the downstream's cancel under it; otherwise the
+    /// upstream subscription itself (nothing added per request).
     pub(crate) fn accept(&mut self, s: Box<dyn Subscription>) -> Option<Arc<dyn Subscription>> {
         if self.up.is_some() || self.done {
-            tracing::debug!(stage = %self.loc, "second on_subscribe: cancelling it (rule 2.5)");
+            let none = tracing::Span::none();
+            tracing::debug!(
+                parent: self.span.as_deref().unwrap_or(&none),
+                stage = %self.loc,
+                "second on_subscribe: cancelling it (rule 2.5)"
+            );
             s.cancel();
             return None;
         }
         let up: Arc<dyn Subscription> = Arc::from(s);
         self.up = Some(Arc::clone(&up));
-        Some(up)
+        match &self.span {
+            None => Some(up),
+            Some(span) => Some(Arc::new(TracedSubscription {
+                up,
+                span: (**span).clone(),
+                cancelled: AtomicBool::new(false),
+            })),
+        }
     }
 
     /// Cancels upstream and marks the stage finished; no terminal signal is sent.
     pub(crate) fn cancel_upstream(&mut self) {
         self.done = true;
         if let Some(up) = self.up.take() {
+            if let Some(span) = &self.span {
+                tracing::debug!(parent: &**span, "cancel (by the stage)");
+            }
             up.cancel();
         }
+    }
+}
+
+/// The span of one subscription to a stage: `rstreams.stage` with the stage's name and where
+/// it was built (the pull kit's span has the same name and fields).
+pub(crate) fn stage_span(stage: &'static str, loc: Loc) -> tracing::Span {
+    tracing::debug_span!("rstreams.stage", stage, site = %loc)
+}
+
+/// The subscription a traced stage hands downstream: notes the first cancel under the stage's
+/// span, then passes everything through.
+struct TracedSubscription {
+    up: Arc<dyn Subscription>,
+    span: tracing::Span,
+    cancelled: AtomicBool,
+}
+
+impl Subscription for TracedSubscription {
+    #[inline]
+    fn request(&self, n: u64) {
+        self.up.request(n);
+    }
+
+    fn cancel(&self) {
+        // Relaxed: only decides which call logs; the cancel itself is the upstream's business.
+        if !self.cancelled.swap(true, Ordering::Relaxed) {
+            tracing::debug!(parent: &self.span, "cancel");
+        }
+        self.up.cancel();
+    }
+
+    fn backlog(&self) -> Option<rstreams_protocol::Backlog> {
+        self.up.backlog()
     }
 }
 
@@ -100,6 +164,9 @@ impl<S> Link<S> {
     {
         let error = closure_panic(payload, self.loc);
         self.cancel_upstream();
+        if let Some(span) = &self.span {
+            tracing::debug!(parent: &**span, %error, "on_error");
+        }
         self.down.on_error(error);
     }
 
@@ -109,6 +176,9 @@ impl<S> Link<S> {
         S: Subscriber<T>,
     {
         self.cancel_upstream();
+        if let Some(span) = &self.span {
+            tracing::debug!(parent: &**span, "on_complete");
+        }
         self.down.on_complete();
     }
 
@@ -123,6 +193,9 @@ impl<S> Link<S> {
         }
         self.done = true;
         self.up = None;
+        if let Some(span) = &self.span {
+            tracing::debug!(parent: &**span, %error, "on_error");
+        }
         self.down.on_error(error);
     }
 
@@ -136,6 +209,9 @@ impl<S> Link<S> {
         }
         self.done = true;
         self.up = None;
+        if let Some(span) = &self.span {
+            tracing::debug!(parent: &**span, "on_complete");
+        }
         self.down.on_complete();
     }
 }

@@ -140,6 +140,45 @@ fn a_disabled_registry_is_a_pass_through() {
 }
 
 #[test]
+fn a_disabled_registry_is_a_pass_through_when_fused() {
+    let registry = Registry::disabled();
+    // At the end of a fused chain (the inherent `subscribe` and `blocking_iter`): the upstream's
+    // own fused loop runs.
+    let (rec, probe) = recorder::<u64>(3);
+    rstreams::range(0, 5)
+        .map(|x| x * 2)
+        .metered(&registry, "end")
+        .subscribe(rec);
+    assert_eq!(probe.items(), vec![0, 2, 4]);
+    probe.request(5);
+    assert!(probe.completed());
+    let v: Vec<u64> = rstreams::range(0, 4)
+        .metered(&registry, "iter")
+        .blocking_iter(2)
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(v, [0, 1, 2, 3]);
+    // Inside a fused chain: the edge's source passes every batch straight through.
+    let (rec, probe) = recorder::<u64>(u64::MAX);
+    rstreams::range(0, 5)
+        .metered(&registry, "inside")
+        .map(|x| x + 1)
+        .subscribe(rec);
+    assert_eq!(probe.items(), vec![1, 2, 3, 4, 5]);
+    assert!(probe.completed());
+    assert!(registry.snapshot().edges.is_empty());
+    // Switched on, the same shapes count.
+    registry.set_enabled(true);
+    let (rec, probe) = recorder::<u64>(u64::MAX);
+    rstreams::range(0, 5)
+        .map(|x| x * 2)
+        .metered(&registry, "end")
+        .subscribe(rec);
+    assert!(probe.completed());
+    assert_eq!(registry.snapshot().edge("end").unwrap().delivered, 5);
+}
+
+#[test]
 fn the_upstream_backlog_is_read_through_the_subscription() {
     // A multicast holds a buffer per subscriber: a metered edge below it reads its length.
     let registry = Registry::new();
@@ -281,4 +320,50 @@ fn publish_on_and_overflow_policies_report_their_backlog() {
     );
     let e = registry.snapshot().edge("after-buffer").unwrap().clone();
     assert_eq!((e.buffered_upstream, e.dropped), (Some(4), Some(6)));
+}
+
+/// Takes `stop_at` items with unbounded demand, cancelling inside the last `on_next`; counts
+/// every `on_next` it receives (also any after the cancel).
+struct CancelAt {
+    stop_at: u64,
+    seen: Arc<Mutex<u64>>,
+    sub: Option<Box<dyn Subscription>>,
+}
+
+impl Subscriber<u64> for CancelAt {
+    fn on_subscribe(&mut self, s: Box<dyn Subscription>) {
+        s.request(u64::MAX);
+        self.sub = Some(s);
+    }
+    fn on_next(&mut self, _: u64) {
+        let mut seen = self.seen.lock();
+        *seen += 1;
+        if *seen == self.stop_at {
+            self.sub.as_ref().unwrap().cancel();
+        }
+    }
+    fn on_error(&mut self, _: Error) {}
+    fn on_complete(&mut self) {}
+}
+
+#[test]
+fn a_fused_edge_pulls_no_chunk_after_a_cancel_on_a_chunk_boundary() {
+    // The fused edge runs its batch in chunks of 1024 items; a cancel on the last item of a
+    // chunk must stop the run there (rule 1.8), not start the next chunk.
+    for stop_at in [1023, 1024, 1025, 2048] {
+        let registry = Registry::new();
+        let seen = Arc::new(Mutex::new(0));
+        rstreams::range(0, 5000)
+            .map(|x| x + 1)
+            .metered(&registry, "edge")
+            .subscribe(CancelAt {
+                stop_at,
+                seen: Arc::clone(&seen),
+                sub: None,
+            });
+        assert_eq!(*seen.lock(), stop_at);
+        let edge = registry.snapshot().edge("edge").unwrap().clone();
+        assert_eq!(edge.delivered, stop_at);
+        assert_eq!(edge.state, EdgeState::Cancelled);
+    }
 }

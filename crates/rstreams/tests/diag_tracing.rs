@@ -299,3 +299,110 @@ fn policy_drops_and_hop_scheduling_are_traced() {
         1
     );
 }
+
+// ---- a span per subscription on every `Link` stage (issue 12.4) ----
+
+/// The events whose span is a stage span (`rstreams.stage`) named `stage`.
+fn stage_events<'a>(events: &'a [Captured], stage: &str) -> Vec<&'a Captured> {
+    events
+        .iter()
+        .filter(|e| {
+            e.span
+                .as_ref()
+                .is_some_and(|(name, _)| name == "rstreams.stage")
+                && e.span_field("stage") == Some(stage)
+        })
+        .collect()
+}
+
+fn debug_messages(events: &[&Captured]) -> Vec<String> {
+    events
+        .iter()
+        .filter(|e| e.level <= Level::DEBUG)
+        .map(|e| e.message.clone())
+        .collect()
+}
+
+#[test]
+fn a_stage_subscription_has_a_span_with_its_name_and_site() {
+    // `map` is built on the line after `line!()` (rustfmt splits the chain).
+    let line = line!() + 2;
+    let chain = rstreams::range(0, 100)
+        .map(|x| x + 1)
+        .filter(|x| x % 2 == 0);
+    let events = capture(|| {
+        for _ in 0..2 {
+            let (rec, probe) = recorder::<u64>(u64::MAX);
+            // Generic code: the stage-by-stage path, where `map` and `filter` are `Link` stages.
+            subscribe_generic(&chain, rec);
+            assert!(probe.completed());
+        }
+    });
+    let map = stage_events(&events, "map");
+    assert!(!map.is_empty(), "{events:?}");
+    for e in &map {
+        let site = e.span_field("site").unwrap();
+        assert!(site.contains(&format!("diag_tracing.rs:{line}:")), "{site}");
+    }
+    // Two subscriptions, two lives; nothing per item (100 items went through).
+    let life = ["subscribe", "on_complete", "subscribe", "on_complete"];
+    assert_eq!(debug_messages(&map), life, "{map:?}");
+    assert_eq!(debug_messages(&stage_events(&events, "filter")), life);
+    assert!(
+        map.iter()
+            .chain(&stage_events(&events, "filter"))
+            .all(|e| e.level == Level::DEBUG)
+    );
+}
+
+#[test]
+fn a_stage_span_records_cancel_error_and_its_own_early_end() {
+    let events = capture(|| {
+        // The downstream cancels (twice: one event).
+        let (rec, probe) = recorder::<u64>(1);
+        subscribe_generic(&rstreams::range(0, 5).scan(0, |a, x| a + x), rec);
+        probe.cancel();
+        probe.cancel();
+        // The upstream fails.
+        let (rec, probe) = recorder::<(u64, u64)>(1);
+        subscribe_generic(&rstreams::error::<u64>(Error::msg("boom")).enumerate(), rec);
+        assert!(probe.error().is_some());
+        // The stage ends the stream itself: `take` cancels its upstream and completes.
+        let (rec, probe) = recorder::<u64>(u64::MAX);
+        subscribe_generic(&rstreams::range(0, 5).take_while(|x| *x < 2), rec);
+        assert!(probe.completed());
+        // A closure panics: the stage cancels upstream and fails (rule 2.13).
+        let (rec, probe) = recorder::<u64>(u64::MAX);
+        subscribe_generic(
+            &rstreams::range(0, 5).map(|_| -> u64 { panic!("bad map") }),
+            rec,
+        );
+        assert!(probe.error().is_some());
+    });
+    assert_eq!(
+        debug_messages(&stage_events(&events, "scan")),
+        ["subscribe", "cancel"]
+    );
+    assert_eq!(
+        debug_messages(&stage_events(&events, "enumerate")),
+        ["subscribe", "on_error"]
+    );
+    assert_eq!(
+        debug_messages(&stage_events(&events, "take_while")),
+        ["subscribe", "cancel (by the stage)", "on_complete"]
+    );
+    let map = stage_events(&events, "map");
+    // `closure_panic`'s own debug event is not a child of the span; the stage's are.
+    assert_eq!(
+        debug_messages(&map),
+        ["subscribe", "cancel (by the stage)", "on_error"],
+        "{map:?}"
+    );
+    let error = map.iter().find(|e| e.message == "on_error").unwrap();
+    assert!(
+        error
+            .span_field("site")
+            .unwrap()
+            .contains("diag_tracing.rs:")
+    );
+}

@@ -16,7 +16,9 @@
 //! sample and remembers when they last changed, so "idle for 30 s" costs nothing on the hot
 //! path. A registry built with
 //! [`Registry::disabled`] (or switched off with [`Registry::set_enabled`] before subscribing)
-//! makes `metered` subscribe straight through: no wrapper, no counter, nothing per item.
+//! makes `metered` subscribe straight through: no wrapper, no counter, nothing per item (a
+//! fused chain ending with the edge runs the upstream's own fused loop; an edge inside a fused
+//! chain checks the switch once per batch).
 //!
 //! ```
 //! use rstreams::prelude::*;
@@ -653,7 +655,13 @@ impl<P: SyncSource> Metered<P> {
     /// assert_eq!(registry.snapshot().edge("doubled").unwrap().delivered, 3);
     /// ```
     pub fn subscribe<S: Subscriber<P::Item> + Send + 'static>(&self, subscriber: S) {
-        fuse::subscribe_fused(self, subscriber);
+        if self.registry.is_enabled() {
+            fuse::subscribe_fused(self, subscriber);
+        } else {
+            // Switched off: the upstream's own fused loop (the very code the chain runs
+            // without the edge), not a wrapper that checks per batch.
+            fuse::subscribe_fused(&self.upstream, subscriber);
+        }
     }
 
     /// [`PublisherExt::blocking_iter`](crate::PublisherExt::blocking_iter), fused.
@@ -662,7 +670,12 @@ impl<P: SyncSource> Metered<P> {
     where
         P::Item: Send + 'static,
     {
-        fuse::blocking_iter_fused(self, prefetch, std::panic::Location::caller())
+        let loc = std::panic::Location::caller();
+        if self.registry.is_enabled() {
+            fuse::blocking_iter_fused(self, prefetch, loc)
+        } else {
+            fuse::blocking_iter_fused(&self.upstream, prefetch, loc)
+        }
     }
 }
 
@@ -821,31 +834,46 @@ impl<G: Source> Source for MeteredSource<G> {
         self.requested = self.requested.saturating_add(limit);
         cell.requested.store(self.requested, Ordering::Relaxed);
         // Nothing per item: the batch runs in chunks of `FUSED_CHUNK`, and the counters are
-        // published around each chunk. While a chunk runs, `entered` claims one item more than
-        // `returned`: a sample taken then sees the edge "in callback" (if it stays so, the
-        // fused loop is blocked in a callback: below the edge, or in a closure above it).
+        // published around each chunk (a long fused run stays visible to the sampler). While a
+        // chunk runs, `entered` claims one item more than `returned`: a sample taken then sees
+        // the edge "in callback" (if it stays so, the fused loop is blocked in a callback:
+        // below the edge, or in a closure above it).
+        //
+        // `emit` goes through untouched on its hot path: the wrapper only notes a refusal
+        // (cancel), on a cold path, so that the next chunk is never pulled after one (1.8).
+        // Noting every answer in a local (`go = emit(item)`) doubled the time of the
+        // `diag/unbounded` chain for the same instruction count, by how the loop was laid out
+        // (see docs/performance.md, "Run-time diagnostics").
         let cell: &EdgeCell = cell;
         let mut handed_total = 0;
-        let mut stopped = false;
+        let mut refused = false;
         loop {
             let chunk = (limit - handed_total).min(FUSED_CHUNK);
             // Release: pairs with the sampler's Acquire load (see `EdgeCell`).
             cell.entered.store(self.entered + 1, Ordering::Release);
             let (handed, stop) = self.up.pull_many(chunk, |item| {
-                let go_on = emit(item);
-                stopped |= !go_on;
-                go_on
+                emit(item) || {
+                    note_refusal(&mut refused);
+                    false
+                }
             });
             handed_total += handed;
             self.entered += handed;
             cell.entered.store(self.entered, Ordering::Release);
             cell.returned.store(self.entered, Ordering::Relaxed);
-            if stop.is_some() || stopped || handed_total == limit {
+            if stop.is_some() || refused || handed_total == limit {
                 self.ended(stop.as_ref());
                 return (handed_total, stop);
             }
         }
     }
+}
+
+/// Out of line and cold, so the fused loop's hot path stays the upstream's own.
+#[cold]
+#[inline(never)]
+fn note_refusal(refused: &mut bool) {
+    *refused = true;
 }
 
 impl<G> Drop for MeteredSource<G> {

@@ -27,7 +27,7 @@ where
             return;
         }
         self.upstream.subscribe(BufferSubscriber {
-            link: Link::new(subscriber, self.loc),
+            link: Link::new(subscriber, "buffer", self.loc),
             size: self.size,
             batch: Vec::new(),
         });

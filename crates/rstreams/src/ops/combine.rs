@@ -615,7 +615,8 @@ pub struct Zip3<A, B, C> {
 ///
 /// * Demand and buffers: `a`, `b` and `c` are each asked for at most `prefetch` items ahead; the
 ///   inner pairs are also prefetched, so up to `2 × prefetch` items of `a` and of `b`, and
-///   `prefetch` of `c`, may wait.
+///   `prefetch` of `c`, may wait: `5 × prefetch` in all, the one `zip3` row of its
+///   [buffer bill](crate::diag::bill).
 /// * Ends: as soon as one source has completed with nothing left to pair (the others are
 ///   cancelled); the first error cancels all. `prefetch = 0` fails the subscriber with an error.
 ///
@@ -716,7 +717,19 @@ where
     C: crate::diag::bill::BufferBill,
 {
     fn bill_rows(&self, rows: &mut Vec<crate::diag::bill::Row>) {
-        // Two zip stages, as built.
-        self.inner.bill_rows(rows);
+        use crate::diag::bill::{Bound, Row};
+        // One row for what the two inner zips hold together, in source items: the first zip
+        // queues up to `prefetch` of `a` and of `b`; the second queues up to `prefetch` pairs
+        // (one `a` and one `b` each) and `prefetch` of `c`.
+        let prefetch = self.inner.prefetch as u64;
+        let bound = Bound::items(prefetch.saturating_mul(5));
+        let note = format!(
+            "a, b: 2 x prefetch {prefetch} each (queued, and queued in pairs); c: prefetch"
+        );
+        rows.push(Row::new("zip3", Some(self.inner.loc), bound).note(note));
+        // Pushed in reverse (the table is reversed at the end): `a` comes first.
+        self.inner.b.bill_rows(rows);
+        self.inner.a.b.bill_rows(rows);
+        self.inner.a.a.bill_rows(rows);
     }
 }

@@ -93,8 +93,12 @@ where
             order: VecDeque::new(),
             max: self.max_keys,
         };
-        self.upstream
-            .subscribe(DropSubscriber::new(subscriber, decide, self.loc));
+        self.upstream.subscribe(DropSubscriber::new(
+            subscriber,
+            decide,
+            "distinct_by",
+            self.loc,
+        ));
     }
 }
 
@@ -189,7 +193,11 @@ where
             key: Arc::clone(&self.key),
             last: None,
         };
-        self.upstream
-            .subscribe(DropSubscriber::new(subscriber, decide, self.loc));
+        self.upstream.subscribe(DropSubscriber::new(
+            subscriber,
+            decide,
+            "distinct_until_changed",
+            self.loc,
+        ));
     }
 }

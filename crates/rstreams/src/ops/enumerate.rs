@@ -19,7 +19,7 @@ where
     type Item = (u64, P::Item);
     fn subscribe<S: Subscriber<(u64, P::Item)> + Send + 'static>(&self, subscriber: S) {
         self.upstream.subscribe(EnumerateSubscriber {
-            link: Link::new(subscriber, self.loc),
+            link: Link::new(subscriber, "enumerate", self.loc),
             next: 0,
         });
     }

@@ -89,9 +89,9 @@ pub(crate) struct DropSubscriber<S, D> {
 }
 
 impl<S, D> DropSubscriber<S, D> {
-    pub(crate) fn new(down: S, decide: D, loc: Loc) -> Self {
+    pub(crate) fn new(down: S, decide: D, stage: &'static str, loc: Loc) -> Self {
         Self {
-            link: Link::new(down, loc),
+            link: Link::new(down, stage, loc),
             decide,
             demand: None,
             received: Received::default(),
@@ -153,7 +153,7 @@ where
     fn subscribe<S: Subscriber<P::Item> + Send + 'static>(&self, subscriber: S) {
         let decide = Keep(Arc::clone(&self.f));
         self.upstream
-            .subscribe(DropSubscriber::new(subscriber, decide, self.loc));
+            .subscribe(DropSubscriber::new(subscriber, decide, "filter", self.loc));
     }
 }
 
@@ -166,8 +166,12 @@ where
     type Item = R;
     fn subscribe<S: Subscriber<R> + Send + 'static>(&self, subscriber: S) {
         let decide = KeepMap(Arc::clone(&self.f));
-        self.upstream
-            .subscribe(DropSubscriber::new(subscriber, decide, self.loc));
+        self.upstream.subscribe(DropSubscriber::new(
+            subscriber,
+            decide,
+            "filter_map",
+            self.loc,
+        ));
     }
 }
 

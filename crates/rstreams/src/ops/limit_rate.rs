@@ -59,7 +59,7 @@ where
             return;
         }
         self.upstream.subscribe(LimitSubscriber {
-            link: Link::new(subscriber, self.loc),
+            link: Link::new(subscriber, "limit_rate", self.loc),
             high: self.high,
             low: batch(self.high, self.low),
             shared: None,

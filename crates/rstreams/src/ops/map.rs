@@ -33,7 +33,7 @@ where
     type Item = R;
     fn subscribe<S: Subscriber<R> + Send + 'static>(&self, subscriber: S) {
         self.upstream.subscribe(MapSubscriber {
-            link: Link::new(subscriber, self.loc),
+            link: Link::new(subscriber, "map", self.loc),
             f: Arc::clone(&self.f),
         });
     }

@@ -105,7 +105,7 @@ where
     type Item = P::Item;
     fn subscribe<S: Subscriber<P::Item> + Send + 'static>(&self, subscriber: S) {
         self.upstream.subscribe(ErrorMapSubscriber {
-            link: Link::new(subscriber, self.loc),
+            link: Link::new(subscriber, "on_error_map", self.loc),
             f: Arc::clone(&self.f),
         });
     }

@@ -33,7 +33,7 @@ where
     type Item = A;
     fn subscribe<S: Subscriber<A> + Send + 'static>(&self, subscriber: S) {
         self.upstream.subscribe(ScanSubscriber {
-            link: Link::new(subscriber, self.loc),
+            link: Link::new(subscriber, "scan", self.loc),
             acc: self.seed.clone(),
             f: Arc::clone(&self.f),
         });

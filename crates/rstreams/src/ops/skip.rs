@@ -73,8 +73,12 @@ where
 {
     type Item = P::Item;
     fn subscribe<S: Subscriber<P::Item> + Send + 'static>(&self, subscriber: S) {
-        self.upstream
-            .subscribe(DropSubscriber::new(subscriber, SkipN(self.n), self.loc));
+        self.upstream.subscribe(DropSubscriber::new(
+            subscriber,
+            SkipN(self.n),
+            "skip",
+            self.loc,
+        ));
     }
 }
 
@@ -90,7 +94,11 @@ where
             f: Arc::clone(&self.f),
             skipping: true,
         };
-        self.upstream
-            .subscribe(DropSubscriber::new(subscriber, decide, self.loc));
+        self.upstream.subscribe(DropSubscriber::new(
+            subscriber,
+            decide,
+            "skip_while",
+            self.loc,
+        ));
     }
 }

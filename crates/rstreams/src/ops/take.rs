@@ -41,7 +41,7 @@ where
     type Item = P::Item;
     fn subscribe<S: Subscriber<P::Item> + Send + 'static>(&self, subscriber: S) {
         self.upstream.subscribe(TakeSubscriber {
-            link: Link::new(subscriber, self.loc),
+            link: Link::new(subscriber, "take", self.loc),
             remaining: self.n,
             capped: None,
         });
@@ -195,7 +195,7 @@ where
     type Item = P::Item;
     fn subscribe<S: Subscriber<P::Item> + Send + 'static>(&self, subscriber: S) {
         self.upstream.subscribe(TakeWhileSubscriber {
-            link: Link::new(subscriber, self.loc),
+            link: Link::new(subscriber, "take_while", self.loc),
             f: Arc::clone(&self.f),
         });
     }

@@ -60,7 +60,7 @@ macro_rules! tap {
             type Item = P::Item;
             fn subscribe<S: Subscriber<P::Item> + Send + 'static>(&self, subscriber: S) {
                 self.upstream.subscribe(TapSubscriber {
-                    link: Link::new(subscriber, self.loc),
+                    link: Link::new(subscriber, concat!("do_on_", stringify!($method)), self.loc),
                     hooks: Arc::new($hook(Arc::clone(&self.f))),
                 });
             }
