@@ -540,9 +540,14 @@ impl PoolInner {
 
     /// Stops accepting work and wakes every worker. Idempotent.
     fn close(&self) {
-        // Wake submitters blocked on a full queue: they re-check `is_closed` and give up.
+        // CLOSED first, then wake the submitters blocked on a full queue: a woken submitter
+        // re-checks `is_closed` (the CLOSED bit of `sleep`), so the bit must already be set when
+        // `space` wakes it, or it sees "not closed", waits again and nothing wakes it a second
+        // time (`shutdown_now` drains the queue without taking batches, so no worker publishes
+        // `space`). `tests/loom_pool_close.rs` checks this order and catches the reverse one.
+        let first = self.sleep.close();
         self.space.close();
-        if self.sleep.close() {
+        if first {
             // Not joined from a worker: the timer thread may be blocked handing a due task to a
             // full queue that only the workers (this one included) can drain.
             let timers = self.timers.stop(self.own_worker_slot().is_none());
@@ -684,8 +689,10 @@ fn worker_main(inner: &Arc<PoolInner>, index: usize, local: &Worker<Job>) {
 /// everything already queued (including lane tasks), then joins them.
 /// [`shutdown_now`](ThreadPool::shutdown_now) also closes, then drops every queued task (each one
 /// is dropped, running its destructors, not leaked), lets running tasks finish, joins, and returns
-/// how many tasks it dropped. Dropping the pool is a graceful `shutdown`. Called from one of the
-/// pool's own workers, these do not join the calling worker (it exits once its task returns).
+/// how many tasks it dropped. Dropping the pool is a graceful `shutdown`, except that a drop on one
+/// of the pool's own workers detaches instead of joining (see [`Drop`](#impl-Drop-for-ThreadPool)).
+/// Called from one of the pool's own workers, `shutdown` and `shutdown_now` do not join the calling
+/// worker (it exits once its task returns).
 ///
 /// Closing is one bit (CLOSED) in the same atomic word the sleep protocol uses, so submission
 /// takes no lock: a submitter checks the bit, pushes, then runs the protocol's fenced read of the
@@ -866,7 +873,18 @@ impl ThreadPool {
 }
 
 impl Drop for ThreadPool {
+    /// A graceful [`shutdown`](ThreadPool::shutdown), except on one of the pool's own workers
+    /// (e.g. the last stream stage owning the pool, via [`IntoScheduler`](crate::IntoScheduler),
+    /// ended on it): there it *detaches*: it closes the pool and returns without joining. Joining
+    /// the other workers from inside one of them deadlocks as soon as one of them waits for the
+    /// task doing the drop. The workers still run everything queued (the dropping one included,
+    /// once its task returns) and then exit on their own.
     fn drop(&mut self) {
+        if self.inner.own_worker_slot().is_some() {
+            self.inner.close();
+            tracing::debug!(pool = %self.inner.name, "pool dropped on its own worker: detached");
+            return;
+        }
         self.shutdown();
     }
 }
