@@ -17,7 +17,11 @@
 //! * `POOL_SWITCHES=1`: no criterion; 5 rounds of 10^6 empty tasks through the baseline and
 //!   through `ThreadPool`, interleaved, printing each variant's median time per task and its
 //!   context switches per 10^6 tasks (voluntary = parks, involuntary = preemptions), summed over
-//!   the process's threads from `/proc/self/task/*/status` (Linux only).
+//!   the process's threads from `/proc/self/task/*/status` (Linux only). With `--features
+//!   pool-stats`, also the pool's own event counts per 10^6 tasks (parks, wakes by submitters
+//!   and by workers, wakes skipped because a worker was searching, credit takes).
+//!   `POOL_VARIANT=baseline` or `POOL_VARIANT=thread_pool` runs only that variant (12 rounds, no
+//!   table), for `perf stat -e context-switches,syscalls:sys_enter_futex` per variant.
 
 use std::hint::black_box;
 use std::sync::Arc;
@@ -391,8 +395,46 @@ fn median(mut xs: Vec<f64>) -> f64 {
     xs[xs.len() / 2]
 }
 
+/// `POOL_VARIANT=...`: 12 rounds of one variant only, so `perf stat` counts that variant alone.
+fn run_one_variant(variant: &str) {
+    const ROUNDS: usize = 12;
+    let mut ns = Vec::new();
+    match variant {
+        "baseline" => {
+            let pool = BaselinePool::new(WORKERS);
+            for _ in 0..ROUNDS {
+                ns.push(measured_round(&|| pool.execute(empty_task()), &|| pool.completed()).0);
+            }
+        }
+        "thread_pool" => {
+            let pool = ThreadPool::builder()
+                .workers(WORKERS)
+                .queue_capacity(CAPACITY)
+                .build()
+                .unwrap();
+            for _ in 0..ROUNDS {
+                ns.push(
+                    measured_round(&|| pool.execute(empty_task()).unwrap(), &|| {
+                        pool.stats().completed
+                    })
+                    .0,
+                );
+            }
+        }
+        other => panic!("POOL_VARIANT must be baseline or thread_pool, not {other}"),
+    }
+    println!(
+        "{variant}: {:.1} ns/task (median of {ROUNDS} rounds of 10^6)",
+        median(ns)
+    );
+}
+
 fn print_switches() {
     const ROUNDS: usize = 5;
+    if let Ok(variant) = std::env::var("POOL_VARIANT") {
+        run_one_variant(&variant);
+        return;
+    }
     let baseline = BaselinePool::new(WORKERS);
     let pool = ThreadPool::builder()
         .workers(WORKERS)
@@ -406,6 +448,8 @@ fn print_switches() {
     // Warm-up round each, not counted.
     measured_round(&base_submit, &base_done);
     measured_round(&pool_submit, &pool_done);
+    #[cfg(feature = "pool-stats")]
+    let counted = pool.counters();
     let mut rows: [(Vec<f64>, u64, u64); 2] = [(Vec::new(), 0, 0), (Vec::new(), 0, 0)];
     for _ in 0..ROUNDS {
         for (row, (submit, done)) in rows.iter_mut().zip([
@@ -427,6 +471,13 @@ fn print_switches() {
             median(ns),
             vol / ROUNDS as u64,
             invol / ROUNDS as u64
+        );
+    }
+    #[cfg(feature = "pool-stats")]
+    for ((name, after), (_, before)) in pool.counters().into_iter().zip(counted) {
+        println!(
+            "thread_pool {name} per 10^6 tasks: {}",
+            (after - before) / ROUNDS
         );
     }
 }
