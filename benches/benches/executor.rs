@@ -22,6 +22,9 @@
 //!   and by workers, wakes skipped because a worker was searching, credit takes).
 //!   `POOL_VARIANT=baseline` or `POOL_VARIANT=thread_pool` runs only that variant (12 rounds, no
 //!   table), for `perf stat -e context-switches,syscalls:sys_enter_futex` per variant.
+//! * `POOL_SUBMIT_COST=1`: no criterion; the submitting thread's own cost per task, with nothing
+//!   consuming (a channel with room for all 10^6 and no receiver running; a 1-worker pool whose
+//!   worker is held by a blocking task, queue capacity 10^6): minimum ns/task over 5 rounds.
 
 use std::hint::black_box;
 use std::sync::Arc;
@@ -482,9 +485,53 @@ fn print_switches() {
     }
 }
 
+/// `POOL_SUBMIT_COST=1`: the submitter's cost per task alone (see the module notes).
+fn print_submit_cost() {
+    const ROUNDS: usize = 5;
+    let mut channel = f64::MAX;
+    let mut pool_ns = f64::MAX;
+    for _ in 0..ROUNDS {
+        let (tx, rx) = crossbeam_channel::bounded::<Task>(TASKS);
+        let start = Instant::now();
+        for _ in 0..TASKS {
+            tx.send(empty_task()).unwrap();
+        }
+        channel = channel.min(start.elapsed().as_nanos() as f64 / TASKS as f64);
+        drop(rx);
+
+        let pool = ThreadPool::builder()
+            .workers(1)
+            .queue_capacity(TASKS)
+            .build()
+            .unwrap();
+        let (hold_tx, hold_rx) = crossbeam_channel::bounded::<()>(0);
+        let (started_tx, started_rx) = crossbeam_channel::bounded::<()>(1);
+        pool.spawn(move || {
+            started_tx.send(()).unwrap();
+            let _ = hold_rx.recv();
+        })
+        .unwrap();
+        started_rx.recv().unwrap();
+        let start = Instant::now();
+        for _ in 0..TASKS {
+            pool.execute(empty_task()).unwrap();
+        }
+        pool_ns = pool_ns.min(start.elapsed().as_nanos() as f64 / TASKS as f64);
+        drop(hold_tx);
+        pool.shutdown();
+    }
+    println!(
+        "submit cost, min of {ROUNDS} rounds: channel {channel:.1} ns/task, ThreadPool {pool_ns:.1} ns/task"
+    );
+}
+
 criterion_group!(benches, tasks, lanes);
 
 fn main() {
+    if std::env::var_os("POOL_SUBMIT_COST").is_some() {
+        print_submit_cost();
+        return;
+    }
     if std::env::var_os("POOL_SWITCHES").is_some() {
         print_switches();
         return;
