@@ -24,7 +24,9 @@
 //!   table), for `perf stat -e context-switches,syscalls:sys_enter_futex` per variant.
 //! * `POOL_SUBMIT_COST=1`: no criterion; the submitting thread's own cost per task, with nothing
 //!   consuming (a channel with room for all 10^6 and no receiver running; a 1-worker pool whose
-//!   worker is held by a blocking task, queue capacity 10^6): minimum ns/task over 5 rounds.
+//!   worker is held by a blocking task, queue capacity 10^6): minimum ns/task over 5 rounds;
+//!   also the channel send followed by a SeqCst fence and a load (what a channel-backed injector
+//!   under the pool's sleep protocol would cost).
 
 use std::hint::black_box;
 use std::sync::Arc;
@@ -490,7 +492,21 @@ fn print_submit_cost() {
     const ROUNDS: usize = 5;
     let mut channel = f64::MAX;
     let mut pool_ns = f64::MAX;
+    let mut fenced = f64::MAX;
+    // What a channel-backed injector would cost with the pool's sleep protocol on top: the send,
+    // then the protocol's SeqCst fence and its load of the sleep word.
+    let word = CachePadded::new(AtomicUsize::new(0));
     for _ in 0..ROUNDS {
+        let (tx, rx) = crossbeam_channel::bounded::<Task>(TASKS);
+        let start = Instant::now();
+        for _ in 0..TASKS {
+            tx.send(empty_task()).unwrap();
+            std::sync::atomic::fence(Ordering::SeqCst);
+            black_box(word.load(Ordering::Relaxed));
+        }
+        fenced = fenced.min(start.elapsed().as_nanos() as f64 / TASKS as f64);
+        drop(rx);
+
         let (tx, rx) = crossbeam_channel::bounded::<Task>(TASKS);
         let start = Instant::now();
         for _ in 0..TASKS {
@@ -521,7 +537,7 @@ fn print_submit_cost() {
         pool.shutdown();
     }
     println!(
-        "submit cost, min of {ROUNDS} rounds: channel {channel:.1} ns/task, ThreadPool {pool_ns:.1} ns/task"
+        "submit cost, min of {ROUNDS} rounds: channel {channel:.1} ns/task, channel + fence + load {fenced:.1} ns/task, ThreadPool {pool_ns:.1} ns/task"
     );
 }
 
