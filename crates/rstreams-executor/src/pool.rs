@@ -567,6 +567,15 @@ impl PoolInner {
         self.sleep.is_closed()
     }
 
+    /// Work in the shared queue or in any worker's deque: what a worker re-checks before it
+    /// parks. The deques count too, because the searcher that took a batch into its deque only
+    /// wakes a sleeper it can see (`found_work`): a worker registering at the same moment must
+    /// see the batch instead, or a job waiting in a busy worker's deque could wait for as long as
+    /// that worker's current task runs (for ever, if that task waits for the job).
+    fn has_queued_work(&self) -> bool {
+        !self.injector.is_empty() || self.stealers.iter().any(|s| !s.is_empty())
+    }
+
     fn is_stopping_now(&self) -> bool {
         // Acquire pairs with the Release store in `shutdown_now`.
         self.stop_now.load(Ordering::Acquire)
@@ -660,7 +669,10 @@ fn worker_main(inner: &Arc<PoolInner>, index: usize, local: &Worker<Job>) {
             Some(job) => {
                 if searching {
                     searching = false;
-                    inner.sleep.found_work(|| !inner.injector.is_empty());
+                    // Its deque counts: a batch it took may hold jobs another worker could run.
+                    inner
+                        .sleep
+                        .found_work(|| !inner.injector.is_empty() || !local.is_empty());
                 }
                 if inner.is_stopping_now() {
                     inner.discard(job);
@@ -673,7 +685,7 @@ fn worker_main(inner: &Arc<PoolInner>, index: usize, local: &Worker<Job>) {
                     break;
                 }
                 inner.sleep.sleep_searching(searching, || {
-                    !inner.injector.is_empty() || inner.is_closed() || inner.is_stopping_now()
+                    inner.has_queued_work() || inner.is_closed() || inner.is_stopping_now()
                 });
                 searching = true;
             }
@@ -772,8 +784,8 @@ fn worker_main(inner: &Arc<PoolInner>, index: usize, local: &Worker<Job>) {
 ///   line the workers read.
 /// * **Searching worker**: an idle worker increments `searching` and looks for work. When it
 ///   finds some (`Sleep::found_work`) it decrements `searching`; if that was the last searcher,
-///   a SeqCst fence, then if the shared queue is non-empty and a worker sleeps, it wakes one (the
-///   wake a submitter may have skipped on its account).
+///   a SeqCst fence, then if the shared queue or its own deque (a batch it took) is non-empty and
+///   a worker sleeps, it wakes one (the wake a submitter may have skipped on its account).
 /// * **Worker going to sleep** (`Sleep::sleep_searching`), after its search found nothing: take
 ///   the mutex; register (one RMW on `state`) and stop searching (decrement); a SeqCst fence;
 ///   re-check `must_wake()` (queue non-empty, or closed); if nothing, `wait`, which releases the
@@ -781,9 +793,13 @@ fn worker_main(inner: &Arc<PoolInner>, index: usize, local: &Worker<Job>) {
 ///   `must_wake()` holds, releasing its own registration), counted as searching again, and goes
 ///   back to looking. Every worker inside `sleep` accounts for exactly one unit of
 ///   sleepers + tokens.
-/// * "Queue non-empty" means the shared injector. A worker may sleep while another worker's deque
-///   still holds jobs it took: that worker is awake and runs them (or another steals them), so
-///   nothing is stranded; only parallelism is lost for at most one batch.
+/// * "Queue non-empty" (`must_wake`) means the shared injector or any worker's deque, and a
+///   searcher that takes a batch into its deque counts the batch as work left (`found_work`).
+///   So a job another worker took in a batch never waits behind that worker's current task
+///   while a worker sleeps (that task may even wait for the job: `tests/pool.rs`,
+///   `a_job_waiting_for_the_next_one_never_strands_it`, which fails at once when `found_work`
+///   ignores the deque). The session-3 protocol re-checked only the injector, a narrow race
+///   that could in principle strand such a job (not seen in that test).
 ///
 /// ## Why no wakeup is lost
 ///

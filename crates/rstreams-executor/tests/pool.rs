@@ -810,3 +810,34 @@ fn dropping_an_owned_pool_on_its_own_worker_detaches_instead_of_joining() {
         "B saw A finish"
     );
 }
+
+/// The searching protocol (issue 14.5) in the real pool: a job that blocks until the *next*
+/// submitted job has run holds its worker, so the next job must reach the other worker, whether
+/// the submitter woke it or skipped the wake because a worker was searching (then the searcher
+/// that took the first job must wake it). Many rounds, from idle each time (workers searching or
+/// parked), every wait bounded: a stranded job shows as a failure. `tests/loom_pool_search.rs`
+/// is the exhaustive version.
+#[test]
+fn a_job_waiting_for_the_next_one_never_strands_it() {
+    let pool = pool(2);
+    for round in 0..300 {
+        let (next_ran_tx, next_ran_rx) = mpsc::channel::<()>();
+        let (first_done_tx, first_done_rx) = mpsc::channel::<bool>();
+        pool.spawn(move || {
+            let ok = next_ran_rx.recv_timeout(Duration::from_secs(10)).is_ok();
+            first_done_tx.send(ok).unwrap();
+        })
+        .unwrap();
+        pool.spawn(move || next_ran_tx.send(()).unwrap()).unwrap();
+        assert_eq!(
+            first_done_rx.recv_timeout(Duration::from_secs(20)),
+            Ok(true),
+            "round {round}: the second job never ran while the first held its worker"
+        );
+        if round % 3 == 0 {
+            // Let both workers run dry (search, then maybe park) before the next round.
+            thread::yield_now();
+        }
+    }
+    pool.shutdown();
+}
