@@ -15,7 +15,7 @@ use crate::{DedicatedThread, ImmediateExecutor, ManualExecutor, Scheduler, Threa
 /// |---|---|
 /// | `Arc<S>`, `&Arc<S>` for any executor `S` | the same allocation, shared |
 /// | `Arc<dyn Scheduler>`, `&Arc<dyn Scheduler>` | itself (a reference count) |
-/// | [`ThreadPool`], [`DedicatedThread`] by value | moved into a new `Arc`; the stream owns it and the pool shuts down when the last stage holding it is dropped |
+/// | [`ThreadPool`], [`DedicatedThread`] by value | moved into a new `Arc`; the stream owns it and the pool shuts down when the last stage holding it is dropped (if that drop runs on one of the pool's own workers, the pool is closed and detached rather than joined: see `ThreadPool`'s `Drop`) |
 /// | [`ManualExecutor`], [`ImmediateExecutor`], by value or `&` | a handle on the same executor (they are cheap `Clone` handles) |
 ///
 /// The [process-wide default pool](crate::default_pool) is an `Arc<ThreadPool>`, so it fits too.

@@ -763,3 +763,81 @@ fn a_long_task_does_not_hold_up_the_other_worker() {
     open.open();
     pool.shutdown();
 }
+
+/// An owned pool handed over through `IntoScheduler` is shut down when its last holder drops. If
+/// that drop happens on one of its own workers, joining the other workers from there deadlocks
+/// as soon as one of them waits for the dropping task: here worker B waits (bounded, 30 s) for
+/// task A to finish, and A drops the last handle. The drop must detach (close, not join), so A
+/// finishes at once; a drop that joins would hold A until B's wait times out.
+#[test]
+fn dropping_an_owned_pool_on_its_own_worker_detaches_instead_of_joining() {
+    use rstreams_executor::IntoScheduler;
+    let sched = pool(2).into_scheduler();
+    let (b_started_tx, b_started_rx) = mpsc::channel::<()>();
+    let (a_done_tx, a_done_rx) = mpsc::channel::<()>();
+    let (b_done_tx, b_done_rx) = mpsc::channel::<bool>();
+    // B occupies one worker until A has finished (or 30 s pass).
+    sched
+        .spawn(move || {
+            b_started_tx.send(()).unwrap();
+            let a_finished = a_done_rx.recv_timeout(Duration::from_secs(30)).is_ok();
+            b_done_tx.send(a_finished).unwrap();
+        })
+        .unwrap();
+    b_started_rx
+        .recv_timeout(Duration::from_secs(10))
+        .expect("B starts");
+    let (last_tx, last_rx) = mpsc::channel::<()>();
+    let (a_returned_tx, a_returned_rx) = mpsc::channel::<()>();
+    let handle = Arc::clone(&sched);
+    // A runs on the other worker and drops the last handle once the test has dropped its own.
+    sched
+        .spawn(move || {
+            last_rx.recv_timeout(Duration::from_secs(10)).unwrap();
+            drop(handle); // the last `Arc`: `ThreadPool::drop` runs on this worker
+            a_returned_tx.send(()).unwrap();
+            let _ = a_done_tx.send(());
+        })
+        .unwrap();
+    drop(sched);
+    last_tx.send(()).unwrap();
+    a_returned_rx
+        .recv_timeout(Duration::from_secs(10))
+        .expect("dropping the pool on its own worker returned (detached, not joined)");
+    assert_eq!(
+        b_done_rx.recv_timeout(Duration::from_secs(10)),
+        Ok(true),
+        "B saw A finish"
+    );
+}
+
+/// The searching protocol (issue 14.5) in the real pool: a job that blocks until the *next*
+/// submitted job has run holds its worker, so the next job must reach the other worker, whether
+/// the submitter woke it or skipped the wake because a worker was searching (then the searcher
+/// that took the first job must wake it). Many rounds, from idle each time (workers searching or
+/// parked), every wait bounded: a stranded job shows as a failure. `tests/loom_pool_search.rs`
+/// is the exhaustive version.
+#[test]
+fn a_job_waiting_for_the_next_one_never_strands_it() {
+    let pool = pool(2);
+    for round in 0..300 {
+        let (next_ran_tx, next_ran_rx) = mpsc::channel::<()>();
+        let (first_done_tx, first_done_rx) = mpsc::channel::<bool>();
+        pool.spawn(move || {
+            let ok = next_ran_rx.recv_timeout(Duration::from_secs(10)).is_ok();
+            first_done_tx.send(ok).unwrap();
+        })
+        .unwrap();
+        pool.spawn(move || next_ran_tx.send(()).unwrap()).unwrap();
+        assert_eq!(
+            first_done_rx.recv_timeout(Duration::from_secs(20)),
+            Ok(true),
+            "round {round}: the second job never ran while the first held its worker"
+        );
+        if round % 3 == 0 {
+            // Let both workers run dry (search, then maybe park) before the next round.
+            thread::yield_now();
+        }
+    }
+    pool.shutdown();
+}
