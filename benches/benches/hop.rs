@@ -23,7 +23,6 @@ use criterion::{Criterion, Throughput, criterion_group};
 use crossbeam_utils::{Backoff, CachePadded};
 use rstreams::executor::{Scheduler, ThreadPool};
 use rstreams::prelude::*;
-use rstreams_benches::kit_hop::KitPublishOn;
 
 const N: u64 = 10_000_000;
 
@@ -140,15 +139,6 @@ fn batched_ring(n: u64) -> u64 {
     total
 }
 
-/// `range.subscribe_on(pool)` into the pull-kit `publish_on` (`rstreams_benches::kit_hop`), 256.
-fn kit_two_threads(pool: &Arc<dyn Scheduler>) -> KitPublishOn<impl Publisher<Item = u64> + use<>> {
-    KitPublishOn::new(
-        rstreams::range(0, N).subscribe_on(Arc::clone(pool)),
-        Arc::clone(pool),
-        256,
-    )
-}
-
 fn hop(c: &mut Criterion) {
     let pool: Arc<dyn Scheduler> = Arc::new(ThreadPool::builder().workers(2).build().unwrap());
     let expected = (0..N).fold(0u64, u64::wrapping_add);
@@ -170,11 +160,6 @@ fn hop(c: &mut Criterion) {
         .publish_on_with(Arc::clone(&pool), 256);
     g.bench_function("subscribe_on_publish_on_256", |b| {
         b.iter(|| assert_eq!(run_rstreams(&two_threads), expected))
-    });
-    // Issue 13.1's A/B: the same two-thread hop with the pull kit as its drain, passes on a lane.
-    let kit = kit_two_threads(&pool);
-    g.bench_function("kit_publish_on", |b| {
-        b.iter(|| assert_eq!(run_rstreams(&kit), expected))
     });
     g.finish();
 }
@@ -377,25 +362,14 @@ fn print_times() {
         );
         return;
     }
-    let kit = kit_two_threads(&pool);
-    if std::env::var("HOP_TIMES").as_deref() == Ok("kit") {
-        // Only the pull-kit hop (for `perf stat` on this process).
-        println!(
-            "kit hop ns/item: {:.1}",
-            median_ns(5, || run_rstreams(&kit))
-        );
-        return;
-    }
     let cb = median_ns(5, || crossbeam_bounded(N));
     let ring = median_ns(5, || batched_ring(N));
     let hop = median_ns(5, || run_rstreams(&two_threads));
-    let kit_hop = median_ns(5, || run_rstreams(&kit));
     println!(
-        "ns/item (median of 5): crossbeam {cb:.1}, ring {ring:.2}, hop {hop:.1}, kit hop {kit_hop:.1}; \
-         hop vs crossbeam {:.2}x, vs ring {:.3}x; kit hop vs hop {:.2}x",
+        "ns/item (median of 5): crossbeam {cb:.1}, ring {ring:.2}, hop {hop:.1}; \
+         hop vs crossbeam {:.2}x, vs ring {:.3}x",
         cb / hop,
-        ring / hop,
-        hop / kit_hop
+        ring / hop
     );
 }
 

@@ -1,8 +1,6 @@
 //! Shared pieces of the rstreams benches: sinks that every bench and its baseline feed alike.
 #![forbid(unsafe_code)]
 
-pub mod kit_hop;
-
 use std::hint::black_box;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};

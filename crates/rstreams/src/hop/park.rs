@@ -30,10 +30,18 @@ pub(crate) struct Parking<const BROKEN: bool = false> {
 }
 
 impl<const BROKEN: bool> Parking<BROKEN> {
-    /// Parked: the first signal claims the token.
+    /// Parked: the first signal claims the token (the loom model's starting state).
+    #[cfg(rstreams_loom)]
     pub(crate) fn new() -> Self {
         Self {
             parked: AtomicBool::new(true),
+        }
+    }
+
+    /// Awake: a drain is about to look (the hop's first lane task), so no signal need claim.
+    pub(crate) fn awake() -> Self {
+        Self {
+            parked: AtomicBool::new(false),
         }
     }
 
