@@ -53,6 +53,48 @@ thread_local! {
     /// The hop one of whose tasks runs on this thread (0: none): the downstream's `request`
     /// from inside it (from `on_next`) goes to the kit at once instead of through the lane.
     static IN_TASK: Cell<usize> = const { Cell::new(0) };
+    /// Depth of the synchronous bursts running on this thread ([`batch_signals`]).
+    static BURST: Cell<usize> = const { Cell::new(0) };
+    /// The hop whose producer owes a signal at the end of the burst (its id, and the hop).
+    static OWED_ID: Cell<usize> = const { Cell::new(0) };
+    static OWED: Cell<Option<Arc<Shared>>> = const { Cell::new(None) };
+}
+
+/// Pushes a producer makes inside a burst without a fenced signal before it signals anyway:
+/// bounds how long an item can wait for a drain that parked unseen (`park.rs`, "Deferred
+/// signals") when the burst's source is slow or blocks.
+const SIGNAL_EVERY: u32 = 64;
+
+/// Runs `burst` (a call that emits items synchronously on this thread and then returns, e.g.
+/// `subscribe_on`'s lane request) with deferred signals: a `publish_on` fed inside it pays the
+/// parking protocol's fence once per burst (or per [`SIGNAL_EVERY`] pushes) instead of once per
+/// item. The owed signal is paid when the outermost burst ends, also on unwind.
+pub(crate) fn batch_signals<R>(burst: impl FnOnce() -> R) -> R {
+    struct Exit;
+    impl Drop for Exit {
+        fn drop(&mut self) {
+            let depth = BURST.with(|b| {
+                let d = b.get() - 1;
+                b.set(d);
+                d
+            });
+            if depth == 0 {
+                pay_owed_signal();
+            }
+        }
+    }
+    BURST.with(|b| b.set(b.get() + 1));
+    let _exit = Exit;
+    burst()
+}
+
+/// Pays the signal a producer owes on this thread, if any.
+fn pay_owed_signal() {
+    OWED_ID.with(|id| id.set(0));
+    if let Some(shared) = OWED.with(|o| o.take()) {
+        count!(OwedSignal);
+        shared.signal();
+    }
 }
 
 /// The publisher made by [`PublisherExt::publish_on`](crate::PublisherExt::publish_on): the downstream
@@ -174,6 +216,7 @@ where
             shared,
             ring: producer,
             done: false,
+            unsignalled: 0,
         });
     }
 }
@@ -386,6 +429,8 @@ struct PublishOnSubscriber<T> {
     shared: Arc<Shared>,
     ring: Producer<T>,
     done: bool,
+    /// Pushes since the last fenced signal inside bursts (see `SIGNAL_EVERY`).
+    unsignalled: u32,
 }
 
 impl<T: Send + 'static> Subscriber<T> for PublishOnSubscriber<T> {
@@ -407,7 +452,8 @@ impl<T: Send + 'static> Subscriber<T> for PublishOnSubscriber<T> {
             }
             *slot = Some(Arc::clone(&up));
         }
-        up.request(self.shared.prefetch);
+        // A synchronous upstream emits the first prefetch from inside this call: one signal.
+        batch_signals(|| up.request(self.shared.prefetch));
     }
 
     #[inline]
@@ -419,6 +465,23 @@ impl<T: Send + 'static> Subscriber<T> for PublishOnSubscriber<T> {
         if pushed.is_ok() && REPLENISHING.with(|r| r.get()) == self.shared.id() {
             // Our own drain, on this thread, pops this item as soon as its request returns.
             return;
+        }
+        if pushed.is_ok() && BURST.with(|b| b.get()) != 0 {
+            // Inside a burst: no fence unless the drain is seen parked (see `batch_signals`).
+            self.unsignalled += 1;
+            if self.unsignalled < SIGNAL_EVERY {
+                match self.shared.parking.signal_lazily() {
+                    Some(claimed) => {
+                        if claimed {
+                            count!(ClaimByPush);
+                            self.shared.wake_on_lane();
+                        }
+                    }
+                    None => self.owe_signal(),
+                }
+                return;
+            }
+            self.unsignalled = 0;
         }
         if let Err(item) = pushed {
             // More items than requested: the upstream broke rule 1.1.
@@ -454,6 +517,19 @@ impl<T: Send + 'static> Subscriber<T> for PublishOnSubscriber<T> {
 }
 
 impl<T: Send + 'static> PublishOnSubscriber<T> {
+    /// Records that this hop owes a signal at the end of the current burst.
+    #[inline]
+    fn owe_signal(&self) {
+        let id = self.shared.id();
+        if OWED_ID.with(|o| o.get()) == id {
+            return;
+        }
+        // Another hop owed one on this thread (a nested burst): pay it now, then owe ours.
+        pay_owed_signal();
+        OWED_ID.with(|o| o.set(id));
+        OWED.with(|o| o.set(Some(Arc::clone(&self.shared))));
+    }
+
     fn finish(&mut self, error: Option<Error>) {
         self.done = true;
         *self.shared.terminal.lock() = error;
