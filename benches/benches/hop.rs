@@ -277,10 +277,12 @@ fn print_hop_stats(a: rstreams::hop::HopStats, b: rstreams::hop::HopStats, items
                 as f64
     );
     println!(
-        "  replenishing requests {:.1}, requests through the lane {:.1} ({:.1} scheduled the lane)",
+        "  replenishing requests {:.1}, requests through the lane {:.1} ({:.1} scheduled the lane), \
+         owed signals paid at a burst's end {:.1}",
         per(b.replenishes, a.replenishes),
         per(b.lane_requests, a.lane_requests),
-        per(b.lane_schedules, a.lane_schedules)
+        per(b.lane_schedules, a.lane_schedules),
+        per(b.owed_signals, a.owed_signals)
     );
 }
 

@@ -20,6 +20,16 @@
 //! stale values (the store-buffer pattern) and a pushed item sits in the ring with nobody to
 //! deliver it. `tests/loom_hop_park.rs` model-checks this and a broken twin (`BROKEN = true`,
 //! no fences) in which loom finds exactly that lost wake-up.
+//!
+//! **Deferred signals** (session 4, issue 14.1). The fence is most of a push's cost (~20 ns on
+//! the 2-vCPU VM). Inside a synchronous burst (a `subscribe_on` lane request, the hop's first
+//! request: a call that returns once it has emitted what it was asked for), the producer only
+//! *loads* `parked` after a push ([`Parking::signal_lazily`]): if it reads `true` it signals in
+//! full; otherwise it owes one signal, paid (fence and all) when the burst ends or after 64
+//! unsignalled pushes, whichever comes first. A drain that parked in the window where the
+//! unfenced load misses it is woken by that owed signal, whose fence orders every push before
+//! it: an item may wait for the rest of its burst (at most 64 pushes), never for ever.
+//! `tests/loom_hop_defer.rs` checks it, with a broken twin that drops the owed signal.
 
 use super::sync::{AtomicBool, Ordering, fence};
 
@@ -30,10 +40,18 @@ pub(crate) struct Parking<const BROKEN: bool = false> {
 }
 
 impl<const BROKEN: bool> Parking<BROKEN> {
-    /// Parked: the first signal claims the token.
+    /// Parked: the first signal claims the token (the loom model's starting state).
+    #[cfg(rstreams_loom)]
     pub(crate) fn new() -> Self {
         Self {
             parked: AtomicBool::new(true),
+        }
+    }
+
+    /// Awake: a drain is about to look (the hop's first lane task), so no signal need claim.
+    pub(crate) fn awake() -> Self {
+        Self {
+            parked: AtomicBool::new(false),
         }
     }
 
@@ -48,7 +66,37 @@ impl<const BROKEN: bool> Parking<BROKEN> {
         }
         // Relaxed load: ordered by the fence above. Acquire swap: pairs with the Release store in
         // `park`, so the claimant (and the drain it schedules) starts after that drain's effects.
-        self.parked.load(Ordering::Relaxed) && self.parked.swap(false, Ordering::Acquire)
+        self.parked.load(Ordering::Relaxed) && self.claim()
+    }
+
+    /// The lazy signal of a batch of pushes (`publish_on`'s producer inside a synchronous burst;
+    /// see "Deferred signals" in the module docs). `Some(claimed)`: the drain was seen parked and
+    /// this was a full [`signal`](Self::signal). `None`: no fence was paid, and the caller owes a
+    /// `signal` before its batch ends.
+    #[inline]
+    pub(crate) fn signal_lazily(&self) -> Option<bool> {
+        // Relaxed, no fence: a drain parked for a while is seen here; one that parks right now
+        // may not be, and the owed `signal` (fenced) covers that case.
+        if self.parked.load(Ordering::Relaxed) {
+            Some(self.signal())
+        } else {
+            None
+        }
+    }
+
+    /// Takes the token if it is free (`parked`): `true` if this call took it.
+    ///
+    /// A compare-exchange rather than `swap(false)`: the same instruction cost and meaning, but
+    /// loom models a `swap` racing a plain store wrongly (tokio-rs/loom#254: the store may land
+    /// between the swap's read and write), which makes `tests/loom_hop_defer.rs` report a
+    /// stranded item that C11's RMW atomicity rules out; its compare-exchange is modelled right.
+    #[inline]
+    fn claim(&self) -> bool {
+        // Acquire on success: pairs with the Release store in `park`, so the claimant starts
+        // after that drain's effects. Relaxed on failure: nothing is read then.
+        self.parked
+            .compare_exchange(true, false, Ordering::Acquire, Ordering::Relaxed)
+            .is_ok()
     }
 
     /// The token holder, out of work, gives the token up unless `has_work()` shows work that
@@ -62,7 +110,7 @@ impl<const BROKEN: bool> Parking<BROKEN> {
             fence(Ordering::SeqCst);
         }
         // If the swap finds `false`, a signaller claimed the token and schedules the next drain.
-        has_work() && self.parked.swap(false, Ordering::Acquire)
+        has_work() && self.claim()
     }
 }
 
@@ -86,6 +134,14 @@ pub mod loom_api {
         /// See the module docs.
         pub fn park(&self, has_work: impl FnOnce() -> bool) -> bool {
             self.0.park(has_work)
+        }
+        /// See the module docs ("Deferred signals").
+        pub fn signal_lazily(&self) -> Option<bool> {
+            self.0.signal_lazily()
+        }
+        /// The drain's starting state in `publish_on`: awake.
+        pub fn awake() -> Self {
+            Self(super::Parking::awake())
         }
     }
 }

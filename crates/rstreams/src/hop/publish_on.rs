@@ -1,18 +1,19 @@
-//! `publish_on`: items cross to a scheduler through a bounded SPSC ring; see [`PublishOn`].
+//! `publish_on`: items cross to a scheduler through a bounded SPSC ring that the pull kit drains
+//! on a serial lane; see [`PublishOn`].
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::cell::Cell;
+use std::sync::atomic::{AtomicBool, Ordering, fence};
+use std::sync::{Arc, OnceLock};
 
 use crossbeam_utils::CachePadded;
 use parking_lot::Mutex;
-use rstreams_executor::{RejectReason, Scheduler, Task};
-use rstreams_protocol::{
-    Demand, Error, Publisher, Rule, Subscriber, Subscription, report_undeliverable,
-};
+use rstreams_executor::{RejectReason, Scheduler, SerialLane};
+use rstreams_protocol::pull::{self, BacklogProbe, PullHandle, Source, Step};
+use rstreams_protocol::{Backlog, Error, Publisher, Rule, Subscriber, Subscription};
 
 use super::park::Parking;
 use super::ring::{self, Consumer, Producer};
-use crate::stage::{Loc, guard, reject};
+use crate::stage::{Loc, reject};
 
 /// The prefetch of [`publish_on`](crate::PublisherExt::publish_on) when you have no better number:
 /// 256 items in flight per hop, replenished 192 at a time.
@@ -21,17 +22,16 @@ pub const DEFAULT_PREFETCH: usize = 256;
 /// The largest prefetch accepted (the ring is allocated up front).
 pub const MAX_PREFETCH: usize = 1 << 24;
 
-/// Items a drain delivers before it gives its worker back and re-schedules itself at the back
+/// Items a drain delivers before it gives its worker back and continues in a task at the back
 /// of the executor's queue (the cooperative budget, as tokio's): a subscriber that requests from
 /// inside `on_next` keeps the drain busy for ever, and must not keep the worker for ever.
-pub(crate) const DRAIN_BUDGET: u64 = 4096;
+const DRAIN_BUDGET: u64 = 4096;
 
 /// Checks an idle drain makes before it parks, `IDLE_GAP` pause instructions apart (128 pauses
-/// in all, as before: ~5 µs on the 2-core VM): on a busy pipeline the next item is usually that
-/// close, and parking and re-scheduling cost more. Measured on the loaded 2-core machine:
-/// spinning longer (24 steps, or up to 20 µs, with or without yielding) made the two-thread hop
-/// 2-4× slower, because the spinner takes the core its producer is waiting for
-/// (`docs/performance.md`).
+/// in all: ~5 µs on the 2-core VM): on a busy pipeline the next item is usually that close, and
+/// parking and re-scheduling cost more. Measured on the loaded 2-core machine: spinning longer
+/// (24 steps, or up to 20 µs, with or without yielding) made the two-thread hop 2-4× slower,
+/// because the spinner takes the core its producer is waiting for (`docs/performance.md`).
 const IDLE_CHECKS: u32 = 8;
 
 /// Pauses between two looks at the producer's position when the drain has caught up (~0.7 µs
@@ -41,15 +41,60 @@ const IDLE_CHECKS: u32 = 8;
 /// lets the producer run ahead on lines it owns and the drain take a run of items per look.
 const IDLE_GAP: u32 = 16;
 
-/// A look at the ring that found fewer items than this ends the pass once they are delivered
-/// (the drain then waits `IDLE_GAP` before looking again) instead of looking again at once.
+/// A look at the ring that found fewer items than this ends the run of immediate re-looks (the
+/// drain then waits `IDLE_GAP` before looking again).
 const LAG_WINDOW: usize = 32;
 
 thread_local! {
     /// The hop whose drain is, on this thread, inside its replenishing `request` (0: none).
     /// A synchronous upstream pushes items from inside that call; the drain pops them right
-    /// after it returns, so those pushes need not signal (saves an atomic RMW per item).
-    static REPLENISHING: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+    /// after it returns, so those pushes need not signal (saves a fence per item).
+    static REPLENISHING: Cell<usize> = const { Cell::new(0) };
+    /// The hop one of whose tasks runs on this thread (0: none): the downstream's `request`
+    /// from inside it (from `on_next`) goes to the kit at once instead of through the lane.
+    static IN_TASK: Cell<usize> = const { Cell::new(0) };
+    /// Depth of the synchronous bursts running on this thread ([`batch_signals`]).
+    static BURST: Cell<usize> = const { Cell::new(0) };
+    /// The hop whose producer owes a signal at the end of the burst (its id, and the hop).
+    static OWED_ID: Cell<usize> = const { Cell::new(0) };
+    static OWED: Cell<Option<Arc<Shared>>> = const { Cell::new(None) };
+}
+
+/// Pushes a producer makes inside a burst without a fenced signal before it signals anyway:
+/// bounds how long an item can wait for a drain that parked unseen (`park.rs`, "Deferred
+/// signals") when the burst's source is slow or blocks.
+const SIGNAL_EVERY: u32 = 64;
+
+/// Runs `burst` (a call that emits items synchronously on this thread and then returns, e.g.
+/// `subscribe_on`'s lane request) with deferred signals: a `publish_on` fed inside it pays the
+/// parking protocol's fence once per burst (or per [`SIGNAL_EVERY`] pushes) instead of once per
+/// item. The owed signal is paid when the outermost burst ends, also on unwind.
+pub(crate) fn batch_signals<R>(burst: impl FnOnce() -> R) -> R {
+    struct Exit;
+    impl Drop for Exit {
+        fn drop(&mut self) {
+            let depth = BURST.with(|b| {
+                let d = b.get() - 1;
+                b.set(d);
+                d
+            });
+            if depth == 0 {
+                pay_owed_signal();
+            }
+        }
+    }
+    BURST.with(|b| b.set(b.get() + 1));
+    let _exit = Exit;
+    burst()
+}
+
+/// Pays the signal a producer owes on this thread, if any.
+fn pay_owed_signal() {
+    OWED_ID.with(|id| id.set(0));
+    if let Some(shared) = OWED.with(|o| o.take()) {
+        count!(OwedSignal);
+        shared.signal();
+    }
 }
 
 /// The publisher made by [`PublisherExt::publish_on`](crate::PublisherExt::publish_on): the downstream
@@ -78,11 +123,13 @@ thread_local! {
 ///
 /// # Scheduling
 ///
-/// The drain runs as a task on `scheduler`; only one runs at a time (the drain token of a
-/// store-and-fence parking protocol, so a push costs no read-modify-write and wakes nobody
-/// while the drain is awake). An idle drain polls briefly before it parks; the producer wakes
-/// it at most once per park. After 4096 items a drain yields its worker and
-/// re-schedules itself at the back of the queue, so hot pipelines share a pool fairly.
+/// The drain is the pull kit ([`rstreams_protocol::pull`]): the ring is its source, and its
+/// passes run as tasks of one [`SerialLane`] of `scheduler` (so never two at once, and the
+/// downstream's `request`s from other threads are queued on that lane). A push costs no
+/// read-modify-write and wakes nobody while the drain is awake (a store-and-fence parking
+/// protocol, `hop/park.rs`); an idle drain polls briefly before it parks, and the producer wakes
+/// it at most once per park. After 4096 items a drain yields its worker and continues in a task
+/// at the back of the scheduler's queue, so hot pipelines share a pool fairly.
 ///
 /// # Shutdown
 ///
@@ -141,75 +188,252 @@ where
         let (producer, consumer) = ring::ring(self.prefetch);
         let prefetch = self.prefetch as u64;
         let shared = Arc::new(Shared {
-            demand: Demand::new(),
-            parking: CachePadded::new(Parking::new()),
-            defused: AtomicBool::new(false),
+            parking: CachePadded::new(Parking::awake()),
             done: AtomicBool::new(false),
+            abandoned: AtomicBool::new(false),
+            yielded: AtomicBool::new(false),
             terminal: Mutex::new(None),
             up: Mutex::new(None),
+            lane: self.scheduler.lane(),
             scheduler: Arc::clone(&self.scheduler),
+            handle: OnceLock::new(),
             prefetch,
             limit: prefetch - prefetch / 4,
             loc: self.loc,
-            consumer: CachePadded::new(Mutex::new(Drain {
-                ring: consumer,
-                down: Some(subscriber),
-                subscribed: false,
-                since_replenish: 0,
-            })),
+        });
+        // The kit starts in the lane's first task, so the downstream's `on_subscribe` runs on
+        // the scheduler; the parking flag starts awake because that task looks at the ring.
+        let mut start = Start {
+            parts: Some((subscriber, consumer)),
+            loc: self.loc,
+        };
+        shared.on_lane(move |s| {
+            if let Some((down, ring)) = start.parts.take() {
+                s.start(down, ring);
+            }
         });
         self.upstream.subscribe(PublishOnSubscriber {
             shared,
             ring: producer,
             done: false,
+            unsignalled: 0,
         });
     }
 }
 
-/// State only the drain touches (the mutex is never contended: the drain token admits one
-/// drainer at a time; it exists so that the state can be reached from a shared `Arc` safely).
-struct Drain<T, S> {
-    ring: Consumer<T>,
-    down: Option<S>,
-    subscribed: bool,
-    since_replenish: u64,
-}
-
-struct Shared<T, S> {
-    /// Downstream demand.
-    demand: Demand,
-    /// The drain token (see `park.rs`). The producer reads it after every push: on its own
-    /// cache line, so the consumer's writes to its own state (below) do not evict it.
+/// What the producer, the kit's source and the hop's tasks share.
+struct Shared {
+    /// Whether the drain may be parked (see `park.rs`). The producer reads it after every push:
+    /// on its own cache line, so the drain's writes elsewhere do not evict it.
     parking: CachePadded<Parking>,
-    /// Set by the token holder just before it drops a drain task that the executor handed back
-    /// (queue full): that drop must not end the stream. Only the token holder touches it.
-    defused: AtomicBool,
     /// Upstream has terminated; `terminal` holds how. Set after the last push.
     done: AtomicBool,
+    /// A task of this hop was dropped unrun or refused (the scheduler shut down): the stream
+    /// ends with an error at the next pass.
+    abandoned: AtomicBool,
+    /// The drain used its budget and waits for its continuation task.
+    yielded: AtomicBool,
     terminal: Mutex<Option<Error>>,
     up: Mutex<Option<Arc<dyn Subscription>>>,
-    /// Where the drain runs; also keeps the executor alive while the subscription is.
+    /// Where the kit's passes run.
+    lane: SerialLane,
+    /// The executor of `lane`; also keeps it alive while the subscription is (a lane only holds
+    /// it weakly).
     scheduler: Arc<dyn Scheduler>,
+    /// The kit's handle, set by the first lane task once the kit is running.
+    handle: OnceLock<PullHandle>,
     prefetch: u64,
     limit: u64,
     loc: Loc,
-    /// The consumer's state, written per item (ring head, the downstream subscriber): on its
-    /// own cache line, away from what the producer reads per push.
-    consumer: CachePadded<Mutex<Drain<T, S>>>,
+}
+
+impl Shared {
+    fn id(&self) -> usize {
+        self as *const Self as usize
+    }
+
+    /// Queues `f` on the hop's lane. A refusal (shut down) drops the task, which ends the stream
+    /// (`HopTask::drop`).
+    fn on_lane<F: FnOnce(&Arc<Shared>) + Send + 'static>(self: &Arc<Self>, f: F) {
+        let task = HopTask {
+            shared: Some(Arc::clone(self)),
+            f: Some(f),
+        };
+        if let Err(rejected) = self.lane.execute(Box::new(move || task.run())) {
+            tracing::debug!(stage = %self.loc, reason = %rejected.reason(), "publish_on: scheduler refused a task");
+            drop(rejected);
+        }
+    }
+
+    /// Queues a kit pass on the lane (the drain was parked and work arrived).
+    fn wake_on_lane(self: &Arc<Self>) {
+        // Trace, not debug: a drain can be woken once per item (issue 12.4).
+        tracing::trace!(stage = %self.loc, "publish_on: drain scheduled");
+        self.on_lane(|s| s.drive());
+    }
+
+    /// The drain used its budget: continue in a task at the back of the scheduler's queue (a
+    /// lane task would run in the lane's current batch, keeping the worker). If the queue is
+    /// full, through the lane after all.
+    fn yield_worker(self: &Arc<Self>) {
+        // Relaxed: read by the passes, which the kit's drain orders (its counter's AcqRel).
+        self.yielded.store(true, Ordering::Relaxed);
+        let task = HopTask {
+            shared: Some(Arc::clone(self)),
+            f: Some(|s: &Arc<Shared>| {
+                s.yielded.store(false, Ordering::Relaxed);
+                s.drive();
+            }),
+        };
+        match self.scheduler.execute(Box::new(move || task.run())) {
+            Ok(()) => {}
+            Err(rejected) if rejected.reason() == RejectReason::QueueFull => {
+                if let Err(rejected) = self.lane.execute(rejected.into_task()) {
+                    drop(rejected);
+                }
+            }
+            Err(rejected) => drop(rejected),
+        }
+    }
+
+    /// Runs a kit pass here (if none is running; otherwise the running one goes round again).
+    fn drive(&self) {
+        if let Some(handle) = self.handle.get() {
+            count!(DrainTask);
+            handle.wake();
+        }
+    }
+
+    /// Call after publishing work: wakes the drain if it parked.
+    #[inline]
+    fn signal(self: &Arc<Self>) {
+        if self.parking.signal() {
+            count!(Claim);
+            self.wake_on_lane();
+        }
+    }
+
+    fn cancel_upstream(&self) {
+        let up = self.up.lock().take();
+        if let Some(up) = up {
+            up.cancel();
+        }
+    }
+
+    /// The lane task that starts the kit.
+    fn start<T: Send + 'static, S: Subscriber<T> + Send + 'static>(
+        self: &Arc<Self>,
+        down: S,
+        ring: Consumer<T>,
+    ) {
+        let source = Drain {
+            shared: Arc::clone(self),
+            ring,
+            since_replenish: 0,
+            since_yield: 0,
+        };
+        let down = Downstream {
+            down,
+            shared: Arc::clone(self),
+            keep: None,
+        };
+        let handle = pull::serve(source.at(self.loc), down);
+        let _ = self.handle.set(handle);
+        // SeqCst fence paired with the one in `abandon`: an abandon that found no handle yet is
+        // seen here, one that comes later finds the handle.
+        fence(Ordering::SeqCst);
+        if self.abandoned.load(Ordering::Relaxed) {
+            self.drive();
+        }
+    }
+
+    /// A task of this hop can no longer run (the scheduler shut down): end the stream with an
+    /// error, from this thread.
+    fn abandon(&self) {
+        if self.abandoned.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        tracing::debug!(stage = %self.loc, "publish_on: task dropped by the scheduler (shut down); ending the stream");
+        // Under the `up` lock, so an `on_subscribe` still to come sees `abandoned` (it checks
+        // under the same lock).
+        self.cancel_upstream();
+        // Paired with the fence in `start`.
+        fence(Ordering::SeqCst);
+        self.drive();
+    }
+}
+
+/// A task of the hop (a kit pass, a queued `request`, the start). Dropped unrun (`shutdown_now`,
+/// or refused after `shutdown`), it ends the stream, so no stream is stranded waiting for a
+/// task that will never run.
+struct HopTask<F: FnOnce(&Arc<Shared>) + Send + 'static> {
+    shared: Option<Arc<Shared>>,
+    f: Option<F>,
+}
+
+impl<F: FnOnce(&Arc<Shared>) + Send + 'static> HopTask<F> {
+    fn run(mut self) {
+        if let (Some(shared), Some(f)) = (self.shared.take(), self.f.take()) {
+            let _mark = Mark::enter(&IN_TASK, shared.id());
+            f(&shared);
+        }
+    }
+}
+
+impl<F: FnOnce(&Arc<Shared>) + Send + 'static> Drop for HopTask<F> {
+    fn drop(&mut self) {
+        if let Some(shared) = self.shared.take() {
+            shared.abandon();
+        }
+    }
+}
+
+/// The subscriber and ring the start task hands to the kit; dropped unrun, it fails the
+/// subscriber (the kit never started, so nothing else can).
+struct Start<T, S: Subscriber<T>> {
+    parts: Option<(S, Consumer<T>)>,
+    loc: Loc,
+}
+
+impl<T, S: Subscriber<T>> Drop for Start<T, S> {
+    fn drop(&mut self) {
+        if let Some((down, _ring)) = self.parts.take() {
+            let error = Error::msg(
+                "publish_on: the scheduler shut down before the stream started; upstream cancelled",
+            )
+            .at_stage(self.loc);
+            reject(down, error);
+        }
+    }
+}
+
+/// Sets a thread-local mark for its lifetime; restores the previous one on drop, also when
+/// unwinding.
+struct Mark(&'static std::thread::LocalKey<Cell<usize>>, usize);
+
+impl Mark {
+    fn enter(key: &'static std::thread::LocalKey<Cell<usize>>, hop: usize) -> Self {
+        Mark(key, key.with(|c| c.replace(hop)))
+    }
+}
+
+impl Drop for Mark {
+    fn drop(&mut self) {
+        let previous = self.1;
+        self.0.with(|c| c.set(previous));
+    }
 }
 
 /// The subscriber placed upstream: the ring's producer side.
-struct PublishOnSubscriber<T, S> {
-    shared: Arc<Shared<T, S>>,
+struct PublishOnSubscriber<T> {
+    shared: Arc<Shared>,
     ring: Producer<T>,
     done: bool,
+    /// Pushes since the last fenced signal inside bursts (see `SIGNAL_EVERY`).
+    unsignalled: u32,
 }
 
-impl<T, S> Subscriber<T> for PublishOnSubscriber<T, S>
-where
-    T: Send + 'static,
-    S: Subscriber<T> + Send + 'static,
-{
+impl<T: Send + 'static> Subscriber<T> for PublishOnSubscriber<T> {
     fn on_subscribe(&mut self, s: Box<dyn Subscription>) {
         let up: Arc<dyn Subscription> = Arc::from(s);
         {
@@ -220,11 +444,16 @@ where
                 up.cancel();
                 return;
             }
+            // SeqCst: read under the lock `abandon` takes after setting it.
+            if self.shared.abandoned.load(Ordering::SeqCst) {
+                drop(slot);
+                up.cancel();
+                return;
+            }
             *slot = Some(Arc::clone(&up));
         }
-        // The downstream's on_subscribe happens in the first drain, before any item.
-        self.shared.signal();
-        up.request(self.shared.prefetch);
+        // A synchronous upstream emits the first prefetch from inside this call: one signal.
+        batch_signals(|| up.request(self.shared.prefetch));
     }
 
     #[inline]
@@ -233,16 +462,30 @@ where
             return;
         }
         let pushed = self.ring.push(item);
-        if pushed.is_ok()
-            && REPLENISHING.with(|r| r.get()) == Arc::as_ptr(&self.shared) as *const () as usize
-        {
+        if pushed.is_ok() && REPLENISHING.with(|r| r.get()) == self.shared.id() {
             // Our own drain, on this thread, pops this item as soon as its request returns.
             return;
+        }
+        if pushed.is_ok() && BURST.with(|b| b.get()) != 0 {
+            // Inside a burst: no fence unless the drain is seen parked (see `batch_signals`).
+            self.unsignalled += 1;
+            if self.unsignalled < SIGNAL_EVERY {
+                match self.shared.parking.signal_lazily() {
+                    Some(claimed) => {
+                        if claimed {
+                            count!(ClaimByPush);
+                            self.shared.wake_on_lane();
+                        }
+                    }
+                    None => self.owe_signal(),
+                }
+                return;
+            }
+            self.unsignalled = 0;
         }
         if let Err(item) = pushed {
             // More items than requested: the upstream broke rule 1.1.
             drop(item);
-            self.done = true;
             let error = Error::violation(
                 Rule::R1_1,
                 "publish_on received more items than it requested (its prefetch)",
@@ -254,34 +497,41 @@ where
         }
         if self.shared.parking.signal() {
             count!(ClaimByPush);
-            self.shared.schedule();
+            self.shared.wake_on_lane();
         }
     }
 
     fn on_error(&mut self, error: Error) {
         if self.done {
-            report_undeliverable(error);
+            rstreams_protocol::report_undeliverable(error);
             return;
         }
-        self.done = true;
         self.finish(Some(error));
     }
 
     fn on_complete(&mut self) {
-        if self.done {
-            return;
+        if !self.done {
+            self.finish(None);
         }
-        self.done = true;
-        self.finish(None);
     }
 }
 
-impl<T, S> PublishOnSubscriber<T, S>
-where
-    T: Send + 'static,
-    S: Subscriber<T> + Send + 'static,
-{
+impl<T: Send + 'static> PublishOnSubscriber<T> {
+    /// Records that this hop owes a signal at the end of the current burst.
+    #[inline]
+    fn owe_signal(&self) {
+        let id = self.shared.id();
+        if OWED_ID.with(|o| o.get()) == id {
+            return;
+        }
+        // Another hop owed one on this thread (a nested burst): pay it now, then owe ours.
+        pay_owed_signal();
+        OWED_ID.with(|o| o.set(id));
+        OWED.with(|o| o.set(Some(Arc::clone(&self.shared))));
+    }
+
     fn finish(&mut self, error: Option<Error>) {
+        self.done = true;
         *self.shared.terminal.lock() = error;
         // Release: the terminal slot and every pushed item precede `done` for the drain.
         self.shared.done.store(true, Ordering::Release);
@@ -290,358 +540,253 @@ where
     }
 }
 
-/// Marks this thread as inside a hop's replenishing request; restores the previous mark on
-/// drop, also when unwinding.
-struct Replenishing(usize);
-
-impl Replenishing {
-    fn enter(hop: usize) -> Self {
-        Replenishing(REPLENISHING.with(|r| r.replace(hop)))
-    }
+/// The ring's consumer side, as the pull kit's source.
+struct Drain<T> {
+    shared: Arc<Shared>,
+    ring: Consumer<T>,
+    since_replenish: u64,
+    since_yield: u64,
 }
 
-impl Drop for Replenishing {
-    fn drop(&mut self) {
-        REPLENISHING.with(|r| r.set(self.0));
-    }
-}
-
-/// The downstream's subscription.
-struct PublishOnSubscription<T, S>(Arc<Shared<T, S>>);
-
-impl<T, S> Subscription for PublishOnSubscription<T, S>
-where
-    T: Send + 'static,
-    S: Subscriber<T> + Send + 'static,
-{
-    fn request(&self, n: u64) {
-        // 3.6 after cancel, 3.9 for zero, saturating add otherwise: all in `Demand::request`.
-        if self.0.demand.request(n) {
-            self.0.signal();
+impl<T> Drain<T> {
+    /// How upstream ended (the ring is empty and `done` was seen).
+    fn end(&self) -> Step<T> {
+        match self.shared.terminal.lock().take() {
+            Some(error) => Step::Error(error),
+            None => Step::Complete,
         }
     }
 
-    fn cancel(&self) {
-        if self.0.demand.cancel() {
-            self.0.cancel_upstream();
-            // The drain drops the queued items and the subscriber.
-            self.0.signal();
-        }
-    }
-    /// Issue 12: the items waiting in the ring (unknown while a drain pass holds it).
-    fn backlog(&self) -> Option<rstreams_protocol::Backlog> {
-        let drain = self.0.consumer.try_lock()?;
-        Some(rstreams_protocol::Backlog {
-            buffered: drain.ring.len() as u64,
-            dropped: 0,
-        })
-    }
-}
-
-/// A scheduled drain. Holds the drain token: if the executor drops it unrun (`shutdown_now`, or
-/// a refused submission after `shutdown`), its `Drop` ends the stream, so no stream is stranded
-/// with the token held by a task that will never run.
-struct DrainTask<T: Send + 'static, S: Subscriber<T> + Send + 'static>(Option<Arc<Shared<T, S>>>);
-
-impl<T: Send + 'static, S: Subscriber<T> + Send + 'static> DrainTask<T, S> {
-    fn run(mut self) {
-        if let Some(shared) = self.0.take() {
-            count!(DrainTask);
-            shared.run_drain();
-        }
-    }
-}
-
-impl<T: Send + 'static, S: Subscriber<T> + Send + 'static> Drop for DrainTask<T, S> {
-    fn drop(&mut self) {
-        if let Some(shared) = self.0.take() {
-            // Relaxed: only the token holder writes or reads it, and holders are ordered by the
-            // parking protocol and the executor's queue.
-            if shared.defused.swap(false, Ordering::Relaxed) {
-                return;
-            }
-            shared.abandon();
-        }
-    }
-}
-
-impl<T, S> Shared<T, S>
-where
-    T: Send + 'static,
-    S: Subscriber<T> + Send + 'static,
-{
-    fn cancel_upstream(&self) {
-        let up = self.up.lock().take();
-        if let Some(up) = up {
-            up.cancel();
-        }
-    }
-
-    /// Call after publishing work: makes sure a drain runs after this call.
-    #[inline]
-    fn signal(self: &Arc<Self>) {
-        if self.parking.signal() {
-            count!(Claim);
-            self.schedule();
-        }
-    }
-
-    /// The token holder hands the drain to the executor. If the queue is full (a pool under
-    /// `FullPolicy::Reject`) the drain runs here instead, so an accepted item is never stranded.
-    fn schedule(self: &Arc<Self>) {
-        if let Err(task) = self.submit() {
-            task();
-        }
-    }
-
-    /// Queues a drain task. `Err` gives it back when the queue is full. A refusal for shutdown
-    /// drops the task, which ends the stream (`DrainTask::drop`).
-    fn submit(self: &Arc<Self>) -> Result<(), Task> {
-        let task = DrainTask(Some(Arc::clone(self)));
-        // Trace, not debug: a drain can be scheduled once per item (issue 12.4).
-        tracing::trace!(stage = %self.loc, "publish_on: drain scheduled");
-        match self.scheduler.execute(Box::new(move || task.run())) {
-            Ok(()) => Ok(()),
-            Err(rejected) if rejected.reason() == RejectReason::QueueFull => {
-                Err(rejected.into_task())
-            }
-            Err(rejected) => {
-                tracing::debug!(stage = %self.loc, reason = %rejected.reason(), "publish_on: scheduler refused the drain");
-                drop(rejected);
-                Ok(())
-            }
-        }
-    }
-
-    /// A drain task's body: drain until parked; after each budget, yield the worker by
-    /// re-scheduling (or, if the queue is full, keep going here).
-    fn run_drain(self: &Arc<Self>) {
-        while self.drain() {
-            match self.submit() {
-                Ok(()) => return,
-                Err(task) => {
-                    tracing::trace!(stage = %self.loc, "queue full: the drain keeps its worker");
-                    // Relaxed: see `DrainTask::drop`; we hold the token.
-                    self.defused.store(true, Ordering::Relaxed);
-                    drop(task);
-                }
-            }
-        }
-    }
-
-    /// The stream cannot be drained any more (its drain task was dropped unrun): end it with an
-    /// error, on this thread. The caller's task held the drain token, so no drain runs now and
-    /// none will (the token is never given back).
-    fn abandon(&self) {
-        tracing::debug!(stage = %self.loc, "publish_on: drain dropped by the scheduler (shut down); ending the stream");
-        self.demand.cancel();
-        self.cancel_upstream();
-        let mut st = self.consumer.lock();
-        st.ring.clear();
-        let Some(mut down) = st.down.take() else {
-            return;
-        };
-        let subscribed = st.subscribed;
-        drop(st);
-        let error = Error::msg(
-            "publish_on: the scheduler shut down before the stream ended; upstream cancelled",
+    fn abandoned_end(&mut self) -> Step<T> {
+        let dropped = self.ring.clear();
+        tracing::debug!(stage = %self.shared.loc, dropped, "publish_on: scheduler shut down; queued items dropped");
+        Step::Error(
+            Error::msg(
+                "publish_on: the scheduler shut down before the stream ended; upstream cancelled",
+            )
+            .at_stage(self.shared.loc),
         )
-        .at_stage(self.loc);
-        if !subscribed {
-            reject(down, error);
-        } else if let Err(p) = guard(|| down.on_error(error)) {
-            report_undeliverable(Error::from_panic(Rule::R2_13, p).at_stage(self.loc));
-        }
     }
 
-    /// Whether a pass would do something now.
-    fn has_work(&self, st: &mut Drain<T, S>) -> bool {
-        if st.down.is_none() {
-            return false;
+    /// The drain has delivered everything it saw: the end if upstream ended, else a short idle
+    /// poll (see `IDLE_GAP`), then park. `None`: items (or the end) arrived, go on.
+    fn caught_up(&mut self) -> Option<Step<T>> {
+        self.ring.publish();
+        // Acquire: pairs with the Release in `finish`; the look at the ring after it sees every
+        // item pushed before the end.
+        if self.shared.done.load(Ordering::Acquire) {
+            return if self.ring.is_empty() {
+                Some(self.end())
+            } else {
+                None
+            };
         }
-        if self.demand.is_cancelled() || self.demand.has_invalid_request() {
-            return true;
-        }
-        if !st.ring.is_empty() {
-            return self.demand.get() != 0;
-        }
-        // Acquire: pairs with the Release in `finish`.
-        self.done.load(Ordering::Acquire)
-    }
-
-    /// Polls for work a little before parking: `IDLE_CHECKS` checks, each after `IDLE_GAP`
-    /// pauses (never yielding the CPU). The first check also waits: see `IDLE_GAP`.
-    fn spin_for_work(&self, st: &mut Drain<T, S>) -> bool {
         count!(Spin);
         for _ in 0..IDLE_CHECKS {
             for _ in 0..IDLE_GAP {
                 std::hint::spin_loop();
             }
-            if self.has_work(st) {
-                return true;
+            if !self.ring.is_empty() || self.shared.done.load(Ordering::Acquire) {
+                return None;
             }
         }
-        false
-    }
-
-    /// Drains with the token held. Returns `true` if the budget ran out with the token still
-    /// held (the caller re-schedules), `false` once the token is given back or the stream ended.
-    fn drain(self: &Arc<Self>) -> bool {
-        let mut st = self.consumer.lock();
-        let mut budget = DRAIN_BUDGET;
-        loop {
-            let emitted = self.pass(&mut st, budget);
-            if st.down.is_none() {
-                // Ended: keep the token for good, so no drain is ever scheduled again; items
-                // an upstream still pushes are dropped with the ring.
-                st.ring.clear();
-                return false;
-            }
-            budget = budget.saturating_sub(emitted);
-            if budget == 0 {
-                return true;
-            }
-            if self.spin_for_work(&mut st) {
-                continue;
-            }
-            if !self.parking.park(|| self.has_work(&mut st)) {
-                count!(Park);
-                return false;
-            }
-        }
-    }
-
-    /// One drain pass, delivering at most `budget` items. Returns how many it delivered.
-    fn pass(self: &Arc<Self>, st: &mut Drain<T, S>, budget: u64) -> u64 {
-        if st.down.is_none() {
-            return 0;
-        }
-        if !st.subscribed {
-            st.subscribed = true;
-            let sub = Box::new(PublishOnSubscription(Arc::clone(self)));
-            let down = st.down.as_mut().expect("checked above");
-            if let Err(p) = guard(|| down.on_subscribe(sub)) {
-                self.subscriber_panicked(st, p);
-                return 0;
-            }
-        }
-        if self.demand.is_cancelled() {
-            self.discard(st);
-            return 0;
-        }
-        if self.demand.has_invalid_request() {
-            let error = Error::violation(Rule::R3_9, "request(0): demand must be positive")
-                .at_stage(self.loc);
-            self.demand.cancel();
-            self.cancel_upstream();
-            self.terminate(st, Some(error));
-            return 0;
-        }
-        let requested = self.demand.get().min(budget);
-        let mut emitted = 0u64;
-        let limit = self.limit;
-        let Drain {
-            ring,
-            down,
-            since_replenish,
-            ..
-        } = st;
-        let down_ref = down.as_mut().expect("checked above");
-        // The window `has_work` saw; looked at again (`refill`) only while the producer is well
-        // ahead (see `LAG_WINDOW`).
-        let mut window = usize::MAX;
-        // One catch_unwind around the batch, as the pull kit does.
-        let run = guard(|| {
-            while emitted != requested {
-                let item = match ring.pop_cached() {
-                    Some(item) => item,
-                    None => {
-                        if window < LAG_WINDOW {
-                            break;
-                        }
-                        window = ring.refill();
-                        if window == 0 {
-                            break;
-                        }
-                        continue;
-                    }
-                };
-                down_ref.on_next(item);
-                emitted += 1;
-                *since_replenish += 1;
-                if *since_replenish == limit {
-                    *since_replenish = 0;
-                    // Free the slots before asking for items to fill them.
-                    ring.publish();
-                    let up = self.up.lock().clone();
-                    if let Some(up) = up {
-                        count!(Replenish);
-                        let _mark = Replenishing::enter(Arc::as_ptr(self) as *const () as usize);
-                        up.request(limit);
-                    }
-                }
-                if self.demand.is_cancelled() {
-                    break;
-                }
-            }
-        });
-        ring.publish();
-        if emitted != 0 {
-            count!(Pass);
-            count!(Item, emitted);
-            self.demand.produced(emitted);
-        }
-        if let Err(p) = run {
-            self.subscriber_panicked(st, p);
-            return emitted;
-        }
-        if self.demand.is_cancelled() {
-            self.discard(st);
-            return emitted;
-        }
-        // Acquire: pairs with the Release in `finish`: all items pushed before are visible.
-        if self.done.load(Ordering::Acquire) && st.ring.is_empty() {
-            let error = self.terminal.lock().take();
-            self.terminate(st, error);
-        }
-        emitted
-    }
-
-    fn discard(&self, st: &mut Drain<T, S>) {
-        let dropped = st.ring.clear();
-        if dropped != 0 {
-            tracing::debug!(stage = %self.loc, dropped, "publish_on cancelled: queued items dropped");
-        }
-        st.down = None;
-    }
-
-    fn terminate(&self, st: &mut Drain<T, S>, error: Option<Error>) {
-        self.demand.cancel();
-        st.ring.clear();
-        let Some(mut down) = st.down.take() else {
-            return;
-        };
-        let result = match error {
-            Some(e) => guard(|| down.on_error(e)),
-            None => guard(|| down.on_complete()),
-        };
-        if let Err(p) = result {
-            report_undeliverable(Error::from_panic(Rule::R2_13, p).at_stage(self.loc));
-        }
-    }
-
-    fn subscriber_panicked(&self, st: &mut Drain<T, S>, payload: crate::stage::Payload) {
-        // Rule 2.13: the subscription is cancelled; nobody downstream can be told, so report.
-        self.demand.cancel();
-        self.cancel_upstream();
-        let error = Error::from_panic(Rule::R2_13, payload).at_stage(self.loc);
-        tracing::debug!(%error, "publish_on: downstream panicked; cancelled");
-        st.ring.clear();
-        if let Some(down) = st.down.take()
-            && let Err(p) = guard(move || drop(down))
+        let Drain { shared, ring, .. } = self;
+        if shared
+            .parking
+            .park(|| !ring.is_empty() || shared.done.load(Ordering::Acquire))
         {
-            report_undeliverable(Error::from_panic(Rule::R2_13, p).at_stage(self.loc));
+            return None;
         }
-        report_undeliverable(error);
+        count!(Park);
+        Some(Step::Pending)
+    }
+}
+
+impl<T: Send + 'static> Source for Drain<T> {
+    type Item = T;
+
+    fn pull(&mut self) -> Step<T> {
+        let mut got = None;
+        let (_, stop) = self.pull_many(1, |item| {
+            got = Some(item);
+            true
+        });
+        match (got, stop) {
+            (Some(item), _) => Step::Next(item),
+            (None, Some(step)) => step,
+            (None, None) => Step::Pending,
+        }
+    }
+
+    /// Asked when the downstream's demand has run out: parks (so that the upstream's end wakes
+    /// the drain, which then completes without demand) unless the end is already here.
+    fn is_exhausted(&mut self) -> bool {
+        // Acquire: pairs with the SeqCst swap in `abandon` (the error then ends the stream).
+        if self.shared.abandoned.load(Ordering::Acquire) {
+            return true;
+        }
+        let Drain { shared, ring, .. } = self;
+        shared
+            .parking
+            .park(|| shared.done.load(Ordering::Acquire) && ring.is_empty())
+    }
+
+    fn backlog_probe(&self) -> Option<BacklogProbe> {
+        let len = self.ring.len_probe();
+        Some(Arc::new(move || Backlog {
+            buffered: len() as u64,
+            dropped: 0,
+        }))
+    }
+
+    /// The hot loop: delivers the items the last look at the producer's position found, looks
+    /// again at once while the producer is well ahead (`LAG_WINDOW`), and replenishes upstream
+    /// every `limit` items.
+    #[inline]
+    fn pull_many<F>(&mut self, limit: u64, mut emit: F) -> (u64, Option<Step<T>>)
+    where
+        F: FnMut(T) -> bool,
+    {
+        if self.shared.abandoned.load(Ordering::Acquire) {
+            return (0, Some(self.abandoned_end()));
+        }
+        // Relaxed: written by passes and by the continuation task before its pass; the kit's
+        // drain counter orders them.
+        if self.shared.yielded.load(Ordering::Relaxed) {
+            return (0, Some(Step::Pending));
+        }
+        let mut handed = 0u64;
+        let mut window = usize::MAX;
+        let stop = loop {
+            if handed == limit {
+                break None;
+            }
+            let item = match self.ring.pop_cached() {
+                Some(item) => item,
+                None => {
+                    if window >= LAG_WINDOW {
+                        window = self.ring.refill();
+                        if window != 0 {
+                            continue;
+                        }
+                    }
+                    match self.caught_up() {
+                        Some(step) => break Some(step),
+                        None => {
+                            window = usize::MAX;
+                            continue;
+                        }
+                    }
+                }
+            };
+            handed += 1;
+            let more = emit(item);
+            self.since_replenish += 1;
+            if self.since_replenish == self.shared.limit {
+                self.since_replenish = 0;
+                // Free the slots before asking for items to fill them.
+                self.ring.publish();
+                let up = self.shared.up.lock().clone();
+                if let Some(up) = up {
+                    count!(Replenish);
+                    let _mark = Mark::enter(&REPLENISHING, self.shared.id());
+                    up.request(self.shared.limit);
+                }
+            }
+            if !more {
+                break None;
+            }
+            self.since_yield += 1;
+            if self.since_yield == DRAIN_BUDGET {
+                self.since_yield = 0;
+                self.shared.yield_worker();
+                break Some(Step::Pending);
+            }
+        };
+        self.ring.publish();
+        if handed != 0 {
+            count!(Pass);
+            count!(Item, handed);
+        }
+        (handed, stop)
+    }
+}
+
+impl<T> Drop for Drain<T> {
+    fn drop(&mut self) {
+        // The kit drops its source when the stream ends for any reason (terminal, cancel, a
+        // panicking subscriber): stop the upstream (a no-op once it terminated) and drop what
+        // is queued now rather than when the upstream lets go of the ring.
+        self.shared.cancel_upstream();
+        let dropped = self.ring.clear();
+        if dropped != 0 {
+            tracing::debug!(stage = %self.shared.loc, dropped, "publish_on ended: queued items dropped");
+        }
+    }
+}
+
+/// The downstream as the kit sees it: hands it a subscription that keeps `request` on the lane.
+struct Downstream<S> {
+    down: S,
+    shared: Arc<Shared>,
+    /// The kit's subscription. The kit reaches its core only weakly from outside (a
+    /// `PullHandle`), so a downstream that drops its subscription would end a parked stream; this
+    /// cycle (core, subscriber, subscription, core) holds until the kit drops the subscriber at
+    /// the end of the stream.
+    keep: Option<Arc<dyn Subscription>>,
+}
+
+impl<T, S: Subscriber<T>> Subscriber<T> for Downstream<S> {
+    fn on_subscribe(&mut self, s: Box<dyn Subscription>) {
+        let kit: Arc<dyn Subscription> = Arc::from(s);
+        self.keep = Some(Arc::clone(&kit));
+        self.down.on_subscribe(Box::new(PublishOnSubscription {
+            kit,
+            shared: Arc::clone(&self.shared),
+        }));
+    }
+
+    #[inline]
+    fn on_next(&mut self, item: T) {
+        self.down.on_next(item);
+    }
+
+    fn on_error(&mut self, error: Error) {
+        self.keep = None;
+        self.down.on_error(error);
+    }
+
+    fn on_complete(&mut self) {
+        self.keep = None;
+        self.down.on_complete();
+    }
+}
+
+/// The downstream's subscription: the kit's, with every `request` made on the hop's lane.
+struct PublishOnSubscription {
+    kit: Arc<dyn Subscription>,
+    shared: Arc<Shared>,
+}
+
+impl Subscription for PublishOnSubscription {
+    fn request(&self, n: u64) {
+        if IN_TASK.with(|c| c.get()) == self.shared.id() {
+            // From inside a pass (`on_next`): the kit adds the demand; its loop delivers.
+            self.kit.request(n);
+        } else {
+            let kit = Arc::clone(&self.kit);
+            self.shared.on_lane(move |_| kit.request(n));
+        }
+    }
+
+    fn cancel(&self) {
+        // At once, from any thread: the kit marks the demand cancelled; whichever pass runs next
+        // (here, if none runs) drops the subscriber and the ring, which cancels the upstream.
+        self.kit.cancel();
+    }
+
+    /// Issue 12: the items waiting in the ring.
+    fn backlog(&self) -> Option<Backlog> {
+        self.kit.backlog()
     }
 }

@@ -81,14 +81,18 @@ pub(crate) struct Consumer<T, const BROKEN: bool = false> {
     tail_cache: usize,
 }
 
-impl<T, const BROKEN: bool> Consumer<T, BROKEN> {
-    /// Items pushed and not yet popped, for diagnostics (issue 12). Acquire: pairs with the
-    /// producer's Release store of `tail` (only the count is used, never a slot).
-    pub(crate) fn len(&self) -> usize {
-        self.ring
-            .tail
-            .load(Ordering::Acquire)
-            .wrapping_sub(self.head)
+impl<T: Send + 'static, const BROKEN: bool> Consumer<T, BROKEN> {
+    /// Counts the items waiting, from any thread (issue 12's backlog): the producer's position
+    /// minus the consumer's last published one, so items read in a batch not yet published
+    /// still count.
+    pub(crate) fn len_probe(&self) -> impl Fn() -> usize + Send + Sync + 'static {
+        let ring = Arc::clone(&self.ring);
+        move || {
+            // Acquire on both: only the count is used, never a slot; they pair with the Release
+            // stores of the two positions.
+            let head = ring.head.load(Ordering::Acquire);
+            ring.tail.load(Ordering::Acquire).wrapping_sub(head)
+        }
     }
 }
 

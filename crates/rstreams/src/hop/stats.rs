@@ -24,9 +24,10 @@ pub(crate) enum Event {
     Replenish,
     LaneRequest,
     LaneSchedule,
+    OwedSignal,
 }
 
-const EVENTS: usize = 12;
+const EVENTS: usize = 13;
 
 static COUNTERS: [CachePadded<AtomicU64>; EVENTS] =
     [const { CachePadded::new(AtomicU64::new(0)) }; EVENTS];
@@ -65,6 +66,8 @@ pub struct HopStats {
     pub lane_requests: u64,
     /// ... of which found the lane idle and scheduled it on the executor.
     pub lane_schedules: u64,
+    /// Signals a producer deferred to the end of a burst and paid there (`batch_signals`).
+    pub owed_signals: u64,
 }
 
 /// Reads every counter.
@@ -83,5 +86,6 @@ pub fn stats() -> HopStats {
         replenishes: c(Event::Replenish),
         lane_requests: c(Event::LaneRequest),
         lane_schedules: c(Event::LaneSchedule),
+        owed_signals: c(Event::OwedSignal),
     }
 }

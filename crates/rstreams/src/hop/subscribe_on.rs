@@ -357,10 +357,11 @@ impl Subscription for SubscribeOnSubscription {
         let burst = self.down.upgrade();
         let run = move || {
             task.defuse();
-            match burst {
+            // A `publish_on` fed inside the burst signals its drain once, at the end.
+            super::publish_on::batch_signals(|| match burst {
                 Some(down) => down.burst(&mut || up.request(n)),
                 None => up.request(n),
-            }
+            });
         };
         count!(LaneRequest);
         #[cfg(feature = "hop-stats")]
