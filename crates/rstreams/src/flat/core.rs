@@ -34,6 +34,7 @@
 //! so it sees those items without any wake-up. Items then go ring → downstream in runs, with no
 //! lock and no read-modify-write per item.
 
+use std::any::Any;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 
@@ -44,7 +45,8 @@ use rstreams_protocol::{Error, Publisher, Rule, Subscriber, Subscription};
 
 use super::gate::{Gate, bit_of};
 use crate::hop::{RingConsumer, RingProducer, ring};
-use crate::stage::Loc;
+use crate::source::{Empty, Just, Once};
+use crate::stage::{Loc, guard};
 
 /// How the drain takes items from the inners.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -55,6 +57,62 @@ pub(crate) enum Mode {
     Sequential,
     /// One inner at a time; a new one cancels the old (switch_map).
     Switch,
+}
+
+/// The gate bit the scalar ring reports with (shared with the inners whose id is 62 modulo 63:
+/// bits are hints, a shared bit only costs a wasted look).
+const SCALAR_BIT: u64 = 1 << 62;
+
+/// The scalar ring's largest capacity: `max_concurrency` up to this (see `MergeCore::new`).
+const SCALAR_RING_MAX: usize = 256;
+
+/// What the scalar fast path makes of an inner publisher.
+enum Scalar<T> {
+    /// A single value known at subscribe time (`just`, a fresh `once`).
+    Value(T),
+    /// No items at all (`empty`).
+    Empty,
+    /// Anything else: subscribed as an ordinary inner.
+    No,
+}
+
+/// Recognises the crate's scalar sources by type (Rust has no specialisation; for a concrete
+/// `Q` this folds to a constant): what Reactor's `flatMap` does with `Callable` sources and
+/// RxJava's with `Supplier`s.
+fn scalar_of<Q>(inner: &Q) -> Scalar<Q::Item>
+where
+    Q: Publisher + 'static,
+    Q::Item: 'static,
+{
+    let any: &dyn Any = inner;
+    if let Some(j) = any.downcast_ref::<Just<Q::Item>>() {
+        return Scalar::Value(j.scalar());
+    }
+    if let Some(o) = any.downcast_ref::<Once<Q::Item>>() {
+        // Already taken: the ordinary path sends the 1.11 error `once` documents.
+        return o.take_scalar().map_or(Scalar::No, Scalar::Value);
+    }
+    if any.is::<Empty<Q::Item>>() {
+        return Scalar::Empty;
+    }
+    Scalar::No
+}
+
+/// The producing end of the scalar ring, held by whoever adds the inners (the outer subscriber,
+/// whose signals are serial (rule 1.3), or `merge`'s subscribe loop): one producer, as the ring
+/// requires.
+pub(crate) struct ScalarLane<T> {
+    tx: Option<RingProducer<T>>,
+    pushed: u64,
+    /// The outer subscription, to replace an `empty` inner at once (`None` for `merge`).
+    outer: Option<Arc<dyn Subscription>>,
+}
+
+impl<T> ScalarLane<T> {
+    /// The outer subscription (accepted by `MergeCore::set_outer`).
+    pub(crate) fn set_outer(&mut self, s: Arc<dyn Subscription>) {
+        self.outer = Some(s);
+    }
 }
 
 thread_local! {
@@ -135,6 +193,17 @@ pub(crate) struct MergeCore<T> {
     self_pushed: CachePadded<AtomicBool>,
     /// Numbers the inners: their ready bits are `bit_of(id)`.
     next_id: AtomicU64,
+    /// The two ends of the scalar ring (Merge mode only), each taken once: the consumer by the
+    /// drain, the producer by whoever adds the inners (the outer subscriber, or `merge`).
+    scalar_rx: Mutex<Option<RingConsumer<T>>>,
+    scalar_tx: Mutex<Option<RingProducer<T>>>,
+    /// Scalars pushed (written by the single producer) and taken (by the drain, once per run),
+    /// for [`Subscription::backlog`]; Relaxed: counts for a monitor, nothing else reads them.
+    scalar_pushed: AtomicU64,
+    scalar_taken: AtomicU64,
+    /// Set (under the control lock) once downstream cancelled or the stream failed: the scalar
+    /// path drops late values instead of queueing them (a hint; Relaxed).
+    closed: AtomicBool,
     handle: OnceLock<PullHandle>,
     mode: Mode,
     prefetch: u64,
@@ -147,6 +216,16 @@ pub(crate) struct MergeCore<T> {
 impl<T: Send + 'static> MergeCore<T> {
     pub(crate) fn new(mode: Mode, max_concurrency: usize, prefetch: usize, loc: Loc) -> Arc<Self> {
         let prefetch = prefetch as u64;
+        // Merge mode: scalar inners (`just`, `once`) wait here when they cannot go downstream at
+        // once. The outer never has more than `max_concurrency` items in flight (inners or
+        // scalars), so a ring that size never fills; above `SCALAR_RING_MAX` a full ring sends
+        // the scalar down the ordinary inner path instead.
+        let (scalar_tx, scalar_rx) = if mode == Mode::Merge {
+            let (tx, rx) = ring::<T, false>(max_concurrency.min(SCALAR_RING_MAX));
+            (Some(tx), Some(rx))
+        } else {
+            (None, None)
+        };
         Arc::new(Self {
             control: Mutex::new(Control {
                 pending: Vec::new(),
@@ -161,6 +240,11 @@ impl<T: Send + 'static> MergeCore<T> {
             drainer: CachePadded::new(AtomicUsize::new(0)),
             self_pushed: CachePadded::new(AtomicBool::new(false)),
             next_id: AtomicU64::new(0),
+            scalar_rx: Mutex::new(scalar_rx),
+            scalar_tx: Mutex::new(scalar_tx),
+            scalar_pushed: AtomicU64::new(0),
+            scalar_taken: AtomicU64::new(0),
+            closed: AtomicBool::new(false),
             handle: OnceLock::new(),
             mode,
             prefetch,
@@ -195,7 +279,15 @@ impl<T: Send + 'static> MergeCore<T> {
             move |handle| {
                 let _ = core.handle.set(handle);
                 let prefetch = core.prefetch;
+                let scalars = core.scalar_rx.lock().take();
+                let outer_limit = (core.max_concurrency - core.max_concurrency / 4).max(1);
                 MergeSource {
+                    scalars,
+                    scalar_ready: false,
+                    scalar_taken: 0,
+                    scalar_unrequested: 0,
+                    outer_limit,
+                    outer: None,
                     core,
                     slots: Vec::new(),
                     cursor: 0,
@@ -248,7 +340,8 @@ impl<T: Send + 'static> MergeCore<T> {
     }
 
     /// The outer subscription arrived: ask for the first inners (all of them in switch mode).
-    pub(crate) fn set_outer(&self, s: Box<dyn Subscription>) {
+    /// Returns it when accepted (for the scalar lane, which replaces `empty` inners at once).
+    pub(crate) fn set_outer(&self, s: Box<dyn Subscription>) -> Option<Arc<dyn Subscription>> {
         let s: Arc<dyn Subscription> = Arc::from(s);
         {
             let mut c = self.control.lock();
@@ -256,7 +349,7 @@ impl<T: Send + 'static> MergeCore<T> {
                 drop(c);
                 tracing::debug!(stage = %self.loc, "second outer on_subscribe cancelled (2.5)");
                 s.cancel();
-                return;
+                return None;
             }
             if !(c.cancelled || c.error.is_some()) {
                 c.outer = Some(Arc::clone(&s));
@@ -267,10 +360,21 @@ impl<T: Send + 'static> MergeCore<T> {
                     Mode::Switch => u64::MAX,
                     _ => self.max_concurrency,
                 });
-                return;
+                return Some(s);
             }
         }
         s.cancel();
+        None
+    }
+
+    /// The producing end of the scalar ring (Merge mode; once: a second call gets a lane that
+    /// sends every inner down the ordinary path).
+    pub(crate) fn scalar_lane(&self) -> ScalarLane<T> {
+        ScalarLane {
+            tx: self.scalar_tx.lock().take(),
+            pushed: 0,
+            outer: None,
+        }
     }
 
     /// The outer stream completed: the merge completes once every inner has.
@@ -294,6 +398,7 @@ impl<T: Send + 'static> MergeCore<T> {
             }
             tracing::debug!(stage = %self.loc, %error, "merge failing; cancelling all sources");
             c.error = Some(error);
+            self.closed.store(true, Ordering::Relaxed); // a hint for the scalar path
             (
                 c.outer.take(),
                 std::mem::take(&mut c.cells),
@@ -310,8 +415,65 @@ impl<T: Send + 'static> MergeCore<T> {
         self.signal();
     }
 
+    /// Adds one more inner publisher: a scalar one (`just`, `once`, `empty`) through the scalar
+    /// lane when the lane has one, anything else subscribed (in switch mode, cancelling the
+    /// current one).
+    ///
+    /// The scalar fast path (Reactor's `tryEmitScalar`): no inner subscription, ring, cell or
+    /// lock. The value goes into the one scalar ring and the drain is woken (or, on the thread
+    /// already draining, told to re-scan); when nothing else is queued and downstream has
+    /// demand, the wake-up runs the drain right here, which emits the value before this returns.
+    pub(crate) fn add_inner<Q>(self: &Arc<Self>, inner: &Q, lane: &mut ScalarLane<T>)
+    where
+        Q: Publisher<Item = T> + 'static,
+    {
+        if lane.tx.is_some() {
+            match guard(|| scalar_of(inner)) {
+                Ok(Scalar::Value(v)) => {
+                    if let Err(v) = self.push_scalar(lane, v) {
+                        // Full (only with max_concurrency above SCALAR_RING_MAX): queue it as
+                        // an ordinary inner, as it would have been without the fast path.
+                        self.subscribe_inner(&crate::source::once(v));
+                    }
+                    return;
+                }
+                Ok(Scalar::Empty) => {
+                    // Done already: its place goes to the next outer item at once.
+                    if let Some(o) = &lane.outer {
+                        o.request(1);
+                    }
+                    return;
+                }
+                Ok(Scalar::No) => {}
+                Err(p) => {
+                    // `T::clone` of a `just` panicked.
+                    self.fail(Error::from_panic(Rule::R2_13, p).at_stage(self.loc));
+                    return;
+                }
+            }
+        }
+        self.subscribe_inner(inner);
+    }
+
+    /// Queues a scalar for the drain; gives it back if the ring is full.
+    #[inline]
+    fn push_scalar(&self, lane: &mut ScalarLane<T>, v: T) -> Result<(), T> {
+        if self.closed.load(Ordering::Relaxed) {
+            return Ok(()); // downstream gone or failed: dropped, as a late inner item would be
+        }
+        let Some(tx) = lane.tx.as_mut() else {
+            return Err(v);
+        };
+        tx.push(v)?;
+        lane.pushed += 1;
+        // Relaxed: a count for `backlog`, see the field.
+        self.scalar_pushed.store(lane.pushed, Ordering::Relaxed);
+        self.notify(SCALAR_BIT);
+        Ok(())
+    }
+
     /// Subscribes one more inner publisher (in switch mode, cancelling the current one).
-    pub(crate) fn add_inner<Q>(self: &Arc<Self>, inner: &Q)
+    fn subscribe_inner<Q>(self: &Arc<Self>, inner: &Q)
     where
         Q: Publisher<Item = T>,
     {
@@ -495,6 +657,18 @@ impl<T> DrainSlot<T> {
 /// The downstream side, driven by the pull kit.
 struct MergeSource<T: Send + 'static> {
     core: Arc<MergeCore<T>>,
+    /// The consuming end of the scalar ring (Merge mode).
+    scalars: Option<RingConsumer<T>>,
+    /// The scalar ring may hold items (its gate bit was taken, or after a call or a change).
+    scalar_ready: bool,
+    /// Scalars taken so far (for `backlog`).
+    scalar_taken: u64,
+    /// Scalars emitted whose outer items were not asked to replace them yet.
+    scalar_unrequested: u64,
+    /// Replace emitted scalars in batches of this many (75% of max_concurrency).
+    outer_limit: u64,
+    /// The outer subscription, fetched when scalars first need replacing.
+    outer: Option<Arc<dyn Subscription>>,
     slots: Vec<DrainSlot<T>>,
     /// The slot being visited (Merge).
     cursor: usize,
@@ -564,12 +738,16 @@ impl<T: Send + 'static> MergeSource<T> {
             s.ready = true;
         }
         self.ready = self.slots.len();
+        self.scalar_ready = true;
     }
 
     /// Marks the rings whose bits are in `bits` (taken from the gate).
     fn mark(&mut self, bits: u64) {
         if bits == 0 {
             return;
+        }
+        if bits & SCALAR_BIT != 0 {
+            self.scalar_ready = true;
         }
         for s in &mut self.slots {
             if bits & s.cell.bit != 0 && !s.ready {
@@ -635,14 +813,70 @@ impl<T: Send + 'static> MergeSource<T> {
         }
     }
 
-    fn end(&self) -> Option<Step<T>> {
+    fn end(&mut self) -> Option<Step<T>> {
         if let Some(e) = &self.error {
             return Some(Step::Error(e.clone()));
         }
-        if self.outer_complete && self.live == 0 {
+        // The scalar ring is looked at last: every scalar was pushed before the outer completed
+        // (whose signal the drain synchronised with to learn `outer_complete`).
+        if self.outer_complete
+            && self.live == 0
+            && self.scalars.as_mut().is_none_or(|rx| rx.is_empty())
+        {
             return Some(Step::Complete);
         }
         None
+    }
+
+    /// Emits up to `room` scalars (`room >= 1`). Returns how many, and whether `emit` refused.
+    /// Replaces the emitted ones with outer items in batches (a call out).
+    fn drain_scalars<F>(&mut self, room: u64, emit: &mut F) -> (u64, bool)
+    where
+        F: FnMut(T) -> bool,
+    {
+        let Some(rx) = self.scalars.as_mut() else {
+            self.scalar_ready = false;
+            return (0, false);
+        };
+        let mut n = 0;
+        let mut refused = false;
+        while n < room {
+            let Some(item) = rx.pop() else {
+                self.scalar_ready = false;
+                break;
+            };
+            n += 1;
+            if !emit(item) {
+                refused = true;
+                break;
+            }
+        }
+        if n == 0 {
+            return (0, refused);
+        }
+        rx.publish(); // room for the outer's next scalars before asking for them
+        self.scalar_taken += n;
+        // Relaxed: a count for `backlog`.
+        self.core
+            .scalar_taken
+            .store(self.scalar_taken, Ordering::Relaxed);
+        if refused {
+            return (n, true);
+        }
+        self.scalar_unrequested += n;
+        if self.scalar_unrequested >= self.outer_limit {
+            let k = std::mem::take(&mut self.scalar_unrequested);
+            if self.outer.is_none() {
+                self.outer = self.core.control.lock().outer.clone();
+            }
+            if let Some(o) = &self.outer {
+                // A synchronous outer delivers right here: its scalars and inners are pushed on
+                // this (the drainer's) thread, so the loop re-scans everything.
+                o.request(k);
+                self.mark_all();
+            }
+        }
+        (n, false)
     }
 
     /// Drains slot `i` up to `room` items (`room >= 1`).
@@ -819,16 +1053,27 @@ impl<T: Send + 'static> MergeSource<T> {
             if let Some(e) = &self.error {
                 return (emitted, Some(Step::Error(e.clone())));
             }
-            let n = self.slots.len();
-            if n == 0 {
-                break; // new inners arrive through `changed`, which always wakes
+            if self.scalar_ready {
+                let (k, refused) = self.drain_scalars(limit - emitted, emit);
+                emitted += k;
+                if refused || emitted == limit {
+                    return (emitted, None);
+                }
+                if k > 0 {
+                    continue; // replacing them was a call: pick up what it changed
+                }
             }
+            let n = self.slots.len();
             if since_take >= n {
                 let bits = self.core.gate.take();
                 self.mark(bits);
                 since_take = 0;
+                if self.scalar_ready {
+                    continue;
+                }
             }
-            let Some(i) = self.next_ready() else {
+            let next = if n == 0 { None } else { self.next_ready() };
+            let Some(i) = next else {
                 // Nothing known to hold items: take the last bits and let later pushes wake
                 // us; stop once the rings of those bits were visited (or if there were none).
                 if armed {
@@ -957,6 +1202,7 @@ impl<T: Send + 'static> Drop for MergeSource<T> {
         let (outer, cells, pending) = {
             let mut c = self.core.control.lock();
             c.cancelled = true;
+            self.core.closed.store(true, Ordering::Relaxed); // a hint for the scalar path
             (
                 c.outer.take(),
                 std::mem::take(&mut c.cells),
@@ -975,6 +1221,9 @@ impl<T: Send + 'static> Drop for MergeSource<T> {
         drop(pending);
         for slot in &mut self.slots {
             slot.rx.clear();
+        }
+        if let Some(rx) = &mut self.scalars {
+            rx.clear();
         }
     }
 }

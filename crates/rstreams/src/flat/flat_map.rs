@@ -2,7 +2,7 @@ use std::sync::Arc;
 
 use rstreams_protocol::{Error, Publisher, Rule, Subscriber, Subscription};
 
-use super::core::{MergeCore, Mode};
+use super::core::{MergeCore, Mode, ScalarLane};
 use crate::stage::{Loc, guard, reject};
 
 /// The publisher made by [`PublisherExt::flat_map`](crate::PublisherExt::flat_map),
@@ -64,7 +64,7 @@ impl<P, F, Q> Publisher for FlatMap<P, F>
 where
     P: Publisher,
     F: Fn(P::Item) -> Q + Send + Sync + 'static,
-    Q: Publisher,
+    Q: Publisher + 'static,
     Q::Item: Send + 'static,
 {
     type Item = Q::Item;
@@ -81,8 +81,10 @@ where
         if core.is_finished() {
             return; // cancelled from on_subscribe: never subscribe upstream
         }
+        let lane = core.scalar_lane();
         self.upstream.subscribe(Outer {
             core,
+            lane,
             f: Arc::clone(&self.f),
             loc: self.loc,
             done: false,
@@ -93,6 +95,8 @@ where
 /// Subscribed to the upstream of publishers.
 struct Outer<T: Send + 'static, F> {
     core: Arc<MergeCore<T>>,
+    /// Where scalar inners (`just`, `once`, `empty`) go, with no inner subscription.
+    lane: ScalarLane<T>,
     f: Arc<F>,
     loc: Loc,
     done: bool,
@@ -102,17 +106,19 @@ impl<X, T, F, Q> Subscriber<X> for Outer<T, F>
 where
     T: Send + 'static,
     F: Fn(X) -> Q,
-    Q: Publisher<Item = T>,
+    Q: Publisher<Item = T> + 'static,
 {
     fn on_subscribe(&mut self, s: Box<dyn Subscription>) {
-        self.core.set_outer(s);
+        if let Some(s) = self.core.set_outer(s) {
+            self.lane.set_outer(s);
+        }
     }
     fn on_next(&mut self, item: X) {
         if self.done {
             return;
         }
         match guard(|| (self.f)(item)) {
-            Ok(inner) => self.core.add_inner(&inner),
+            Ok(inner) => self.core.add_inner(&inner, &mut self.lane),
             Err(p) => {
                 self.done = true;
                 self.core

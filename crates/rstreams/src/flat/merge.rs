@@ -46,7 +46,7 @@ pub struct Merge<P> {
 
 impl<P> Publisher for Merge<P>
 where
-    P: Publisher,
+    P: Publisher + 'static,
     P::Item: Send + 'static,
 {
     type Item = P::Item;
@@ -59,11 +59,12 @@ where
         }
         let core: Arc<MergeCore<P::Item>> = MergeCore::new(Mode::Merge, n, self.prefetch, self.loc);
         core.serve(subscriber);
+        let mut lane = core.scalar_lane();
         for source in &self.sources {
             if core.is_finished() {
                 return;
             }
-            core.add_inner(source);
+            core.add_inner(source, &mut lane);
         }
         core.outer_complete();
     }
