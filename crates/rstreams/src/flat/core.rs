@@ -59,10 +59,6 @@ pub(crate) enum Mode {
     Switch,
 }
 
-/// The gate bit the scalar ring reports with (shared with the inners whose id is 62 modulo 63:
-/// bits are hints, a shared bit only costs a wasted look).
-const SCALAR_BIT: u64 = 1 << 62;
-
 /// The scalar ring's largest capacity: `max_concurrency` up to this (see `MergeCore::new`).
 const SCALAR_RING_MAX: usize = 256;
 
@@ -333,6 +329,20 @@ impl<T: Send + 'static> MergeCore<T> {
         }
     }
 
+    /// A scalar was pushed: make the drain look at the scalar ring. No gate: every pass starts
+    /// by looking at it, and the wake-up either runs a pass here or makes the running one (on
+    /// another thread) pass again after synchronising with this call (the kit's serial drain
+    /// counter is one read-modify-write word), so it sees the push.
+    #[inline]
+    fn notify_scalar(&self) {
+        // Relaxed: as in `notify`.
+        if self.drainer.load(Ordering::Relaxed) == thread_token() {
+            self.self_pushed.store(true, Ordering::Relaxed);
+            return;
+        }
+        self.wake();
+    }
+
     /// Whether downstream has gone or the stream failed: nothing more is worth starting.
     pub(crate) fn is_finished(&self) -> bool {
         let c = self.control.lock();
@@ -468,7 +478,7 @@ impl<T: Send + 'static> MergeCore<T> {
         lane.pushed += 1;
         // Relaxed: a count for `backlog`, see the field.
         self.scalar_pushed.store(lane.pushed, Ordering::Relaxed);
-        self.notify(SCALAR_BIT);
+        self.notify_scalar();
         Ok(())
     }
 
@@ -685,11 +695,20 @@ struct MergeSource<T: Send + 'static> {
 impl<T: Send + 'static> MergeSource<T> {
     /// Picks up what changed in `control`: new inners, the outer's end, an error, switches.
     /// Returns whether anything was signalled.
+    #[inline]
     fn sync(&mut self) -> bool {
+        // Relaxed pre-check: a change missed here is seen by the next pass, which its
+        // signal's wake-up guarantees.
+        if !self.core.changed.load(Ordering::Relaxed) {
+            return false;
+        }
+        self.sync_changed()
+    }
+
+    #[inline(never)]
+    fn sync_changed(&mut self) -> bool {
         // Acquire: pairs with `signal`'s Release.
-        if !(self.core.changed.load(Ordering::Relaxed)
-            && self.core.changed.swap(false, Ordering::Acquire))
-        {
+        if !self.core.changed.swap(false, Ordering::Acquire) {
             return false;
         }
         let mut dropped = Vec::new();
@@ -745,9 +764,6 @@ impl<T: Send + 'static> MergeSource<T> {
     fn mark(&mut self, bits: u64) {
         if bits == 0 {
             return;
-        }
-        if bits & SCALAR_BIT != 0 {
-            self.scalar_ready = true;
         }
         for s in &mut self.slots {
             if bits & s.cell.bit != 0 && !s.ready {
@@ -828,15 +844,16 @@ impl<T: Send + 'static> MergeSource<T> {
         None
     }
 
-    /// Emits up to `room` scalars (`room >= 1`). Returns how many, and whether `emit` refused.
-    /// Replaces the emitted ones with outer items in batches (a call out).
-    fn drain_scalars<F>(&mut self, room: u64, emit: &mut F) -> (u64, bool)
+    /// Emits up to `room` scalars (`room >= 1`). Returns how many, whether `emit` refused, and
+    /// whether it called out (replacing the emitted ones with outer items, in batches).
+    #[inline]
+    fn drain_scalars<F>(&mut self, room: u64, emit: &mut F) -> (u64, bool, bool)
     where
         F: FnMut(T) -> bool,
     {
         let Some(rx) = self.scalars.as_mut() else {
             self.scalar_ready = false;
-            return (0, false);
+            return (0, false, false);
         };
         let mut n = 0;
         let mut refused = false;
@@ -852,7 +869,7 @@ impl<T: Send + 'static> MergeSource<T> {
             }
         }
         if n == 0 {
-            return (0, refused);
+            return (0, refused, false);
         }
         rx.publish(); // room for the outer's next scalars before asking for them
         self.scalar_taken += n;
@@ -861,7 +878,7 @@ impl<T: Send + 'static> MergeSource<T> {
             .scalar_taken
             .store(self.scalar_taken, Ordering::Relaxed);
         if refused {
-            return (n, true);
+            return (n, true, false);
         }
         self.scalar_unrequested += n;
         if self.scalar_unrequested >= self.outer_limit {
@@ -874,9 +891,10 @@ impl<T: Send + 'static> MergeSource<T> {
                 // this (the drainer's) thread, so the loop re-scans everything.
                 o.request(k);
                 self.mark_all();
+                return (n, false, true);
             }
         }
-        (n, false)
+        (n, false, false)
     }
 
     /// Drains slot `i` up to `room` items (`room >= 1`).
@@ -1054,26 +1072,26 @@ impl<T: Send + 'static> MergeSource<T> {
                 return (emitted, Some(Step::Error(e.clone())));
             }
             if self.scalar_ready {
-                let (k, refused) = self.drain_scalars(limit - emitted, emit);
+                let (k, refused, called) = self.drain_scalars(limit - emitted, emit);
                 emitted += k;
                 if refused || emitted == limit {
                     return (emitted, None);
                 }
-                if k > 0 {
+                if called {
                     continue; // replacing them was a call: pick up what it changed
                 }
             }
             let n = self.slots.len();
+            if n == 0 {
+                // New inners arrive through `changed`, which always wakes; scalars wake too.
+                break;
+            }
             if since_take >= n {
                 let bits = self.core.gate.take();
                 self.mark(bits);
                 since_take = 0;
-                if self.scalar_ready {
-                    continue;
-                }
             }
-            let next = if n == 0 { None } else { self.next_ready() };
-            let Some(i) = next else {
+            let Some(i) = self.next_ready() else {
                 // Nothing known to hold items: take the last bits and let later pushes wake
                 // us; stop once the rings of those bits were visited (or if there were none).
                 if armed {
@@ -1160,6 +1178,8 @@ impl<T: Send + 'static> Source for MergeSource<T> {
             0
         };
         self.core.drainer.store(me, Ordering::Relaxed);
+        // Every pass looks at the scalar ring (scalar pushes wake without the gate).
+        self.scalar_ready = self.scalars.is_some();
         // The token is reset even if the downstream panics out of `emit` (caught and resumed:
         // free when nothing panics, unlike a guard, which would need an `Arc` clone per pass).
         let r =
@@ -1172,7 +1192,11 @@ impl<T: Send + 'static> Source for MergeSource<T> {
     }
 
     fn is_exhausted(&mut self) -> bool {
-        self.sync();
+        if self.sync() {
+            // What the signal announced (an inner completed, new inners) must still be looked
+            // at by the next pull: the signal it consumed will not come again.
+            self.mark_all();
+        }
         if self.error.is_some() {
             return true;
         }
