@@ -140,6 +140,10 @@ struct InnerCell {
     superseded: AtomicBool,
     /// This inner's ready bit in the gate word (see `gate.rs`).
     bit: u64,
+    /// Items pushed (a store per push by the producer, on its own line) and taken (a store per
+    /// visit by the drain), for [`Subscription::backlog`]. Relaxed: counts for a monitor.
+    pushed: CachePadded<AtomicU64>,
+    taken: AtomicU64,
 }
 
 impl InnerCell {
@@ -500,6 +504,8 @@ impl<T: Send + 'static> MergeCore<T> {
             done: AtomicBool::new(false),
             superseded: AtomicBool::new(false),
             bit: bit_of(id),
+            pushed: CachePadded::new(AtomicU64::new(0)),
+            taken: AtomicU64::new(0),
         });
         let superseded = {
             let mut c = self.control.lock();
@@ -602,6 +608,8 @@ impl<T: Send + 'static> Subscriber<T> for InnerSubscriber<T> {
         // Cannot be full: the drain frees room (publishes its head) before asking for more,
         // so items asked for always fit. A late item after cancellation is simply dropped.
         if self.tx.push(item).is_ok() {
+            // Relaxed: a count for `backlog` (see the field).
+            self.cell.pushed.store(self.received, Ordering::Relaxed);
             self.core.notify(self.cell.bit);
         }
     }
@@ -650,12 +658,24 @@ struct DrainSlot<T> {
     asked: u64,
     /// Total taken from the ring (Switch).
     taken: u64,
+    /// Total taken from the ring (every mode; published to `cell.taken`).
+    popped: u64,
     /// The ring may hold items (Merge): its bit was taken from the gate, or the drain made a
     /// call after which it cannot tell, since the ring was last seen empty.
     ready: bool,
 }
 
 impl<T> DrainSlot<T> {
+    /// `n` more items were taken from the ring (for `backlog`).
+    #[inline]
+    fn note_taken(&mut self, n: u64) {
+        if n > 0 {
+            self.popped += n;
+            // Relaxed: a count for `backlog`.
+            self.cell.taken.store(self.popped, Ordering::Relaxed);
+        }
+    }
+
     fn subscription(&mut self) -> Option<&Arc<dyn Subscription>> {
         if self.sub.is_none() {
             self.sub = self.cell.subscription();
@@ -725,6 +745,7 @@ impl<T: Send + 'static> MergeSource<T> {
                     consumed: 0,
                     asked: 0,
                     taken: 0,
+                    popped: 0,
                     ready: true,
                 });
             }
@@ -928,6 +949,7 @@ impl<T: Send + 'static> MergeSource<T> {
             let Some(item) = slot.rx.pop() else { break };
             n += 1;
             if !emit(item) {
+                slot.note_taken(n);
                 return Visit {
                     emitted: n,
                     busy: true,
@@ -953,6 +975,7 @@ impl<T: Send + 'static> MergeSource<T> {
                 }
             }
         }
+        slot.note_taken(n);
         // A `pop` that came back empty has just reloaded the producer's position: no second
         // look (one load of the inner's line per idle slot per scan). The head is published
         // only before asking for more, which is all the producer ever needs room for.
@@ -1147,6 +1170,30 @@ struct Visit {
 
 impl<T: Send + 'static> Source for MergeSource<T> {
     type Item = T;
+
+    /// Issue 12: the items queued now, in the inners' rings and the scalar ring (pushed and not
+    /// yet taken by the drain, which publishes what it took once per visit).
+    fn backlog_probe(&self) -> Option<rstreams_protocol::pull::BacklogProbe> {
+        let core = Arc::downgrade(&self.core);
+        Some(Arc::new(move || {
+            let Some(core) = core.upgrade() else {
+                return rstreams_protocol::Backlog::default();
+            };
+            // Relaxed loads of monotonic counts: a snapshot for a monitor, never negative.
+            let held = |pushed: &AtomicU64, taken: &AtomicU64| {
+                let t = taken.load(Ordering::Relaxed);
+                pushed.load(Ordering::Relaxed).saturating_sub(t)
+            };
+            let mut buffered = held(&core.scalar_pushed, &core.scalar_taken);
+            for cell in &core.control.lock().cells {
+                buffered += held(&cell.pushed, &cell.taken);
+            }
+            rstreams_protocol::Backlog {
+                buffered,
+                dropped: 0,
+            }
+        }))
+    }
 
     fn pull(&mut self) -> Step<T> {
         let mut got = None;

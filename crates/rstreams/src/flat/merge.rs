@@ -3,6 +3,7 @@ use std::sync::Arc;
 use rstreams_protocol::{Publisher, Subscriber};
 
 use super::core::{MergeCore, Mode};
+use crate::diag::bill::{BufferBill, Row};
 use crate::stage::{Loc, reject};
 
 /// The default inner prefetch of [`merge`] and of the `merge_with` operator: how many items
@@ -67,5 +68,41 @@ where
             core.add_inner(source, &mut lane);
         }
         core.outer_complete();
+    }
+}
+
+/// One input of [`PublisherExt::merge_with`](crate::PublisherExt::merge_with): this publisher
+/// or the other, so that two publishers of different types merge without boxing (which would
+/// hide their buffer bill, and their type from `merge`'s scalar fast path).
+#[derive(Clone, Debug)]
+pub enum MergeInput<A, B> {
+    /// The publisher `merge_with` was called on.
+    First(A),
+    /// The publisher given to `merge_with`.
+    Second(B),
+}
+
+impl<A, B> Publisher for MergeInput<A, B>
+where
+    A: Publisher,
+    B: Publisher<Item = A::Item>,
+{
+    type Item = A::Item;
+
+    fn subscribe<S: Subscriber<A::Item> + Send + 'static>(&self, subscriber: S) {
+        match self {
+            MergeInput::First(a) => a.subscribe(subscriber),
+            MergeInput::Second(b) => b.subscribe(subscriber),
+        }
+    }
+}
+
+// ---- buffer bill (issue 12) ----
+impl<A: BufferBill, B: BufferBill> BufferBill for MergeInput<A, B> {
+    fn bill_rows(&self, rows: &mut Vec<Row>) {
+        match self {
+            MergeInput::First(a) => a.bill_rows(rows),
+            MergeInput::Second(b) => b.bill_rows(rows),
+        }
     }
 }
