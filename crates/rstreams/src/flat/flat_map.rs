@@ -13,7 +13,16 @@ use crate::stage::{Loc, guard, reject};
 ///
 /// Demand (`flat_map`, `concat_map`, `flat_map_sequential`): the upstream is asked for
 /// `max_concurrency` items (each becomes an inner publisher), then for one more each time an
-/// inner completes and its items have gone downstream. Each inner is asked for `prefetch` items,
+/// inner completes and its items have gone downstream.
+///
+/// Scalar inners (`flat_map` only): a [`just`](crate::just), [`once`](crate::once) or
+/// [`empty`](crate::empty) inner (by its concrete type; a boxed one is not recognised) is not
+/// subscribed. Its value goes downstream at once when there is demand (on the calling thread,
+/// unless another thread is delivering for the merge just then), or waits in one shared queue
+/// of at most
+/// `min(max_concurrency, 256)` values (beyond that, as an ordinary inner); emitted values are
+/// replaced from the upstream in batches of 75% of `max_concurrency`, and an `empty` inner's
+/// place at once. Each inner is asked for `prefetch` items,
 /// then for 75% of `prefetch` each time that many of its items went downstream, so at most
 /// `max_concurrency × prefetch` items are buffered. `flat_map` takes runs of items from the
 /// inners in turn (fair); `flat_map_sequential` only from the oldest inner, so the output keeps
