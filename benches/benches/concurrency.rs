@@ -8,6 +8,9 @@
 //!   `rstreams_sync_inners` merges synchronous inners on the calling thread;
 //!   `rstreams_pool_inners` runs each inner on a 2-worker pool (`publish_on_with(pool, 256)`), so
 //!   16 inners really signal concurrently into the merge.
+//! * `flat_map_just_1e6`: `range(0, 10^6).flat_map(just)` (Reactor's defaults: concurrency 256,
+//!   prefetch 32), summed on the calling thread: every inner is a scalar (issue 14.2's fast
+//!   path). Baselines: the plain loop; a producer thread sending into a crossbeam `bounded(256)`.
 //! * `multicast_4x1e6`: 10^6 items to 4 subscribers, each on its own thread. Baseline: a
 //!   producer thread sending each item into 4 crossbeam `bounded(256)` channels, one consumer
 //!   thread per channel. rstreams: a `Multicast` (256 per subscriber, Hold) with 4
@@ -97,6 +100,54 @@ fn flat_map(c: &mut Criterion) {
                 .unwrap()
                 .unwrap();
             assert_eq!(sum, EXPECTED);
+        })
+    });
+    g.finish();
+}
+
+/// `flat_map` whose inners are all `just(x)`: the scalar fast path (issue 14.2).
+fn flat_map_just(c: &mut Criterion) {
+    let mut g = c.benchmark_group("flat_map_just_1e6");
+    g.throughput(Throughput::Elements(ITEMS));
+    g.sample_size(10);
+    g.bench_function("plain_loop", |b| {
+        b.iter(|| {
+            let mut sum = 0u64;
+            for i in 0..black_box(ITEMS) {
+                sum = sum.wrapping_add(black_box(i));
+            }
+            assert_eq!(sum, EXPECTED);
+        })
+    });
+    g.bench_function("crossbeam_bounded_256", |b| {
+        b.iter(|| {
+            let (tx, rx) = crossbeam_channel::bounded::<u64>(256);
+            let producer = std::thread::spawn(move || {
+                for i in 0..ITEMS {
+                    tx.send(i).unwrap();
+                }
+            });
+            let mut sum = 0u64;
+            for i in rx {
+                sum = sum.wrapping_add(black_box(i));
+            }
+            producer.join().unwrap();
+            assert_eq!(sum, EXPECTED);
+        })
+    });
+    g.bench_function("rstreams_just_inners", |b| {
+        b.iter(|| {
+            let out = Arc::new(AtomicU64::new(0));
+            rstreams::range(0, ITEMS)
+                .flat_map(rstreams::just)
+                .subscribe(SumSubscriber::new(
+                    Demand::Batched {
+                        batch: 256,
+                        low: 64,
+                    },
+                    Arc::clone(&out),
+                ));
+            assert_eq!(out.load(Ordering::Acquire), EXPECTED);
         })
     });
     g.finish();
@@ -201,5 +252,5 @@ fn multicast(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, flat_map, multicast);
+criterion_group!(benches, flat_map, flat_map_just, multicast);
 criterion_main!(benches);

@@ -18,6 +18,7 @@ use crate::sink::{self, BlockingIter, Cancellable, Consumer};
 use crate::time::{Backoff, BufferTimeout, Delay, Retry, Timeout};
 use parking_lot::Mutex;
 use rstreams_executor::IntoScheduler;
+#[allow(unused_imports)] // named by intra-doc links (`merge_with` no longer boxes)
 use rstreams_protocol::BoxPublisher;
 use std::time::Duration;
 
@@ -1835,7 +1836,8 @@ pub trait PublisherExt: Publisher {
     }
 
     /// Merges this publisher with `other`, fairly; see [`merge`](crate::merge()) for `n`
-    /// publishers of one type. Both are boxed.
+    /// publishers of one type. Neither is boxed (each is a [`MergeInput`](crate::flat::MergeInput)),
+    /// so the buffer bill still walks both.
     ///
     /// ```
     /// use rstreams::prelude::*;
@@ -1846,14 +1848,15 @@ pub trait PublisherExt: Publisher {
     /// ```
     #[doc(alias = "mergeWith")]
     #[track_caller]
-    fn merge_with<Q>(self, other: Q, prefetch: usize) -> Merge<BoxPublisher<Self::Item>>
+    fn merge_with<Q>(self, other: Q, prefetch: usize) -> Merge<crate::flat::MergeInput<Self, Q>>
     where
         Self: Sized + Send + Sync + 'static,
         Self::Item: Send + 'static,
         Q: Publisher<Item = Self::Item> + Send + Sync + 'static,
     {
+        use crate::flat::MergeInput;
         Merge {
-            sources: vec![self.boxed(), other.boxed()],
+            sources: vec![MergeInput::First(self), MergeInput::Second(other)],
             prefetch,
             loc: Location::caller(),
         }

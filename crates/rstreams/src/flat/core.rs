@@ -34,6 +34,7 @@
 //! so it sees those items without any wake-up. Items then go ring → downstream in runs, with no
 //! lock and no read-modify-write per item.
 
+use std::any::Any;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 
@@ -44,7 +45,8 @@ use rstreams_protocol::{Error, Publisher, Rule, Subscriber, Subscription};
 
 use super::gate::{Gate, bit_of};
 use crate::hop::{RingConsumer, RingProducer, ring};
-use crate::stage::Loc;
+use crate::source::{Empty, Just, Once};
+use crate::stage::{Loc, guard};
 
 /// How the drain takes items from the inners.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -55,6 +57,58 @@ pub(crate) enum Mode {
     Sequential,
     /// One inner at a time; a new one cancels the old (switch_map).
     Switch,
+}
+
+/// The scalar ring's largest capacity: `max_concurrency` up to this (see `MergeCore::new`).
+const SCALAR_RING_MAX: usize = 256;
+
+/// What the scalar fast path makes of an inner publisher.
+enum Scalar<T> {
+    /// A single value known at subscribe time (`just`, a fresh `once`).
+    Value(T),
+    /// No items at all (`empty`).
+    Empty,
+    /// Anything else: subscribed as an ordinary inner.
+    No,
+}
+
+/// Recognises the crate's scalar sources by type (Rust has no specialisation; for a concrete
+/// `Q` this folds to a constant): what Reactor's `flatMap` does with `Callable` sources and
+/// RxJava's with `Supplier`s.
+fn scalar_of<Q>(inner: &Q) -> Scalar<Q::Item>
+where
+    Q: Publisher + 'static,
+    Q::Item: 'static,
+{
+    let any: &dyn Any = inner;
+    if let Some(j) = any.downcast_ref::<Just<Q::Item>>() {
+        return Scalar::Value(j.scalar());
+    }
+    if let Some(o) = any.downcast_ref::<Once<Q::Item>>() {
+        // Already taken: the ordinary path sends the 1.11 error `once` documents.
+        return o.take_scalar().map_or(Scalar::No, Scalar::Value);
+    }
+    if any.is::<Empty<Q::Item>>() {
+        return Scalar::Empty;
+    }
+    Scalar::No
+}
+
+/// The producing end of the scalar ring, held by whoever adds the inners (the outer subscriber,
+/// whose signals are serial (rule 1.3), or `merge`'s subscribe loop): one producer, as the ring
+/// requires.
+pub(crate) struct ScalarLane<T> {
+    tx: Option<RingProducer<T>>,
+    pushed: u64,
+    /// The outer subscription, to replace an `empty` inner at once (`None` for `merge`).
+    outer: Option<Arc<dyn Subscription>>,
+}
+
+impl<T> ScalarLane<T> {
+    /// The outer subscription (accepted by `MergeCore::set_outer`).
+    pub(crate) fn set_outer(&mut self, s: Arc<dyn Subscription>) {
+        self.outer = Some(s);
+    }
 }
 
 thread_local! {
@@ -86,6 +140,10 @@ struct InnerCell {
     superseded: AtomicBool,
     /// This inner's ready bit in the gate word (see `gate.rs`).
     bit: u64,
+    /// Items pushed (a store per push by the producer, on its own line) and taken (a store per
+    /// visit by the drain), for [`Subscription::backlog`]. Relaxed: counts for a monitor.
+    pushed: CachePadded<AtomicU64>,
+    taken: AtomicU64,
 }
 
 impl InnerCell {
@@ -135,6 +193,17 @@ pub(crate) struct MergeCore<T> {
     self_pushed: CachePadded<AtomicBool>,
     /// Numbers the inners: their ready bits are `bit_of(id)`.
     next_id: AtomicU64,
+    /// The two ends of the scalar ring (Merge mode only), each taken once: the consumer by the
+    /// drain, the producer by whoever adds the inners (the outer subscriber, or `merge`).
+    scalar_rx: Mutex<Option<RingConsumer<T>>>,
+    scalar_tx: Mutex<Option<RingProducer<T>>>,
+    /// Scalars pushed (written by the single producer) and taken (by the drain, once per run),
+    /// for [`Subscription::backlog`]; Relaxed: counts for a monitor, nothing else reads them.
+    scalar_pushed: AtomicU64,
+    scalar_taken: AtomicU64,
+    /// Set (under the control lock) once downstream cancelled or the stream failed: the scalar
+    /// path drops late values instead of queueing them (a hint; Relaxed).
+    closed: AtomicBool,
     handle: OnceLock<PullHandle>,
     mode: Mode,
     prefetch: u64,
@@ -147,6 +216,16 @@ pub(crate) struct MergeCore<T> {
 impl<T: Send + 'static> MergeCore<T> {
     pub(crate) fn new(mode: Mode, max_concurrency: usize, prefetch: usize, loc: Loc) -> Arc<Self> {
         let prefetch = prefetch as u64;
+        // Merge mode: scalar inners (`just`, `once`) wait here when they cannot go downstream at
+        // once. The outer never has more than `max_concurrency` items in flight (inners or
+        // scalars), so a ring that size never fills; above `SCALAR_RING_MAX` a full ring sends
+        // the scalar down the ordinary inner path instead.
+        let (scalar_tx, scalar_rx) = if mode == Mode::Merge {
+            let (tx, rx) = ring::<T, false>(max_concurrency.min(SCALAR_RING_MAX));
+            (Some(tx), Some(rx))
+        } else {
+            (None, None)
+        };
         Arc::new(Self {
             control: Mutex::new(Control {
                 pending: Vec::new(),
@@ -161,6 +240,11 @@ impl<T: Send + 'static> MergeCore<T> {
             drainer: CachePadded::new(AtomicUsize::new(0)),
             self_pushed: CachePadded::new(AtomicBool::new(false)),
             next_id: AtomicU64::new(0),
+            scalar_rx: Mutex::new(scalar_rx),
+            scalar_tx: Mutex::new(scalar_tx),
+            scalar_pushed: AtomicU64::new(0),
+            scalar_taken: AtomicU64::new(0),
+            closed: AtomicBool::new(false),
             handle: OnceLock::new(),
             mode,
             prefetch,
@@ -194,7 +278,15 @@ impl<T: Send + 'static> MergeCore<T> {
             move |handle| {
                 let _ = core.handle.set(handle);
                 let prefetch = core.prefetch;
+                let scalars = core.scalar_rx.lock().take();
+                let outer_limit = (core.max_concurrency - core.max_concurrency / 4).max(1);
                 MergeSource {
+                    scalars,
+                    scalar_ready: false,
+                    scalar_taken: 0,
+                    scalar_unrequested: 0,
+                    outer_limit,
+                    outer: None,
                     core,
                     slots: Vec::new(),
                     cursor: 0,
@@ -241,6 +333,20 @@ impl<T: Send + 'static> MergeCore<T> {
         }
     }
 
+    /// A scalar was pushed: make the drain look at the scalar ring. No gate: every pass starts
+    /// by looking at it, and the wake-up either runs a pass here or makes the running one (on
+    /// another thread) pass again after synchronising with this call (the kit's serial drain
+    /// counter is one read-modify-write word), so it sees the push.
+    #[inline]
+    fn notify_scalar(&self) {
+        // Relaxed: as in `notify`.
+        if self.drainer.load(Ordering::Relaxed) == thread_token() {
+            self.self_pushed.store(true, Ordering::Relaxed);
+            return;
+        }
+        self.wake();
+    }
+
     /// Whether downstream has gone or the stream failed: nothing more is worth starting.
     pub(crate) fn is_finished(&self) -> bool {
         let c = self.control.lock();
@@ -248,7 +354,8 @@ impl<T: Send + 'static> MergeCore<T> {
     }
 
     /// The outer subscription arrived: ask for the first inners (all of them in switch mode).
-    pub(crate) fn set_outer(&self, s: Box<dyn Subscription>) {
+    /// Returns it when accepted (for the scalar lane, which replaces `empty` inners at once).
+    pub(crate) fn set_outer(&self, s: Box<dyn Subscription>) -> Option<Arc<dyn Subscription>> {
         let s: Arc<dyn Subscription> = Arc::from(s);
         {
             let mut c = self.control.lock();
@@ -256,7 +363,7 @@ impl<T: Send + 'static> MergeCore<T> {
                 drop(c);
                 tracing::debug!(stage = %self.loc, "second outer on_subscribe cancelled (2.5)");
                 s.cancel();
-                return;
+                return None;
             }
             if !(c.cancelled || c.error.is_some()) {
                 c.outer = Some(Arc::clone(&s));
@@ -267,10 +374,21 @@ impl<T: Send + 'static> MergeCore<T> {
                     Mode::Switch => u64::MAX,
                     _ => self.max_concurrency,
                 });
-                return;
+                return Some(s);
             }
         }
         s.cancel();
+        None
+    }
+
+    /// The producing end of the scalar ring (Merge mode; once: a second call gets a lane that
+    /// sends every inner down the ordinary path).
+    pub(crate) fn scalar_lane(&self) -> ScalarLane<T> {
+        ScalarLane {
+            tx: self.scalar_tx.lock().take(),
+            pushed: 0,
+            outer: None,
+        }
     }
 
     /// The outer stream completed: the merge completes once every inner has.
@@ -294,6 +412,7 @@ impl<T: Send + 'static> MergeCore<T> {
             }
             tracing::debug!(stage = %self.loc, %error, "merge failing; cancelling all sources");
             c.error = Some(error);
+            self.closed.store(true, Ordering::Relaxed); // a hint for the scalar path
             (
                 c.outer.take(),
                 std::mem::take(&mut c.cells),
@@ -310,8 +429,65 @@ impl<T: Send + 'static> MergeCore<T> {
         self.signal();
     }
 
+    /// Adds one more inner publisher: a scalar one (`just`, `once`, `empty`) through the scalar
+    /// lane when the lane has one, anything else subscribed (in switch mode, cancelling the
+    /// current one).
+    ///
+    /// The scalar fast path (Reactor's `tryEmitScalar`): no inner subscription, ring, cell or
+    /// lock. The value goes into the one scalar ring and the drain is woken (or, on the thread
+    /// already draining, told to re-scan); when nothing else is queued and downstream has
+    /// demand, the wake-up runs the drain right here, which emits the value before this returns.
+    pub(crate) fn add_inner<Q>(self: &Arc<Self>, inner: &Q, lane: &mut ScalarLane<T>)
+    where
+        Q: Publisher<Item = T> + 'static,
+    {
+        if lane.tx.is_some() {
+            match guard(|| scalar_of(inner)) {
+                Ok(Scalar::Value(v)) => {
+                    if let Err(v) = self.push_scalar(lane, v) {
+                        // Full (only with max_concurrency above SCALAR_RING_MAX): queue it as
+                        // an ordinary inner, as it would have been without the fast path.
+                        self.subscribe_inner(&crate::source::once(v));
+                    }
+                    return;
+                }
+                Ok(Scalar::Empty) => {
+                    // Done already: its place goes to the next outer item at once.
+                    if let Some(o) = &lane.outer {
+                        o.request(1);
+                    }
+                    return;
+                }
+                Ok(Scalar::No) => {}
+                Err(p) => {
+                    // `T::clone` of a `just` panicked.
+                    self.fail(Error::from_panic(Rule::R2_13, p).at_stage(self.loc));
+                    return;
+                }
+            }
+        }
+        self.subscribe_inner(inner);
+    }
+
+    /// Queues a scalar for the drain; gives it back if the ring is full.
+    #[inline]
+    fn push_scalar(&self, lane: &mut ScalarLane<T>, v: T) -> Result<(), T> {
+        if self.closed.load(Ordering::Relaxed) {
+            return Ok(()); // downstream gone or failed: dropped, as a late inner item would be
+        }
+        let Some(tx) = lane.tx.as_mut() else {
+            return Err(v);
+        };
+        tx.push(v)?;
+        lane.pushed += 1;
+        // Relaxed: a count for `backlog`, see the field.
+        self.scalar_pushed.store(lane.pushed, Ordering::Relaxed);
+        self.notify_scalar();
+        Ok(())
+    }
+
     /// Subscribes one more inner publisher (in switch mode, cancelling the current one).
-    pub(crate) fn add_inner<Q>(self: &Arc<Self>, inner: &Q)
+    fn subscribe_inner<Q>(self: &Arc<Self>, inner: &Q)
     where
         Q: Publisher<Item = T>,
     {
@@ -328,6 +504,8 @@ impl<T: Send + 'static> MergeCore<T> {
             done: AtomicBool::new(false),
             superseded: AtomicBool::new(false),
             bit: bit_of(id),
+            pushed: CachePadded::new(AtomicU64::new(0)),
+            taken: AtomicU64::new(0),
         });
         let superseded = {
             let mut c = self.control.lock();
@@ -416,7 +594,9 @@ impl<T: Send + 'static> Subscriber<T> for InnerSubscriber<T> {
         }
     }
 
-    #[inline]
+    // Always inlined into the inner's emit loop (a range delivering a run), as before the
+    // backlog count made it a little larger: the out-of-line call cost ~11 instructions per item.
+    #[inline(always)]
     fn on_next(&mut self, item: T) {
         if self.received == self.asked {
             // Acquire: pairs with the drain's Release when it asked for more.
@@ -430,6 +610,8 @@ impl<T: Send + 'static> Subscriber<T> for InnerSubscriber<T> {
         // Cannot be full: the drain frees room (publishes its head) before asking for more,
         // so items asked for always fit. A late item after cancellation is simply dropped.
         if self.tx.push(item).is_ok() {
+            // Relaxed: a count for `backlog` (see the field).
+            self.cell.pushed.store(self.received, Ordering::Relaxed);
             self.core.notify(self.cell.bit);
         }
     }
@@ -478,12 +660,27 @@ struct DrainSlot<T> {
     asked: u64,
     /// Total taken from the ring (Switch).
     taken: u64,
+    /// Total taken from the ring (every mode; published to `cell.taken`).
+    popped: u64,
+    /// `cell.bit`, kept here so that taking gate bits walks this table only, not 16 cells
+    /// on lines the inners' producers share.
+    bit: u64,
     /// The ring may hold items (Merge): its bit was taken from the gate, or the drain made a
     /// call after which it cannot tell, since the ring was last seen empty.
     ready: bool,
 }
 
 impl<T> DrainSlot<T> {
+    /// `n` more items were taken from the ring (for `backlog`).
+    #[inline]
+    fn note_taken(&mut self, n: u64) {
+        if n > 0 {
+            self.popped += n;
+            // Relaxed: a count for `backlog`.
+            self.cell.taken.store(self.popped, Ordering::Relaxed);
+        }
+    }
+
     fn subscription(&mut self) -> Option<&Arc<dyn Subscription>> {
         if self.sub.is_none() {
             self.sub = self.cell.subscription();
@@ -495,6 +692,18 @@ impl<T> DrainSlot<T> {
 /// The downstream side, driven by the pull kit.
 struct MergeSource<T: Send + 'static> {
     core: Arc<MergeCore<T>>,
+    /// The consuming end of the scalar ring (Merge mode).
+    scalars: Option<RingConsumer<T>>,
+    /// The scalar ring may hold items (its gate bit was taken, or after a call or a change).
+    scalar_ready: bool,
+    /// Scalars taken so far (for `backlog`).
+    scalar_taken: u64,
+    /// Scalars emitted whose outer items were not asked to replace them yet.
+    scalar_unrequested: u64,
+    /// Replace emitted scalars in batches of this many (75% of max_concurrency).
+    outer_limit: u64,
+    /// The outer subscription, fetched when scalars first need replacing.
+    outer: Option<Arc<dyn Subscription>>,
     slots: Vec<DrainSlot<T>>,
     /// The slot being visited (Merge).
     cursor: usize,
@@ -511,11 +720,20 @@ struct MergeSource<T: Send + 'static> {
 impl<T: Send + 'static> MergeSource<T> {
     /// Picks up what changed in `control`: new inners, the outer's end, an error, switches.
     /// Returns whether anything was signalled.
+    #[inline]
     fn sync(&mut self) -> bool {
+        // Relaxed pre-check: a change missed here is seen by the next pass, which its
+        // signal's wake-up guarantees.
+        if !self.core.changed.load(Ordering::Relaxed) {
+            return false;
+        }
+        self.sync_changed()
+    }
+
+    #[inline(never)]
+    fn sync_changed(&mut self) -> bool {
         // Acquire: pairs with `signal`'s Release.
-        if !(self.core.changed.load(Ordering::Relaxed)
-            && self.core.changed.swap(false, Ordering::Acquire))
-        {
+        if !self.core.changed.swap(false, Ordering::Acquire) {
             return false;
         }
         let mut dropped = Vec::new();
@@ -527,11 +745,13 @@ impl<T: Send + 'static> MergeSource<T> {
             for (rx, cell) in c.pending.drain(..) {
                 self.slots.push(DrainSlot {
                     rx,
+                    bit: cell.bit,
                     cell,
                     sub: None,
                     consumed: 0,
                     asked: 0,
                     taken: 0,
+                    popped: 0,
                     ready: true,
                 });
             }
@@ -564,6 +784,7 @@ impl<T: Send + 'static> MergeSource<T> {
             s.ready = true;
         }
         self.ready = self.slots.len();
+        self.scalar_ready = true;
     }
 
     /// Marks the rings whose bits are in `bits` (taken from the gate).
@@ -572,7 +793,7 @@ impl<T: Send + 'static> MergeSource<T> {
             return;
         }
         for s in &mut self.slots {
-            if bits & s.cell.bit != 0 && !s.ready {
+            if bits & s.bit != 0 && !s.ready {
                 s.ready = true;
                 self.ready += 1;
             }
@@ -635,14 +856,72 @@ impl<T: Send + 'static> MergeSource<T> {
         }
     }
 
-    fn end(&self) -> Option<Step<T>> {
+    fn end(&mut self) -> Option<Step<T>> {
         if let Some(e) = &self.error {
             return Some(Step::Error(e.clone()));
         }
-        if self.outer_complete && self.live == 0 {
+        // The scalar ring is looked at last: every scalar was pushed before the outer completed
+        // (whose signal the drain synchronised with to learn `outer_complete`).
+        if self.outer_complete
+            && self.live == 0
+            && self.scalars.as_mut().is_none_or(|rx| rx.is_empty())
+        {
             return Some(Step::Complete);
         }
         None
+    }
+
+    /// Emits up to `room` scalars (`room >= 1`). Returns how many, whether `emit` refused, and
+    /// whether it called out (replacing the emitted ones with outer items, in batches).
+    #[inline]
+    fn drain_scalars<F>(&mut self, room: u64, emit: &mut F) -> (u64, bool, bool)
+    where
+        F: FnMut(T) -> bool,
+    {
+        let Some(rx) = self.scalars.as_mut() else {
+            self.scalar_ready = false;
+            return (0, false, false);
+        };
+        let mut n = 0;
+        let mut refused = false;
+        while n < room {
+            let Some(item) = rx.pop() else {
+                self.scalar_ready = false;
+                break;
+            };
+            n += 1;
+            if !emit(item) {
+                refused = true;
+                break;
+            }
+        }
+        if n == 0 {
+            return (0, refused, false);
+        }
+        rx.publish(); // room for the outer's next scalars before asking for them
+        self.scalar_taken += n;
+        // Relaxed: a count for `backlog`.
+        self.core
+            .scalar_taken
+            .store(self.scalar_taken, Ordering::Relaxed);
+        if refused {
+            return (n, true, false);
+        }
+        self.scalar_unrequested += n;
+        if self.scalar_unrequested >= self.outer_limit {
+            let k = std::mem::take(&mut self.scalar_unrequested);
+            if self.outer.is_none() {
+                self.outer = self.core.control.lock().outer.clone();
+            }
+            if let Some(o) = &self.outer {
+                // A synchronous outer delivers right here: its scalars and inners are pushed on
+                // this (the drainer's) thread, so the loop re-scans everything.
+                o.request(k);
+                self.mark_all();
+                return (n, false, true);
+            }
+        }
+        (n, false, false)
     }
 
     /// Drains slot `i` up to `room` items (`room >= 1`).
@@ -676,6 +955,7 @@ impl<T: Send + 'static> MergeSource<T> {
             let Some(item) = slot.rx.pop() else { break };
             n += 1;
             if !emit(item) {
+                slot.note_taken(n);
                 return Visit {
                     emitted: n,
                     busy: true,
@@ -701,6 +981,7 @@ impl<T: Send + 'static> MergeSource<T> {
                 }
             }
         }
+        slot.note_taken(n);
         // A `pop` that came back empty has just reloaded the producer's position: no second
         // look (one load of the inner's line per idle slot per scan). The head is published
         // only before asking for more, which is all the producer ever needs room for.
@@ -819,9 +1100,20 @@ impl<T: Send + 'static> MergeSource<T> {
             if let Some(e) = &self.error {
                 return (emitted, Some(Step::Error(e.clone())));
             }
+            if self.scalar_ready {
+                let (k, refused, called) = self.drain_scalars(limit - emitted, emit);
+                emitted += k;
+                if refused || emitted == limit {
+                    return (emitted, None);
+                }
+                if called {
+                    continue; // replacing them was a call: pick up what it changed
+                }
+            }
             let n = self.slots.len();
             if n == 0 {
-                break; // new inners arrive through `changed`, which always wakes
+                // New inners arrive through `changed`, which always wakes; scalars wake too.
+                break;
             }
             if since_take >= n {
                 let bits = self.core.gate.take();
@@ -885,6 +1177,30 @@ struct Visit {
 impl<T: Send + 'static> Source for MergeSource<T> {
     type Item = T;
 
+    /// Issue 12: the items queued now, in the inners' rings and the scalar ring (pushed and not
+    /// yet taken by the drain, which publishes what it took once per visit).
+    fn backlog_probe(&self) -> Option<rstreams_protocol::pull::BacklogProbe> {
+        let core = Arc::downgrade(&self.core);
+        Some(Arc::new(move || {
+            let Some(core) = core.upgrade() else {
+                return rstreams_protocol::Backlog::default();
+            };
+            // Relaxed loads of monotonic counts: a snapshot for a monitor, never negative.
+            let held = |pushed: &AtomicU64, taken: &AtomicU64| {
+                let t = taken.load(Ordering::Relaxed);
+                pushed.load(Ordering::Relaxed).saturating_sub(t)
+            };
+            let mut buffered = held(&core.scalar_pushed, &core.scalar_taken);
+            for cell in &core.control.lock().cells {
+                buffered += held(&cell.pushed, &cell.taken);
+            }
+            rstreams_protocol::Backlog {
+                buffered,
+                dropped: 0,
+            }
+        }))
+    }
+
     fn pull(&mut self) -> Step<T> {
         let mut got = None;
         let (_, stop) = self.pull_many(1, |item| {
@@ -915,6 +1231,8 @@ impl<T: Send + 'static> Source for MergeSource<T> {
             0
         };
         self.core.drainer.store(me, Ordering::Relaxed);
+        // Every pass looks at the scalar ring (scalar pushes wake without the gate).
+        self.scalar_ready = self.scalars.is_some();
         // The token is reset even if the downstream panics out of `emit` (caught and resumed:
         // free when nothing panics, unlike a guard, which would need an `Arc` clone per pass).
         let r =
@@ -927,7 +1245,11 @@ impl<T: Send + 'static> Source for MergeSource<T> {
     }
 
     fn is_exhausted(&mut self) -> bool {
-        self.sync();
+        if self.sync() {
+            // What the signal announced (an inner completed, new inners) must still be looked
+            // at by the next pull: the signal it consumed will not come again.
+            self.mark_all();
+        }
         if self.error.is_some() {
             return true;
         }
@@ -957,6 +1279,7 @@ impl<T: Send + 'static> Drop for MergeSource<T> {
         let (outer, cells, pending) = {
             let mut c = self.core.control.lock();
             c.cancelled = true;
+            self.core.closed.store(true, Ordering::Relaxed); // a hint for the scalar path
             (
                 c.outer.take(),
                 std::mem::take(&mut c.cells),
@@ -975,6 +1298,9 @@ impl<T: Send + 'static> Drop for MergeSource<T> {
         drop(pending);
         for slot in &mut self.slots {
             slot.rx.clear();
+        }
+        if let Some(rx) = &mut self.scalars {
+            rx.clear();
         }
     }
 }

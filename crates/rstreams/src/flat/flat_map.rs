@@ -2,7 +2,7 @@ use std::sync::Arc;
 
 use rstreams_protocol::{Error, Publisher, Rule, Subscriber, Subscription};
 
-use super::core::{MergeCore, Mode};
+use super::core::{MergeCore, Mode, ScalarLane};
 use crate::stage::{Loc, guard, reject};
 
 /// The publisher made by [`PublisherExt::flat_map`](crate::PublisherExt::flat_map),
@@ -13,7 +13,16 @@ use crate::stage::{Loc, guard, reject};
 ///
 /// Demand (`flat_map`, `concat_map`, `flat_map_sequential`): the upstream is asked for
 /// `max_concurrency` items (each becomes an inner publisher), then for one more each time an
-/// inner completes and its items have gone downstream. Each inner is asked for `prefetch` items,
+/// inner completes and its items have gone downstream.
+///
+/// Scalar inners (`flat_map` only): a [`just`](crate::just), [`once`](crate::once) or
+/// [`empty`](crate::empty) inner (by its concrete type; a boxed one is not recognised) is not
+/// subscribed. Its value goes downstream at once when there is demand (on the calling thread,
+/// unless another thread is delivering for the merge just then), or waits in one shared queue
+/// of at most
+/// `min(max_concurrency, 256)` values (beyond that, as an ordinary inner); emitted values are
+/// replaced from the upstream in batches of 75% of `max_concurrency`, and an `empty` inner's
+/// place at once. Each inner is asked for `prefetch` items,
 /// then for 75% of `prefetch` each time that many of its items went downstream, so at most
 /// `max_concurrency × prefetch` items are buffered. `flat_map` takes runs of items from the
 /// inners in turn (fair); `flat_map_sequential` only from the oldest inner, so the output keeps
@@ -64,7 +73,7 @@ impl<P, F, Q> Publisher for FlatMap<P, F>
 where
     P: Publisher,
     F: Fn(P::Item) -> Q + Send + Sync + 'static,
-    Q: Publisher,
+    Q: Publisher + 'static,
     Q::Item: Send + 'static,
 {
     type Item = Q::Item;
@@ -81,8 +90,10 @@ where
         if core.is_finished() {
             return; // cancelled from on_subscribe: never subscribe upstream
         }
+        let lane = core.scalar_lane();
         self.upstream.subscribe(Outer {
             core,
+            lane,
             f: Arc::clone(&self.f),
             loc: self.loc,
             done: false,
@@ -93,6 +104,8 @@ where
 /// Subscribed to the upstream of publishers.
 struct Outer<T: Send + 'static, F> {
     core: Arc<MergeCore<T>>,
+    /// Where scalar inners (`just`, `once`, `empty`) go, with no inner subscription.
+    lane: ScalarLane<T>,
     f: Arc<F>,
     loc: Loc,
     done: bool,
@@ -102,17 +115,19 @@ impl<X, T, F, Q> Subscriber<X> for Outer<T, F>
 where
     T: Send + 'static,
     F: Fn(X) -> Q,
-    Q: Publisher<Item = T>,
+    Q: Publisher<Item = T> + 'static,
 {
     fn on_subscribe(&mut self, s: Box<dyn Subscription>) {
-        self.core.set_outer(s);
+        if let Some(s) = self.core.set_outer(s) {
+            self.lane.set_outer(s);
+        }
     }
     fn on_next(&mut self, item: X) {
         if self.done {
             return;
         }
         match guard(|| (self.f)(item)) {
-            Ok(inner) => self.core.add_inner(&inner),
+            Ok(inner) => self.core.add_inner(&inner, &mut self.lane),
             Err(p) => {
                 self.done = true;
                 self.core

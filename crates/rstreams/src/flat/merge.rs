@@ -3,6 +3,7 @@ use std::sync::Arc;
 use rstreams_protocol::{Publisher, Subscriber};
 
 use super::core::{MergeCore, Mode};
+use crate::diag::bill::{BufferBill, Row};
 use crate::stage::{Loc, reject};
 
 /// The default inner prefetch of [`merge`] and of the `merge_with` operator: how many items
@@ -46,7 +47,7 @@ pub struct Merge<P> {
 
 impl<P> Publisher for Merge<P>
 where
-    P: Publisher,
+    P: Publisher + 'static,
     P::Item: Send + 'static,
 {
     type Item = P::Item;
@@ -59,12 +60,49 @@ where
         }
         let core: Arc<MergeCore<P::Item>> = MergeCore::new(Mode::Merge, n, self.prefetch, self.loc);
         core.serve(subscriber);
+        let mut lane = core.scalar_lane();
         for source in &self.sources {
             if core.is_finished() {
                 return;
             }
-            core.add_inner(source);
+            core.add_inner(source, &mut lane);
         }
         core.outer_complete();
+    }
+}
+
+/// One input of [`PublisherExt::merge_with`](crate::PublisherExt::merge_with): this publisher
+/// or the other, so that two publishers of different types merge without boxing (which would
+/// hide their buffer bill, and their type from `merge`'s scalar fast path).
+#[derive(Clone, Debug)]
+pub enum MergeInput<A, B> {
+    /// The publisher `merge_with` was called on.
+    First(A),
+    /// The publisher given to `merge_with`.
+    Second(B),
+}
+
+impl<A, B> Publisher for MergeInput<A, B>
+where
+    A: Publisher,
+    B: Publisher<Item = A::Item>,
+{
+    type Item = A::Item;
+
+    fn subscribe<S: Subscriber<A::Item> + Send + 'static>(&self, subscriber: S) {
+        match self {
+            MergeInput::First(a) => a.subscribe(subscriber),
+            MergeInput::Second(b) => b.subscribe(subscriber),
+        }
+    }
+}
+
+// ---- buffer bill (issue 12) ----
+impl<A: BufferBill, B: BufferBill> BufferBill for MergeInput<A, B> {
+    fn bill_rows(&self, rows: &mut Vec<Row>) {
+        match self {
+            MergeInput::First(a) => a.bill_rows(rows),
+            MergeInput::Second(b) => b.bill_rows(rows),
+        }
     }
 }

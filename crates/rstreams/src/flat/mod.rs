@@ -14,7 +14,7 @@ mod merge;
 mod zip;
 
 pub use flat_map::FlatMap;
-pub use merge::{DEFAULT_MERGE_PREFETCH, Merge, merge};
+pub use merge::{DEFAULT_MERGE_PREFETCH, Merge, MergeInput, merge};
 pub use zip::{DEFAULT_ZIP_PREFETCH, Zip};
 
 /// The default inner prefetch of `flat_map`/`concat_map` when you have no better number.

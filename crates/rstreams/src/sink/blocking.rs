@@ -444,6 +444,31 @@ impl<T> BlockingIter<T> {
         })
     }
 
+    /// What the iterator holds right now, for diagnostics (issue 12; the same answer a stage
+    /// gives through [`Subscription::backlog`]): the items received (or pulled) and not yet
+    /// taken by `next`. Never more than the prefetch. Nothing is ever dropped.
+    ///
+    /// ```
+    /// use rstreams::prelude::*;
+    /// let mut it = rstreams::range(0, 100).boxed().blocking_iter_with(8);
+    /// assert_eq!(it.backlog().buffered, 8); // a synchronous source filled the prefetch
+    /// it.next();
+    /// assert_eq!(it.backlog().buffered, 7);
+    /// ```
+    pub fn backlog(&self) -> rstreams_protocol::Backlog {
+        let inner = &*self.inner;
+        let local = self.pulled.len() + inner.shared.local_len();
+        let queued = if inner.pull.is_some() || inner.finished {
+            0 // pulling itself, or done: nothing arrives from other threads
+        } else {
+            inner.shared.state.lock().queue.len()
+        };
+        rstreams_protocol::Backlog {
+            buffered: (local + queued) as u64,
+            dropped: 0,
+        }
+    }
+
     /// An iterator that yields `error` and ends.
     pub(crate) fn failed(error: Error) -> Self {
         BlockingIter::new(Inner {

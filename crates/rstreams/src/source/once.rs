@@ -40,6 +40,14 @@ pub fn once<T: Send + 'static>(item: T) -> Once<T> {
     }
 }
 
+impl<T> Once<T> {
+    /// Moves the value out, as the first subscriber would receive it (`None` once taken): for
+    /// the scalar fast path of `flat_map`/`merge`, which recognise a `Once` by type.
+    pub(crate) fn take_scalar(&self) -> Option<T> {
+        self.item.lock().take()
+    }
+}
+
 impl<T: Send + 'static> Publisher for Once<T> {
     type Item = T;
     fn subscribe<S: Subscriber<T> + Send + 'static>(&self, subscriber: S) {

@@ -22,7 +22,18 @@ impl<T: Send + 'static> Source for EndSource<T> {
 #[derive(Clone, Debug)]
 pub struct Just<T> {
     item: T,
+    /// `T::clone`, recorded where `T: Clone` is known, so that `flat_map`/`merge` can take the
+    /// value of a `Just` they only know as a generic publisher (their scalar fast path).
+    clone: fn(&T) -> T,
     loc: Loc,
+}
+
+impl<T> Just<T> {
+    /// A copy of the value, as each subscriber would receive it (for the scalar fast path of
+    /// `flat_map`/`merge`, which recognise a `Just` by type).
+    pub(crate) fn scalar(&self) -> T {
+        (self.clone)(&self.item)
+    }
 }
 
 /// Emits one item (a clone for each subscriber) once it is requested, then completes.
@@ -35,6 +46,7 @@ pub struct Just<T> {
 pub fn just<T: Clone + Send + Sync + 'static>(item: T) -> Just<T> {
     Just {
         item,
+        clone: T::clone,
         loc: Location::caller(),
     }
 }
