@@ -446,6 +446,10 @@ struct KitSource<T: Send + 'static> {
 
 impl<T: Send + 'static> pull::Source for KitSource<T> {
     type Item = JsMessage<T>;
+
+    fn stage_name(&self) -> &'static str {
+        "jetstream_source"
+    }
     fn pull(&mut self) -> Step<JsMessage<T>> {
         let mut q = self.shared.queue.lock();
         if let Some(item) = q.items.pop_front() {

@@ -103,6 +103,10 @@ impl RangeSource {
 impl Source for RangeSource {
     type Item = u64;
 
+    fn stage_name(&self) -> &'static str {
+        "range"
+    }
+
     #[inline]
     fn pull(&mut self) -> Step<u64> {
         if self.next == self.end {
@@ -147,6 +151,10 @@ struct Failed(Option<crate::Error>);
 
 impl Source for Failed {
     type Item = u64;
+
+    fn stage_name(&self) -> &'static str {
+        "error"
+    }
 
     fn pull(&mut self) -> Step<u64> {
         self.0.take().map_or(Step::Complete, Step::Error)
@@ -210,6 +218,10 @@ where
     It::Item: Send,
 {
     type Item = It::Item;
+
+    fn stage_name(&self) -> &'static str {
+        "from_iter"
+    }
 
     #[inline]
     fn pull(&mut self) -> Step<It::Item> {

@@ -376,6 +376,10 @@ struct EmitSource<T> {
 
 impl<T: Send + 'static> Source for EmitSource<T> {
     type Item = T;
+
+    fn stage_name(&self) -> &'static str {
+        "emitter"
+    }
     #[inline]
     fn pull(&mut self) -> Step<T> {
         let mut st = self.shared.state.lock();

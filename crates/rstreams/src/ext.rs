@@ -18,8 +18,6 @@ use crate::sink::{self, BlockingIter, Cancellable, Consumer};
 use crate::time::{Backoff, BufferTimeout, Delay, Retry, Timeout};
 use parking_lot::Mutex;
 use rstreams_executor::IntoScheduler;
-#[allow(unused_imports)] // named by intra-doc links (`merge_with` no longer boxes)
-use rstreams_protocol::BoxPublisher;
 use std::time::Duration;
 
 /// Operators and sinks for every [`Publisher`] (blanket-implemented).
@@ -2029,7 +2027,7 @@ pub trait PublisherExt: Publisher {
     }
 
     /// Erases the publisher's type like [`boxed`](Publisher::boxed), keeping its
-    /// [buffer bill](Self::buffer_bill) (a plain [`BoxPublisher`] cannot be walked: its row is
+    /// [buffer bill](Self::buffer_bill) (a plain [`BoxPublisher`](rstreams_protocol::BoxPublisher) cannot be walked: its row is
     /// `unknown`).
     ///
     /// ```
@@ -2047,7 +2045,7 @@ pub trait PublisherExt: Publisher {
     }
 
     /// States the buffer bill of this publisher (and everything upstream of it) as one row
-    /// named `name` holding at most `bound` items: for a user publisher, or a [`BoxPublisher`]
+    /// named `name` holding at most `bound` items: for a user publisher, or a [`BoxPublisher`](rstreams_protocol::BoxPublisher)
     /// received from elsewhere, that cannot be walked. Items pass through unchanged.
     ///
     /// ```

@@ -191,7 +191,7 @@ fn a_pull_kit_subscription_has_a_stage_span() {
         .collect();
     let just: Vec<&str> = stage_events
         .iter()
-        .filter(|e| e.0 == "JustSource")
+        .filter(|e| e.0 == "just")
         .map(|e| e.2)
         .collect();
     assert_eq!(just, ["subscribe", "complete"], "{events:?}");
@@ -203,7 +203,7 @@ fn a_pull_kit_subscription_has_a_stage_span() {
     );
     let cut: Vec<&str> = stage_events
         .iter()
-        .filter(|e| e.0 != "JustSource")
+        .filter(|e| e.0 != "just")
         .map(|e| e.2)
         .collect();
     assert_eq!(cut, ["subscribe", "cancel"], "{events:?}");

@@ -799,6 +799,14 @@ impl<G> MeteredSource<G> {
 impl<G: Source> Source for MeteredSource<G> {
     type Item = G::Item;
 
+    fn stage_name(&self) -> &'static str {
+        self.up.stage_name()
+    }
+
+    fn backlog_probe(&self) -> Option<rstreams_protocol::pull::BacklogProbe> {
+        self.up.backlog_probe()
+    }
+
     fn pull(&mut self) -> Step<G::Item> {
         let step = self.up.pull();
         let Some(cell) = &self.cell else {

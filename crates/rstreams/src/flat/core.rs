@@ -1177,6 +1177,10 @@ struct Visit {
 impl<T: Send + 'static> Source for MergeSource<T> {
     type Item = T;
 
+    fn stage_name(&self) -> &'static str {
+        "merge"
+    }
+
     /// Issue 12: the items queued now, in the inners' rings and the scalar ring (pushed and not
     /// yet taken by the drain, which publishes what it took once per visit).
     fn backlog_probe(&self) -> Option<rstreams_protocol::pull::BacklogProbe> {

@@ -241,6 +241,10 @@ struct ZipSource<A, B> {
 impl<A: Send + 'static, B: Send + 'static> Source for ZipSource<A, B> {
     type Item = (A, B);
 
+    fn stage_name(&self) -> &'static str {
+        "zip"
+    }
+
     fn pull(&mut self) -> Step<(A, B)> {
         let mut st = self.core.state.lock();
         if let Some(e) = &st.error {

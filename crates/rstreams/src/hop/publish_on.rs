@@ -605,6 +605,10 @@ impl<T> Drain<T> {
 impl<T: Send + 'static> Source for Drain<T> {
     type Item = T;
 
+    fn stage_name(&self) -> &'static str {
+        "publish_on"
+    }
+
     fn pull(&mut self) -> Step<T> {
         let mut got = None;
         let (_, stop) = self.pull_many(1, |item| {

@@ -562,6 +562,10 @@ struct McSource<T> {
 impl<T: Send + 'static> Source for McSource<T> {
     type Item = T;
 
+    fn stage_name(&self) -> &'static str {
+        "multicast"
+    }
+
     /// Issue 12: this subscriber's buffer length and lag, for a metered edge below it.
     fn backlog_probe(&self) -> Option<rstreams_protocol::pull::BacklogProbe> {
         let shared = Arc::downgrade(&self.shared);

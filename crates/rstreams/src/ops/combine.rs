@@ -307,6 +307,10 @@ where
 {
     type Item = R;
 
+    fn stage_name(&self) -> &'static str {
+        "combine_latest"
+    }
+
     fn pull(&mut self) -> Step<R> {
         loop {
             let mut st = self.core.state.lock();
@@ -551,6 +555,10 @@ where
     F: Fn(T, &U) -> R + Send + Sync + 'static,
 {
     type Item = R;
+
+    fn stage_name(&self) -> &'static str {
+        "with_latest_from"
+    }
 
     fn pull(&mut self) -> Step<R> {
         pull_one(|emit| self.pull_many(1, emit))

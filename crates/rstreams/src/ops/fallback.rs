@@ -244,6 +244,10 @@ struct PrefixSource<T> {
 
 impl<T: Clone + Send + Sync + 'static> Source for PrefixSource<T> {
     type Item = T;
+
+    fn stage_name(&self) -> &'static str {
+        "start_with"
+    }
     fn pull(&mut self) -> Step<T> {
         match self.items.get(self.at) {
             Some(item) => {

@@ -193,6 +193,10 @@ struct GroupSource<T> {
 
 impl<T: Send + 'static> Source for GroupSource<T> {
     type Item = T;
+
+    fn stage_name(&self) -> &'static str {
+        "group"
+    }
     fn pull(&mut self) -> Step<T> {
         let step = {
             let mut st = self.cell.state.lock();
@@ -675,6 +679,10 @@ struct OuterSource<T, R: Router<T>> {
 
 impl<T: Send + 'static, R: Router<T>> Source for OuterSource<T, R> {
     type Item = GroupedPublisher<R::Key, T>;
+
+    fn stage_name(&self) -> &'static str {
+        "group_by"
+    }
     fn pull(&mut self) -> Step<Self::Item> {
         let mut st = self.core.state.lock();
         if let Some(g) = st.fresh.pop_front() {

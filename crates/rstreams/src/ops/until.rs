@@ -244,6 +244,10 @@ struct UntilSource<T> {
 impl<T: Send + 'static> Source for UntilSource<T> {
     type Item = T;
 
+    fn stage_name(&self) -> &'static str {
+        "until"
+    }
+
     fn pull(&mut self) -> Step<T> {
         pull_one(|emit| self.pull_many(1, emit))
     }

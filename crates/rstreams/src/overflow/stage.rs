@@ -358,6 +358,10 @@ impl<T> PolicySource<T> {
 impl<T: Send + 'static> Source for PolicySource<T> {
     type Item = T;
 
+    fn stage_name(&self) -> &'static str {
+        "on_backpressure"
+    }
+
     /// Issue 12: the items queued for the downstream and the items the policy dropped (over
     /// every subscription of this stage, as [`DropCounter`] counts them).
     fn backlog_probe(&self) -> Option<rstreams_protocol::pull::BacklogProbe> {

@@ -400,6 +400,10 @@ impl<T: Send + 'static, G: RailStage<T>> JoinSource<T, G> {
 impl<T: Send + 'static, G: RailStage<T>> Source for JoinSource<T, G> {
     type Item = G::Out;
 
+    fn stage_name(&self) -> &'static str {
+        "rails_join"
+    }
+
     fn pull(&mut self) -> Step<G::Out> {
         loop {
             let (out, replenish) = {

@@ -186,6 +186,10 @@ where
 {
     type Item = R;
 
+    fn stage_name(&self) -> &'static str {
+        "map"
+    }
+
     fn pull(&mut self) -> Step<R> {
         match self.up.pull() {
             Step::Next(item) => match guard(|| (self.f)(item)) {
@@ -260,6 +264,10 @@ where
 {
     type Item = G::Item;
 
+    fn stage_name(&self) -> &'static str {
+        "filter"
+    }
+
     fn pull(&mut self) -> Step<G::Item> {
         let f = &*self.f;
         decide_pull(&mut self.up, |x| f(&x).then_some(x), self.loc)
@@ -285,6 +293,10 @@ where
     F: Fn(G::Item) -> Option<R> + Send + Sync + 'static,
 {
     type Item = R;
+
+    fn stage_name(&self) -> &'static str {
+        "filter_map"
+    }
 
     fn pull(&mut self) -> Step<R> {
         decide_pull(&mut self.up, &*self.f, self.loc)
@@ -369,6 +381,10 @@ pub struct TakeSource<G> {
 
 impl<G: Source> Source for TakeSource<G> {
     type Item = G::Item;
+
+    fn stage_name(&self) -> &'static str {
+        "take"
+    }
 
     fn pull(&mut self) -> Step<G::Item> {
         if self.remaining == 0 {

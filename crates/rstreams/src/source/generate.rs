@@ -110,6 +110,10 @@ where
     F: Fn(&mut St, &mut GenerateSink<T>) + Send + Sync + 'static,
 {
     type Item = T;
+
+    fn stage_name(&self) -> &'static str {
+        "generate"
+    }
     fn pull(&mut self) -> Step<T> {
         // The state is made at the first pull, inside the kit's panic guard, so a panicking
         // `init` becomes on_error rather than escaping `subscribe`.

@@ -26,6 +26,10 @@ where
     I::Item: Send,
 {
     type Item = I::Item;
+
+    fn stage_name(&self) -> &'static str {
+        "from_iter"
+    }
     #[inline]
     fn pull(&mut self) -> Step<I::Item> {
         match self.0.next() {

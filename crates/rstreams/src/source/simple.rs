@@ -10,6 +10,10 @@ struct EndSource<T>(Option<Step<T>>);
 
 impl<T: Send + 'static> Source for EndSource<T> {
     type Item = T;
+
+    fn stage_name(&self) -> &'static str {
+        "empty"
+    }
     fn pull(&mut self) -> Step<T> {
         self.0.take().unwrap_or(Step::Complete)
     }
@@ -55,6 +59,10 @@ pub(super) struct JustSource<T>(pub(super) Option<T>);
 
 impl<T: Send + 'static> Source for JustSource<T> {
     type Item = T;
+
+    fn stage_name(&self) -> &'static str {
+        "just"
+    }
     fn pull(&mut self) -> Step<T> {
         match self.0.take() {
             Some(item) => Step::Next(item),
@@ -188,6 +196,10 @@ struct NeverSource<T>(std::marker::PhantomData<fn() -> T>);
 
 impl<T: 'static> Source for NeverSource<T> {
     type Item = T;
+
+    fn stage_name(&self) -> &'static str {
+        "never"
+    }
     fn pull(&mut self) -> Step<T> {
         Step::Pending
     }

@@ -76,6 +76,10 @@ struct TimerSource {
 
 impl Source for TimerSource {
     type Item = u64;
+
+    fn stage_name(&self) -> &'static str {
+        "timer"
+    }
     fn pull(&mut self) -> Step<u64> {
         let mut tick = self.tick.lock();
         match std::mem::replace(&mut *tick, Tick::Done) {

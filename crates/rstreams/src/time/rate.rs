@@ -419,6 +419,10 @@ struct RateSource<T> {
 
 impl<T: Send + 'static> Source for RateSource<T> {
     type Item = T;
+
+    fn stage_name(&self) -> &'static str {
+        "rate"
+    }
     fn pull(&mut self) -> Step<T> {
         let mut st = self.core.state.lock();
         if let Some(e) = &st.error {
