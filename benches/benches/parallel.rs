@@ -83,8 +83,52 @@ fn channels_triage(lines: u64) -> Vec<WindowStats> {
 }
 // ---- end channels ----
 
+/// `LOG_TRIAGE_ONLY=rstreams|channels|sequential [LOG_TRIAGE_ITERS=n]`: run one variant `n` times (default
+/// 20) and skip criterion, so `perf stat` can count each variant's CPU time and instructions
+/// alone.
+fn only(pool: &Arc<dyn Scheduler>) -> bool {
+    let Ok(which) = std::env::var("LOG_TRIAGE_ONLY") else {
+        return false;
+    };
+    let iters: u32 = std::env::var("LOG_TRIAGE_ITERS").map_or(20, |n| n.parse().unwrap());
+    for _ in 0..iters {
+        let out = match which.as_str() {
+            "rstreams" => rstreams_triage(pool, LINES),
+            "channels" => channels_triage(LINES),
+            "sequential" => domain::sequential(LINES),
+            other => panic!("LOG_TRIAGE_ONLY: rstreams, channels or sequential, not {other}"),
+        };
+        std::hint::black_box(out);
+    }
+    print_thread_cpu();
+    true
+}
+
+/// Prints each live thread's CPU time (user + system, from `/proc`): with the threads of one
+/// variant, the busiest one bounds its wall time on an idle machine, whatever the load now.
+fn print_thread_cpu() {
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return;
+    };
+    let tick = 100.0; // USER_HZ on Linux
+    for t in tasks.flatten() {
+        let Ok(stat) = std::fs::read_to_string(t.path().join("stat")) else {
+            continue;
+        };
+        // Fields after the parenthesised name: state is 3rd, utime 14th, stime 15th.
+        let (name, rest) = stat.split_once(") ").unwrap_or(("", ""));
+        let f: Vec<&str> = rest.split(' ').collect();
+        let cpu = f[11].parse::<f64>().unwrap_or(0.0) + f[12].parse::<f64>().unwrap_or(0.0);
+        let name = name.split_once('(').map_or("", |(_, n)| n);
+        eprintln!("thread {name:<20} cpu {:8.0} ms", cpu / tick * 1000.0);
+    }
+}
+
 fn log_triage(c: &mut Criterion) {
     let pool: Arc<dyn Scheduler> = Arc::new(ThreadPool::builder().workers(2).build().unwrap());
+    if only(&pool) {
+        return;
+    }
     let reference = domain::sequential(LINES);
     assert_eq!(rstreams_triage(&pool, LINES), reference);
     assert_eq!(channels_triage(LINES), reference);

@@ -1,19 +1,31 @@
-//! The rails core: one upstream subscriber splits items over the rails, each rail runs its
-//! stage on its own [`SerialLane`], and one pull-kit source joins the rails' outputs downstream.
+//! The rails core: one upstream subscriber queues items, each rail takes runs of them and runs
+//! its stage on its own [`SerialLane`], and one pull-kit source joins the rails' outputs
+//! downstream.
 //!
 //! ```text
-//!  upstream ─on_next─► split: next rail with room ─► rail k: input ─lane k─► stage ─► output k ─┐
-//!           ◄─request(rails×prefetch), then 75% batches as the join takes items                 │
-//!  downstream ◄─ SerialDrain ◄─ join: ordered (head with the next index) or sequential (any) ◄───┘
+//!  upstream ─on_next─► shared queue ─(a rail with room takes ≤ run items)─► rail k: lane k ─► stage ─► output k ─┐
+//!           ◄─request(rails×prefetch), then 75% batches as the join takes items                               │
+//!  downstream ◄─ SerialDrain ◄─ join: ordered (head with the next index) or sequential (any) ◄────────────────┘
 //! ```
 //!
-//! Bounds: every item is counted against its rail's `load` from dispatch until the join takes it
-//! (input queue + running + output queue); a rail's load never exceeds `prefetch`, and upstream
-//! is never asked for more than `rails × prefetch - Σ load`. The ordered join's reorder buffer is
-//! the rails' output queues, so it holds at most `rails × prefetch` items.
+//! Work sharing: items are not dealt round-robin to the rails but queued once; whichever rail
+//! runs takes the next run (at most `prefetch / 8`, capped at 64). A rail whose worker is busy
+//! elsewhere (running the join, or the synchronous upstream inside a replenishing request)
+//! then holds nothing up: the other rails take its share. Each rail's outputs stay in source
+//! order (it takes runs from the front), which is all the ordered join needs. A second rail is
+//! started only when the queue holds more than the running rails take in one run each, so a
+//! trickle of items keeps one worker busy rather than waking every worker in turn.
+//!
+//! Bounds: an item counts against the window from dispatch until the join takes it (shared
+//! queue, or a rail's `load`: running + output queue); a rail's load never exceeds `prefetch`,
+//! and upstream is never asked for more than `rails × prefetch - queued - Σ load`. So with
+//! items queued some rail has room. The ordered join's reorder buffer is the rails' output
+//! queues, so it holds at most `rails × prefetch` items. Without lanes (no `run_on`) the rail
+//! runs on the upstream's thread and items go round-robin to the next rail with room.
 //!
 //! Locking: one mutex guards the state; it is never held while calling a stage, the upstream, a
-//! lane or the downstream.
+//! lane or the downstream. A dispatch takes it once per item, a rail twice per run, the join
+//! once per pass.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, OnceLock};
@@ -26,18 +38,21 @@ use rstreams_protocol::{Error, Rule, Subscriber, Subscription, report_undelivera
 use super::stage::RailStage;
 use crate::stage::Loc;
 
-struct Rail<T, U> {
-    input: VecDeque<(u64, T)>,
+struct Rail<U> {
     output: VecDeque<(u64, Option<U>)>,
-    /// Dispatched to this rail and not yet taken by the join.
+    /// Taken by this rail from the shared queue (or, without lanes, handed to it) and not yet
+    /// taken by the join.
     load: usize,
     /// A drain job is queued or running on this rail's lane.
     running: bool,
 }
 
 struct State<T, U> {
-    rails: Vec<Rail<T, U>>,
-    /// Round-robin dispatch position.
+    rails: Vec<Rail<U>>,
+    /// With lanes: items received from upstream that no rail has taken yet, in source order.
+    /// Whichever rail has room and runs takes the next run of them (see `RailsCore::drain_rail`).
+    queue: VecDeque<(u64, T)>,
+    /// Without lanes: round-robin dispatch position.
     cursor: usize,
     /// Index of the next upstream item.
     next_index: u64,
@@ -57,8 +72,8 @@ struct State<T, U> {
 impl<T, U> State<T, U> {
     /// Empties every queue; returns the upstream subscription to cancel unlocked.
     fn clear(&mut self) -> Option<Arc<dyn Subscription>> {
+        self.queue.clear();
         for r in &mut self.rails {
-            r.input.clear();
             r.output.clear();
             r.load = 0;
         }
@@ -75,6 +90,8 @@ pub(crate) struct RailsCore<T, G: RailStage<T>> {
     _scheduler: Option<Arc<dyn Scheduler>>,
     handle: OnceLock<PullHandle>,
     prefetch: usize,
+    /// Most items a rail takes from the shared queue at once.
+    run: usize,
     window: u64,
     limit: u64,
     ordered: bool,
@@ -99,12 +116,12 @@ impl<T: Send + 'static, G: RailStage<T>> RailsCore<T, G> {
             state: Mutex::new(State {
                 rails: (0..rails)
                     .map(|_| Rail {
-                        input: VecDeque::new(),
                         output: VecDeque::new(),
                         load: 0,
                         running: false,
                     })
                     .collect(),
+                queue: VecDeque::new(),
                 cursor: 0,
                 next_index: 0,
                 expect: 0,
@@ -121,6 +138,7 @@ impl<T: Send + 'static, G: RailStage<T>> RailsCore<T, G> {
             _scheduler: scheduler,
             handle: OnceLock::new(),
             prefetch,
+            run: (prefetch / 8).clamp(1, 64),
             window,
             limit: (window - window / 4).max(1),
             ordered,
@@ -174,11 +192,48 @@ impl<T: Send + 'static, G: RailStage<T>> RailsCore<T, G> {
         self.wake();
     }
 
-    /// Runs rail `k`'s queued items, in order, on the current thread (its lane's job). Takes
-    /// the whole input queue under one lock and hands the results back under one more, so the
-    /// lock is taken per batch, not per item.
+    /// Rails to start (marked running; the caller spawns their drains unlocked). Work is
+    /// shared: with items queued, one rail runs; a second starts only when the queue holds more
+    /// than the running rails take in one run each, so a trickle keeps one worker busy instead
+    /// of waking them all in turn, and a burst spreads over every rail with room.
+    fn to_start(&self, st: &mut State<T, G::Out>) -> Vec<usize> {
+        let mut start = Vec::new();
+        if st.queue.is_empty() {
+            return start;
+        }
+        let mut running = st.rails.iter().filter(|r| r.running).count();
+        while running < st.rails.len() && (running == 0 || st.queue.len() > running * self.run) {
+            let Some(k) = (0..st.rails.len())
+                .find(|&k| !st.rails[k].running && st.rails[k].load < self.prefetch)
+            else {
+                break;
+            };
+            st.rails[k].running = true;
+            running += 1;
+            start.push(k);
+        }
+        start
+    }
+
+    /// Spawns the drains of the rails `to_start` chose (unlocked).
+    fn start(self: &Arc<Self>, rails: Vec<usize>) {
+        for k in rails {
+            let me = Arc::clone(self);
+            if let Err(rejected) = self.lanes[k].spawn(move || me.drain_rail(k)) {
+                drop(rejected);
+                self.fail(
+                    Error::msg("rails: the scheduler refused work (shut down)").at_stage(self.loc),
+                );
+                return;
+            }
+        }
+    }
+
+    /// Rail `k`'s drain, on its lane: takes runs of queued items (at most `run` at a time, and
+    /// never past the rail's `prefetch`), applies the stage unlocked, hands the results to the
+    /// join, until the queue is empty or the rail is full. The lock is taken twice per run.
     fn drain_rail(self: &Arc<Self>, k: usize) {
-        let mut batch = VecDeque::new();
+        let mut batch = Vec::new();
         let mut done = Vec::new();
         loop {
             {
@@ -187,11 +242,18 @@ impl<T: Send + 'static, G: RailStage<T>> RailsCore<T, G> {
                     st.rails[k].running = false;
                     return;
                 }
-                std::mem::swap(&mut batch, &mut st.rails[k].input);
-                if batch.is_empty() {
+                let room = self.prefetch - st.rails[k].load;
+                let n = room.min(self.run).min(st.queue.len());
+                if n == 0 {
                     st.rails[k].running = false;
+                    // Full with items still queued: another rail with room takes them.
+                    let start = self.to_start(&mut st);
+                    drop(st);
+                    self.start(start);
                     return;
                 }
+                batch.extend(st.queue.drain(..n));
+                st.rails[k].load += n;
             }
             for (index, item) in batch.drain(..) {
                 match self.stage.apply_on_rail(k, item) {
@@ -277,47 +339,32 @@ impl<T: Send + 'static, G: RailStage<T>> Subscriber<T> for Splitter<T, G> {
                 return;
             }
             st.outstanding -= 1;
-            let n = st.rails.len();
-            // Invariant Σ load + outstanding ≤ window: some rail has room.
-            let Some(k) = (0..n)
-                .map(|i| (st.cursor + i) % n)
-                .find(|&k| st.rails[k].load < core.prefetch)
-            else {
-                drop(st);
-                core.fail(Error::msg("rails: no rail had room (bug)").at_stage(core.loc));
-                return;
-            };
-            st.cursor = (k + 1) % n;
             let index = st.next_index;
             st.next_index += 1;
-            let rail = &mut st.rails[k];
-            rail.load += 1;
             if core.lanes.is_empty() {
-                Some((k, Some((index, item))))
+                // No scheduler: the rail runs here, on the upstream's thread; the next rail
+                // (round-robin) with room takes it. Invariant Σ load + outstanding ≤ window:
+                // some rail has room.
+                let n = st.rails.len();
+                let Some(k) = (0..n)
+                    .map(|i| (st.cursor + i) % n)
+                    .find(|&k| st.rails[k].load < core.prefetch)
+                else {
+                    drop(st);
+                    core.fail(Error::msg("rails: no rail had room (bug)").at_stage(core.loc));
+                    return;
+                };
+                st.cursor = (k + 1) % n;
+                st.rails[k].load += 1;
+                Err((k, (index, item)))
             } else {
-                rail.input.push_back((index, item));
-                if rail.running {
-                    None
-                } else {
-                    rail.running = true;
-                    Some((k, None))
-                }
+                st.queue.push_back((index, item));
+                Ok(core.to_start(&mut st))
             }
         };
         match dispatch {
-            None => {}
-            // No scheduler: the rail runs here, on the upstream's thread.
-            Some((k, Some(item))) => core.run_one(k, item),
-            Some((k, None)) => {
-                let me = Arc::clone(core);
-                if let Err(rejected) = core.lanes[k].spawn(move || me.drain_rail(k)) {
-                    drop(rejected);
-                    core.fail(
-                        Error::msg("rails: the scheduler refused work (shut down)")
-                            .at_stage(core.loc),
-                    );
-                }
-            }
+            Ok(start) => core.start(start),
+            Err((k, item)) => core.run_one(k, item),
         }
     }
 
@@ -392,7 +439,7 @@ impl<T: Send + 'static, G: RailStage<T>> JoinSource<T, G> {
         if let Some(e) = &st.error {
             return Some(Step::Error(e.clone()));
         }
-        let idle = st.rails.iter().all(|r| r.load == 0);
+        let idle = st.queue.is_empty() && st.rails.iter().all(|r| r.load == 0);
         (st.upstream_done && idle).then_some(Step::Complete)
     }
 }

@@ -8,10 +8,13 @@
 //!
 //! # Bounds and demand
 //!
-//! Each rail holds at most `prefetch` items (queued, being processed, or finished and waiting
-//! for the join); the upstream is asked for `rails × prefetch` items at subscription and then
-//! in batches of 75% as the join takes items downstream, so never more than `rails × prefetch`
-//! items are in flight. An item goes to the next rail (round-robin) with room. The ordered
+//! At most `rails × prefetch` items are in flight (queued for the rails, being processed, or
+//! finished and waiting for the join), and each rail holds at most `prefetch` of them: the
+//! upstream is asked for `rails × prefetch` items at subscription and then in batches of 75% as
+//! the join takes items downstream. With [`run_on`](Parallel::run_on), items wait in one queue
+//! and whichever rail has room and a free worker takes the next run of them (at most
+//! `prefetch / 8`, capped at 64), so a rail whose worker is busy elsewhere holds nothing up;
+//! without it, an item goes to the next rail (round-robin) with room. The ordered
 //! join's reorder buffer is the rails' finished items: at most `rails × prefetch` items
 //! (`rails × DEFAULT_RAIL_PREFETCH` by default).
 //!
