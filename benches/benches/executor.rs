@@ -17,16 +17,7 @@
 //! * `POOL_SWITCHES=1`: no criterion; 5 rounds of 10^6 empty tasks through the baseline and
 //!   through `ThreadPool`, interleaved, printing each variant's median time per task and its
 //!   context switches per 10^6 tasks (voluntary = parks, involuntary = preemptions), summed over
-//!   the process's threads from `/proc/self/task/*/status` (Linux only). With `--features
-//!   pool-stats`, also the pool's own event counts per 10^6 tasks (parks, wakes by submitters
-//!   and by workers, wakes skipped because a worker was searching, credit takes).
-//!   `POOL_VARIANT=baseline` or `POOL_VARIANT=thread_pool` runs only that variant (12 rounds, no
-//!   table), for `perf stat -e context-switches,syscalls:sys_enter_futex` per variant.
-//! * `POOL_SUBMIT_COST=1`: no criterion; the submitting thread's own cost per task, with nothing
-//!   consuming (a channel with room for all 10^6 and no receiver running; a 1-worker pool whose
-//!   worker is held by a blocking task, queue capacity 10^6): minimum ns/task over 5 rounds;
-//!   also the channel send followed by a SeqCst fence and a load (what a channel-backed injector
-//!   under the pool's sleep protocol would cost).
+//!   the process's threads from `/proc/self/task/*/status` (Linux only).
 
 use std::hint::black_box;
 use std::sync::Arc;
@@ -400,46 +391,8 @@ fn median(mut xs: Vec<f64>) -> f64 {
     xs[xs.len() / 2]
 }
 
-/// `POOL_VARIANT=...`: 12 rounds of one variant only, so `perf stat` counts that variant alone.
-fn run_one_variant(variant: &str) {
-    const ROUNDS: usize = 12;
-    let mut ns = Vec::new();
-    match variant {
-        "baseline" => {
-            let pool = BaselinePool::new(WORKERS);
-            for _ in 0..ROUNDS {
-                ns.push(measured_round(&|| pool.execute(empty_task()), &|| pool.completed()).0);
-            }
-        }
-        "thread_pool" => {
-            let pool = ThreadPool::builder()
-                .workers(WORKERS)
-                .queue_capacity(CAPACITY)
-                .build()
-                .unwrap();
-            for _ in 0..ROUNDS {
-                ns.push(
-                    measured_round(&|| pool.execute(empty_task()).unwrap(), &|| {
-                        pool.stats().completed
-                    })
-                    .0,
-                );
-            }
-        }
-        other => panic!("POOL_VARIANT must be baseline or thread_pool, not {other}"),
-    }
-    println!(
-        "{variant}: {:.1} ns/task (median of {ROUNDS} rounds of 10^6)",
-        median(ns)
-    );
-}
-
 fn print_switches() {
     const ROUNDS: usize = 5;
-    if let Ok(variant) = std::env::var("POOL_VARIANT") {
-        run_one_variant(&variant);
-        return;
-    }
     let baseline = BaselinePool::new(WORKERS);
     let pool = ThreadPool::builder()
         .workers(WORKERS)
@@ -453,8 +406,6 @@ fn print_switches() {
     // Warm-up round each, not counted.
     measured_round(&base_submit, &base_done);
     measured_round(&pool_submit, &pool_done);
-    #[cfg(feature = "pool-stats")]
-    let counted = pool.counters();
     let mut rows: [(Vec<f64>, u64, u64); 2] = [(Vec::new(), 0, 0), (Vec::new(), 0, 0)];
     for _ in 0..ROUNDS {
         for (row, (submit, done)) in rows.iter_mut().zip([
@@ -478,76 +429,11 @@ fn print_switches() {
             invol / ROUNDS as u64
         );
     }
-    #[cfg(feature = "pool-stats")]
-    for ((name, after), (_, before)) in pool.counters().into_iter().zip(counted) {
-        println!(
-            "thread_pool {name} per 10^6 tasks: {}",
-            (after - before) / ROUNDS
-        );
-    }
-}
-
-/// `POOL_SUBMIT_COST=1`: the submitter's cost per task alone (see the module notes).
-fn print_submit_cost() {
-    const ROUNDS: usize = 5;
-    let mut channel = f64::MAX;
-    let mut pool_ns = f64::MAX;
-    let mut fenced = f64::MAX;
-    // What a channel-backed injector would cost with the pool's sleep protocol on top: the send,
-    // then the protocol's SeqCst fence and its load of the sleep word.
-    let word = CachePadded::new(AtomicUsize::new(0));
-    for _ in 0..ROUNDS {
-        let (tx, rx) = crossbeam_channel::bounded::<Task>(TASKS);
-        let start = Instant::now();
-        for _ in 0..TASKS {
-            tx.send(empty_task()).unwrap();
-            std::sync::atomic::fence(Ordering::SeqCst);
-            black_box(word.load(Ordering::Relaxed));
-        }
-        fenced = fenced.min(start.elapsed().as_nanos() as f64 / TASKS as f64);
-        drop(rx);
-
-        let (tx, rx) = crossbeam_channel::bounded::<Task>(TASKS);
-        let start = Instant::now();
-        for _ in 0..TASKS {
-            tx.send(empty_task()).unwrap();
-        }
-        channel = channel.min(start.elapsed().as_nanos() as f64 / TASKS as f64);
-        drop(rx);
-
-        let pool = ThreadPool::builder()
-            .workers(1)
-            .queue_capacity(TASKS)
-            .build()
-            .unwrap();
-        let (hold_tx, hold_rx) = crossbeam_channel::bounded::<()>(0);
-        let (started_tx, started_rx) = crossbeam_channel::bounded::<()>(1);
-        pool.spawn(move || {
-            started_tx.send(()).unwrap();
-            let _ = hold_rx.recv();
-        })
-        .unwrap();
-        started_rx.recv().unwrap();
-        let start = Instant::now();
-        for _ in 0..TASKS {
-            pool.execute(empty_task()).unwrap();
-        }
-        pool_ns = pool_ns.min(start.elapsed().as_nanos() as f64 / TASKS as f64);
-        drop(hold_tx);
-        pool.shutdown();
-    }
-    println!(
-        "submit cost, min of {ROUNDS} rounds: channel {channel:.1} ns/task, channel + fence + load {fenced:.1} ns/task, ThreadPool {pool_ns:.1} ns/task"
-    );
 }
 
 criterion_group!(benches, tasks, lanes);
 
 fn main() {
-    if std::env::var_os("POOL_SUBMIT_COST").is_some() {
-        print_submit_cost();
-        return;
-    }
     if std::env::var_os("POOL_SWITCHES").is_some() {
         print_switches();
         return;

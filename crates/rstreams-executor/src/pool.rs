@@ -13,7 +13,7 @@ use parking_lot::{Condvar, Mutex};
 
 use crate::Scheduler;
 use crate::lane::{Job, LaneHost, LaneInner, SerialLane};
-use crate::sleep::{Counter, MAX_SLEEPERS, Sleep};
+use crate::sleep::{MAX_SLEEPERS, Sleep};
 use crate::task::{
     ExecutorStats, PanicHandler, RejectReason, Rejected, RepeatingTask, Task, TaskPanic,
     TimerHandle, run_caught,
@@ -22,12 +22,6 @@ use crate::timer::Timers;
 
 /// Most jobs a worker moves from the shared queue into its own deque at once.
 const STEAL_BATCH: usize = 32;
-
-/// Most admission credits a submitting thread takes at once (see `PoolInner::admit`).
-const MAX_CREDIT_BATCH: usize = 32;
-/// A thread's credit batch is at most this fraction of the capacity (so small queues stay exact:
-/// below 64 the batch is 1).
-const CREDIT_BATCH_DIVISOR: usize = 32;
 
 /// Default bound of the submission queue.
 pub const DEFAULT_QUEUE_CAPACITY: usize = 1024;
@@ -174,11 +168,7 @@ impl ThreadPoolBuilder {
                 credits: CachePadded::new(AtomicIsize::new(0)),
                 space: CachePadded::new(Sleep::new()),
                 policy: self.full_policy,
-                sleep: CachePadded::new(Sleep::searching()),
-                workers,
-                credit_batch: (self.queue_capacity / CREDIT_BATCH_DIVISOR)
-                    .clamp(1, MAX_CREDIT_BATCH),
-                refills: Counter::default(),
+                sleep: CachePadded::new(Sleep::new()),
                 stop_now: AtomicBool::new(false),
                 // One slot per worker plus one shared by threads that are not workers.
                 slots: (0..=workers)
@@ -235,10 +225,6 @@ static NEXT_POOL_ID: AtomicUsize = AtomicUsize::new(1);
 thread_local! {
     /// (pool id, slot index) of the pool this thread is a worker of; pool id 0 = none.
     static WORKER: Cell<(usize, usize)> = const { Cell::new((0, 0)) };
-    /// (pool id, credits): admission credits this thread took from that pool's shared count and
-    /// has not used yet (see `PoolInner::admit`). One pool at a time; switching pools forgets
-    /// the rest (they were only ever extra admissions, so forgetting them loses no room).
-    static CREDITS: Cell<(usize, usize)> = const { Cell::new((0, 0)) };
 }
 
 /// Per-worker counters, each on its own cache line so workers never share one.
@@ -281,14 +267,9 @@ struct PoolInner {
     /// The same protocol as `sleep`, with "queue has room" as the condition.
     space: CachePadded<Sleep>,
     policy: FullPolicy,
-    /// Sleep/wake protocol (with the searching-workers count) and the CLOSED gate, on its own
-    /// cache line: submitters read it on every submission, idle workers write it.
+    /// Sleep/wake protocol and the CLOSED gate, on its own cache line: submitters read it on
+    /// every submission, sleeping workers write it.
     sleep: CachePadded<Sleep>,
-    workers: usize,
-    /// Credits a submitting thread takes from `credits` at once (1..=32, by capacity).
-    credit_batch: usize,
-    /// Refills and batch takes of the shared credit count (feature `pool-stats`).
-    refills: Counter,
     /// Immediate shutdown: workers drop instead of run.
     stop_now: AtomicBool,
     slots: Box<[CachePadded<Slot>]>,
@@ -360,52 +341,39 @@ impl PoolInner {
         Ok(())
     }
 
-    /// Admission on the submission fast path. Each submitting thread holds a few *credits*
-    /// (thread-local, for one pool at a time) and spends one per submission, so in steady state a
-    /// submission costs no read-modify-write at all. When it has none it takes a batch of up to
-    /// `credit_batch` from the shared count (one compare-exchange on a line only submitters
-    /// write); when that is empty, it reads the queue's length (the lines the workers write) and
-    /// refills the shared count with the free room, keeping its batch. A refill grants at most the
-    /// room there was (`capacity - len`); racing refills are resolved by the compare-exchange.
-    /// Credits a thread still holds from an earlier refill are extra, so the queue can overshoot
-    /// the capacity by up to `credit_batch - 1` per submitting thread (documented on
-    /// `ThreadPool`). Returns `false` if the queue is full.
+    /// Admission on the submission fast path: take a credit; only when none is left read the
+    /// queue's length (which touches the lines the workers write as they take batches) and
+    /// refill the credits with the free room it shows. So in steady state a submission costs
+    /// one read-modify-write on a line only submitters write, and the length is read once per
+    /// refill rather than per job. The bound holds as before: a refill grants at most the room
+    /// there was (`capacity - len`), and racing refills are resolved by the compare-exchange
+    /// (the loser takes a credit from the winner's refill instead). Returns `false` if the queue
+    /// is full.
     fn admit(&self) -> bool {
-        let id = self.id;
-        let held = CREDITS.with(|c| {
-            let (pool, n) = c.get();
-            if pool == id && n > 0 {
-                c.set((pool, n - 1));
-                true
-            } else {
-                false
-            }
-        });
-        if held {
+        // Relaxed: a count only; the job itself is ordered by the injector.
+        if self.credits.fetch_sub(1, Ordering::Relaxed) > 0 {
             return true;
         }
-        self.refills.bump();
         loop {
-            // Relaxed: a count only; the job itself is ordered by the injector.
-            let cur = self.credits.load(Ordering::Relaxed);
-            let (take, rest) = if cur > 0 {
-                let take = cur.unsigned_abs().min(self.credit_batch);
-                (take, cur - take.cast_signed())
-            } else {
-                let room = self.capacity.saturating_sub(self.injector.len());
-                if room == 0 {
-                    return false;
-                }
-                let take = room.min(self.credit_batch);
-                (take, isize::try_from(room - take).unwrap_or(isize::MAX))
-            };
             // Relaxed: as above.
+            let cur = self.credits.load(Ordering::Relaxed);
+            if cur > 0 {
+                if self.credits.fetch_sub(1, Ordering::Relaxed) > 0 {
+                    return true;
+                }
+                continue;
+            }
+            let room = self.capacity.saturating_sub(self.injector.len());
+            if room == 0 {
+                return false;
+            }
+            // Grant `room - 1` to later submitters, one to us. Relaxed: as above.
+            let grant = isize::try_from(room - 1).unwrap_or(isize::MAX);
             if self
                 .credits
-                .compare_exchange(cur, rest, Ordering::Relaxed, Ordering::Relaxed)
+                .compare_exchange(cur, grant, Ordering::Relaxed, Ordering::Relaxed)
                 .is_ok()
             {
-                CREDITS.with(|c| c.set((id, take - 1)));
                 return true;
             }
         }
@@ -528,10 +496,8 @@ impl PoolInner {
         self.dropped.fetch_add(n, Ordering::Relaxed); // Relaxed: read after joining.
     }
 
-    /// Own deque first, then a batch from the shared queue, then one job from another worker;
-    /// a searching worker retries with a short backoff (spins, then yields) before giving up, a
-    /// non-searching one looks once.
-    fn find_job(&self, local: &Worker<Job>, index: usize, searching: bool) -> Option<Job> {
+    /// Own deque first, then a batch from the shared queue, then one job from another worker.
+    fn find_job(&self, local: &Worker<Job>, index: usize) -> Option<Job> {
         let backoff = Backoff::new();
         loop {
             if let Some(job) = local.pop() {
@@ -556,7 +522,7 @@ impl PoolInner {
                     return Some(job);
                 }
             }
-            if !searching || backoff.is_completed() {
+            if backoff.is_completed() {
                 return None;
             }
             backoff.snooze();
@@ -565,15 +531,6 @@ impl PoolInner {
 
     fn is_closed(&self) -> bool {
         self.sleep.is_closed()
-    }
-
-    /// Work in the shared queue or in any worker's deque: what a worker re-checks before it
-    /// parks. The deques count too, because the searcher that took a batch into its deque only
-    /// wakes a sleeper it can see (`found_work`): a worker registering at the same moment must
-    /// see the batch instead, or a job waiting in a busy worker's deque could wait for as long as
-    /// that worker's current task runs (for ever, if that task waits for the job).
-    fn has_queued_work(&self) -> bool {
-        !self.injector.is_empty() || self.stealers.iter().any(|s| !s.is_empty())
     }
 
     fn is_stopping_now(&self) -> bool {
@@ -656,24 +613,9 @@ fn worker_main(inner: &Arc<PoolInner>, index: usize, local: &Worker<Job>) {
     let span = tracing::debug_span!("rstreams_worker", pool = %inner.name, index);
     let _entered = span.enter();
     tracing::debug!("worker started");
-    // Whether this worker is counted as searching (see the sleep/wake protocol on `ThreadPool`).
-    let mut searching = false;
     loop {
-        let job = local.pop().or_else(|| {
-            if !searching {
-                searching = inner.sleep.try_search(inner.workers);
-            }
-            inner.find_job(local, index, searching)
-        });
-        match job {
+        match inner.find_job(local, index) {
             Some(job) => {
-                if searching {
-                    searching = false;
-                    // Its deque counts: a batch it took may hold jobs another worker could run.
-                    inner
-                        .sleep
-                        .found_work(|| !inner.injector.is_empty() || !local.is_empty());
-                }
                 if inner.is_stopping_now() {
                     inner.discard(job);
                     break;
@@ -684,10 +626,9 @@ fn worker_main(inner: &Arc<PoolInner>, index: usize, local: &Worker<Job>) {
                 if inner.is_stopping_now() || (inner.is_closed() && inner.injector.is_empty()) {
                     break;
                 }
-                inner.sleep.sleep_searching(searching, || {
-                    inner.has_queued_work() || inner.is_closed() || inner.is_stopping_now()
+                inner.sleep.sleep(|| {
+                    !inner.injector.is_empty() || inner.is_closed() || inner.is_stopping_now()
                 });
-                searching = true;
             }
         }
     }
@@ -718,30 +659,23 @@ fn worker_main(inner: &Arc<PoolInner>, index: usize, local: &Worker<Job>) {
 ///   [`DedicatedThread`](crate::DedicatedThread)) execution is strictly FIFO; with several it is
 ///   FIFO per batch.
 /// * **Bounded submission.** A submission is admitted only while the injector holds fewer than
-///   [`queue_capacity`](ThreadPoolBuilder::queue_capacity) jobs. Admission is batched: each
-///   submitting thread holds a few *credits* (thread-local) and spends one per submission; when
-///   it has none it takes a batch of up to `min(32, capacity / 32)` (at least 1) from a shared
-///   count, and when that is empty it reads the injector's length and refills the count with the
-///   free room (`capacity - len`). So a submission costs no read-modify-write for admission in
-///   steady state, and the length (whose cache lines the workers write) is read once per refill.
-///   Credits never exceed the room seen at a refill, so the injector never exceeds the capacity
-///   except by **documented overshoot**: credits a thread still holds from an earlier refill
-///   (at most `batch - 1` per submitting thread, i.e. 31 for the default capacity of 1024, 0
-///   for capacities below 64), plus submitters racing a refill or woken together from a full
-///   queue (at most their number minus one); jobs a worker has already taken into its deque (at
-///   most 32 per worker) no longer count. When the queue is full, [`FullPolicy::Block`] (default) parks the
+///   [`queue_capacity`](ThreadPoolBuilder::queue_capacity) jobs. Admission is batched: a
+///   submitter takes one of a pool of *credits*; when they run out, it reads the injector's
+///   length and refills them with the free room (`capacity - len`), so the length (whose cache
+///   lines the workers write) is read once per refill, not per job. Credits never exceed the room
+///   seen at the last refill, so the injector never exceeds the capacity except that submitters
+///   racing a refill, or woken together from a full queue, can overshoot by at most their number
+///   minus one; jobs a worker has already taken into its deque (at most 32 per worker) no longer
+///   count. When the queue is full, [`FullPolicy::Block`] (default) parks the
 ///   submitter until a worker takes a batch (same park/wake protocol as idle workers, with "room
 ///   in the queue" as the condition; a shutdown releases it with [`RejectReason::Shutdown`]), and
 ///   [`FullPolicy::Reject`] hands the task back in a [`Rejected`]. A *worker* of the pool that
 ///   submits into its own full queue under `Block` would risk a deadlock (every worker blocked on
 ///   the queue only workers drain), so in that case the task runs at once on the submitting worker
 ///   ("caller runs").
-/// * **Idle workers** *search*: counted in a searching count, they spin briefly (crossbeam
-///   `Backoff`: a few exponential spins, then a few `yield`s) looking for work, then park on a
-///   condition variable, following the protocol below. A submission wakes a parked worker only
-///   when none is searching and one sleeps, so while workers keep up with a fast submitter the
-///   submitter never pays a wake; the worker that stops searching wakes the next one if work
-///   remains. Submitting costs no lock while any worker is awake.
+/// * **Idle workers** spin briefly (crossbeam `Backoff`: a few exponential spins, then a few
+///   `yield`s), then park on a condition variable, following the protocol below. Submitting costs
+///   no lock while all workers are busy.
 /// * **Serial lanes** ([`SerialLane`]) put a single drain job on the queue while they have work;
 ///   the drain runs a batch of the lane's tasks and re-queues itself at the back if more remain.
 ///   A re-queue never blocks: if the queue is full the worker keeps draining instead.
@@ -772,34 +706,24 @@ fn worker_main(inner: &Arc<PoolInner>, index: usize, local: &Worker<Job>) {
 /// ## Sleep/wake protocol
 ///
 /// One word, `state`, holds the number of workers registered as sleeping that no submitter has
-/// claimed yet (low bits) and the CLOSED bit; a second word, `searching`, counts the workers
-/// that are awake and looking for work. A mutex guards a count of wakeup tokens; a condition
-/// variable goes with it.
+/// claimed yet (low bits) and the CLOSED bit. A mutex guards a count of wakeup tokens; a
+/// condition variable goes with it.
 ///
 /// * **Submitter** (`Sleep::publish`), *after* pushing its task onto the queue: a SeqCst fence,
-///   then plain loads of `state` and `searching`. Only if it shows an unclaimed sleeper *and no
-///   searcher* does it take the mutex, claim the sleeper (move one unit from `state` to the
-///   tokens, and count it as searching) and `notify_one`. Later submitters then see a searcher
-///   and skip the lock. A submission is a push, a fence and two loads: no lock, and no write to a
-///   line the workers read.
-/// * **Searching worker**: an idle worker increments `searching` and looks for work. When it
-///   finds some (`Sleep::found_work`) it decrements `searching`; if that was the last searcher,
-///   a SeqCst fence, then if the shared queue or its own deque (a batch it took) is non-empty and
-///   a worker sleeps, it wakes one (the wake a submitter may have skipped on its account).
-/// * **Worker going to sleep** (`Sleep::sleep_searching`), after its search found nothing: take
-///   the mutex; register (one RMW on `state`) and stop searching (decrement); a SeqCst fence;
-///   re-check `must_wake()` (queue non-empty, or closed); if nothing, `wait`, which releases the
-///   mutex atomically. It returns when it finds a token (or, after a broadcast, when
-///   `must_wake()` holds, releasing its own registration), counted as searching again, and goes
-///   back to looking. Every worker inside `sleep` accounts for exactly one unit of
+///   then a plain load of `state`. Only if it shows an unclaimed sleeper does it take the mutex,
+///   claim the sleeper (move one unit from `state` to the tokens) and `notify_one`. Later
+///   submitters then see no unclaimed sleeper and skip the lock until that worker sleeps again.
+///   While every worker is busy a submission is a push, a fence and a load: no lock, and no write
+///   to a line the workers read.
+/// * **Worker** (`Sleep::sleep`), after a failed pop and a short spin: take the mutex; register
+///   (one RMW on `state`); a SeqCst fence; re-check `must_wake()` (queue non-empty, or closed);
+///   if nothing, `wait`, which releases the mutex atomically. It returns when it finds a token
+///   (or, after a broadcast, when `must_wake()` holds, releasing its own registration) and goes
+///   back to popping. Every worker inside `sleep` accounts for exactly one unit of
 ///   sleepers + tokens.
-/// * "Queue non-empty" (`must_wake`) means the shared injector or any worker's deque, and a
-///   searcher that takes a batch into its deque counts the batch as work left (`found_work`).
-///   So a job another worker took in a batch never waits behind that worker's current task
-///   while a worker sleeps (that task may even wait for the job: `tests/pool.rs`,
-///   `a_job_waiting_for_the_next_one_never_strands_it`, which fails at once when `found_work`
-///   ignores the deque). The session-3 protocol re-checked only the injector, a narrow race
-///   that could in principle strand such a job (not seen in that test).
+/// * "Queue non-empty" means the shared injector. A worker may sleep while another worker's deque
+///   still holds jobs it took: that worker is awake and runs them (or another steals them), so
+///   nothing is stranded; only parallelism is lost for at most one batch.
 ///
 /// ## Why no wakeup is lost
 ///
@@ -815,22 +739,13 @@ fn worker_main(inner: &Arc<PoolInner>, index: usize, local: &Worker<Job>) {
 ///    nothing is claimed). If another submitter claimed that sleeper first, that worker is awake
 ///    and will pop our task too: a woken worker drains the queue until it is empty before it
 ///    sleeps again.
-/// 3. The submitter skipped the wake because it read `searching > 0`. That searcher's decrement
-///    (in `found_work` or `sleep_searching`) comes later in `searching`'s modification order,
-///    and a SeqCst fence follows it, so by the same argument as 1–2 that fence comes after the
-///    submitter's in S: its re-check (going to sleep) or its look at the queue (`found_work`, which
-///    then wakes a sleeper) sees the push. A searcher that finds other work and is not the last
-///    leaves the duty to the remaining searchers.
 ///
 /// Without the fences (a plain load after the push) both threads could read stale values (the
 /// store-buffer pattern) and both proceed as if the other were not there. An earlier version used
 /// a read-modify-write of `state` on every submission instead of the fence; it was correct but
 /// the benchmark showed it bouncing the line with the workers (see `docs/performance.md`).
 /// `tests/loom_queue_handoff.rs` model-checks the protocol and the close race, with a broken twin
-/// (notify without the lock) that loom shows deadlocking; `tests/loom_pool_search.rs` the
-/// searching count (two workers, a job that blocks until the other job ran), with a broken twin
-/// (a last searcher that does not look for work left behind) that loom shows deadlocking; and
-/// `tests/loom_pool_close.rs` the order of `close` (CLOSED before waking blocked submitters).
+/// (notify without the lock) that loom shows deadlocking.
 ///
 /// # Example
 ///
@@ -949,24 +864,6 @@ impl ThreadPool {
     /// A snapshot of the pool's counters.
     pub fn stats(&self) -> ExecutorStats {
         self.inner.stats()
-    }
-
-    /// Event counts of the sleep/wake protocol, for benchmarks: `(name, count)` pairs. All 0
-    /// unless the crate is built with the `pool-stats` feature.
-    #[doc(hidden)]
-    pub fn counters(&self) -> [(&'static str, usize); 6] {
-        let (sleep, space) = (self.inner.sleep.counters(), self.inner.space.counters());
-        [
-            ("worker parks", sleep.parks.get()),
-            ("wakes by submitters", sleep.publish_wakes.get()),
-            ("wakes by workers", sleep.worker_wakes.get()),
-            (
-                "wakes skipped (a worker searching)",
-                sleep.skipped_searching.get(),
-            ),
-            ("submitter parks on a full queue", space.parks.get()),
-            ("credit takes (shared count)", self.inner.refills.get()),
-        ]
     }
 
     /// Pending timers: armed, not yet due, not cancelled.
