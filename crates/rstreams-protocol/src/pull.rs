@@ -137,25 +137,41 @@ pub trait Source: Send + 'static {
     /// Override it only for speed, when the source can produce a run of items in a tighter loop
     /// (a range, a slice): the kit calls it for every batch of demand.
     #[inline]
-    fn pull_many<F>(&mut self, limit: u64, mut emit: F) -> (u64, Option<Step<Self::Item>>)
+    fn pull_many<F>(&mut self, limit: u64, emit: F) -> (u64, Option<Step<Self::Item>>)
     where
         Self: Sized,
         F: FnMut(Self::Item) -> bool,
     {
-        let mut handed = 0;
-        while handed != limit {
-            match self.pull() {
-                Step::Next(item) => {
-                    handed += 1;
-                    if !emit(item) {
-                        return (handed, None);
-                    }
-                }
-                stop => return (handed, Some(stop)),
-            }
-        }
-        (handed, None)
+        pull_one_by_one(self, limit, emit)
     }
+}
+
+/// The default [`Source::pull_many`]: [`pull`](Source::pull) up to `limit` times, handing each
+/// item to `emit` and stopping early when it returns `false`. For overrides that only wrap the
+/// default loop (set something up around it) rather than replace it.
+#[inline]
+pub fn pull_one_by_one<G, F>(
+    source: &mut G,
+    limit: u64,
+    mut emit: F,
+) -> (u64, Option<Step<G::Item>>)
+where
+    G: Source + ?Sized,
+    F: FnMut(G::Item) -> bool,
+{
+    let mut handed = 0;
+    while handed != limit {
+        match source.pull() {
+            Step::Next(item) => {
+                handed += 1;
+                if !emit(item) {
+                    return (handed, None);
+                }
+            }
+            stop => return (handed, Some(stop)),
+        }
+    }
+    (handed, None)
 }
 
 /// A handle to a running subscription, for sources that return [`Step::Pending`].
@@ -436,7 +452,7 @@ where
         // pass is running; a running pass sees the flag instead. 3.7: later calls do nothing.
         if self.0.demand.cancel() {
             #[cfg(feature = "tracing")]
-            tracing::debug!(parent: &self.0.span, "cancel");
+            self.0.lifecycle("cancel");
             self.0.drive();
         }
     }
@@ -488,7 +504,7 @@ where
             let Some(me) = self.me.upgrade() else { return };
             let handle: Box<dyn Subscription> = Box::new(Handle(me));
             #[cfg(feature = "tracing")]
-            tracing::debug!(parent: &self.span, "subscribe");
+            self.lifecycle("subscribe");
             let (_, subscriber) = state.live.as_mut().expect("live checked above");
             if let Err(payload) = catch_unwind(AssertUnwindSafe(|| subscriber.on_subscribe(handle)))
             {
@@ -574,6 +590,16 @@ where
         (emitted, outcome)
     }
 
+    /// A lifecycle event under the subscription's span. Out of line and cold: the event's
+    /// callsite check would otherwise sit in `pass`, which runs once per `request`, and change
+    /// how the emission loop is compiled into it.
+    #[cfg(feature = "tracing")]
+    #[cold]
+    #[inline(never)]
+    fn lifecycle(&self, what: &'static str) {
+        tracing::debug!(parent: &self.span, "{what}");
+    }
+
     /// Out of demand: an exhausted source completes now rather than on the next request.
     fn complete_if_exhausted(&self, state: &mut State<G, S>) {
         let (source, _) = state.live.as_mut().expect("live checked by the caller");
@@ -619,7 +645,7 @@ where
             }
             _ => {
                 #[cfg(feature = "tracing")]
-                tracing::debug!(parent: &self.span, "complete");
+                self.lifecycle("complete");
                 subscriber.on_complete()
             }
         }));

@@ -405,24 +405,12 @@ impl<T: Send + 'static> Source for EmitSource<T> {
     /// kit calls the subscriber's `on_next` from inside `emit`, so a blocking `send` made there
     /// can tell that it would wait for itself.
     #[inline]
-    fn pull_many<F>(&mut self, limit: u64, mut emit: F) -> (u64, Option<Step<T>>)
+    fn pull_many<F>(&mut self, limit: u64, emit: F) -> (u64, Option<Step<T>>)
     where
         F: FnMut(T) -> bool,
     {
         let _marker = Delivering::enter(&self.shared);
-        let mut handed = 0;
-        while handed != limit {
-            match self.pull() {
-                Step::Next(item) => {
-                    handed += 1;
-                    if !emit(item) {
-                        return (handed, None);
-                    }
-                }
-                stop => return (handed, Some(stop)),
-            }
-        }
-        (handed, None)
+        rstreams_protocol::pull::pull_one_by_one(self, limit, emit)
     }
 }
 
