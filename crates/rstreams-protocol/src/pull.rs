@@ -232,6 +232,10 @@ trait Drive: Send + Sync {
 /// [`Source::at`] (a publisher records `Location::caller()` when it is built), else the place
 /// `serve` was called from (`#[track_caller]`).
 ///
+/// The subscription lasts until its terminal signal or a cancel, whether or not the subscriber
+/// keeps its `Subscription`: dropping the handle does not cancel (call `cancel`), so a
+/// subscriber that requests `u64::MAX` in `on_subscribe` and forgets the handle gets every item.
+///
 /// ```
 /// use std::panic::Location;
 /// use rstreams_protocol::pull::{self, Source, Step};
@@ -389,6 +393,7 @@ where
             drain: SerialDrain::new(State {
                 phase: Phase::Fresh,
                 live: Some((source, subscriber)),
+                keep: None,
             }),
         }
     });
@@ -430,6 +435,11 @@ struct State<G, S> {
     phase: Phase,
     /// `None` once terminated or cancelled: both are dropped then (1.6, 3.13).
     live: Option<(G, S)>,
+    /// The subscription itself, while it is live: it lasts until a terminal signal or a cancel
+    /// whether or not the subscriber keeps its `Subscription` (one that calls
+    /// `request(u64::MAX)` in `on_subscribe` and drops the handle still gets every item from a
+    /// source that answers `Pending` and wakes the kit later). Released with `live`.
+    keep: Option<Arc<dyn Drive>>,
 }
 
 /// The subscription the subscriber receives.
@@ -502,6 +512,7 @@ where
             state.phase = Phase::Running;
             // `me` upgrades: we are inside a method of the live `Arc`.
             let Some(me) = self.me.upgrade() else { return };
+            state.keep = Some(Arc::clone(&me) as Arc<dyn Drive>);
             let handle: Box<dyn Subscription> = Box::new(Handle(me));
             #[cfg(feature = "tracing")]
             self.lifecycle("subscribe");
@@ -636,6 +647,9 @@ where
         let Some((source, mut subscriber)) = state.live.take() else {
             return;
         };
+        // Whoever runs this pass holds the core too (a `Handle`, a woken `PullHandle` or
+        // `start`), so releasing our own reference here never frees it under our feet.
+        let keep = state.keep.take();
         drop(source);
         let result = catch_unwind(AssertUnwindSafe(|| match end {
             Step::Error(error) => {
@@ -653,6 +667,7 @@ where
             report_undeliverable(Error::from_panic(Rule::R2_13, payload).at_stage(self.stage));
         }
         drop(subscriber);
+        drop(keep);
     }
 
     fn subscriber_panicked(
@@ -679,10 +694,12 @@ where
 
     fn drop_all(&self, state: &mut State<G, S>) {
         // Dropping user values may run user code that panics; keep that inside the kit.
+        let keep = state.keep.take();
         if let Some(live) = state.live.take()
             && let Err(payload) = catch_unwind(AssertUnwindSafe(move || drop(live)))
         {
             report_undeliverable(Error::from_panic(Rule::R2_13, payload).at_stage(self.stage));
         }
+        drop(keep);
     }
 }

@@ -335,7 +335,6 @@ impl Shared {
         let down = Downstream {
             down,
             shared: Arc::clone(self),
-            keep: None,
         };
         let handle = pull::serve(source.at(self.loc), down);
         let _ = self.handle.set(handle);
@@ -733,17 +732,13 @@ impl<T> Drop for Drain<T> {
 struct Downstream<S> {
     down: S,
     shared: Arc<Shared>,
-    /// The kit's subscription. The kit reaches its core only weakly from outside (a
-    /// `PullHandle`), so a downstream that drops its subscription would end a parked stream; this
-    /// cycle (core, subscriber, subscription, core) holds until the kit drops the subscriber at
-    /// the end of the stream.
-    keep: Option<Arc<dyn Subscription>>,
 }
 
 impl<T, S: Subscriber<T>> Subscriber<T> for Downstream<S> {
     fn on_subscribe(&mut self, s: Box<dyn Subscription>) {
+        // The kit keeps the live subscription itself, so a downstream that drops this handle
+        // still gets every item (`tests/forgotten_subscription.rs`).
         let kit: Arc<dyn Subscription> = Arc::from(s);
-        self.keep = Some(Arc::clone(&kit));
         self.down.on_subscribe(Box::new(PublishOnSubscription {
             kit,
             shared: Arc::clone(&self.shared),
@@ -756,12 +751,10 @@ impl<T, S: Subscriber<T>> Subscriber<T> for Downstream<S> {
     }
 
     fn on_error(&mut self, error: Error) {
-        self.keep = None;
         self.down.on_error(error);
     }
 
     fn on_complete(&mut self) {
-        self.keep = None;
         self.down.on_complete();
     }
 }
