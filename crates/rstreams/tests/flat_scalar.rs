@@ -14,7 +14,6 @@ use proptest::prelude::*;
 use rstreams::executor::{ManualExecutor, Scheduler};
 use rstreams::prelude::*;
 use rstreams::{BoxPublisher, Rule};
-use rstreams_tck::checker::CheckedSubscriber;
 use support::{WAIT, counted, recorder};
 
 #[test]
@@ -313,11 +312,8 @@ proptest! {
         outer_hops in any::<bool>(),
         ops in proptest::collection::vec(support::op(20), 1..30),
     ) {
-        let exec = ManualExecutor::new();
-        let sched: Arc<dyn Scheduler> = Arc::new(exec.clone());
-        let (rec, probe) = recorder::<u64>(0);
-        let checked = CheckedSubscriber::new(rec);
-        let report = checked.report();
+        let (run, checked) = support::schedule::<u64>();
+        let sched = run.scheduler();
         // Half the items come from `just` inners straight from `flat_map` (the fast path), the
         // other half from the mixed inners; both flat_maps feed one merge.
         let scalars: BoxPublisher<u64> = if outer_hops {
@@ -343,9 +339,7 @@ proptest! {
                 .boxed()
         };
         rstreams::merge(vec![scalars, mixed], prefetch).subscribe(checked);
-        exec.run_until_idle();
-        let out = support::drive(&exec, &probe, &ops)?;
-        report.assert_clean();
+        let out = run.play(&ops)?;
         out.check_len(want.len())?;
         let mut got = out.items.clone();
         got.sort();
@@ -367,11 +361,8 @@ proptest! {
         outer_hops in any::<bool>(),
         ops in proptest::collection::vec(support::op(20), 1..30),
     ) {
-        let exec = ManualExecutor::new();
-        let sched: Arc<dyn Scheduler> = Arc::new(exec.clone());
-        let (rec, probe) = recorder::<u64>(0);
-        let checked = CheckedSubscriber::new(rec);
-        let report = checked.report();
+        let (run, checked) = support::schedule::<u64>();
+        let sched = run.scheduler();
         let outer: BoxPublisher<u64> = if outer_hops {
             rstreams::range(0, len).publish_on_with(sched, 3).boxed()
         } else {
@@ -388,9 +379,7 @@ proptest! {
                 .flat_map_with(|_| rstreams::empty::<u64>(), max_concurrency, 2)
                 .subscribe(checked),
         }
-        exec.run_until_idle();
-        let out = support::drive(&exec, &probe, &ops)?;
-        report.assert_clean();
+        let out = run.play(&ops)?;
         out.check_len(want.len())?;
         // One outer, scalars only, one ring: the order is the outer's.
         prop_assert_eq!(&out.items, &want[..out.items.len()].to_vec());
