@@ -29,6 +29,7 @@ use criterion::{Criterion, Throughput, criterion_group};
 use crossbeam_deque::{Injector, Steal, Stealer, Worker};
 use crossbeam_utils::{Backoff, CachePadded};
 use parking_lot::{Condvar, Mutex};
+use rstreams_benches::switches;
 use rstreams_executor::{Scheduler, Task, ThreadPool};
 
 const TASKS: usize = 1_000_000;
@@ -347,29 +348,6 @@ fn lanes(c: &mut Criterion) {
         });
     });
     group.finish();
-}
-
-/// Context switches so far (voluntary, involuntary), summed over the threads alive now.
-fn switches() -> (u64, u64) {
-    let field = |status: &str, name: &str| {
-        status
-            .lines()
-            .find(|l| l.starts_with(name))
-            .and_then(|l| l.split_whitespace().nth(1))
-            .and_then(|v| v.parse::<u64>().ok())
-            .unwrap_or(0)
-    };
-    let mut total = (0, 0);
-    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
-        return total;
-    };
-    for task in tasks.flatten() {
-        if let Ok(status) = std::fs::read_to_string(task.path().join("status")) {
-            total.0 += field(&status, "voluntary_ctxt_switches");
-            total.1 += field(&status, "nonvoluntary_ctxt_switches");
-        }
-    }
-    total
 }
 
 /// One round of 10^6 tasks: (ns per task, voluntary and involuntary switches per 10^6 tasks).

@@ -23,6 +23,7 @@ use criterion::{Criterion, Throughput, criterion_group};
 use crossbeam_utils::{Backoff, CachePadded};
 use rstreams::executor::{Scheduler, ThreadPool};
 use rstreams::prelude::*;
+use rstreams_benches::{switches, thread_switches};
 
 const N: u64 = 10_000_000;
 
@@ -162,42 +163,6 @@ fn hop(c: &mut Criterion) {
         b.iter(|| assert_eq!(run_rstreams(&two_threads), expected))
     });
     g.finish();
-}
-
-/// (voluntary, involuntary) context switches from one `/proc/.../status` file.
-fn parse_switches(status: &str) -> (u64, u64) {
-    let field = |name: &str| {
-        status
-            .lines()
-            .find(|l| l.starts_with(name))
-            .and_then(|l| l.split_whitespace().nth(1))
-            .and_then(|v| v.parse::<u64>().ok())
-            .unwrap_or(0)
-    };
-    (
-        field("voluntary_ctxt_switches"),
-        field("nonvoluntary_ctxt_switches"),
-    )
-}
-
-/// Context switches so far, summed over the threads alive now.
-fn switches() -> (u64, u64) {
-    let mut total = (0, 0);
-    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
-        return total;
-    };
-    for task in tasks.flatten() {
-        if let Ok(status) = std::fs::read_to_string(task.path().join("status")) {
-            let s = parse_switches(&status);
-            total = (total.0 + s.0, total.1 + s.1);
-        }
-    }
-    total
-}
-
-/// This thread's own switches (for threads that exit before `switches` can see them).
-fn thread_switches() -> (u64, u64) {
-    parse_switches(&std::fs::read_to_string("/proc/thread-self/status").unwrap_or_default())
 }
 
 fn print_switches() {

@@ -127,3 +127,40 @@ pub fn keep(x: &u64) -> bool {
 pub fn subscribe_generic<P: Publisher, S: Subscriber<P::Item> + Send + 'static>(p: &P, s: S) {
     p.subscribe(s);
 }
+
+/// (voluntary, involuntary) context switches from one `/proc/.../status` file.
+pub fn parse_switches(status: &str) -> (u64, u64) {
+    let field = |name: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    (
+        field("voluntary_ctxt_switches"),
+        field("nonvoluntary_ctxt_switches"),
+    )
+}
+
+/// Context switches so far (voluntary, involuntary), summed over the process's threads alive
+/// now (Linux; `(0, 0)` elsewhere).
+pub fn switches() -> (u64, u64) {
+    let mut total = (0, 0);
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return total;
+    };
+    for task in tasks.flatten() {
+        if let Ok(status) = std::fs::read_to_string(task.path().join("status")) {
+            let s = parse_switches(&status);
+            total = (total.0 + s.0, total.1 + s.1);
+        }
+    }
+    total
+}
+
+/// The calling thread's own switches (for threads that exit before [`switches`] can see them).
+pub fn thread_switches() -> (u64, u64) {
+    parse_switches(&std::fs::read_to_string("/proc/thread-self/status").unwrap_or_default())
+}
