@@ -211,6 +211,7 @@ pub struct ProbeBuilder<T> {
     on_subscribe: Option<SubscribeHook<T>>,
     on_next: Option<NextHook<T>>,
     keep_items: bool,
+    forget: bool,
 }
 
 impl<T: Send + 'static> Default for ProbeBuilder<T> {
@@ -226,6 +227,7 @@ impl<T: Send + 'static> ProbeBuilder<T> {
             on_subscribe: None,
             on_next: None,
             keep_items: true,
+            forget: false,
         }
     }
 
@@ -245,6 +247,15 @@ impl<T: Send + 'static> ProbeBuilder<T> {
     /// Counts items without keeping them (for long streams).
     pub fn count_only(mut self) -> Self {
         self.keep_items = false;
+        self
+    }
+
+    /// Drops the `Subscription` at the end of `on_subscribe`, after the hook ran: the probe
+    /// keeps no handle, as a subscriber does that requested all it needs up front. Dropping
+    /// the handle is not a cancel (see [`Subscription`]); the probe can then neither request
+    /// nor cancel, and dropping the [`Probe`] cancels nothing.
+    pub fn forget_subscription(mut self) -> Self {
+        self.forget = true;
         self
     }
 
@@ -323,6 +334,7 @@ impl<T: Send + 'static> ProbeBuilder<T> {
             on_subscribe: self.on_subscribe,
             on_next: self.on_next,
             keep_items: self.keep_items,
+            forget: self.forget,
         };
         let probe = Probe {
             shared,
@@ -338,6 +350,7 @@ pub struct ProbeSubscriber<T> {
     on_subscribe: Option<SubscribeHook<T>>,
     on_next: Option<NextHook<T>>,
     keep_items: bool,
+    forget: bool,
 }
 
 /// Marks a callback's entry and exit for the serial-signal (1.3) and depth (3.3) checks.
@@ -407,6 +420,10 @@ impl<T: Send + 'static> Subscriber<T> for ProbeSubscriber<T> {
             hook(&Ctl {
                 shared: &self.shared,
             });
+        }
+        if self.forget {
+            let handle = self.shared.state.lock().subscription.take();
+            drop(handle);
         }
     }
 

@@ -164,6 +164,7 @@ macro_rules! __rstreams_tck_publisher_list {
             rust_spec313_cancel_inside_on_next_drops_the_subscriber (Some(Rule::R3_13)),
             rust_spec317_demand_saturates_instead_of_wrapping (Some(Rule::R3_17)),
             rust_spec213_subscriber_panic_counts_as_cancellation (Some(Rule::R2_13)),
+            rust_spec105_must_signal_on_complete_after_the_subscriber_dropped_its_subscription (Some(Rule::R1_5)),
         ]}
     };
 }
@@ -1655,4 +1656,42 @@ pub(crate) fn rust_spec213_subscriber_panic_counts_as_cancellation<V: PublisherV
         );
     }
     Ok(())
+}
+
+pub(crate) fn rust_spec105_must_signal_on_complete_after_the_subscriber_dropped_its_subscription<
+    V: PublisherVerification,
+>(
+    v: &V,
+    s: &Settings,
+) -> TestResult {
+    // A subscriber that requested all it needs in on_subscribe may drop its Subscription: it
+    // never calls it again. Only cancel stops a stream (3.12); a publisher that holds its state
+    // only through the handle (a weak reference from its worker, say) takes the drop for a
+    // cancel and the subscriber waits forever for items and on_complete.
+    let p = active(v, 10, true)?;
+    let probe = ProbeBuilder::new()
+        .count_only()
+        .on_subscribe(|c| c.request(u64::MAX))
+        .forget_subscription()
+        .subscribe_guarded(&p, s, Rule::R1_5)?;
+    probe.expect_subscribed()?;
+    let got = probe.wait_received(10);
+    if got != 10 || !probe.wait_terminated(s.timeout) {
+        let how = if probe.is_dropped() {
+            "dropped the subscriber"
+        } else {
+            "went quiet"
+        };
+        return fail(
+            Rule::R1_5,
+            format!(
+                "the subscriber requested u64::MAX in on_subscribe and dropped its Subscription \
+                 (not a cancel); {got} of 10 items arrived, then the publisher {how} without \
+                 on_complete"
+            ),
+        );
+    }
+    probe.expect_items(10, Rule::R1_5)?;
+    probe.expect_complete(Rule::R1_5)?;
+    probe.verify()
 }

@@ -129,6 +129,22 @@ fn a_cancel_checked_every_10_000_items_is_caught_with_rule_3_12() {
 }
 
 #[test]
+fn a_worker_that_holds_its_mailbox_weakly_is_caught_with_rule_1_5() {
+    let report = publisher::run(
+        "MailboxPublisher(weak)",
+        &Verify(MailboxPublisher::holding_the_mailbox_weakly),
+        &settings(),
+    );
+    caught(
+        &report,
+        &[(
+            "rust_spec105_must_signal_on_complete_after_the_subscriber_dropped_its_subscription",
+            Rule::R1_5,
+        )],
+    );
+}
+
+#[test]
 fn the_mailbox_design_whose_cancel_waits_behind_a_batch_passes_every_required_test() {
     let report = publisher::run(
         "MailboxPublisher",

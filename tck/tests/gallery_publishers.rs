@@ -57,17 +57,19 @@ fn check(fault: Fault, expected: &[(&str, Option<Rule>)], racy: &[&str]) {
         // that pass get their signals synchronously, so a short timeout changes no outcome.
         settings.timeout = settings.timeout.min(Duration::from_millis(100));
     }
-    let report = publisher::run(format!("{fault:?}"), &Gallery(fault), &settings);
-    let mut got = failures(&report);
-    got.retain(|(name, _)| !racy.contains(name) || expected.iter().any(|(n, _)| n == name));
-    // The tests added for issue 9 have their own gallery (gallery_handwritten.rs); here they
-    // count only where an entry lists them.
-    got.retain(|(name, _)| {
-        !ISSUE_9_TESTS.contains(name) || expected.iter().any(|(n, _)| n == name)
-    });
-    got.sort();
     let mut want: Vec<(&str, Option<Rule>)> = expected.to_vec();
     want.sort();
+    let (got, report) = outcome(fault, &settings, &want, racy);
+    // The short waits above are for speed, and a loaded machine can miss one (a legal test
+    // timing out): a disagreement is confirmed with the kit's own default waits (at least
+    // 2 s) before it counts.
+    let (got, report) = if got == want {
+        (got, report)
+    } else {
+        settings.timeout = Settings::from_env().timeout.max(Duration::from_secs(2));
+        settings.no_signal = Settings::from_env().no_signal;
+        outcome(fault, &settings, &want, racy)
+    };
     if got != want {
         let details: Vec<String> = report
             .results
@@ -86,12 +88,33 @@ fn check(fault: Fault, expected: &[(&str, Option<Rule>)], racy: &[&str]) {
     );
 }
 
+/// One run of the suite over `fault`: the failures that count, sorted, and the report.
+fn outcome(
+    fault: Fault,
+    settings: &Settings,
+    want: &[(&str, Option<Rule>)],
+    racy: &[&str],
+) -> (Vec<(&'static str, Option<Rule>)>, SuiteReport) {
+    let expected = want;
+    let report = publisher::run(format!("{fault:?}"), &Gallery(fault), settings);
+    let mut got = failures(&report);
+    got.retain(|(name, _)| !racy.contains(name) || expected.iter().any(|(n, _)| n == name));
+    // The tests whose twins are hand-written publishers (gallery_handwritten.rs) count here
+    // only where an entry lists them.
+    got.retain(|(name, _)| {
+        !HANDWRITTEN_TESTS.contains(name) || expected.iter().any(|(n, _)| n == name)
+    });
+    got.sort();
+    (got, report)
+}
+
 /// Tests checked by `gallery_handwritten.rs` against publishers in real libraries' shapes.
-const ISSUE_9_TESTS: &[&str] = &[
+const HANDWRITTEN_TESTS: &[&str] = &[
     "rust_spec101_requests_of_hundreds_of_thousands_are_counted_exactly",
     "rust_optional_spec108_no_terminal_signal_after_cancel",
     "rust_spec312_cancel_inside_on_next_stops_unbounded_emission",
     "rust_spec312_cancel_from_another_thread_stops_unbounded_emission",
+    "rust_spec105_must_signal_on_complete_after_the_subscriber_dropped_its_subscription",
 ];
 
 macro_rules! gallery_test {

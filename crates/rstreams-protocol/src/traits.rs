@@ -24,6 +24,10 @@ pub struct Backlog {
 /// * `cancel()` asks the publisher to stop and to drop the subscriber (3.12, 3.13). After cancel,
 ///   `request` and `cancel` do nothing (3.6, 3.7).
 /// * Neither may panic or block for long (3.4, 3.5, 3.15, 3.16).
+/// * Dropping the handle is not a cancel: a subscriber that requested all it needs may drop it
+///   and still receives its items and the terminal signal, so a publisher must not hold its
+///   state only through the handle (the TCK's
+///   `rust_spec105_must_signal_on_complete_after_the_subscriber_dropped_its_subscription`).
 ///
 /// Rule 3.1 (only the owning subscriber calls these) is settled by ownership: the publisher
 /// hands the subscriber a `Box<dyn Subscription>` that is not `Clone`.

@@ -62,3 +62,49 @@ fn merge_with_hopped() {
         Ok(Some(1000))
     );
 }
+
+// Timer stages: the armed timer may be all that holds the stage once a synchronous upstream
+// has completed (delay) or failed (retry_backoff). Found by the TCK's
+// `rust_spec105_must_signal_on_complete_after_the_subscriber_dropped_its_subscription`; both
+// used to hold the stage weakly from the timer and lost the stream.
+
+fn manual() -> (
+    rstreams::executor::ManualExecutor,
+    std::sync::Arc<dyn rstreams::executor::Scheduler>,
+) {
+    let exec = rstreams::executor::ManualExecutor::new();
+    (exec.clone(), std::sync::Arc::new(exec))
+}
+
+/// Subscribes a [`Forget`] and returns where its result arrives.
+fn start<P: Publisher<Item = u64>>(p: P) -> mpsc::Receiver<Option<u64>> {
+    let (tx, rx) = mpsc::channel();
+    p.subscribe(Forget { tx, n: 0 });
+    rx
+}
+
+#[test]
+fn delay_after_a_synchronous_upstream_completed() {
+    let (exec, sched) = manual();
+    let rx = start(rstreams::range(0, 10).delay(Duration::from_secs(1), sched));
+    exec.advance(Duration::from_secs(1));
+    assert_eq!(rx.try_recv(), Ok(Some(10)));
+}
+
+#[test]
+fn retry_backoff_after_the_upstream_failed() {
+    let (exec, sched) = manual();
+    let attempts = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
+    let a = std::sync::Arc::clone(&attempts);
+    let flaky = rstreams::defer(move || {
+        if a.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0 {
+            rstreams::error(Error::msg("first attempt fails")).boxed()
+        } else {
+            rstreams::range(0, 10).boxed()
+        }
+    });
+    let rx = start(flaky.retry_backoff(3, Duration::from_secs(1), Duration::from_secs(1), sched));
+    exec.advance(Duration::from_secs(1));
+    assert_eq!(attempts.load(std::sync::atomic::Ordering::SeqCst), 2);
+    assert_eq!(rx.try_recv(), Ok(Some(10)));
+}

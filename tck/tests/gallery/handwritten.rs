@@ -1,5 +1,5 @@
 //! Hand-written publishers (straight against the protocol traits, no kit) in the shapes real
-//! libraries take, three with the demand or cancel bugs such libraries have shipped and one
+//! libraries take, with the demand, cancel or lifetime bugs such libraries have shipped, and one
 //! legal design the TCK must never fail.
 //!
 //! All four emit `0, 1, 2, …` up to `n` items then `on_complete` (`u64::MAX`: endless).
@@ -177,12 +177,21 @@ pub(crate) const MAILBOX_BATCH: u64 = 1024;
 /// A legal mailbox publisher whose cancel waits behind the batch in flight.
 pub(crate) struct MailboxPublisher {
     n: u64,
+    weak: bool,
 }
 
 impl MailboxPublisher {
     /// A stream of `n` items.
     pub(crate) fn new(n: u64) -> Self {
-        MailboxPublisher { n }
+        MailboxPublisher { n, weak: false }
+    }
+
+    /// The same design with a bug Rust libraries ship: the worker holds its mailbox only
+    /// weakly ("so a forgotten subscription does not leak"), i.e. it takes a dropped
+    /// `Subscription` for a cancel. A subscriber that requests everything in `on_subscribe`
+    /// and drops the handle then gets neither its items nor `on_complete` (rule 1.5).
+    pub(crate) fn holding_the_mailbox_weakly(n: u64) -> Self {
+        MailboxPublisher { n, weak: true }
     }
 }
 
@@ -191,12 +200,20 @@ impl Publisher for MailboxPublisher {
     fn subscribe<S: Subscriber<u64> + Send + 'static>(&self, subscriber: S) {
         let mailbox = Mailbox::new();
         let n = self.n;
-        let worker = Arc::clone(&mailbox);
+        let weak = self.weak;
         let subscriber: BoxSub = Box::new(subscriber);
         std::thread::spawn(move || {
             // Dropped (3.13, 1.6) when the loop ends: on cancel, terminal signal or panic.
             let mut subscriber = subscriber;
-            let sub = MailboxSubscription(Arc::clone(&worker));
+            let sub = MailboxSubscription(Arc::clone(&mailbox));
+            let handle_alive = Arc::downgrade(&mailbox);
+            // The weak variant keeps no strong reference of its own: the handle holds the last.
+            let _kept = if weak {
+                drop(mailbox);
+                None
+            } else {
+                Some(mailbox)
+            };
             if !call(|| subscriber.on_subscribe(Box::new(sub))) {
                 return;
             }
@@ -208,6 +225,10 @@ impl Publisher for MailboxPublisher {
             let mut next: u64 = 0;
             let mut sending = false;
             loop {
+                // The weak variant's bug: a dropped handle is taken for a cancel.
+                let Some(worker) = handle_alive.upgrade() else {
+                    return;
+                };
                 match worker.take() {
                     Sig::Cancel => return,
                     Sig::Request(0) => {

@@ -91,20 +91,18 @@ where
     }
 
     fn arm(self: &Arc<Self>, after: Duration) {
-        let weak = Arc::downgrade(self);
-        let lost = weak.clone();
-        let fire = move || {
-            if let Some(me) = weak.upgrade() {
-                me.release_due();
-            }
-        };
+        // The armed timer holds the stage strongly: the signals it waits for may be all that is
+        // left of the stream (a synchronous upstream has completed and dropped its subscriber,
+        // and the downstream may have dropped its `Subscription` after requesting everything:
+        // not a cancel). It runs or is lost exactly once, so this is no cycle.
+        let me = Arc::clone(self);
+        let lost = Arc::clone(self);
+        let fire = move || me.release_due();
         // Dropped unrun (the scheduler shut down): what waits would wait forever; fail instead.
         let lost = move || {
-            if let Some(me) = lost.upgrade() {
-                me.fail(Error::msg(
-                    "delay: the scheduler shut down before the timer fired; delayed signals dropped",
-                ));
-            }
+            lost.fail(Error::msg(
+                "delay: the scheduler shut down before the timer fired; delayed signals dropped",
+            ));
         };
         // The handle is not kept: the one timer always fires (or is lost) and re-arms itself.
         if let Err(reason) = arm_timer(&*self.scheduler, after, fire, lost) {

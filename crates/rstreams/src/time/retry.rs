@@ -264,21 +264,19 @@ where
         match self.shared.delay_for(attempt) {
             None => self.shared.resubscribe(),
             Some((d, scheduler)) => {
-                let weak = Arc::downgrade(&self.shared);
-                let lost = weak.clone();
-                let run = move || {
-                    if let Some(me) = weak.upgrade() {
-                        me.resubscribe();
-                    }
-                };
+                // Strong: during the backoff the timer may be all that holds the stage (the
+                // failed upstream dropped its subscriber; the downstream may have dropped its
+                // `Subscription` after requesting, which is not a cancel). It runs or is lost
+                // exactly once; a cancel disarms it.
+                let me = Arc::clone(&self.shared);
+                let lost = Arc::clone(&self.shared);
+                let run = move || me.resubscribe();
                 // Dropped unrun (the scheduler shut down): no retry will come; fail now.
                 let lost = move || {
-                    if let Some(me) = lost.upgrade() {
-                        me.fail_parked(Error::msg(
-                            "retry_backoff: the scheduler shut down before the backoff ended; \
-                             no further attempt",
-                        ));
-                    }
+                    lost.fail_parked(Error::msg(
+                        "retry_backoff: the scheduler shut down before the backoff ended; \
+                         no further attempt",
+                    ));
                 };
                 match arm_timer(&*scheduler, d, run, lost) {
                     Ok(h) => self.shared.arb.lock().timer = Some(h),
