@@ -7,8 +7,8 @@
 //!   - `stealing_prototype`: the same minimal pool built the other way, per-worker crossbeam-deque
 //!     deques fed from an injector, with batch stealing. Baseline vs prototype is the
 //!     work-distribution experiment that chose the executor's design;
-//!   - `thread_pool`: `rstreams_executor::ThreadPool` (injector + deques + stealing, with its
-//!     bound, shutdown gate, counters and panic isolation).
+//!   - `thread_pool`: `rstreams_executor::ThreadPool` (one bounded MPMC array queue popped by
+//!     every worker, with its shutdown gate, sleep protocol, counters and panic isolation).
 //! * `executor/lane_1e6`: 10^6 empty tasks through one `SerialLane` of the pool, beside the pool
 //!   and the baseline running the same 10^6 tasks directly.
 //!
@@ -18,6 +18,10 @@
 //!   through `ThreadPool`, interleaved, printing each variant's median time per task and its
 //!   context switches per 10^6 tasks (voluntary = parks, involuntary = preemptions), summed over
 //!   the process's threads from `/proc/self/task/*/status` (Linux only).
+//! * `POOL_SUBMIT_COST=1`: no criterion; the submitting thread's own cost per task, nothing
+//!   consuming: 10^5 submissions into a queue of capacity 10^5 whose single worker is held by a
+//!   latch task (so the workers neither pop nor park while the clock runs), for a crossbeam
+//!   `bounded` channel `send` and for `ThreadPool::execute`; min and median of 21 rounds.
 
 use std::hint::black_box;
 use std::sync::Arc;
@@ -409,11 +413,65 @@ fn print_switches() {
     }
 }
 
+/// The submitting thread alone (see the module docs): min and median ns per submission.
+fn print_submit_cost() {
+    const N: usize = 100_000;
+    const ROUNDS: usize = 21;
+    let mut channel = Vec::new();
+    let mut pool_ns = Vec::new();
+    for _ in 0..ROUNDS {
+        let (tx, rx) = crossbeam_channel::bounded::<Task>(N);
+        let start = Instant::now();
+        for _ in 0..N {
+            tx.send(empty_task()).unwrap();
+        }
+        channel.push(start.elapsed().as_nanos() as f64 / N as f64);
+        drop(rx);
+
+        let pool = ThreadPool::builder()
+            .workers(1)
+            .queue_capacity(N)
+            .build()
+            .unwrap();
+        let (held_tx, held_rx) = crossbeam_channel::bounded::<()>(0);
+        let (go_tx, go_rx) = crossbeam_channel::bounded::<()>(0);
+        pool.spawn(move || {
+            held_tx.send(()).unwrap();
+            go_rx.recv().unwrap();
+        })
+        .unwrap();
+        held_rx.recv().unwrap(); // the worker is inside the latch task: nothing pops
+        let start = Instant::now();
+        for _ in 0..N {
+            pool.execute(empty_task()).unwrap();
+        }
+        pool_ns.push(start.elapsed().as_nanos() as f64 / N as f64);
+        go_tx.send(()).unwrap();
+        pool.shutdown();
+    }
+    let min = |xs: &[f64]| xs.iter().copied().fold(f64::INFINITY, f64::min);
+    println!("variant | min ns/submission | median ns/submission ({ROUNDS} rounds of {N})");
+    println!(
+        "channel send | {:.1} | {:.1}",
+        min(&channel),
+        median(channel.clone())
+    );
+    println!(
+        "ThreadPool::execute | {:.1} | {:.1}",
+        min(&pool_ns),
+        median(pool_ns.clone())
+    );
+}
+
 criterion_group!(benches, tasks, lanes);
 
 fn main() {
     if std::env::var_os("POOL_SWITCHES").is_some() {
         print_switches();
+        return;
+    }
+    if std::env::var_os("POOL_SUBMIT_COST").is_some() {
+        print_submit_cost();
         return;
     }
     benches();

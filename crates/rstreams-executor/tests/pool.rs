@@ -618,9 +618,9 @@ fn submissions_racing_shutdown_are_refused_or_run() {
     }
 }
 
-/// The batched admission credits (issue 14.5) keep the bound across refills: after a full queue
-/// drains, the next fill admits exactly `capacity` again (no stale credit lets more in, and no
-/// stale deficit refuses room that is there).
+/// The bound holds across refills: after a full queue drains, the next fill admits exactly
+/// `capacity` again (the earlier credit-based admission could hold a stale credit or deficit;
+/// the array queue of session 5 has none, and this keeps it that way).
 #[test]
 fn admission_bound_holds_across_credit_refills() {
     let pool = ThreadPool::builder()
@@ -840,4 +840,56 @@ fn a_job_waiting_for_the_next_one_never_strands_it() {
         }
     }
     pool.shutdown();
+}
+
+/// The bound is exact under concurrent submitters (issue 14.5, session 5): with the only worker
+/// held, four threads racing to submit under `FullPolicy::Reject` get exactly `capacity`
+/// admissions between them, and every admitted task runs once the worker is released.
+#[test]
+fn concurrent_submitters_never_overshoot_the_bound() {
+    const CAPACITY: usize = 4;
+    for _ in 0..50 {
+        let pool = Arc::new(
+            ThreadPool::builder()
+                .workers(1)
+                .queue_capacity(CAPACITY)
+                .full_policy(FullPolicy::Reject)
+                .build()
+                .unwrap(),
+        );
+        let (open, wait) = gate();
+        let (started_tx, started_rx) = mpsc::channel();
+        pool.spawn(move || {
+            started_tx.send(()).unwrap();
+            wait.wait();
+        })
+        .unwrap();
+        started_rx
+            .recv_timeout(Duration::from_secs(10))
+            .expect("blocker runs");
+        let ran = Arc::new(AtomicUsize::new(0));
+        let submitters: Vec<_> = (0..4)
+            .map(|_| {
+                let (pool, ran) = (Arc::clone(&pool), Arc::clone(&ran));
+                thread::spawn(move || {
+                    let mut accepted = 0;
+                    for _ in 0..3 {
+                        let ran = Arc::clone(&ran);
+                        match pool.spawn(move || {
+                            ran.fetch_add(1, Ordering::SeqCst);
+                        }) {
+                            Ok(()) => accepted += 1,
+                            Err(e) => assert_eq!(e.reason(), RejectReason::QueueFull),
+                        }
+                    }
+                    accepted
+                })
+            })
+            .collect();
+        let accepted: usize = submitters.into_iter().map(|s| s.join().unwrap()).sum();
+        assert_eq!(accepted, CAPACITY, "exactly the capacity is admitted");
+        open.open();
+        pool.shutdown();
+        assert_eq!(ran.load(Ordering::SeqCst), CAPACITY);
+    }
 }
