@@ -18,6 +18,9 @@
 //!   through `ThreadPool`, interleaved, printing each variant's median time per task and its
 //!   context switches per 10^6 tasks (voluntary = parks, involuntary = preemptions), summed over
 //!   the process's threads from `/proc/self/task/*/status` (Linux only).
+//! * `POOL_VARIANT=baseline|thread_pool`: no criterion; 12 rounds of 10^6 empty tasks through that
+//!   variant alone (nothing else built), printing the median ns/task, so `perf stat` of the
+//!   process counts one variant's futex calls and context switches.
 //! * `POOL_SUBMIT_COST=1`: no criterion; the submitting thread's own cost per task, nothing
 //!   consuming: 10^5 submissions into a queue of capacity 10^5 whose single worker is held by a
 //!   latch task (so the workers neither pop nor park while the clock runs), for a crossbeam
@@ -413,6 +416,34 @@ fn print_switches() {
     }
 }
 
+/// One variant alone (see the module docs).
+fn run_variant(name: &str) {
+    const ROUNDS: usize = 12;
+    let mut ns = Vec::with_capacity(ROUNDS);
+    match name {
+        "baseline" => {
+            let pool = BaselinePool::new(WORKERS);
+            for _ in 0..ROUNDS {
+                let submit = || pool.execute(empty_task());
+                ns.push(measured_round(&submit, &|| pool.completed()).0);
+            }
+        }
+        "thread_pool" => {
+            let pool = ThreadPool::builder()
+                .workers(WORKERS)
+                .queue_capacity(CAPACITY)
+                .build()
+                .unwrap();
+            for _ in 0..ROUNDS {
+                let submit = || pool.execute(empty_task()).unwrap();
+                ns.push(measured_round(&submit, &|| pool.stats().completed).0);
+            }
+        }
+        other => panic!("POOL_VARIANT must be baseline or thread_pool, not {other}"),
+    }
+    println!("{name} | {:.1} ns/task (median of {ROUNDS})", median(ns));
+}
+
 /// The submitting thread alone (see the module docs): min and median ns per submission.
 fn print_submit_cost() {
     const N: usize = 100_000;
@@ -468,6 +499,10 @@ criterion_group!(benches, tasks, lanes);
 fn main() {
     if std::env::var_os("POOL_SWITCHES").is_some() {
         print_switches();
+        return;
+    }
+    if let Ok(name) = std::env::var("POOL_VARIANT") {
+        run_variant(&name);
         return;
     }
     if std::env::var_os("POOL_SUBMIT_COST").is_some() {
