@@ -631,16 +631,7 @@ fn admission_bound_holds_across_credit_refills() {
         .unwrap();
     let ran = Arc::new(AtomicUsize::new(0));
     for round in 1..=3 {
-        let (open, wait) = gate();
-        let (started_tx, started_rx) = mpsc::channel();
-        pool.spawn(move || {
-            started_tx.send(()).unwrap();
-            wait.wait();
-        })
-        .unwrap();
-        started_rx
-            .recv_timeout(Duration::from_secs(10))
-            .expect("blocker runs");
+        let open = hold_the_worker(&pool);
         let mut accepted = 0;
         for _ in 0..5 {
             let ran = Arc::clone(&ran);
@@ -857,16 +848,7 @@ fn concurrent_submitters_never_overshoot_the_bound() {
                 .build()
                 .unwrap(),
         );
-        let (open, wait) = gate();
-        let (started_tx, started_rx) = mpsc::channel();
-        pool.spawn(move || {
-            started_tx.send(()).unwrap();
-            wait.wait();
-        })
-        .unwrap();
-        started_rx
-            .recv_timeout(Duration::from_secs(10))
-            .expect("blocker runs");
+        let open = hold_the_worker(&pool);
         let ran = Arc::new(AtomicUsize::new(0));
         let submitters: Vec<_> = (0..4)
             .map(|_| {
@@ -892,4 +874,20 @@ fn concurrent_submitters_never_overshoot_the_bound() {
         pool.shutdown();
         assert_eq!(ran.load(Ordering::SeqCst), CAPACITY);
     }
+}
+
+/// Submits a task that holds a worker until the returned gate opens, and waits (bounded) until
+/// that worker is inside it, so nothing pops the queue meanwhile.
+fn hold_the_worker(pool: &ThreadPool) -> common::GateOpener {
+    let (open, wait) = gate();
+    let (started_tx, started_rx) = mpsc::channel();
+    pool.spawn(move || {
+        started_tx.send(()).unwrap();
+        wait.wait();
+    })
+    .unwrap();
+    started_rx
+        .recv_timeout(Duration::from_secs(10))
+        .expect("the holding task runs");
+    open
 }
