@@ -167,14 +167,7 @@ fn shutdown_now_drops_everything_queued_and_counts_it() {
             .build()
             .unwrap(),
     );
-    let (open, wait) = gate();
-    let (started_tx, started_rx) = mpsc::channel();
-    pool.spawn(move || {
-        started_tx.send(()).unwrap();
-        wait.wait();
-    })
-    .unwrap();
-    started_rx.recv().unwrap(); // the worker is inside the gate task
+    let open = hold_the_worker(&pool); // the worker is inside the gate task
     let drops = DropCounter::default();
     let ran = Arc::new(AtomicUsize::new(0));
     let lane = pool.lane();
@@ -292,14 +285,7 @@ fn full_queue_rejects_under_reject_policy() {
         .full_policy(FullPolicy::Reject)
         .build()
         .unwrap();
-    let (open, wait) = gate();
-    let (started_tx, started_rx) = mpsc::channel();
-    pool.spawn(move || {
-        started_tx.send(()).unwrap();
-        wait.wait();
-    })
-    .unwrap();
-    started_rx.recv().unwrap();
+    let open = hold_the_worker(&pool);
     let ran = Arc::new(AtomicUsize::new(0));
     for _ in 0..2 {
         let ran = Arc::clone(&ran);
@@ -333,14 +319,7 @@ fn full_queue_blocks_the_submitter_until_space_frees() {
             .build()
             .unwrap(),
     );
-    let (open, wait) = gate();
-    let (started_tx, started_rx) = mpsc::channel();
-    pool.spawn(move || {
-        started_tx.send(()).unwrap();
-        wait.wait();
-    })
-    .unwrap();
-    started_rx.recv().unwrap();
+    let open = hold_the_worker(&pool);
     let ran = Arc::new(AtomicUsize::new(0));
     for _ in 0..2 {
         let ran = Arc::clone(&ran);
@@ -537,14 +516,7 @@ fn a_submitter_blocked_on_a_full_queue_is_released_by_shutdown() {
             .build()
             .unwrap(),
     );
-    let (open, wait) = gate();
-    let (started_tx, started_rx) = mpsc::channel();
-    pool.spawn(move || {
-        started_tx.send(()).unwrap();
-        wait.wait();
-    })
-    .unwrap();
-    started_rx.recv().unwrap();
+    let open = hold_the_worker(&pool);
     let drops = DropCounter::default();
     let p = drops.payload();
     pool.spawn(move || drop(p)).unwrap(); // the queue is now full
