@@ -7,8 +7,8 @@
 //!   - `stealing_prototype`: the same minimal pool built the other way, per-worker crossbeam-deque
 //!     deques fed from an injector, with batch stealing. Baseline vs prototype is the
 //!     work-distribution experiment that chose the executor's design;
-//!   - `thread_pool`: `rstreams_executor::ThreadPool` (injector + deques + stealing, with its
-//!     bound, shutdown gate, counters and panic isolation).
+//!   - `thread_pool`: `rstreams_executor::ThreadPool` (one bounded MPMC array queue popped by
+//!     every worker, with its shutdown gate, sleep protocol, counters and panic isolation).
 //! * `executor/lane_1e6`: 10^6 empty tasks through one `SerialLane` of the pool, beside the pool
 //!   and the baseline running the same 10^6 tasks directly.
 //!
@@ -18,6 +18,13 @@
 //!   through `ThreadPool`, interleaved, printing each variant's median time per task and its
 //!   context switches per 10^6 tasks (voluntary = parks, involuntary = preemptions), summed over
 //!   the process's threads from `/proc/self/task/*/status` (Linux only).
+//! * `POOL_VARIANT=baseline|thread_pool`: no criterion; 12 rounds of 10^6 empty tasks through that
+//!   variant alone (nothing else built), printing the median ns/task, so `perf stat` of the
+//!   process counts one variant's futex calls and context switches.
+//! * `POOL_SUBMIT_COST=1`: no criterion; the submitting thread's own cost per task, nothing
+//!   consuming: 10^5 submissions into a queue of capacity 10^5 whose single worker is held by a
+//!   latch task (so the workers neither pop nor park while the clock runs), for a crossbeam
+//!   `bounded` channel `send` and for `ThreadPool::execute`; min and median of 21 rounds.
 
 use std::hint::black_box;
 use std::sync::Arc;
@@ -409,11 +416,97 @@ fn print_switches() {
     }
 }
 
+/// One variant alone (see the module docs).
+fn run_variant(name: &str) {
+    const ROUNDS: usize = 12;
+    let mut ns = Vec::with_capacity(ROUNDS);
+    match name {
+        "baseline" => {
+            let pool = BaselinePool::new(WORKERS);
+            for _ in 0..ROUNDS {
+                let submit = || pool.execute(empty_task());
+                ns.push(measured_round(&submit, &|| pool.completed()).0);
+            }
+        }
+        "thread_pool" => {
+            let pool = ThreadPool::builder()
+                .workers(WORKERS)
+                .queue_capacity(CAPACITY)
+                .build()
+                .unwrap();
+            for _ in 0..ROUNDS {
+                let submit = || pool.execute(empty_task()).unwrap();
+                ns.push(measured_round(&submit, &|| pool.stats().completed).0);
+            }
+        }
+        other => panic!("POOL_VARIANT must be baseline or thread_pool, not {other}"),
+    }
+    println!("{name} | {:.1} ns/task (median of {ROUNDS})", median(ns));
+}
+
+/// The submitting thread alone (see the module docs): min and median ns per submission.
+fn print_submit_cost() {
+    const N: usize = 100_000;
+    const ROUNDS: usize = 21;
+    let mut channel = Vec::new();
+    let mut pool_ns = Vec::new();
+    for _ in 0..ROUNDS {
+        let (tx, rx) = crossbeam_channel::bounded::<Task>(N);
+        let start = Instant::now();
+        for _ in 0..N {
+            tx.send(empty_task()).unwrap();
+        }
+        channel.push(start.elapsed().as_nanos() as f64 / N as f64);
+        drop(rx);
+
+        let pool = ThreadPool::builder()
+            .workers(1)
+            .queue_capacity(N)
+            .build()
+            .unwrap();
+        let (held_tx, held_rx) = crossbeam_channel::bounded::<()>(0);
+        let (go_tx, go_rx) = crossbeam_channel::bounded::<()>(0);
+        pool.spawn(move || {
+            held_tx.send(()).unwrap();
+            go_rx.recv().unwrap();
+        })
+        .unwrap();
+        held_rx.recv().unwrap(); // the worker is inside the latch task: nothing pops
+        let start = Instant::now();
+        for _ in 0..N {
+            pool.execute(empty_task()).unwrap();
+        }
+        pool_ns.push(start.elapsed().as_nanos() as f64 / N as f64);
+        go_tx.send(()).unwrap();
+        pool.shutdown();
+    }
+    let min = |xs: &[f64]| xs.iter().copied().fold(f64::INFINITY, f64::min);
+    println!("variant | min ns/submission | median ns/submission ({ROUNDS} rounds of {N})");
+    println!(
+        "channel send | {:.1} | {:.1}",
+        min(&channel),
+        median(channel.clone())
+    );
+    println!(
+        "ThreadPool::execute | {:.1} | {:.1}",
+        min(&pool_ns),
+        median(pool_ns.clone())
+    );
+}
+
 criterion_group!(benches, tasks, lanes);
 
 fn main() {
     if std::env::var_os("POOL_SWITCHES").is_some() {
         print_switches();
+        return;
+    }
+    if let Ok(name) = std::env::var("POOL_VARIANT") {
+        run_variant(&name);
+        return;
+    }
+    if std::env::var_os("POOL_SUBMIT_COST").is_some() {
+        print_submit_cost();
         return;
     }
     benches();

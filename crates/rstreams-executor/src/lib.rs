@@ -206,5 +206,5 @@ impl<S: Scheduler + ?Sized> SchedulerExt for S {}
 pub mod __loom {
     pub use crate::lane::LaneCore;
     pub use crate::sleep::Sleep;
-    pub use crate::sync::UnboundedQueue;
+    pub use crate::sync::{BoundedQueue, UnboundedQueue, order_after_seqcst_rmw};
 }

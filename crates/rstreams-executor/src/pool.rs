@@ -2,26 +2,23 @@
 
 use std::cell::Cell;
 use std::io;
-use std::sync::atomic::{AtomicBool, AtomicIsize, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Weak};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crossbeam_deque::{Injector, Steal, Stealer, Worker};
 use crossbeam_utils::{Backoff, CachePadded};
 use parking_lot::{Condvar, Mutex};
 
 use crate::Scheduler;
 use crate::lane::{Job, LaneHost, LaneInner, SerialLane};
 use crate::sleep::{MAX_SLEEPERS, Sleep};
+use crate::sync::BoundedQueue;
 use crate::task::{
     ExecutorStats, PanicHandler, RejectReason, Rejected, RepeatingTask, Task, TaskPanic,
     TimerHandle, run_caught,
 };
 use crate::timer::Timers;
-
-/// Most jobs a worker moves from the shared queue into its own deque at once.
-const STEAL_BATCH: usize = 32;
 
 /// Default bound of the submission queue.
 pub const DEFAULT_QUEUE_CAPACITY: usize = 1024;
@@ -113,8 +110,8 @@ impl ThreadPoolBuilder {
         self
     }
 
-    /// Bound of the submission queue (jobs waiting, not counting running ones). Default
-    /// [`DEFAULT_QUEUE_CAPACITY`].
+    /// Bound of the submission queue (jobs waiting, not counting running ones; exact). Its slots
+    /// are allocated when the pool is built. Default [`DEFAULT_QUEUE_CAPACITY`].
     pub fn queue_capacity(mut self, capacity: usize) -> Self {
         self.queue_capacity = capacity;
         self
@@ -154,18 +151,13 @@ impl ThreadPoolBuilder {
                 "queue capacity must be at least 1",
             ));
         }
-        let locals: Vec<Worker<Job>> = (0..workers).map(|_| Worker::new_fifo()).collect();
-        let stealers: Box<[Stealer<Job>]> = locals.iter().map(Worker::stealer).collect();
         let id = NEXT_POOL_ID.fetch_add(1, Ordering::Relaxed); // Relaxed: only uniqueness matters.
         let name = self.name_prefix.clone();
         let inner = Arc::new_cyclic(|weak: &Weak<PoolInner>| {
             let to_pool = weak.clone();
             PoolInner {
                 id,
-                injector: Injector::new(),
-                stealers,
-                capacity: self.queue_capacity,
-                credits: CachePadded::new(AtomicIsize::new(0)),
+                queue: BoundedQueue::new(self.queue_capacity),
                 space: CachePadded::new(Sleep::new()),
                 policy: self.full_policy,
                 sleep: CachePadded::new(Sleep::new()),
@@ -199,7 +191,7 @@ impl ThreadPoolBuilder {
             }
         });
         let pool = ThreadPool { inner };
-        for (index, local) in locals.into_iter().enumerate() {
+        for index in 0..workers {
             let mut builder =
                 std::thread::Builder::new().name(format!("{}-{index}", self.name_prefix));
             if let Some(bytes) = self.stack_size {
@@ -207,7 +199,7 @@ impl ThreadPoolBuilder {
             }
             let worker_inner = Arc::clone(&pool.inner);
             *pool.inner.live.lock() += 1;
-            match builder.spawn(move || worker_main(&worker_inner, index, &local)) {
+            match builder.spawn(move || worker_main(&worker_inner, index)) {
                 Ok(handle) => pool.inner.threads.lock().push(handle),
                 Err(error) => {
                     *pool.inner.live.lock() -= 1;
@@ -254,16 +246,10 @@ impl Slot {
 struct PoolInner {
     id: usize,
     name: String,
-    /// The shared queue every submission goes to (FIFO). Bounded by `capacity` at admission
-    /// (see `submit`); workers move batches of at most `STEAL_BATCH` jobs into their own deque.
-    injector: Injector<Job>,
-    /// Thieves for every worker's own deque (index = worker index).
-    stealers: Box<[Stealer<Job>]>,
-    capacity: usize,
-    /// Admission credits: submissions that may still be admitted without reading the queue's
-    /// length. Refilled (to the free room the length shows) when they run out; see `admit`.
-    credits: CachePadded<AtomicIsize>,
-    /// Submitters blocked on a full queue park here; workers `publish` after taking a batch.
+    /// The one queue every submission goes to and every worker pops from (FIFO, bounded exactly
+    /// by the configured capacity; one SeqCst compare-exchange per push and per pop).
+    queue: BoundedQueue<Job>,
+    /// Submitters blocked on a full queue park here; workers `publish` after every pop.
     /// The same protocol as `sleep`, with "queue has room" as the condition.
     space: CachePadded<Sleep>,
     policy: FullPolicy,
@@ -304,114 +290,87 @@ impl PoolInner {
     /// Pushes a job. `force_block` makes a full queue block even under `FullPolicy::Reject`
     /// (timer dispatch).
     ///
-    /// Gate: a cheap `is_closed` check before the push, and the fenced read in `publish` after
+    /// Gate: a cheap `is_closed` check before the push, and the SeqCst read in `publish` after
     /// it. If that read shows the queue was closed meanwhile, the workers may have exited after
     /// finding the queue empty, so this thread drains the queue itself (`help_after_close`); if
     /// not, the closer's final drain will see the push. An accepted task is never stranded, and
     /// no lock is taken on the submission path.
+    #[inline]
     fn submit(&self, job: Job, force_block: bool) -> Result<(), (Job, RejectReason)> {
         if self.sleep.is_closed() {
             return Err((job, RejectReason::Shutdown));
         }
-        if !self.admit() {
-            if self.policy == FullPolicy::Reject && !force_block {
-                return Err((job, RejectReason::QueueFull));
-            }
-            if let Some(index) = self.own_worker_slot() {
-                tracing::trace!("queue full on a worker: caller runs");
-                self.run_job(job, &self.slots[index]);
-                return Ok(());
-            }
-            let backoff = Backoff::new();
-            while self.is_full() {
-                if self.is_closed() {
-                    return Err((job, RejectReason::Shutdown));
+        match self.queue.try_push(job) {
+            Ok(()) => {
+                if self.sleep.publish() {
+                    self.help_after_close();
                 }
-                if backoff.is_completed() {
-                    self.space.sleep(|| !self.is_full() || self.is_closed());
-                } else {
-                    backoff.snooze();
-                }
+                Ok(())
             }
+            Err(job) => self.submit_full(job, force_block),
         }
-        self.injector.push(job);
-        if self.sleep.publish() {
-            self.help_after_close();
-        }
-        Ok(())
     }
 
-    /// Admission on the submission fast path: take a credit; only when none is left read the
-    /// queue's length (which touches the lines the workers write as they take batches) and
-    /// refill the credits with the free room it shows. So in steady state a submission costs
-    /// one read-modify-write on a line only submitters write, and the length is read once per
-    /// refill rather than per job. The bound holds as before: a refill grants at most the room
-    /// there was (`capacity - len`), and racing refills are resolved by the compare-exchange
-    /// (the loser takes a credit from the winner's refill instead). Returns `false` if the queue
-    /// is full.
-    fn admit(&self) -> bool {
-        // Relaxed: a count only; the job itself is ordered by the injector.
-        if self.credits.fetch_sub(1, Ordering::Relaxed) > 0 {
-            return true;
+    /// The queue was full: apply the policy (out of line, off the fast path).
+    #[cold]
+    fn submit_full(&self, mut job: Job, force_block: bool) -> Result<(), (Job, RejectReason)> {
+        if self.policy == FullPolicy::Reject && !force_block {
+            return Err((job, RejectReason::QueueFull));
         }
+        if let Some(index) = self.own_worker_slot() {
+            tracing::trace!("queue full on a worker: caller runs");
+            self.run_job(job, &self.slots[index]);
+            return Ok(());
+        }
+        let backoff = Backoff::new();
         loop {
-            // Relaxed: as above.
-            let cur = self.credits.load(Ordering::Relaxed);
-            if cur > 0 {
-                if self.credits.fetch_sub(1, Ordering::Relaxed) > 0 {
-                    return true;
+            if self.is_closed() {
+                return Err((job, RejectReason::Shutdown));
+            }
+            match self.queue.try_push(job) {
+                Ok(()) => {
+                    if self.sleep.publish() {
+                        self.help_after_close();
+                    }
+                    return Ok(());
                 }
-                continue;
+                Err(back) => job = back,
             }
-            let room = self.capacity.saturating_sub(self.injector.len());
-            if room == 0 {
-                return false;
-            }
-            // Grant `room - 1` to later submitters, one to us. Relaxed: as above.
-            let grant = isize::try_from(room - 1).unwrap_or(isize::MAX);
-            if self
-                .credits
-                .compare_exchange(cur, grant, Ordering::Relaxed, Ordering::Relaxed)
-                .is_ok()
-            {
-                return true;
+            if backoff.is_completed() {
+                self.space
+                    .sleep(|| !self.queue.is_full() || self.is_closed());
+            } else {
+                backoff.snooze();
             }
         }
-    }
-
-    /// Whether the shared queue is at capacity. The check and the push are not one atomic step,
-    /// so concurrent submitters can overshoot by at most their number minus one.
-    fn is_full(&self) -> bool {
-        self.injector.len() >= self.capacity
     }
 
     /// Pushes without ever blocking; gives the job back if full or closed.
     fn try_push(&self, job: Job) -> Result<(), Job> {
-        if self.sleep.is_closed() || self.is_full() {
+        if self.sleep.is_closed() {
             return Err(job);
         }
-        self.injector.push(job);
+        self.queue.try_push(job)?;
         if self.sleep.publish() {
             self.help_after_close();
         }
         Ok(())
     }
 
-    /// Takes one job from the shared queue (not from workers' deques).
+    /// Takes one job from the queue; wakes a submitter blocked on a full queue, if any.
+    #[inline]
     fn pop_shared(&self) -> Option<Job> {
-        loop {
-            match self.injector.steal() {
-                Steal::Success(job) => return Some(job),
-                Steal::Empty => return None,
-                Steal::Retry => std::hint::spin_loop(),
-            }
-        }
+        let job = self.queue.pop()?;
+        // The pop's SeqCst compare-exchange on the head, then `publish`'s SeqCst read: the same
+        // pairing as a submission's, with "room in the queue" as the condition.
+        self.space.publish();
+        Some(job)
     }
 
     /// After close and join: run (or, after `shutdown_now`, drop) anything a racing submission
     /// left behind.
     fn drain_after_join(&self) {
-        if !self.injector.is_empty() {
+        if !self.queue.is_empty() {
             self.help_after_close();
         }
     }
@@ -496,31 +455,13 @@ impl PoolInner {
         self.dropped.fetch_add(n, Ordering::Relaxed); // Relaxed: read after joining.
     }
 
-    /// Own deque first, then a batch from the shared queue, then one job from another worker.
-    fn find_job(&self, local: &Worker<Job>, index: usize) -> Option<Job> {
+    /// Pops, spinning briefly (crossbeam `Backoff`: exponential spins, then a few yields) while
+    /// the queue is empty; `None` once the spin is spent.
+    fn find_job(&self) -> Option<Job> {
         let backoff = Backoff::new();
         loop {
-            if let Some(job) = local.pop() {
+            if let Some(job) = self.pop_shared() {
                 return Some(job);
-            }
-            match self
-                .injector
-                .steal_batch_with_limit_and_pop(local, STEAL_BATCH)
-            {
-                Steal::Success(job) => {
-                    // Room was made: wake a submitter blocked on a full queue, if any.
-                    self.space.publish();
-                    return Some(job);
-                }
-                Steal::Retry => continue,
-                Steal::Empty => {}
-            }
-            for (other, stealer) in self.stealers.iter().enumerate() {
-                if other != index
-                    && let Steal::Success(job) = stealer.steal()
-                {
-                    return Some(job);
-                }
             }
             if backoff.is_completed() {
                 return None;
@@ -543,8 +484,8 @@ impl PoolInner {
         // CLOSED first, then wake the submitters blocked on a full queue: a woken submitter
         // re-checks `is_closed` (the CLOSED bit of `sleep`), so the bit must already be set when
         // `space` wakes it, or it sees "not closed", waits again and nothing wakes it a second
-        // time (`shutdown_now` drains the queue without taking batches, so no worker publishes
-        // `space`). `tests/loom_pool_close.rs` checks this order and catches the reverse one.
+        // time (no worker may pop again: after `shutdown_now` they exit, and the closer's own
+        // drain may already be over). `tests/loom_pool_close.rs` checks this order and catches the reverse one.
         let first = self.sleep.close();
         self.space.close();
         if first {
@@ -574,7 +515,7 @@ impl PoolInner {
 
     fn stats(&self) -> ExecutorStats {
         let mut stats = ExecutorStats {
-            queued: self.injector.len() + self.stealers.iter().map(Stealer::len).sum::<usize>(),
+            queued: self.queue.len(),
             // Relaxed: statistics only.
             rejected: self.rejected.load(Ordering::Relaxed),
             ..ExecutorStats::default()
@@ -607,14 +548,14 @@ impl LaneHost for PoolInner {
     }
 }
 
-fn worker_main(inner: &Arc<PoolInner>, index: usize, local: &Worker<Job>) {
+fn worker_main(inner: &Arc<PoolInner>, index: usize) {
     WORKER.with(|w| w.set((inner.id, index)));
     let slot = &inner.slots[index];
     let span = tracing::debug_span!("rstreams_worker", pool = %inner.name, index);
     let _entered = span.enter();
     tracing::debug!("worker started");
     loop {
-        match inner.find_job(local, index) {
+        match inner.find_job() {
             Some(job) => {
                 if inner.is_stopping_now() {
                     inner.discard(job);
@@ -623,18 +564,14 @@ fn worker_main(inner: &Arc<PoolInner>, index: usize, local: &Worker<Job>) {
                 inner.run_job(job, slot);
             }
             None => {
-                if inner.is_stopping_now() || (inner.is_closed() && inner.injector.is_empty()) {
+                if inner.is_stopping_now() || (inner.is_closed() && inner.queue.is_empty()) {
                     break;
                 }
                 inner.sleep.sleep(|| {
-                    !inner.injector.is_empty() || inner.is_closed() || inner.is_stopping_now()
+                    !inner.queue.is_empty() || inner.is_closed() || inner.is_stopping_now()
                 });
             }
         }
-    }
-    // Immediate shutdown may leave claimed jobs in our deque: drop (and count) them.
-    while let Some(job) = local.pop() {
-        inner.discard(job);
     }
     WORKER.with(|w| w.set((0, 0)));
     tracing::debug!("worker exits");
@@ -649,26 +586,20 @@ fn worker_main(inner: &Arc<PoolInner>, index: usize, local: &Worker<Job>) {
 ///
 /// # Design
 ///
-/// * **Work distribution: a shared injector plus per-worker deques with stealing**
-///   (`crossbeam-deque`), chosen by benchmark (`benches/benches/executor.rs`, ratios in
-///   `docs/performance.md`, section "Executor"): against one shared bounded channel popped by
-///   every worker, moving jobs in batches cuts the traffic on the shared queue's head, and the
-///   design won clearly on 10^6 short tasks. Submissions go to the injector (FIFO). An idle worker
-///   takes a batch of up to 32 jobs from it into its own FIFO deque, then runs them; a worker with
-///   nothing in either steals one job from another worker's deque. With one worker (see
-///   [`DedicatedThread`](crate::DedicatedThread)) execution is strictly FIFO; with several it is
-///   FIFO per batch.
-/// * **Bounded submission.** A submission is admitted only while the injector holds fewer than
-///   [`queue_capacity`](ThreadPoolBuilder::queue_capacity) jobs. Admission is batched: a
-///   submitter takes one of a pool of *credits*; when they run out, it reads the injector's
-///   length and refills them with the free room (`capacity - len`), so the length (whose cache
-///   lines the workers write) is read once per refill, not per job. Credits never exceed the room
-///   seen at the last refill, so the injector never exceeds the capacity except that submitters
-///   racing a refill, or woken together from a full queue, can overshoot by at most their number
-///   minus one; jobs a worker has already taken into its deque (at most 32 per worker) no longer
-///   count. When the queue is full, [`FullPolicy::Block`] (default) parks the
-///   submitter until a worker takes a batch (same park/wake protocol as idle workers, with "room
-///   in the queue" as the condition; a shutdown releases it with [`RejectReason::Shutdown`]), and
+/// * **Work distribution: one bounded MPMC array queue** (crossbeam-channel's `bounded` flavour,
+///   used as a queue: Vyukov's array with a stamp per slot), FIFO: every submission pushes into
+///   it and every worker pops from it. A push claims its slot with one SeqCst compare-exchange
+///   on the tail, a pop with one on the head; that same SeqCst order also serves the sleep
+///   protocol below, so a submission costs one locked instruction plus plain loads and stores
+///   (`docs/performance.md`, "Session 5: pool", for the measurements against the earlier
+///   injector + per-worker deques + stealing design and its admission credits). With one worker
+///   (see [`DedicatedThread`](crate::DedicatedThread)) execution is strictly FIFO; with several,
+///   jobs start in FIFO order.
+/// * **Bounded submission, exactly.** The queue holds at most
+///   [`queue_capacity`](ThreadPoolBuilder::queue_capacity) jobs (running jobs do not count). When
+///   it is full, [`FullPolicy::Block`] (default) spins briefly and then parks the submitter until
+///   a worker pops (same park/wake protocol as idle workers, with "room in the queue" as the
+///   condition; a shutdown releases it with [`RejectReason::Shutdown`]), and
 ///   [`FullPolicy::Reject`] hands the task back in a [`Rejected`]. A *worker* of the pool that
 ///   submits into its own full queue under `Block` would risk a deadlock (every worker blocked on
 ///   the queue only workers drain), so in that case the task runs at once on the submitting worker
@@ -695,10 +626,10 @@ fn worker_main(inner: &Arc<PoolInner>, index: usize, local: &Worker<Job>) {
 /// worker (it exits once its task returns).
 ///
 /// Closing is one bit (CLOSED) in the same atomic word the sleep protocol uses, so submission
-/// takes no lock: a submitter checks the bit, pushes, then runs the protocol's fenced read of the
-/// word (below). The closer sets the bit, issues the same kind of SeqCst fence, wakes and joins
-/// the workers, and finally drains whatever is still queued on its own thread. Of the two
-/// fences one comes first: either the submitter's read sees CLOSED (then it drains the queue
+/// takes no lock: a submitter checks the bit, pushes, then runs the protocol's SeqCst read of the
+/// word (below). The closer sets the bit, issues a SeqCst fence, wakes and joins the workers, and
+/// finally drains whatever is still queued on its own thread. Of the submitter's SeqCst push and
+/// read and the closer's fence, the total order S decides: either the submitter's read sees CLOSED (then it drains the queue
 /// itself, because the workers may be gone), or the closer's final drain sees the push. So a task
 /// accepted (`Ok`) is always run (or, after `shutdown_now`, dropped and counted), possibly on the
 /// submitting or the closing thread when it raced with the shutdown; a task refused comes back.
@@ -709,43 +640,44 @@ fn worker_main(inner: &Arc<PoolInner>, index: usize, local: &Worker<Job>) {
 /// claimed yet (low bits) and the CLOSED bit. A mutex guards a count of wakeup tokens; a
 /// condition variable goes with it.
 ///
-/// * **Submitter** (`Sleep::publish`), *after* pushing its task onto the queue: a SeqCst fence,
-///   then a plain load of `state`. Only if it shows an unclaimed sleeper does it take the mutex,
-///   claim the sleeper (move one unit from `state` to the tokens) and `notify_one`. Later
-///   submitters then see no unclaimed sleeper and skip the lock until that worker sleeps again.
-///   While every worker is busy a submission is a push, a fence and a load: no lock, and no write
-///   to a line the workers read.
+/// * **Submitter** (`Sleep::publish`), *after* pushing its task onto the queue (whose slot claim
+///   is a SeqCst compare-exchange): a SeqCst load of `state`, no fence. Only if it shows an
+///   unclaimed sleeper does it take the mutex, claim the sleeper (move one unit from `state` to
+///   the tokens) and `notify_one`. Later submitters then see no unclaimed sleeper and skip the
+///   lock until that worker sleeps again. While every worker is busy a submission is one
+///   compare-exchange, a stamp store and two loads: no lock, no fence, and no write to a line
+///   the workers read.
 /// * **Worker** (`Sleep::sleep`), after a failed pop and a short spin: take the mutex; register
-///   (one RMW on `state`); a SeqCst fence; re-check `must_wake()` (queue non-empty, or closed);
-///   if nothing, `wait`, which releases the mutex atomically. It returns when it finds a token
-///   (or, after a broadcast, when `must_wake()` holds, releasing its own registration) and goes
-///   back to popping. Every worker inside `sleep` accounts for exactly one unit of
-///   sleepers + tokens.
-/// * "Queue non-empty" means the shared injector. A worker may sleep while another worker's deque
-///   still holds jobs it took: that worker is awake and runs them (or another steals them), so
-///   nothing is stranded; only parallelism is lost for at most one batch.
+///   (one RMW on `state`); a SeqCst fence; re-check `must_wake()` (queue non-empty, read with
+///   SeqCst loads of head and tail; or closed); if nothing, `wait`, which releases the mutex
+///   atomically. It returns when it finds a token (or, after a broadcast, when `must_wake()`
+///   holds, releasing its own registration) and goes back to popping. Every worker inside
+///   `sleep` accounts for exactly one unit of sleepers + tokens.
+/// * A submitter blocked on a full queue sleeps the same way on a second word (`space`), and a
+///   worker runs the submitter's side after each pop (the pop's SeqCst compare-exchange on the
+///   head, then a SeqCst load).
 ///
 /// ## Why no wakeup is lost
 ///
-/// SeqCst fences are totally ordered (the order S), and if fence X precedes fence Y in S, a read
-/// after Y sees every write made before X (or a later one).
+/// SeqCst operations and fences are totally ordered (the order S), consistently with each
+/// thread's program order. Suppose the submitter's load of `state` misses the worker's
+/// registration. Then that load precedes, in S, the worker's fence (which comes after the
+/// registration), so the submitter's push, earlier still, precedes that fence too, and the
+/// worker's SeqCst re-check of the queue after its fence sees the push (or a later state): it
+/// does not wait. Otherwise the submitter's load sees the registration (or a later value) and
+/// goes to take the mutex. The worker has held it since before registering and only releases it
+/// inside `wait` (or after deciding not to wait), so the claim and `notify_one` happen while the
+/// worker is already waiting (or after it left, in which case its registration is gone and
+/// nothing is claimed). If another submitter claimed that sleeper first, that worker is awake and
+/// will pop our task too: a woken worker pops until the queue is empty before it sleeps again.
 ///
-/// 1. Submitter's fence first: the worker's re-check comes after its own fence, so it sees the
-///    push and does not wait.
-/// 2. Worker's fence first: the submitter's load sees the registration (or a later value) and
-///    goes to take the mutex. The worker has held it since before registering and only releases
-///    it inside `wait` (or after deciding not to wait), so the claim and `notify_one` happen while
-///    the worker is already waiting (or after it left, in which case its registration is gone and
-///    nothing is claimed). If another submitter claimed that sleeper first, that worker is awake
-///    and will pop our task too: a woken worker drains the queue until it is empty before it
-///    sleeps again.
-///
-/// Without the fences (a plain load after the push) both threads could read stale values (the
-/// store-buffer pattern) and both proceed as if the other were not there. An earlier version used
-/// a read-modify-write of `state` on every submission instead of the fence; it was correct but
-/// the benchmark showed it bouncing the line with the workers (see `docs/performance.md`).
-/// `tests/loom_queue_handoff.rs` model-checks the protocol and the close race, with a broken twin
-/// (notify without the lock) that loom shows deadlocking.
+/// With a Relaxed load after the push both threads could read stale values (the store-buffer
+/// pattern) and both proceed as if the other were not there. Earlier versions paid a SeqCst
+/// fence per submission on top of a queue push with two locked read-modify-writes and an
+/// admission counter; they were correct but the submission alone cost twice a channel send (see
+/// `docs/performance.md`). `tests/loom_pool_injector.rs` model-checks push/pop and both sleep
+/// pairs with the queue in the model, with a broken twin (the Relaxed read) that loom shows
+/// losing a wakeup; `tests/loom_queue_handoff.rs` checks the close race.
 ///
 /// # Example
 ///

@@ -61,25 +61,30 @@ impl Sleep {
     pub fn close(&self) -> bool {
         // AcqRel: pairs with the Acquire in `is_closed`.
         let prev = self.state.fetch_or(CLOSED, Ordering::AcqRel);
-        // SeqCst fence, paired with the one in `publish`: either the submitter sees CLOSED, or
-        // the closer's later reads of the queue (its final drain) see the submitter's push.
+        // SeqCst fence, paired with the submitter's SeqCst push + SeqCst load in `publish`: either
+        // the submitter sees CLOSED, or the closer's later reads of the queue (its final drain)
+        // see the submitter's push.
         fence(Ordering::SeqCst);
         self.notify_all();
         prev & CLOSED == 0
     }
 
-    /// Call after pushing work (the push must come first): wakes one sleeper if any. Returns
-    /// `true` if the queue was closed before this publish, in which case the workers may already
-    /// have exited and the caller must make sure the queue is drained (it helps).
+    /// Call right after pushing work with a SeqCst read-modify-write (the pool's queue claims its
+    /// slot with a SeqCst compare-exchange; a pop does the same on the head when `space` is the
+    /// sleep): wakes one sleeper if any. Returns `true` if the queue was closed before this
+    /// publish, in which case the workers may already have exited and the caller must make sure
+    /// the queue is drained (it helps).
+    ///
+    /// No fence: the push's SeqCst RMW and the SeqCst load below are both in the single total
+    /// order S, which is what the store-buffer pattern needs. If the load misses a sleeper's
+    /// registration (or CLOSED), it precedes in S the SeqCst fence the sleeper (closer) issues
+    /// after registering, and so does our push before it; the sleeper's re-check of the queue
+    /// (SeqCst loads after that fence) then sees the push. A Relaxed load here would allow both
+    /// to miss (`tests/loom_pool_injector.rs`, broken twin).
+    #[inline]
     pub fn publish(&self) -> bool {
-        // SeqCst fence between the push and the read of `state`, paired with the fence in `sleep`
-        // (after the sleeper registers, before it re-checks the queue) and the one in `close`.
-        // Of two SeqCst fences one comes first in the single total order S: if ours does, the
-        // other thread's later reads see our push; if theirs does, our read below sees their
-        // registration (or CLOSED). A plain load without the fence would allow both to miss.
-        fence(Ordering::SeqCst);
-        // Relaxed: ordered by the fence above.
-        let seen = self.state.load(Ordering::Relaxed);
+        crate::sync::order_after_seqcst_rmw();
+        let seen = self.state.load(Ordering::SeqCst);
         if seen & SLEEPER_MASK != 0 {
             self.wake_one();
         }
@@ -110,9 +115,9 @@ impl Sleep {
     /// its queue either way.
     pub fn sleep(&self, must_wake: impl Fn() -> bool) {
         let mut tokens = self.tokens.lock();
-        // Relaxed RMW under the lock; the SeqCst fence after it pairs with the fence in `publish`
-        // (see there): either that submitter sees this registration, or `must_wake` below sees
-        // its push.
+        // Relaxed RMW under the lock; the SeqCst fence after it pairs with the SeqCst push + load
+        // in `publish` (see there): either that submitter sees this registration, or `must_wake`
+        // below (SeqCst reads of the queue) sees its push.
         self.state.fetch_add(SLEEPER, Ordering::Relaxed);
         fence(Ordering::SeqCst);
         if must_wake() {

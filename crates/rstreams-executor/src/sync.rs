@@ -104,6 +104,66 @@ mod imp {
             self.rx.is_empty()
         }
     }
+
+    /// The fence the loom models need after a SeqCst read-modify-write that must order a later
+    /// SeqCst load on another location (the pool's push, then its read of the sleeper word). In
+    /// normal builds it is nothing: the C++20/Rust memory model already puts both SeqCst accesses
+    /// in the single total order S, so they behave like a fence for the store-buffer pattern. Loom
+    /// does not model that order for accesses (it treats SeqCst loads and stores as
+    /// Acquire/Release, its documented limitation) but does model SeqCst fences, so the loom
+    /// build inserts one here to check the protocol the real build relies on.
+    #[inline(always)]
+    pub fn order_after_seqcst_rmw() {}
+
+    /// A bounded multi-producer multi-consumer FIFO queue: crossbeam-channel's `bounded`
+    /// flavour (Vyukov's array queue with per-slot stamps), used as a queue (both ends owned).
+    ///
+    /// Ordering it guarantees and the pool's sleep protocol relies on (crossbeam-channel 0.5,
+    /// `flavors/array.rs`): a push claims its slot with one SeqCst compare-exchange on the tail
+    /// and a pop with one on the head; `is_empty`/`is_full` read head and tail with SeqCst loads.
+    #[derive(Debug)]
+    pub struct BoundedQueue<T> {
+        tx: crossbeam_channel::Sender<T>,
+        rx: crossbeam_channel::Receiver<T>,
+    }
+
+    impl<T> BoundedQueue<T> {
+        /// An empty queue holding at most `capacity` items (`capacity > 0`).
+        pub fn new(capacity: usize) -> Self {
+            let (tx, rx) = crossbeam_channel::bounded(capacity);
+            Self { tx, rx }
+        }
+
+        /// Appends at the tail, or gives the item back if the queue is full.
+        #[inline]
+        pub fn try_push(&self, item: T) -> Result<(), T> {
+            // Both ends live in `self`, so the channel is never disconnected.
+            self.tx
+                .try_send(item)
+                .map_err(crossbeam_channel::TrySendError::into_inner)
+        }
+
+        /// Removes the head, if any.
+        #[inline]
+        pub fn pop(&self) -> Option<T> {
+            self.rx.try_recv().ok()
+        }
+
+        /// Whether the queue is empty (SeqCst reads of head and tail).
+        pub fn is_empty(&self) -> bool {
+            self.rx.is_empty()
+        }
+
+        /// Whether the queue is full (SeqCst reads of head and tail).
+        pub fn is_full(&self) -> bool {
+            self.rx.is_full()
+        }
+
+        /// Items queued at this instant.
+        pub fn len(&self) -> usize {
+            self.rx.len()
+        }
+    }
 }
 
 #[cfg(rstreams_loom)]
@@ -207,6 +267,68 @@ mod imp {
         pub fn is_empty(&self) -> bool {
             // Acquire pairs with the Release stores in push/pop.
             self.len.load(Ordering::Acquire) == 0
+        }
+    }
+    /// Loom build: a SeqCst fence, standing in for the total order of SeqCst accesses that
+    /// loom does not model (see the normal build's twin).
+    pub fn order_after_seqcst_rmw() {
+        fence(Ordering::SeqCst);
+    }
+
+    /// A bounded FIFO queue for the loom models: a loom mutex around a `VecDeque`, plus an atomic
+    /// length that `is_empty`/`is_full` read *without* the lock, written with SeqCst like the
+    /// real queue's head/tail compare-exchanges (loom treats them as Release/Acquire; the
+    /// protocol's order comes from `order_after_seqcst_rmw` and the sleeper's fence, so a missing
+    /// one shows as a lost wakeup).
+    #[derive(Debug)]
+    pub struct BoundedQueue<T> {
+        items: loom::sync::Mutex<VecDeque<T>>,
+        len: AtomicUsize,
+        capacity: usize,
+    }
+
+    impl<T> BoundedQueue<T> {
+        /// An empty queue holding at most `capacity` items.
+        pub fn new(capacity: usize) -> Self {
+            Self {
+                items: loom::sync::Mutex::new(VecDeque::new()),
+                len: AtomicUsize::new(0),
+                capacity,
+            }
+        }
+
+        /// Appends at the tail, or gives the item back if the queue is full.
+        pub fn try_push(&self, item: T) -> Result<(), T> {
+            let mut items = self.items.lock().expect("poisoned");
+            if items.len() == self.capacity {
+                return Err(item);
+            }
+            items.push_back(item);
+            self.len.store(items.len(), Ordering::SeqCst);
+            Ok(())
+        }
+
+        /// Removes the head, if any.
+        pub fn pop(&self) -> Option<T> {
+            let mut items = self.items.lock().expect("poisoned");
+            let item = items.pop_front();
+            self.len.store(items.len(), Ordering::SeqCst);
+            item
+        }
+
+        /// Whether the queue is empty, read without the lock (may be stale).
+        pub fn is_empty(&self) -> bool {
+            self.len.load(Ordering::SeqCst) == 0
+        }
+
+        /// Whether the queue is full, read without the lock (may be stale).
+        pub fn is_full(&self) -> bool {
+            self.len.load(Ordering::SeqCst) == self.capacity
+        }
+
+        /// Items queued at this instant.
+        pub fn len(&self) -> usize {
+            self.len.load(Ordering::SeqCst)
         }
     }
 }

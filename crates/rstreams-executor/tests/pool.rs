@@ -167,14 +167,7 @@ fn shutdown_now_drops_everything_queued_and_counts_it() {
             .build()
             .unwrap(),
     );
-    let (open, wait) = gate();
-    let (started_tx, started_rx) = mpsc::channel();
-    pool.spawn(move || {
-        started_tx.send(()).unwrap();
-        wait.wait();
-    })
-    .unwrap();
-    started_rx.recv().unwrap(); // the worker is inside the gate task
+    let open = hold_the_worker(&pool); // the worker is inside the gate task
     let drops = DropCounter::default();
     let ran = Arc::new(AtomicUsize::new(0));
     let lane = pool.lane();
@@ -292,14 +285,7 @@ fn full_queue_rejects_under_reject_policy() {
         .full_policy(FullPolicy::Reject)
         .build()
         .unwrap();
-    let (open, wait) = gate();
-    let (started_tx, started_rx) = mpsc::channel();
-    pool.spawn(move || {
-        started_tx.send(()).unwrap();
-        wait.wait();
-    })
-    .unwrap();
-    started_rx.recv().unwrap();
+    let open = hold_the_worker(&pool);
     let ran = Arc::new(AtomicUsize::new(0));
     for _ in 0..2 {
         let ran = Arc::clone(&ran);
@@ -333,14 +319,7 @@ fn full_queue_blocks_the_submitter_until_space_frees() {
             .build()
             .unwrap(),
     );
-    let (open, wait) = gate();
-    let (started_tx, started_rx) = mpsc::channel();
-    pool.spawn(move || {
-        started_tx.send(()).unwrap();
-        wait.wait();
-    })
-    .unwrap();
-    started_rx.recv().unwrap();
+    let open = hold_the_worker(&pool);
     let ran = Arc::new(AtomicUsize::new(0));
     for _ in 0..2 {
         let ran = Arc::clone(&ran);
@@ -537,14 +516,7 @@ fn a_submitter_blocked_on_a_full_queue_is_released_by_shutdown() {
             .build()
             .unwrap(),
     );
-    let (open, wait) = gate();
-    let (started_tx, started_rx) = mpsc::channel();
-    pool.spawn(move || {
-        started_tx.send(()).unwrap();
-        wait.wait();
-    })
-    .unwrap();
-    started_rx.recv().unwrap();
+    let open = hold_the_worker(&pool);
     let drops = DropCounter::default();
     let p = drops.payload();
     pool.spawn(move || drop(p)).unwrap(); // the queue is now full
@@ -618,9 +590,9 @@ fn submissions_racing_shutdown_are_refused_or_run() {
     }
 }
 
-/// The batched admission credits (issue 14.5) keep the bound across refills: after a full queue
-/// drains, the next fill admits exactly `capacity` again (no stale credit lets more in, and no
-/// stale deficit refuses room that is there).
+/// The bound holds across refills: after a full queue drains, the next fill admits exactly
+/// `capacity` again (the earlier credit-based admission could hold a stale credit or deficit;
+/// the array queue of session 5 has none, and this keeps it that way).
 #[test]
 fn admission_bound_holds_across_credit_refills() {
     let pool = ThreadPool::builder()
@@ -631,16 +603,7 @@ fn admission_bound_holds_across_credit_refills() {
         .unwrap();
     let ran = Arc::new(AtomicUsize::new(0));
     for round in 1..=3 {
-        let (open, wait) = gate();
-        let (started_tx, started_rx) = mpsc::channel();
-        pool.spawn(move || {
-            started_tx.send(()).unwrap();
-            wait.wait();
-        })
-        .unwrap();
-        started_rx
-            .recv_timeout(Duration::from_secs(10))
-            .expect("blocker runs");
+        let open = hold_the_worker(&pool);
         let mut accepted = 0;
         for _ in 0..5 {
             let ran = Arc::clone(&ran);
@@ -840,4 +803,63 @@ fn a_job_waiting_for_the_next_one_never_strands_it() {
         }
     }
     pool.shutdown();
+}
+
+/// The bound is exact under concurrent submitters (issue 14.5, session 5): with the only worker
+/// held, four threads racing to submit under `FullPolicy::Reject` get exactly `capacity`
+/// admissions between them, and every admitted task runs once the worker is released.
+#[test]
+fn concurrent_submitters_never_overshoot_the_bound() {
+    const CAPACITY: usize = 4;
+    for _ in 0..50 {
+        let pool = Arc::new(
+            ThreadPool::builder()
+                .workers(1)
+                .queue_capacity(CAPACITY)
+                .full_policy(FullPolicy::Reject)
+                .build()
+                .unwrap(),
+        );
+        let open = hold_the_worker(&pool);
+        let ran = Arc::new(AtomicUsize::new(0));
+        let submitters: Vec<_> = (0..4)
+            .map(|_| {
+                let (pool, ran) = (Arc::clone(&pool), Arc::clone(&ran));
+                thread::spawn(move || {
+                    let mut accepted = 0;
+                    for _ in 0..3 {
+                        let ran = Arc::clone(&ran);
+                        match pool.spawn(move || {
+                            ran.fetch_add(1, Ordering::SeqCst);
+                        }) {
+                            Ok(()) => accepted += 1,
+                            Err(e) => assert_eq!(e.reason(), RejectReason::QueueFull),
+                        }
+                    }
+                    accepted
+                })
+            })
+            .collect();
+        let accepted: usize = submitters.into_iter().map(|s| s.join().unwrap()).sum();
+        assert_eq!(accepted, CAPACITY, "exactly the capacity is admitted");
+        open.open();
+        pool.shutdown();
+        assert_eq!(ran.load(Ordering::SeqCst), CAPACITY);
+    }
+}
+
+/// Submits a task that holds a worker until the returned gate opens, and waits (bounded) until
+/// that worker is inside it, so nothing pops the queue meanwhile.
+fn hold_the_worker(pool: &ThreadPool) -> common::GateOpener {
+    let (open, wait) = gate();
+    let (started_tx, started_rx) = mpsc::channel();
+    pool.spawn(move || {
+        started_tx.send(()).unwrap();
+        wait.wait();
+    })
+    .unwrap();
+    started_rx
+        .recv_timeout(Duration::from_secs(10))
+        .expect("the holding task runs");
+    open
 }
