@@ -329,7 +329,13 @@ impl<T: Send + 'static> MergeCore<T> {
             return;
         }
         if self.gate.notify(bit) {
-            self.wake();
+            // Pushed from a producer's batch (a `publish_on` drain delivering a run): wake the
+            // drain once, after the run, not once per item. Other pushes of the run see the
+            // gate already notified; if the drain re-arms meanwhile, the same deferred wake-up
+            // (deduplicated) covers them, so none is left unseen.
+            if let Some(h) = self.handle.get() {
+                h.wake_deferred();
+            }
         }
     }
 
