@@ -134,10 +134,12 @@ pub trait Source: Send + 'static {
     /// items are pushed to (the merge behind `flat_map`) is woken once per batch rather than
     /// once per item.
     ///
-    /// Return `true` only if `pull_many` never waits for anything (a queue drain, a range): a
-    /// source that blocks in `pull` (an iterator over a channel) could otherwise wait for an
-    /// item held back behind a wake-up it is itself deferring. Asked once per batch. The
-    /// default is `false`.
+    /// Return `true` only if nothing that runs inside `pull_many` waits for anything: neither
+    /// the source (a queue drain, not an iterator over a channel) nor code it calls (an
+    /// upstream it replenishes synchronously) nor the subscribers between it and the deferring
+    /// consumer (a `map` closure). Code that blocks there until the consumer's output arrives
+    /// (a feedback loop through a channel) would wait for an item held back behind a wake-up
+    /// its own thread is deferring. Asked once per batch. The default is `false`.
     fn coalesces_wakes(&self) -> bool {
         false
     }
