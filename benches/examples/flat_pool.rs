@@ -1,5 +1,6 @@
 //! The `flat_map_1000x1000_c16/rstreams_pool_inners` workload as a plain program, for profiling
-//! (`perf record`) and counting context switches (`perf stat -e context-switches`).
+//! (`perf record`) and counting context switches (`perf stat -e context-switches`); with
+//! `--features hop-stats` it prints the hops' counters at the end.
 //!
 //! `cargo run --release -p rstreams-benches --example flat_pool -- [rounds]`
 
@@ -37,4 +38,7 @@ fn main() {
             start.elapsed().as_nanos() as f64 / ITEMS as f64
         );
     }
+    // `--features hop-stats`: lane tasks, hop passes and replenishes of the inners' hops.
+    #[cfg(feature = "hop-stats")]
+    eprintln!("{:?}", rstreams::hop::stats());
 }

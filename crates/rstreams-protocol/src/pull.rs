@@ -128,6 +128,22 @@ pub trait Source: Send + 'static {
         At { source: self, site }
     }
 
+    /// Whether wake-ups deferred with [`PullHandle::wake_deferred`] by the code this source's
+    /// items reach may wait until the end of the current batch (the kit's call to
+    /// [`pull_many`](Source::pull_many)) instead of running at once. Then a consumer that the
+    /// items are pushed to (the merge behind `flat_map`) is woken once per batch rather than
+    /// once per item.
+    ///
+    /// Return `true` only if nothing that runs inside `pull_many` waits for anything: neither
+    /// the source (a queue drain, not an iterator over a channel) nor code it calls (an
+    /// upstream it replenishes synchronously) nor the subscribers between it and the deferring
+    /// consumer (a `map` closure). Code that blocks there until the consumer's output arrives
+    /// (a feedback loop through a channel) would wait for an item held back behind a wake-up
+    /// its own thread is deferring. Asked once per batch. The default is `false`.
+    fn coalesces_wakes(&self) -> bool {
+        false
+    }
+
     /// Pulls up to `limit` items (`limit >= 1`; the kit never asks for zero) in one go, handing each to `emit`, and stops early when `emit`
     /// returns `false` (the subscription was cancelled meanwhile). Returns how many items were
     /// handed over and, when something other than `limit` or `emit` stopped it, the step that
@@ -197,6 +213,22 @@ impl PullHandle {
     pub fn wake(&self) {
         if let Some(core) = self.core.upgrade() {
             core.drive();
+        }
+    }
+
+    /// [`wake`](PullHandle::wake) at the end of the current batch when called, on this thread,
+    /// from inside the emission loop of a source that [coalesces
+    /// wakes](Source::coalesces_wakes); at once otherwise.
+    ///
+    /// For a consumer that items are pushed to one at a time (a queue per producer) and whose
+    /// pass costs far more than a push: a producer emitting a run of items then wakes it once,
+    /// after the run, instead of once per item. The wake-up is never lost, only moved to the end
+    /// of the batch (before the producing pass ends, panics included); a handle deferred twice
+    /// in one batch wakes once.
+    #[inline]
+    pub fn wake_deferred(&self) {
+        if !batch::defer(self) {
+            self.wake();
         }
     }
 
@@ -347,6 +379,11 @@ impl<G: Source> Source for At<G> {
 
     fn stage_name(&self) -> &'static str {
         self.source.stage_name()
+    }
+
+    #[inline]
+    fn coalesces_wakes(&self) -> bool {
+        self.source.coalesces_wakes()
     }
 
     #[inline]
@@ -565,6 +602,7 @@ where
     #[inline]
     fn emit(&self, state: &mut State<G, S>, requested: u64) -> (u64, Outcome<G::Item>) {
         let (source, subscriber) = state.live.as_mut().expect("live checked by the caller");
+        let batch = source.coalesces_wakes().then(batch::open);
         let mut in_subscriber = false;
         let run = catch_unwind(AssertUnwindSafe(|| {
             if self.demand.is_cancelled() {
@@ -589,6 +627,11 @@ where
             };
             (emitted, outcome)
         }));
+        // Nothing unwinds past `catch_unwind`: the batch always closes, and its deferred
+        // wake-ups run here, still inside this pass.
+        if let Some(mark) = batch {
+            batch::close(mark);
+        }
         // After a panic the count no longer matters: the subscription ends either way.
         let (emitted, outcome) = match run {
             Ok(done) => done,
@@ -701,5 +744,113 @@ where
             report_undeliverable(Error::from_panic(Rule::R2_13, payload).at_stage(self.stage));
         }
         drop(keep);
+    }
+}
+
+/// Wake-ups deferred to the end of a batch ([`PullHandle::wake_deferred`]): per thread, a
+/// depth (batches of coalescing sources nest when one's items reach another's subscription
+/// inline) and the handles waiting, oldest first. Each batch wakes the handles deferred since
+/// it opened, when it closes.
+mod batch {
+    use std::cell::{Cell, RefCell};
+
+    use super::PullHandle;
+
+    struct Batches {
+        depth: Cell<u32>,
+        waiting: RefCell<Vec<PullHandle>>,
+        /// Loom twin only: closing forgets the deferred wake-ups.
+        #[cfg(rstreams_loom)]
+        broken: Cell<bool>,
+    }
+
+    #[cfg(not(rstreams_loom))]
+    std::thread_local! {
+        static BATCHES: Batches = const {
+            Batches {
+                depth: Cell::new(0),
+                waiting: RefCell::new(Vec::new()),
+            }
+        };
+    }
+
+    #[cfg(rstreams_loom)]
+    loom::thread_local! {
+        static BATCHES: Batches = Batches {
+            depth: Cell::new(0),
+            waiting: RefCell::new(Vec::new()),
+            broken: Cell::new(false),
+        };
+    }
+
+    /// Opens a batch; returns the mark to close it with.
+    pub(super) fn open() -> usize {
+        BATCHES.with(|b| {
+            b.depth.set(b.depth.get() + 1);
+            b.waiting.borrow().len()
+        })
+    }
+
+    /// Closes the batch opened at `mark`: wakes, newest first, every handle deferred since.
+    /// A wake-up may run a pass that defers more (a nested batch closes its own); those above
+    /// `mark` are woken here too.
+    pub(super) fn close(mark: usize) {
+        BATCHES.with(|b| b.depth.set(b.depth.get() - 1));
+        loop {
+            let next = BATCHES.with(|b| {
+                #[cfg(rstreams_loom)]
+                if b.broken.get() {
+                    b.waiting.borrow_mut().truncate(mark);
+                }
+                let mut waiting = b.waiting.borrow_mut();
+                if waiting.len() > mark {
+                    waiting.pop()
+                } else {
+                    None
+                }
+            });
+            // Outside the borrow: the wake-up runs a pass, which may defer again.
+            match next {
+                Some(handle) => handle.wake(),
+                None => return,
+            }
+        }
+    }
+
+    /// Defers `handle`'s wake-up to the end of this thread's current batch; `false` if there is
+    /// none (the caller wakes at once).
+    #[inline]
+    pub(super) fn defer(handle: &PullHandle) -> bool {
+        BATCHES.with(|b| {
+            if b.depth.get() == 0 {
+                return false;
+            }
+            let mut waiting = b.waiting.borrow_mut();
+            // The usual case: the same consumer again (its gate re-armed within the batch).
+            if !waiting
+                .last()
+                .is_some_and(|last| std::ptr::addr_eq(last.core.as_ptr(), handle.core.as_ptr()))
+            {
+                waiting.push(handle.clone());
+            }
+            true
+        })
+    }
+
+    /// Loom twin: this thread's batches forget their deferred wake-ups.
+    #[cfg(rstreams_loom)]
+    pub(super) fn break_flush() {
+        BATCHES.with(|b| b.broken.set(true));
+    }
+}
+
+/// Hooks for the loom models only (`--cfg rstreams_loom`).
+#[cfg(rstreams_loom)]
+#[doc(hidden)]
+pub mod __loom {
+    /// The broken twin of `tests/loom_pull_deferred.rs`: batches closed on this thread drop
+    /// their deferred wake-ups instead of running them.
+    pub fn break_deferred_wakes_on_this_thread() {
+        super::batch::break_flush();
     }
 }

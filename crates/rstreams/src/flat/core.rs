@@ -329,7 +329,20 @@ impl<T: Send + 'static> MergeCore<T> {
             return;
         }
         if self.gate.notify(bit) {
-            self.wake();
+            self.wake_pushed();
+        }
+    }
+
+    /// The wake-up of a push. Pushed from a producer's batch (a `publish_on` drain delivering
+    /// a run, if it coalesces wake-ups): the drain is woken once, after the run, not once per
+    /// item. Other pushes of the run see the gate already notified; if the drain re-arms
+    /// meanwhile, the same deferred wake-up (deduplicated) covers them, so none is left unseen.
+    /// Out of line: inlined, it made the synchronous inners' emit loop 13 instructions per item
+    /// longer (callgrind, `examples/flat_just 1 sync`).
+    #[inline(never)]
+    fn wake_pushed(&self) {
+        if let Some(h) = self.handle.get() {
+            h.wake_deferred();
         }
     }
 
