@@ -10,8 +10,8 @@
 //!   thread itself can set its own mark, so no other thread ever sees it;
 //! * a subscriber [`try_push`](LocalBuf::try_push)es: into the buffer only if its own thread's
 //!   mark names this buffer (so it runs on the iterating thread, inside that call, while the
-//!   iterator holds no reference to the buffer); otherwise the item is handed back and goes to
-//!   the locked queue;
+//!   iterator holds no reference to the buffer); otherwise the item is handed back and goes
+//!   through the ring (below);
 //! * the iterator [`with`](LocalBuf::with)s the buffer only outside such calls, on its thread.
 //!   Moving the iterator to another thread between calls needs a synchronising hand-over, which
 //!   orders the accesses.
