@@ -63,3 +63,27 @@ fn a_prefetch_beyond_the_ring_requests_at_most_4096() {
     );
     assert!(asked.iter().all(|&k| k <= 4096), "{asked:?}");
 }
+
+#[test]
+fn a_producer_that_waits_for_the_iterator_each_time_still_delivers_everything() {
+    // The producer sends item i only after the iterator asked for it (a rendezvous), so the
+    // iterator finds the ring empty every time and goes through its spin, yield and park paths
+    // (which one depends on timing; each must hand over every item, in order, and the end).
+    let (tx, rx) = rstreams::emitter::<u64>(4);
+    let (ask, asked) = std::sync::mpsc::channel::<()>();
+    let producer = std::thread::spawn(move || {
+        for i in 0..200 {
+            if asked.recv().is_err() {
+                return;
+            }
+            tx.send(i).unwrap();
+        }
+    });
+    let mut it = rx.blocking_iter_with(2);
+    for i in 0..200 {
+        ask.send(()).unwrap();
+        assert_eq!(it.next().map(Result::unwrap), Some(i));
+    }
+    producer.join().unwrap();
+    assert!(it.next().is_none(), "completion after the last item");
+}

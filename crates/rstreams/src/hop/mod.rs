@@ -32,7 +32,7 @@ mod park;
 mod publish_on;
 mod ring;
 #[cfg(feature = "hop-stats")]
-mod stats;
+pub(crate) mod stats;
 mod subscribe_on;
 mod sync;
 

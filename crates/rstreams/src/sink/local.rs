@@ -89,6 +89,14 @@ use loom::sync::Arc;
 #[cfg(not(rstreams_loom))]
 use std::sync::Arc;
 
+/// Counts an iterator event (feature `hop-stats`, with the hop's counters; nothing otherwise).
+macro_rules! count {
+    ($event:ident) => {
+        #[cfg(feature = "hop-stats")]
+        crate::hop::stats::count(crate::hop::stats::Event::$event, 1);
+    };
+}
+
 /// See the module docs. `BROKEN` exists only for the loom twin.
 #[derive(Debug)]
 pub(crate) struct LocalBuf<T, const BROKEN: bool = false> {
@@ -216,10 +224,19 @@ impl<const BROKEN: bool> Wake<BROKEN> {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .clone();
         if let Some(t) = waiter {
+            count!(IterWake);
             t.unpark();
         }
     }
 }
+
+/// How long an iterator that found nothing keeps yielding (after its spin) before it parks.
+#[cfg(not(rstreams_loom))]
+const YIELD_BEFORE_PARK: std::time::Duration = std::time::Duration::from_micros(50);
+
+/// A park this short would have been covered by the yield phase (it re-enables it).
+#[cfg(not(rstreams_loom))]
+const SHORT_PARK: std::time::Duration = std::time::Duration::from_micros(200);
 
 /// The subscriber's half of the hand-off (see "The cross-thread half" in the module docs).
 pub(crate) struct Sender<T, const BROKEN: bool = false> {
@@ -233,6 +250,9 @@ pub(crate) struct Sender<T, const BROKEN: bool = false> {
 pub(crate) struct Receiver<T, const BROKEN: bool = false> {
     ring: RingConsumer<T>,
     wake: Arc<Wake<BROKEN>>,
+    /// Whether to yield a while before parking: cleared when a park lasted long (a slow
+    /// upstream, where yielding only burns CPU), set again when one was short.
+    yield_first: bool,
 }
 
 /// A hand-off carrying up to `capacity` items (rounded up to a power of two) across threads.
@@ -252,7 +272,11 @@ pub(crate) fn channel<T, const BROKEN: bool>(
             wake: Arc::clone(&wake),
             in_ring: false,
         },
-        Receiver { ring: rx, wake },
+        Receiver {
+            ring: rx,
+            wake,
+            yield_first: true,
+        },
     )
 }
 
@@ -335,6 +359,7 @@ impl<T, const BROKEN: bool> Receiver<T, BROKEN> {
     /// Returns once an item or the end may be ready (spuriously too: the caller re-checks).
     /// Spins first, then parks on the token, so a busy sender never has to wake us.
     pub(crate) fn wait(&mut self) {
+        count!(IterWait);
         #[cfg(not(rstreams_loom))]
         {
             let backoff = crossbeam_utils::Backoff::new();
@@ -343,6 +368,19 @@ impl<T, const BROKEN: bool> Receiver<T, BROKEN> {
                     return;
                 }
                 backoff.snooze();
+            }
+            // Then keep yielding for a bounded while: the usual gap is the upstream's worker
+            // waking for the replenishing `request`, which on a quiet machine (halted vCPUs)
+            // takes tens of microseconds; parking through it would cost a second wake-up.
+            if self.yield_first {
+                count!(IterYield);
+                let start = std::time::Instant::now();
+                while start.elapsed() < YIELD_BEFORE_PARK {
+                    if !self.ring.is_empty() || self.is_ended() {
+                        return;
+                    }
+                    std::thread::yield_now();
+                }
             }
         }
         let me = thread::current();
@@ -356,7 +394,11 @@ impl<T, const BROKEN: bool> Receiver<T, BROKEN> {
                 *w = Some(me);
             }
         }
-        let Receiver { ring, wake } = self;
+        let Receiver {
+            ring,
+            wake,
+            yield_first,
+        } = self;
         if wake
             .parking
             .park(|| !ring.is_empty() || wake.ended.load(Ordering::Acquire))
@@ -364,9 +406,20 @@ impl<T, const BROKEN: bool> Receiver<T, BROKEN> {
             return; // work arrived while parking: we kept the token
         }
         // A sender claimed the token (or will, once it pushes): it unparks us.
+        count!(IterPark);
+        #[cfg(not(rstreams_loom))]
+        let parked_at = std::time::Instant::now();
         while wake.parking.is_parked() {
             thread::park();
         }
+        // A short park is what the yield phase would have saved; a long one means a slow
+        // upstream, for which it would only burn CPU.
+        #[cfg(not(rstreams_loom))]
+        {
+            *yield_first = parked_at.elapsed() < SHORT_PARK;
+        }
+        #[cfg(rstreams_loom)]
+        let _ = yield_first;
     }
 }
 
