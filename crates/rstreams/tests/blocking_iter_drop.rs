@@ -4,9 +4,9 @@
 //! alive forever.
 //!
 //! Also the ordering guarantee of the iterator's synchronous fast path (issue 14 item 3): items
-//! delivered on the iterating thread inside its own `request` bypass the locked queue, and must
-//! never overtake items queued from another thread (the broken variant, without the
-//! "queue drained" check, fails `items_from_the_iterating_thread_and_another_thread_...`).
+//! delivered on the iterating thread inside its own `request` bypass the ring, and must
+//! never overtake items sent through the ring from another thread (the broken variant, without the
+//! "ring drained" check, fails `items_from_the_iterating_thread_and_another_thread_...`).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};

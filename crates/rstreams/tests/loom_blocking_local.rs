@@ -2,7 +2,7 @@
 //! a call that delivers one item synchronously on its own thread (the fast path), while another
 //! thread's subscriber delivers at the same moment (an upstream on another thread); then the
 //! iterator, moved to a third thread, takes what is buffered. The property: the other thread
-//! never takes the fast path (its item must go to the locked queue), and loom's checked cell
+//! never takes the fast path (its item must go to the ring), and loom's checked cell
 //! sees no two unordered accesses to the buffer. The broken twin marks "inside the call" in one
 //! shared atomic instead of a thread-local, so the other thread pushes while the iterator does:
 //! loom's cell checker must report it.

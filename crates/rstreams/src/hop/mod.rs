@@ -32,7 +32,7 @@ mod park;
 mod publish_on;
 mod ring;
 #[cfg(feature = "hop-stats")]
-mod stats;
+pub(crate) mod stats;
 mod subscribe_on;
 mod sync;
 
@@ -44,6 +44,8 @@ pub use subscribe_on::SubscribeOn;
 
 // The merge core (`flat/`) gives each inner publisher one of these rings.
 pub(crate) use ring::{Consumer as RingConsumer, Producer as RingProducer, ring};
+// `blocking_iter`'s cross-thread half (`sink/local.rs`) parks its thread on this token.
+pub(crate) use park::Parking;
 
 /// The SPSC ring and the drain's parking protocol, exposed to `tests/loom_hop_queue.rs` and
 /// `tests/loom_hop_park.rs` only (`--cfg rstreams_loom`).

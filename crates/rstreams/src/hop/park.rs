@@ -84,6 +84,15 @@ impl<const BROKEN: bool> Parking<BROKEN> {
         }
     }
 
+    /// Whether the token is free: the holder parked and nobody has claimed it since. A blocked
+    /// `blocking_iter` waits on this turning `false` (the claimant wakes it).
+    #[inline]
+    pub(crate) fn is_parked(&self) -> bool {
+        // Acquire: pairs with the Release half of a successful `claim`, so whoever sees the token
+        // taken also sees the work the claimant published before signalling.
+        self.parked.load(Ordering::Acquire)
+    }
+
     /// Takes the token if it is free (`parked`): `true` if this call took it.
     ///
     /// A compare-exchange rather than `swap(false)`: the same instruction cost and meaning, but
@@ -92,10 +101,12 @@ impl<const BROKEN: bool> Parking<BROKEN> {
     /// stranded item that C11's RMW atomicity rules out; its compare-exchange is modelled right.
     #[inline]
     fn claim(&self) -> bool {
-        // Acquire on success: pairs with the Release store in `park`, so the claimant starts
-        // after that drain's effects. Relaxed on failure: nothing is read then.
+        // AcqRel on success: the Acquire pairs with the Release store in `park`, so the claimant
+        // starts after that drain's effects; the Release pairs with `is_parked`, so a parked
+        // `blocking_iter` that sees the claim sees the claimant's pushes. (Same instruction as
+        // Acquire on x86.) Relaxed on failure: nothing is read then.
         self.parked
-            .compare_exchange(true, false, Ordering::Acquire, Ordering::Relaxed)
+            .compare_exchange(true, false, Ordering::AcqRel, Ordering::Relaxed)
             .is_ok()
     }
 

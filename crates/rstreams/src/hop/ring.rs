@@ -153,6 +153,15 @@ impl<T, const BROKEN: bool> Producer<T, BROKEN> {
         self.ring.tail.store(self.tail, order);
         Ok(())
     }
+
+    /// Whether the consumer has published a head at our tail: every item pushed so far was
+    /// taken. (A stale head only makes this `false`, never wrongly `true`.) `blocking_iter`
+    /// asks it before an item may go around the ring into the iterator's own buffer.
+    #[inline]
+    pub(crate) fn is_drained(&self) -> bool {
+        // Acquire: pairs with the consumer's Release in `publish`, like the full check in `push`.
+        self.ring.head.load(Ordering::Acquire) == self.tail
+    }
 }
 
 impl<T, const BROKEN: bool> Consumer<T, BROKEN> {
@@ -222,6 +231,16 @@ impl<T, const BROKEN: bool> Consumer<T, BROKEN> {
             return true;
         }
         false
+    }
+
+    /// The items pushed and not yet taken, as this consumer sees them now.
+    #[inline]
+    pub(crate) fn len(&self) -> usize {
+        // Acquire: pairs with the producer's Release in `push` (only the count is used).
+        self.ring
+            .tail
+            .load(Ordering::Acquire)
+            .wrapping_sub(self.head)
     }
 
     /// Hands the slots read so far back to the producer.

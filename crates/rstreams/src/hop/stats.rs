@@ -25,9 +25,13 @@ pub(crate) enum Event {
     LaneRequest,
     LaneSchedule,
     OwedSignal,
+    IterWait,
+    IterYield,
+    IterPark,
+    IterWake,
 }
 
-const EVENTS: usize = 13;
+const EVENTS: usize = 17;
 
 static COUNTERS: [CachePadded<AtomicU64>; EVENTS] =
     [const { CachePadded::new(AtomicU64::new(0)) }; EVENTS];
@@ -68,6 +72,15 @@ pub struct HopStats {
     pub lane_schedules: u64,
     /// Signals a producer deferred to the end of a burst and paid there (`batch_signals`).
     pub owed_signals: u64,
+    /// `blocking_iter` across threads (`sink/local.rs`): times the iterator found nothing and
+    /// began to wait (spin first).
+    pub iter_waits: u64,
+    /// ... of which outlasted the spin and began the bounded yield phase.
+    pub iter_yields: u64,
+    /// ... of which gave the token up and parked its thread (a futex wait, woken by a push).
+    pub iter_parks: u64,
+    /// Wake-ups (`unpark`) a producer sent a parked iterator.
+    pub iter_wakes: u64,
 }
 
 /// Reads every counter.
@@ -87,5 +100,9 @@ pub fn stats() -> HopStats {
         lane_requests: c(Event::LaneRequest),
         lane_schedules: c(Event::LaneSchedule),
         owed_signals: c(Event::OwedSignal),
+        iter_waits: c(Event::IterWait),
+        iter_yields: c(Event::IterYield),
+        iter_parks: c(Event::IterPark),
+        iter_wakes: c(Event::IterWake),
     }
 }

@@ -1,6 +1,5 @@
 //! Blocking bridges for plain threads.
 
-use std::collections::VecDeque;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -8,7 +7,7 @@ use parking_lot::{Condvar, Mutex};
 use rstreams_protocol::{Error, Publisher, Rule, Subscriber, Subscription};
 
 use super::collect::{Collect, Collector, First, ForEach, Last, Outlet, dropped_error};
-use super::local::LocalBuf;
+use super::local::{LocalBuf, Receiver, Sender, channel};
 use crate::source::fuse::PullBatch;
 use crate::stage::Loc;
 
@@ -153,9 +152,11 @@ where
 /// The hand-off has two paths. Items delivered on the iterating thread while it is inside its
 /// own `request` (a synchronous publisher: the consumer pulls a batch) go straight into the
 /// iterator's own buffer, which only that thread touches: no lock and no atomic
-/// read-modify-write per item. Items delivered from other threads are appended to a shared
-/// queue under a short lock, and `next` takes that whole queue at once when its own buffer is
-/// empty, so the consumer side costs one lock per batch.
+/// read-modify-write per item. Items delivered from other threads go through the thread hop's
+/// lock-free single-producer ring (sized for the prefetch); `next` spins briefly when it finds
+/// nothing, then parks, and the delivering thread wakes it at most once per park (no lock and
+/// no read-modify-write per item on either side). A `prefetch` above 4096 is treated as 4096
+/// when subscribing (the ring's bound; buffering less than asked is within the promise).
 pub struct BlockingIter<T> {
     /// Pulling mode: the rest of the last batch pulled, in reverse order, so taking an item is
     /// a `pop` (always empty when subscribed). Its allocation is reused by every batch.
@@ -179,6 +180,8 @@ struct Inner<T> {
     /// chain ended. The mutex is never locked (`next` has `&mut self`); it only keeps the
     /// iterator `Sync`.
     pull: Option<Mutex<Box<dyn PullBatch<T>>>>,
+    /// The cross-thread half (subscribed mode only): the ring's consumer and the parking token.
+    rx: Option<Receiver<T>>,
     /// Items per pull in pulling mode.
     batch: u64,
     limit: u64,
@@ -202,8 +205,7 @@ impl<T> std::fmt::Debug for BlockingIter<T> {
 
 /// What the iterator and its subscriber share.
 struct IterShared<T> {
-    state: Mutex<IterState<T>>,
-    ready: Condvar,
+    state: Mutex<IterState>,
     /// The running total requested (written by the iterator, read by the subscriber to catch an
     /// upstream that sends more than it was asked for).
     requested: AtomicU64,
@@ -213,12 +215,9 @@ struct IterShared<T> {
     local: LocalBuf<T>,
 }
 
-struct IterState<T> {
-    queue: VecDeque<T>,
+struct IterState {
     /// The terminal signal, once it arrived (or a fault standing in for it).
     end: Option<Result<(), Error>>,
-    /// The iterator is blocked waiting.
-    waiting: bool,
     /// The iterator was dropped: a subscription arriving later is cancelled at once.
     dropped: bool,
     sub: Option<Arc<dyn Subscription>>,
@@ -231,9 +230,6 @@ impl<T> IterShared<T> {
             st.end = Some(end);
         }
         st.sub = None;
-        if st.waiting {
-            self.ready.notify_one();
-        }
     }
 
     fn local_len(&self) -> usize {
@@ -246,12 +242,11 @@ impl<T> IterShared<T> {
 
 struct QueueSubscriber<T> {
     shared: Arc<IterShared<T>>,
+    /// The cross-thread half (and the fast path's ordering with it): `sink/local.rs`.
+    tx: Sender<T>,
     received: u64,
     prefetch: u64,
     done: bool,
-    /// The last item went to the shared queue. While it is `false` the shared queue holds no
-    /// item of ours, so an item taking the fast path cannot overtake one there.
-    last_slow: bool,
     loc: Loc,
 }
 
@@ -287,54 +282,31 @@ impl<T> Subscriber<T> for QueueSubscriber<T> {
             self.too_many();
             return;
         }
-        let item = if self.last_slow {
-            item
-        } else {
-            // The synchronous fast path, taken only on the iterating thread inside its own
-            // call (`LocalBuf` checks the thread's mark).
-            match self.shared.local.try_push(item) {
-                Ok(()) => return,
-                Err(item) => item,
-            }
-        };
-        self.next_slow(item);
+        // The synchronous fast path on the iterating thread inside its own call (`LocalBuf`
+        // checks the thread's mark), else the ring.
+        if self.tx.send(&self.shared.local, item).is_err() {
+            // Cannot happen while the upstream keeps rule 1.1 (checked above) and the
+            // iterator publishes before it requests; kept bounded all the same.
+            self.too_many();
+        }
     }
     fn on_error(&mut self, error: Error) {
         if !std::mem::replace(&mut self.done, true) {
-            self.shared.finish(Err(error));
+            self.finish(Err(error));
         }
     }
     fn on_complete(&mut self) {
         if !std::mem::replace(&mut self.done, true) {
-            self.shared.finish(Ok(()));
+            self.finish(Ok(()));
         }
     }
 }
 
 impl<T> QueueSubscriber<T> {
-    /// `on_next` off the fast path: from another thread, or right after such an item.
-    #[inline(never)]
-    fn next_slow(&mut self, item: T) {
-        let mut st = self.shared.state.lock();
-        let item = if st.queue.is_empty() {
-            // Back on the iterating thread and the queue is drained: nothing queued can be
-            // overtaken, so return to the fast path.
-            match self.shared.local.try_push(item) {
-                Ok(()) => {
-                    drop(st);
-                    self.last_slow = false;
-                    return;
-                }
-                Err(item) => item,
-            }
-        } else {
-            item
-        };
-        self.last_slow = true;
-        st.queue.push_back(item);
-        if st.waiting {
-            self.shared.ready.notify_one();
-        }
+    /// Records the end and wakes the iterator if it parked.
+    fn finish(&mut self, end: Result<(), Error>) {
+        self.shared.finish(end);
+        self.tx.close();
     }
 
     /// Only an upstream that broke rule 1.1 gets here; the buffers must stay bounded.
@@ -351,7 +323,7 @@ impl<T> QueueSubscriber<T> {
         if let Some(s) = sub {
             s.cancel();
         }
-        self.shared.finish(Err(error));
+        self.finish(Err(error));
     }
 }
 
@@ -359,7 +331,7 @@ impl<T> Drop for QueueSubscriber<T> {
     fn drop(&mut self) {
         // Never leave the iterating thread waiting, whatever the publisher did.
         if !self.done {
-            self.shared.finish(Err(dropped_error(self.loc)));
+            self.finish(Err(dropped_error(self.loc)));
         }
     }
 }
@@ -368,13 +340,10 @@ impl<T> IterShared<T> {
     fn new() -> Arc<Self> {
         Arc::new(IterShared {
             state: Mutex::new(IterState {
-                queue: VecDeque::new(),
                 end: None,
-                waiting: false,
                 dropped: false,
                 sub: None,
             }),
-            ready: Condvar::new(),
             requested: AtomicU64::new(0),
             local: LocalBuf::new(),
         })
@@ -387,10 +356,13 @@ where
     P::Item: Send + 'static,
 {
     let shared = IterShared::new();
-    let prefetch = prefetch as u64;
+    // The ring holds what is outstanding, so it bounds the prefetch (see the type's docs).
+    let prefetch = (prefetch as u64).min(MAX_PULL_BATCH);
+    let (tx, rx) = channel(prefetch as usize);
     let mut iter = BlockingIter::new(Inner {
         shared: Arc::clone(&shared),
         pull: None,
+        rx: Some(rx),
         batch: prefetch,
         limit: (prefetch - prefetch / 4).max(1),
         taken: 0,
@@ -407,10 +379,10 @@ where
         let _scope = shared.local.enter();
         publisher.subscribe(QueueSubscriber {
             shared: Arc::clone(&shared),
+            tx,
             received: 0,
             prefetch,
             done: false,
-            last_slow: false,
             loc,
         });
     }
@@ -435,6 +407,7 @@ impl<T> BlockingIter<T> {
         BlockingIter::new(Inner {
             shared: IterShared::new(),
             pull: Some(Mutex::new(source)),
+            rx: None,
             batch: batch.clamp(1, MAX_PULL_BATCH),
             // Nothing to replenish: the pull asks for a batch when the buffer is empty.
             limit: u64::MAX,
@@ -458,10 +431,9 @@ impl<T> BlockingIter<T> {
     pub fn backlog(&self) -> rstreams_protocol::Backlog {
         let inner = &*self.inner;
         let local = self.pulled.len() + inner.shared.local_len();
-        let queued = if inner.pull.is_some() || inner.finished {
-            0 // pulling itself, or done: nothing arrives from other threads
-        } else {
-            inner.shared.state.lock().queue.len()
+        let queued = match &inner.rx {
+            Some(rx) if !inner.finished => rx.len(),
+            _ => 0, // pulling itself, or done: nothing arrives from other threads
         };
         rstreams_protocol::Backlog {
             buffered: (local + queued) as u64,
@@ -474,6 +446,7 @@ impl<T> BlockingIter<T> {
         BlockingIter::new(Inner {
             shared: IterShared::new(),
             pull: None,
+            rx: None,
             batch: 0,
             limit: u64::MAX,
             taken: 0,
@@ -511,6 +484,10 @@ impl<T> Inner<T> {
     fn request_more(&mut self) {
         let sub = self.shared.state.lock().sub.clone();
         if let Some(s) = sub {
+            // Hand the ring's read slots back first: the upstream may fill them at once.
+            if let Some(rx) = self.rx.as_mut() {
+                rx.publish();
+            }
             self.shared
                 .requested
                 .fetch_add(self.limit, Ordering::AcqRel);
@@ -555,8 +532,9 @@ impl<T> Iterator for BlockingIter<T> {
             // Set only where nothing else is buffered or to come: the error alone.
             return (buffered + 1, Some(buffered + 1));
         }
+        let queued = inner.rx.as_ref().map_or(0, Receiver::len);
         let st = inner.shared.state.lock();
-        let buffered = buffered + st.queue.len();
+        let buffered = buffered + queued;
         match &st.end {
             // Ended: what is buffered, then the error if it failed.
             Some(end) => {
@@ -570,7 +548,7 @@ impl<T> Iterator for BlockingIter<T> {
 
 impl<T> Inner<T> {
     /// `next` when the local buffers are empty: the error, the next pulled batch (into
-    /// `pulled`, which is empty), the shared queue, or a wait.
+    /// `pulled`, which is empty), the ring, or a wait.
     #[inline(never)]
     fn next_slow(&mut self, pulled: &mut Vec<T>) -> Option<Result<T, Error>> {
         if let Some(e) = self.pending_error.take() {
@@ -594,38 +572,26 @@ impl<T> Inner<T> {
                 return Some(Ok(item));
             }
         }
-        // Spin, then yield, before parking: an upstream on another thread is usually
-        // mid-batch, and a park costs a wake-up (a futex call) per item it then receives.
-        let backoff = crossbeam_utils::Backoff::new();
-        let mut st = self.shared.state.lock();
         loop {
-            if !st.queue.is_empty() {
-                // Take the whole batch: one lock for many items.
-                // SAFETY: on the iterating thread, outside any call of ours; the reference
-                // ends before `replenish` may call `request`.
-                let item = unsafe {
-                    self.shared.local.with(|local| {
-                        std::mem::swap(&mut st.queue, local);
-                        local.pop_front()
-                    })
-                };
-                drop(st);
-                let item = item?;
-                self.replenish();
-                return Some(Ok(item));
+            if let Some(rx) = self.rx.as_mut() {
+                if let Some(item) = rx.try_recv() {
+                    self.replenish();
+                    return Some(Ok(item));
+                }
+                if !rx.is_ended() {
+                    // Spins, then parks until the subscriber pushes or ends.
+                    rx.wait();
+                    continue;
+                }
+                // Ended: the items pushed before the end are visible now; they come first.
+                if let Some(item) = rx.try_recv() {
+                    self.replenish();
+                    return Some(Ok(item));
+                }
             }
-            if let Some(end) = st.end.take() {
-                drop(st);
-                self.finished = true;
-                return end.err().map(Err);
-            }
-            if !backoff.is_completed() {
-                parking_lot::MutexGuard::unlocked(&mut st, || backoff.snooze());
-                continue;
-            }
-            st.waiting = true;
-            self.shared.ready.wait(&mut st);
-            st.waiting = false;
+            let end = self.shared.state.lock().end.take();
+            self.finished = true;
+            return end.and_then(Result::err).map(Err);
         }
     }
 }

@@ -10,11 +10,27 @@
 //!   thread itself can set its own mark, so no other thread ever sees it;
 //! * a subscriber [`try_push`](LocalBuf::try_push)es: into the buffer only if its own thread's
 //!   mark names this buffer (so it runs on the iterating thread, inside that call, while the
-//!   iterator holds no reference to the buffer); otherwise the item is handed back and goes to
-//!   the locked queue;
+//!   iterator holds no reference to the buffer); otherwise the item is handed back and goes
+//!   through the ring (below);
 //! * the iterator [`with`](LocalBuf::with)s the buffer only outside such calls, on its thread.
 //!   Moving the iterator to another thread between calls needs a synchronising hand-over, which
 //!   orders the accesses.
+//!
+//! # The cross-thread half
+//!
+//! Items delivered from any other thread (or on the iterating thread outside its calls) go
+//! through the thread hop's SPSC ring (`hop/ring.rs`: [`Sender`] holds the producer half, the
+//! iterator's [`Receiver`] the consumer half), and the iterator parks on the hop's drain token
+//! (`hop/park.rs`, "signal only if parked"): after each push the sender pays a fence and a load
+//! of the token, no read-modify-write, and wakes the iterator only if it parked (at most once
+//! per park). The iterator spins a while before it parks, publishes the slots it read before
+//! each `request` (so the ring, sized for the prefetch, never fills under rule 1.1), and parks
+//! with `thread::park` (its handle recorded before each park). The ordering of the two halves:
+//! once an item went to the ring, later items follow it there until the sender sees the ring
+//! drained (the iterator's published head at the sender's tail) while it runs inside the
+//! iterator's call; only then does the fast path resume, so no item overtakes another.
+//! `tests/loom_blocking_cross.rs` model-checks ring + token + fast path, with a broken twin
+//! (`BROKEN = true`: the token without its fences) in which loom finds the lost wake-up.
 //!
 //! `tests/loom_blocking_local.rs` model-checks it (loom's checked `UnsafeCell` reports any two
 //! unordered accesses), with a broken twin (`BROKEN = true`: the mark is one shared atomic
@@ -26,7 +42,9 @@ use std::collections::VecDeque;
 #[cfg(not(rstreams_loom))]
 mod imp {
     pub(crate) use std::cell::Cell;
-    pub(crate) use std::sync::atomic::{AtomicUsize, Ordering};
+    pub(crate) use std::sync::Mutex;
+    pub(crate) use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    pub(crate) use std::thread;
 
     /// `std::cell::UnsafeCell` with loom's closure-based access shape.
     #[derive(Debug)]
@@ -53,7 +71,9 @@ mod imp {
 #[cfg(rstreams_loom)]
 mod imp {
     pub(crate) use loom::cell::UnsafeCell;
-    pub(crate) use loom::sync::atomic::{AtomicUsize, Ordering};
+    pub(crate) use loom::sync::Mutex;
+    pub(crate) use loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    pub(crate) use loom::thread;
     pub(crate) use std::cell::Cell;
 
     loom::thread_local! {
@@ -61,7 +81,21 @@ mod imp {
     }
 }
 
-use imp::{AtomicUsize, Ordering, PULLING, UnsafeCell};
+use imp::{AtomicBool, AtomicUsize, Mutex, Ordering, PULLING, UnsafeCell, thread};
+
+use crate::hop::{Parking, RingConsumer, RingProducer, ring};
+#[cfg(rstreams_loom)]
+use loom::sync::Arc;
+#[cfg(not(rstreams_loom))]
+use std::sync::Arc;
+
+/// Counts an iterator event (feature `hop-stats`, with the hop's counters; nothing otherwise).
+macro_rules! count {
+    ($event:ident) => {
+        #[cfg(feature = "hop-stats")]
+        crate::hop::stats::count(crate::hop::stats::Event::$event, 1);
+    };
+}
 
 /// See the module docs. `BROKEN` exists only for the loom twin.
 #[derive(Debug)]
@@ -161,6 +195,234 @@ impl<T, const BROKEN: bool> LocalBuf<T, BROKEN> {
     }
 }
 
+/// What both halves of the cross-thread path share. `BROKEN` exists only for the loom twin.
+struct Wake<const BROKEN: bool> {
+    /// Held (`false`) while the iterator is awake; see `hop/park.rs`.
+    parking: Parking<BROKEN>,
+    /// The terminal signal was recorded (the iterator then reads it under its lock).
+    ended: AtomicBool,
+    /// The parked iterator's thread, recorded before each park.
+    waiter: Mutex<Option<thread::Thread>>,
+}
+
+impl<const BROKEN: bool> Wake<BROKEN> {
+    /// Call after publishing an item or the end: wakes the iterator if it parked.
+    #[inline(always)]
+    fn signal(&self) {
+        if self.parking.signal() {
+            self.wake();
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn wake(&self) {
+        // We hold the token: the iterator is parked (or about to), its handle recorded.
+        let waiter = self
+            .waiter
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone();
+        if let Some(t) = waiter {
+            count!(IterWake);
+            t.unpark();
+        }
+    }
+}
+
+/// How long an iterator that found nothing keeps yielding (after its spin) before it parks.
+#[cfg(not(rstreams_loom))]
+const YIELD_BEFORE_PARK: std::time::Duration = std::time::Duration::from_micros(50);
+
+/// A park this short would have been covered by the yield phase (it re-enables it).
+#[cfg(not(rstreams_loom))]
+const SHORT_PARK: std::time::Duration = std::time::Duration::from_micros(200);
+
+/// The subscriber's half of the hand-off (see "The cross-thread half" in the module docs).
+pub(crate) struct Sender<T, const BROKEN: bool = false> {
+    ring: RingProducer<T>,
+    wake: Arc<Wake<BROKEN>>,
+    /// The last item went to the ring: later ones follow it there (see the module docs).
+    in_ring: bool,
+}
+
+/// The iterator's half of the hand-off.
+pub(crate) struct Receiver<T, const BROKEN: bool = false> {
+    ring: RingConsumer<T>,
+    wake: Arc<Wake<BROKEN>>,
+    /// Whether to yield a while before parking: cleared when a park lasted long (a slow
+    /// upstream, where yielding only burns CPU), set again when one was short.
+    yield_first: bool,
+}
+
+/// A hand-off carrying up to `capacity` items (rounded up to a power of two) across threads.
+pub(crate) fn channel<T, const BROKEN: bool>(
+    capacity: usize,
+) -> (Sender<T, BROKEN>, Receiver<T, BROKEN>) {
+    let (tx, rx) = ring(capacity);
+    let wake = Arc::new(Wake {
+        // Awake: the iterator is running (it is subscribing).
+        parking: Parking::awake(),
+        ended: AtomicBool::new(false),
+        waiter: Mutex::new(None),
+    });
+    (
+        Sender {
+            ring: tx,
+            wake: Arc::clone(&wake),
+            in_ring: false,
+        },
+        Receiver {
+            ring: rx,
+            wake,
+            yield_first: true,
+        },
+    )
+}
+
+impl<T, const BROKEN: bool> Sender<T, BROKEN> {
+    /// Delivers `item`: into `local` if this thread is inside the iterator's call and nothing
+    /// waits in the ring, otherwise through the ring (waking the iterator if it parked). Hands
+    /// the item back if the ring is full, which only an upstream breaking rule 1.1 causes.
+    #[inline(always)]
+    pub(crate) fn send<const LB: bool>(
+        &mut self,
+        local: &LocalBuf<T, LB>,
+        item: T,
+    ) -> Result<(), T> {
+        let item = if self.in_ring {
+            item
+        } else {
+            match local.try_push(item) {
+                Ok(()) => return Ok(()),
+                Err(item) => item,
+            }
+        };
+        self.send_slow(local, item)
+    }
+
+    #[inline(never)]
+    fn send_slow<const LB: bool>(&mut self, local: &LocalBuf<T, LB>, item: T) -> Result<(), T> {
+        // Inside the iterator's call it published its head before calling: drained means every
+        // ring item was taken, so the fast path cannot overtake one.
+        let item = if self.in_ring && self.ring.is_drained() {
+            match local.try_push(item) {
+                Ok(()) => {
+                    self.in_ring = false;
+                    return Ok(());
+                }
+                Err(item) => item,
+            }
+        } else {
+            item
+        };
+        self.ring.push(item)?;
+        self.in_ring = true;
+        self.wake.signal();
+        Ok(())
+    }
+
+    /// Call after recording the terminal signal where the iterator reads it.
+    pub(crate) fn close(&self) {
+        // Release: pairs with the Acquire in `Receiver::is_ended`; the recorded end (and every
+        // item pushed before) is visible to an iterator that sees the flag.
+        self.wake.ended.store(true, Ordering::Release);
+        self.wake.signal();
+    }
+}
+
+impl<T, const BROKEN: bool> Receiver<T, BROKEN> {
+    /// The oldest item through the ring, if any.
+    #[inline(always)]
+    pub(crate) fn try_recv(&mut self) -> Option<T> {
+        self.ring.pop()
+    }
+
+    /// Hands the slots read so far back to the sender: before each `request`.
+    #[inline]
+    pub(crate) fn publish(&mut self) {
+        self.ring.publish();
+    }
+
+    /// Items in the ring not yet taken.
+    pub(crate) fn len(&self) -> usize {
+        self.ring.len()
+    }
+
+    /// Whether the sender recorded the end.
+    #[inline]
+    pub(crate) fn is_ended(&self) -> bool {
+        // Acquire: pairs with the Release in `Sender::close`.
+        self.wake.ended.load(Ordering::Acquire)
+    }
+
+    /// Returns once an item or the end may be ready (spuriously too: the caller re-checks).
+    /// Spins first, then parks on the token, so a busy sender never has to wake us.
+    pub(crate) fn wait(&mut self) {
+        count!(IterWait);
+        #[cfg(not(rstreams_loom))]
+        {
+            let backoff = crossbeam_utils::Backoff::new();
+            while !backoff.is_completed() {
+                if !self.ring.is_empty() || self.is_ended() {
+                    return;
+                }
+                backoff.snooze();
+            }
+            // Then keep yielding for a bounded while: the usual gap is the upstream's worker
+            // waking for the replenishing `request`, which on a quiet machine (halted vCPUs)
+            // takes tens of microseconds; parking through it would cost a second wake-up.
+            if self.yield_first {
+                count!(IterYield);
+                let start = std::time::Instant::now();
+                while start.elapsed() < YIELD_BEFORE_PARK {
+                    if !self.ring.is_empty() || self.is_ended() {
+                        return;
+                    }
+                    std::thread::yield_now();
+                }
+            }
+        }
+        let me = thread::current();
+        {
+            let mut w = self
+                .wake
+                .waiter
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if w.as_ref().map(|t| t.id()) != Some(me.id()) {
+                *w = Some(me);
+            }
+        }
+        let Receiver {
+            ring,
+            wake,
+            yield_first,
+        } = self;
+        if wake
+            .parking
+            .park(|| !ring.is_empty() || wake.ended.load(Ordering::Acquire))
+        {
+            return; // work arrived while parking: we kept the token
+        }
+        // A sender claimed the token (or will, once it pushes): it unparks us.
+        count!(IterPark);
+        #[cfg(not(rstreams_loom))]
+        let parked_at = std::time::Instant::now();
+        while wake.parking.is_parked() {
+            thread::park();
+        }
+        // A short park is what the yield phase would have saved; a long one means a slow
+        // upstream, for which it would only burn CPU.
+        #[cfg(not(rstreams_loom))]
+        {
+            *yield_first = parked_at.elapsed() < SHORT_PARK;
+        }
+        #[cfg(rstreams_loom)]
+        let _ = yield_first;
+    }
+}
+
 /// The buffer under `--cfg rstreams_loom`, for `tests/loom_blocking_local.rs`.
 #[cfg(rstreams_loom)]
 pub mod loom_api {
@@ -188,6 +450,52 @@ pub mod loom_api {
         pub fn take(&self) -> Option<u32> {
             // SAFETY: the model calls this only on the iterating thread outside `call`.
             unsafe { self.0.with(|q| q.pop_front()) }
+        }
+    }
+
+    /// The cross-thread hand-off (`tests/loom_blocking_cross.rs`); `BROKEN = true` is the
+    /// twin whose token has no fences.
+    pub fn channel<const BROKEN: bool>(capacity: usize) -> (Sender<BROKEN>, Receiver<BROKEN>) {
+        let (tx, rx) = super::channel(capacity);
+        (Sender(tx), Receiver(rx))
+    }
+
+    /// The subscriber's half.
+    pub struct Sender<const BROKEN: bool>(super::Sender<u32, BROKEN>);
+    /// The iterator's half.
+    pub struct Receiver<const BROKEN: bool>(super::Receiver<u32, BROKEN>);
+
+    impl<const B: bool> Sender<B> {
+        /// Delivers `item` (the fast path into `local` when allowed): `true` if it took it.
+        pub fn send(&mut self, local: &LocalBuf<false>, item: u32) -> bool {
+            self.0.send(&local.0, item).is_ok()
+        }
+        /// The terminal signal.
+        pub fn close(&self) {
+            self.0.close()
+        }
+    }
+
+    impl<const B: bool> Receiver<B> {
+        /// The iterator's `next` over both halves: its own buffer, then the ring, waiting
+        /// (parking) while both are empty; `None` once the sender closed and all is taken.
+        pub fn next(&mut self, local: &LocalBuf<false>) -> Option<u32> {
+            loop {
+                if let Some(x) = local.take() {
+                    return Some(x);
+                }
+                if let Some(x) = self.0.try_recv() {
+                    return Some(x);
+                }
+                if self.0.is_ended() {
+                    return self.0.try_recv();
+                }
+                self.0.wait();
+            }
+        }
+        /// Publishes the slots read (before a `request`).
+        pub fn publish(&mut self) {
+            self.0.publish()
         }
     }
 }
