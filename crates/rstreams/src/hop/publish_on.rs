@@ -608,6 +608,12 @@ impl<T: Send + 'static> Source for Drain<T> {
         "publish_on"
     }
 
+    /// The drain never waits (its idle poll is bounded): a downstream merge is woken once per
+    /// delivered run.
+    fn coalesces_wakes(&self) -> bool {
+        true
+    }
+
     fn pull(&mut self) -> Step<T> {
         let mut got = None;
         let (_, stop) = self.pull_many(1, |item| {
