@@ -4,28 +4,37 @@
 //!
 //! ```text
 //!  upstream ─on_next─► shared queue ─(a rail with room takes ≤ run items)─► rail k: lane k ─► stage ─► output k ─┐
-//!           ◄─request(rails×prefetch), then 75% batches as the join takes items                               │
+//!           ◄─request(≤ run) by rail k itself, when nothing is queued and the window has room              │
 //!  downstream ◄─ SerialDrain ◄─ join: ordered (head with the next index) or sequential (any) ◄────────────────┘
 //! ```
 //!
-//! Work sharing: items are not dealt round-robin to the rails but queued once; whichever rail
-//! runs takes the next run (at most `prefetch / 8`, capped at 64). A rail whose worker is busy
-//! elsewhere (running the join, or the synchronous upstream inside a replenishing request)
-//! then holds nothing up: the other rails take its share. Each rail's outputs stay in source
-//! order (it takes runs from the front), which is all the ordered join needs. A second rail is
-//! started only when the queue holds more than the running rails take in one run each, so a
-//! trickle of items keeps one worker busy rather than waking every worker in turn.
+//! Pulling (with lanes): a rail that finds the queue empty asks the upstream for its own next
+//! run (`RailsCore::pull`; requests serialised by `pull_lock`, rule 2.7) and takes what the
+//! request delivered before other rails are started. A synchronous upstream (the common case:
+//! `range(..).map(make_line)`) thus produces each item on the worker that processes it: what
+//! an item owns is allocated and freed on one thread (glibc's arena lock is not shared between
+//! the workers; session 5 measured most of the quiet run's futex calls there), and neither
+//! worker waits for the other to produce. The join never requests with lanes: taking items
+//! frees room, and it starts idle rails to pull.
 //!
-//! Bounds: an item counts against the window from dispatch until the join takes it (shared
-//! queue, or a rail's `load`: running + output queue); a rail's load never exceeds `prefetch`,
-//! and upstream is never asked for more than `rails × prefetch - queued - Σ load`. So with
-//! items queued some rail has room. The ordered join's reorder buffer is the rails' output
-//! queues, so it holds at most `rails × prefetch` items. Without lanes (no `run_on`) the rail
-//! runs on the upstream's thread and items go round-robin to the next rail with room.
+//! Work sharing: items that arrive outside a rail's own request (an asynchronous upstream) are
+//! queued once; whichever rail runs takes the next run (at most `prefetch / 8`, capped at 64).
+//! A rail whose worker is busy elsewhere (running the join) then holds nothing up. Each rail's
+//! outputs stay in source order (it takes runs from the front), which is all the ordered join
+//! needs. Another rail is started when the queue holds more than the running rails take in one
+//! run each, or when the window has room for one more run beyond one per running rail.
+//!
+//! Bounds: an item counts against the window from the request until the join takes it
+//! (`outstanding`, shared queue, or a rail's `load`: running + output queue); a rail's load
+//! never exceeds `prefetch`, and the upstream is never asked for more than `rails × prefetch -
+//! outstanding - queued - Σ load`. So with items queued some rail has room. The ordered join's
+//! reorder buffer is the rails' output queues, so it holds at most `rails × prefetch` items.
+//! Without lanes (no `run_on`) the rail runs on the upstream's thread, items go round-robin to
+//! the next rail with room, and the join replenishes in batches of 75% of the window.
 //!
 //! Locking: one mutex guards the state; it is never held while calling a stage, the upstream, a
 //! lane or the downstream. A dispatch takes it once per item, a rail twice per run, the join
-//! once per pass.
+//! once per pass. `pull_lock` is held only around a rail's own `request`.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, OnceLock};
@@ -285,11 +294,17 @@ impl<T: Send + 'static, G: RailStage<T>> RailsCore<T, G> {
                     return;
                 }
                 let room = self.prefetch - st.rails[k].load;
-                let n = room.min(self.run).min(st.queue.len());
+                // Items queued while another rail is inside its own request are that rail's
+                // (made on its thread): wait for the request instead (`pull` re-checks).
+                let n = if st.pulling {
+                    0
+                } else {
+                    room.min(self.run).min(st.queue.len())
+                };
                 if n > 0 {
                     batch.extend(st.queue.drain(..n));
                     st.rails[k].load += n;
-                } else if room > 0 && self.can_pull(&st) {
+                } else if room > 0 && (st.pulling || self.can_pull(&st)) {
                     pull = true;
                 } else {
                     st.rails[k].running = false;
