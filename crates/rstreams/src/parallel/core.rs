@@ -8,7 +8,8 @@
 //!  downstream ◄─ SerialDrain ◄─ join: ordered (head with the next index) or sequential (any) ◄────────────────┘
 //! ```
 //!
-//! Pulling (with lanes): a rail that finds the queue empty asks the upstream for its own next
+//! Pulling (with lanes): after the first window (asked for at subscription, on the subscribing
+//! thread), a rail that finds the queue empty asks the upstream for its own next
 //! run (`RailsCore::pull`; requests serialised by `pull_lock`, rule 2.7) and takes what the
 //! request delivered before other rails are started. A synchronous upstream (the common case:
 //! `range(..).map(make_line)`) thus produces each item on the worker that processes it: what
@@ -74,6 +75,8 @@ struct State<T, U> {
     /// With lanes: a rail is inside its own `request` (see `RailsCore::pull`); the items it
     /// delivers meanwhile are left for that rail rather than starting others.
     pulling: bool,
+    /// The thread inside that request (cancels from it are re-entrant, hence already serial).
+    puller: Option<std::thread::ThreadId>,
     /// Taken by the join since the last replenishing request.
     consumed: u64,
     upstream_done: bool,
@@ -143,6 +146,7 @@ impl<T: Send + 'static, G: RailStage<T>> RailsCore<T, G> {
                 up: None,
                 outstanding: 0,
                 pulling: false,
+                puller: None,
                 consumed: 0,
                 upstream_done: false,
                 error: None,
@@ -203,7 +207,7 @@ impl<T: Send + 'static, G: RailStage<T>> RailsCore<T, G> {
             st.clear()
         };
         if let Some(up) = up {
-            up.cancel();
+            self.cancel_upstream(up);
         }
         self.wake();
     }
@@ -376,6 +380,7 @@ impl<T: Send + 'static, G: RailStage<T>> RailsCore<T, G> {
                 let n = (room.min(self.run) as u64).min(self.free(&st));
                 st.outstanding += n;
                 st.pulling = true;
+                st.puller = Some(std::thread::current().id());
                 st.up.clone().map(|up| (up, n))
             }
         };
@@ -385,6 +390,7 @@ impl<T: Send + 'static, G: RailStage<T>> RailsCore<T, G> {
             let start = {
                 let mut st = self.state.lock();
                 st.pulling = false;
+                st.puller = None;
                 if st.error.is_none() && !st.cancelled {
                     let room = self.prefetch - st.rails[k].load;
                     let n = room.min(self.run).min(st.queue.len());
@@ -393,9 +399,24 @@ impl<T: Send + 'static, G: RailStage<T>> RailsCore<T, G> {
                 }
                 self.to_start(&mut st)
             };
+            // Released before spawning: a refused spawn fails the stream, whose cancel takes
+            // the lock.
+            drop(_serial);
             self.start(start);
         }
         true
+    }
+
+    /// Cancels the upstream serially with the rails' own requests (rule 2.7): from the thread
+    /// inside a rail's request (re-entrant) at once, from any other after that request.
+    fn cancel_upstream(&self, up: Arc<dyn Subscription>) {
+        let reentrant = self.state.lock().puller == Some(std::thread::current().id());
+        if reentrant || self.lanes.is_empty() {
+            up.cancel();
+        } else {
+            let _serial = self.pull_lock.lock();
+            up.cancel();
+        }
     }
 
     fn run_one(&self, k: usize, (index, item): (u64, T)) {
@@ -435,13 +456,8 @@ impl<T: Send + 'static, G: RailStage<T>> Subscriber<T> for Splitter<T, G> {
             let fresh = st.up.is_none() && !st.upstream_done;
             if fresh && !(st.cancelled || st.error.is_some()) {
                 st.up = Some(Arc::clone(&s));
-                if !self.core.lanes.is_empty() {
-                    // The rails ask for their own runs, on their workers.
-                    let start = self.core.to_start(&mut st);
-                    drop(st);
-                    self.core.start(start);
-                    return;
-                }
+                // The first window at once (a short stream costs one request, and one lane
+                // start per rail); with lanes the rails then ask for their own runs.
                 st.outstanding = self.core.window;
                 drop(st);
                 s.request(self.core.window);
@@ -715,7 +731,7 @@ impl<T: Send + 'static, G: RailStage<T>> Drop for JoinSource<T, G> {
             st.clear()
         };
         if let Some(up) = up {
-            up.cancel();
+            self.core.cancel_upstream(up);
         }
     }
 }

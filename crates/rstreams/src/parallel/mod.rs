@@ -9,15 +9,16 @@
 //! # Bounds and demand
 //!
 //! At most `rails × prefetch` items are in flight (queued for the rails, being processed, or
-//! finished and waiting for the join), and each rail holds at most `prefetch` of them. With
+//! finished and waiting for the join), and each rail holds at most `prefetch` of them. The
+//! upstream is asked for `rails × prefetch` items at subscription. Then, with
 //! [`run_on`](Parallel::run_on), each rail asks the upstream for its own next run (at most
 //! `prefetch / 8` items, capped at 64) when nothing is queued for it and the window has room,
 //! one request at a time: a synchronous upstream then produces each item on the worker that
 //! processes it. Items that arrive otherwise (an asynchronous upstream) wait in one queue and
 //! whichever rail has room and a free worker takes the next run of them, so a rail whose
-//! worker is busy elsewhere holds nothing up. Without `run_on`, the upstream is asked for
-//! `rails × prefetch` items at subscription and then in batches of 75% as the join takes items
-//! downstream, and an item goes to the next rail (round-robin) with room. The ordered
+//! worker is busy elsewhere holds nothing up. Without `run_on`, the upstream is asked again in
+//! batches of 75% as the join takes items downstream, and an item goes to the next rail
+//! (round-robin) with room. The ordered
 //! join's reorder buffer is the rails' finished items: at most `rails × prefetch` items
 //! (`rails × DEFAULT_RAIL_PREFETCH` by default).
 //!
@@ -41,8 +42,7 @@
 //! The rails are not publishers of their own (no `subscribe(rails[])`): they are always joined
 //! back by `ordered()` or `sequential()`. `ordered()` needs no `map` to carry indices: every
 //! rail keeps them. The upstream is subscribed when the joined publisher is, and asked for its
-//! first `rails × prefetch` items before downstream demand (Reactor's prefetch too); with
-//! `run_on` in runs, by the rails, rather than in one request.
+//! first `rails × prefetch` items at once, before downstream demand (Reactor's prefetch too).
 
 mod core;
 mod fold;
