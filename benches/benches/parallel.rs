@@ -83,6 +83,25 @@ fn channels_triage(lines: u64) -> Vec<WindowStats> {
 }
 // ---- end channels ----
 
+/// Diagnostic (`LOG_TRIAGE_ONLY=locality`): the rstreams app with each line tagged with the
+/// thread that made it; returns how many lines were parsed on that same thread. A line freed
+/// on another thread than the one that allocated it takes the allocator's lock shared with
+/// that thread (glibc: the other thread's arena), which is where a quiet run loses its cores.
+fn rstreams_locality(pool: &Arc<dyn Scheduler>, lines: u64) -> u64 {
+    fn tid() -> std::thread::ThreadId {
+        std::thread::current().id()
+    }
+    rstreams::range(0, lines)
+        .map(|i| (tid(), line(i)))
+        .par_map_on(Arc::clone(pool), |(t, l)| {
+            (u64::from(t == tid()), parse(&l))
+        })
+        .reduce(|a, b| (a.0 + b.0, a.1))
+        .blocking_first()
+        .unwrap()
+        .map_or(0, |(same, _)| same)
+}
+
 /// `LOG_TRIAGE_ONLY=rstreams|channels|sequential [LOG_TRIAGE_ITERS=n]`: run one variant `n` times (default
 /// 20) and skip criterion, so `perf stat` can count each variant's CPU time and instructions
 /// alone.
@@ -96,6 +115,11 @@ fn only(pool: &Arc<dyn Scheduler>) -> bool {
             "rstreams" => rstreams_triage(pool, LINES),
             "channels" => channels_triage(LINES),
             "sequential" => domain::sequential(LINES),
+            "locality" => {
+                let same = rstreams_locality(pool, LINES);
+                eprintln!("lines parsed on the thread that made them: {same} of {LINES}");
+                Vec::new()
+            }
             other => panic!("LOG_TRIAGE_ONLY: rstreams, channels or sequential, not {other}"),
         };
         std::hint::black_box(out);

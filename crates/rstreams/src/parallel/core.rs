@@ -4,28 +4,38 @@
 //!
 //! ```text
 //!  upstream ─on_next─► shared queue ─(a rail with room takes ≤ run items)─► rail k: lane k ─► stage ─► output k ─┐
-//!           ◄─request(rails×prefetch), then 75% batches as the join takes items                               │
+//!           ◄─request(≤ run) by rail k itself, when nothing is queued and the window has room              │
 //!  downstream ◄─ SerialDrain ◄─ join: ordered (head with the next index) or sequential (any) ◄────────────────┘
 //! ```
 //!
-//! Work sharing: items are not dealt round-robin to the rails but queued once; whichever rail
-//! runs takes the next run (at most `prefetch / 8`, capped at 64). A rail whose worker is busy
-//! elsewhere (running the join, or the synchronous upstream inside a replenishing request)
-//! then holds nothing up: the other rails take its share. Each rail's outputs stay in source
-//! order (it takes runs from the front), which is all the ordered join needs. A second rail is
-//! started only when the queue holds more than the running rails take in one run each, so a
-//! trickle of items keeps one worker busy rather than waking every worker in turn.
+//! Pulling (with lanes): after the first window (asked for at subscription, on the subscribing
+//! thread), a rail that finds the queue empty asks the upstream for its own next
+//! run (`RailsCore::pull`; requests serialised by `pull_lock`, rule 2.7) and takes what the
+//! request delivered before other rails are started. A synchronous upstream (the common case:
+//! `range(..).map(make_line)`) thus produces each item on the worker that processes it: what
+//! an item owns is allocated and freed on one thread (glibc's arena lock is not shared between
+//! the workers; session 5 measured most of the quiet run's futex calls there), and neither
+//! worker waits for the other to produce. The join never requests with lanes: taking items
+//! frees room, and it starts idle rails to pull.
 //!
-//! Bounds: an item counts against the window from dispatch until the join takes it (shared
-//! queue, or a rail's `load`: running + output queue); a rail's load never exceeds `prefetch`,
-//! and upstream is never asked for more than `rails × prefetch - queued - Σ load`. So with
-//! items queued some rail has room. The ordered join's reorder buffer is the rails' output
-//! queues, so it holds at most `rails × prefetch` items. Without lanes (no `run_on`) the rail
-//! runs on the upstream's thread and items go round-robin to the next rail with room.
+//! Work sharing: items that arrive outside a rail's own request (an asynchronous upstream) are
+//! queued once; whichever rail runs takes the next run (at most `prefetch / 8`, capped at 64).
+//! A rail whose worker is busy elsewhere (running the join) then holds nothing up. Each rail's
+//! outputs stay in source order (it takes runs from the front), which is all the ordered join
+//! needs. Another rail is started when the queue holds more than the running rails take in one
+//! run each, or when the window has room for one more run beyond one per running rail.
+//!
+//! Bounds: an item counts against the window from the request until the join takes it
+//! (`outstanding`, shared queue, or a rail's `load`: running + output queue); a rail's load
+//! never exceeds `prefetch`, and the upstream is never asked for more than `rails × prefetch -
+//! outstanding - queued - Σ load`. So with items queued some rail has room. The ordered join's
+//! reorder buffer is the rails' output queues, so it holds at most `rails × prefetch` items.
+//! Without lanes (no `run_on`) the rail runs on the upstream's thread, items go round-robin to
+//! the next rail with room, and the join replenishes in batches of 75% of the window.
 //!
 //! Locking: one mutex guards the state; it is never held while calling a stage, the upstream, a
 //! lane or the downstream. A dispatch takes it once per item, a rail twice per run, the join
-//! once per pass.
+//! once per pass. `pull_lock` is held only around a rail's own `request`.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, OnceLock};
@@ -62,6 +72,11 @@ struct State<T, U> {
     up: Option<Arc<dyn Subscription>>,
     /// Requested upstream and not yet received.
     outstanding: u64,
+    /// With lanes: a rail is inside its own `request` (see `RailsCore::pull`); the items it
+    /// delivers meanwhile are left for that rail rather than starting others.
+    pulling: bool,
+    /// The thread inside that request (cancels from it are re-entrant, hence already serial).
+    puller: Option<std::thread::ThreadId>,
     /// Taken by the join since the last replenishing request.
     consumed: u64,
     upstream_done: bool,
@@ -89,6 +104,8 @@ pub(crate) struct RailsCore<T, G: RailStage<T>> {
     /// Keeps the executor alive while the subscription is (a lane only holds it weakly).
     _scheduler: Option<Arc<dyn Scheduler>>,
     handle: OnceLock<PullHandle>,
+    /// Serialises the rails' own upstream requests (rule 2.7); held only around `request`.
+    pull_lock: Mutex<()>,
     prefetch: usize,
     /// Most items a rail takes from the shared queue at once.
     run: usize,
@@ -128,6 +145,8 @@ impl<T: Send + 'static, G: RailStage<T>> RailsCore<T, G> {
                 take_cursor: 0,
                 up: None,
                 outstanding: 0,
+                pulling: false,
+                puller: None,
                 consumed: 0,
                 upstream_done: false,
                 error: None,
@@ -137,6 +156,7 @@ impl<T: Send + 'static, G: RailStage<T>> RailsCore<T, G> {
             lanes,
             _scheduler: scheduler,
             handle: OnceLock::new(),
+            pull_lock: Mutex::new(()),
             prefetch,
             run: (prefetch / 8).clamp(1, 64),
             window,
@@ -187,22 +207,51 @@ impl<T: Send + 'static, G: RailStage<T>> RailsCore<T, G> {
             st.clear()
         };
         if let Some(up) = up {
-            up.cancel();
+            self.cancel_upstream(up);
         }
         self.wake();
     }
 
+    /// Window room not yet asked of the upstream: `rails × prefetch` less what is requested,
+    /// queued, or held by a rail.
+    fn free(&self, st: &State<T, G::Out>) -> u64 {
+        let held: usize = st.rails.iter().map(|r| r.load).sum();
+        self.window
+            .saturating_sub(st.outstanding)
+            .saturating_sub((st.queue.len() + held) as u64)
+    }
+
+    /// With lanes, whether a rail may ask the upstream for its next run itself.
+    fn can_pull(&self, st: &State<T, G::Out>) -> bool {
+        !self.lanes.is_empty()
+            && st.up.is_some()
+            && !st.upstream_done
+            && !st.cancelled
+            && st.error.is_none()
+            && self.free(st) > 0
+    }
+
     /// Rails to start (marked running; the caller spawns their drains unlocked). Work is
-    /// shared: with items queued, one rail runs; a second starts only when the queue holds more
-    /// than the running rails take in one run each, so a trickle keeps one worker busy instead
-    /// of waking them all in turn, and a burst spreads over every rail with room.
+    /// shared: with items queued, one rail runs; another starts when the queue holds more than
+    /// the running rails take in one run each (a burst from an asynchronous upstream), or when
+    /// the window has room for one more run per rail beyond the running ones (each rail then
+    /// asks the upstream for its own runs). So a trickle keeps one worker busy instead of
+    /// waking them all in turn.
     fn to_start(&self, st: &mut State<T, G::Out>) -> Vec<usize> {
         let mut start = Vec::new();
-        if st.queue.is_empty() {
+        if self.lanes.is_empty() || st.cancelled || st.error.is_some() {
             return start;
         }
         let mut running = st.rails.iter().filter(|r| r.running).count();
-        while running < st.rails.len() && (running == 0 || st.queue.len() > running * self.run) {
+        let pullable = if self.can_pull(st) { self.free(st) } else { 0 };
+        while running < st.rails.len() {
+            let queued = st.queue.len();
+            let wanted = (running == 0 && (queued > 0 || pullable > 0))
+                || queued > running * self.run
+                || pullable >= ((running + 1) * self.run) as u64;
+            if !wanted {
+                break;
+            }
             let Some(k) = (0..st.rails.len())
                 .find(|&k| !st.rails[k].running && st.rails[k].load < self.prefetch)
             else {
@@ -231,11 +280,17 @@ impl<T: Send + 'static, G: RailStage<T>> RailsCore<T, G> {
 
     /// Rail `k`'s drain, on its lane: takes runs of queued items (at most `run` at a time, and
     /// never past the rail's `prefetch`), applies the stage unlocked, hands the results to the
-    /// join, until the queue is empty or the rail is full. The lock is taken twice per run.
+    /// join, until nothing is queued and it may not pull, or the rail is full. With the queue
+    /// empty, the rail asks the upstream for its next run itself ([`pull`](Self::pull)): a
+    /// synchronous upstream then produces each item on the worker that processes it, so what
+    /// the item owns is allocated and freed on one thread (no allocator lock shared with
+    /// another worker) and no worker waits for the other to produce. The state lock is taken
+    /// twice per run.
     fn drain_rail(self: &Arc<Self>, k: usize) {
         let mut batch = Vec::new();
         let mut done = Vec::new();
         loop {
+            let mut pull = false;
             {
                 let mut st = self.state.lock();
                 if st.error.is_some() || st.cancelled {
@@ -243,8 +298,19 @@ impl<T: Send + 'static, G: RailStage<T>> RailsCore<T, G> {
                     return;
                 }
                 let room = self.prefetch - st.rails[k].load;
-                let n = room.min(self.run).min(st.queue.len());
-                if n == 0 {
+                // Items queued while another rail is inside its own request are that rail's
+                // (made on its thread): wait for the request instead (`pull` re-checks).
+                let n = if st.pulling {
+                    0
+                } else {
+                    room.min(self.run).min(st.queue.len())
+                };
+                if n > 0 {
+                    batch.extend(st.queue.drain(..n));
+                    st.rails[k].load += n;
+                } else if room > 0 && (st.pulling || self.can_pull(&st)) {
+                    pull = true;
+                } else {
                     st.rails[k].running = false;
                     // Full with items still queued: another rail with room takes them.
                     let start = self.to_start(&mut st);
@@ -252,8 +318,22 @@ impl<T: Send + 'static, G: RailStage<T>> RailsCore<T, G> {
                     self.start(start);
                     return;
                 }
-                batch.extend(st.queue.drain(..n));
-                st.rails[k].load += n;
+            }
+            if pull {
+                if !self.pull(k, &mut batch) {
+                    // Another rail's request took too long to wait for: it starts this rail
+                    // again when it is done, if there is room (see `pull`).
+                    let start = {
+                        let mut st = self.state.lock();
+                        st.rails[k].running = false;
+                        self.to_start(&mut st)
+                    };
+                    self.start(start);
+                    return;
+                }
+                if batch.is_empty() {
+                    continue;
+                }
             }
             for (index, item) in batch.drain(..) {
                 match self.stage.apply_on_rail(k, item) {
@@ -273,6 +353,69 @@ impl<T: Send + 'static, G: RailStage<T>> RailsCore<T, G> {
                 st.rails[k].output.extend(done.drain(..));
             }
             self.wake();
+        }
+    }
+
+    /// Rail `k` (running, queue empty) asks the upstream for its next run. Requests are made
+    /// one at a time (rule 2.7): a rail whose neighbour is mid-request waits for it briefly
+    /// (a synchronous upstream produces a run in microseconds), then re-checks. Returns `false`
+    /// if it gave up waiting; the neighbour, done, starts idle rails that have room. What the
+    /// request delivered synchronously, up to a run, goes straight into `batch` (this rail's),
+    /// before other rails are started, so they do not take the items made on this thread.
+    fn pull(self: &Arc<Self>, k: usize, batch: &mut Vec<(u64, T)>) -> bool {
+        let Some(_serial) = self
+            .pull_lock
+            .try_lock_for(std::time::Duration::from_micros(200))
+        else {
+            return false;
+        };
+        let request = {
+            let mut st = self.state.lock();
+            let room = self.prefetch - st.rails[k].load;
+            if !st.queue.is_empty() || room == 0 || !self.can_pull(&st) {
+                // Someone else's items arrived meanwhile, or there is no room any more: the
+                // drain loop decides again.
+                None
+            } else {
+                let n = (room.min(self.run) as u64).min(self.free(&st));
+                st.outstanding += n;
+                st.pulling = true;
+                st.puller = Some(std::thread::current().id());
+                st.up.clone().map(|up| (up, n))
+            }
+        };
+        if let Some((up, n)) = request {
+            // A synchronous upstream delivers here; `on_next` leaves the items for this rail.
+            up.request(n);
+            let start = {
+                let mut st = self.state.lock();
+                st.pulling = false;
+                st.puller = None;
+                if st.error.is_none() && !st.cancelled {
+                    let room = self.prefetch - st.rails[k].load;
+                    let n = room.min(self.run).min(st.queue.len());
+                    batch.extend(st.queue.drain(..n));
+                    st.rails[k].load += n;
+                }
+                self.to_start(&mut st)
+            };
+            // Released before spawning: a refused spawn fails the stream, whose cancel takes
+            // the lock.
+            drop(_serial);
+            self.start(start);
+        }
+        true
+    }
+
+    /// Cancels the upstream serially with the rails' own requests (rule 2.7): from the thread
+    /// inside a rail's request (re-entrant) at once, from any other after that request.
+    fn cancel_upstream(&self, up: Arc<dyn Subscription>) {
+        let reentrant = self.state.lock().puller == Some(std::thread::current().id());
+        if reentrant || self.lanes.is_empty() {
+            up.cancel();
+        } else {
+            let _serial = self.pull_lock.lock();
+            up.cancel();
         }
     }
 
@@ -313,6 +456,8 @@ impl<T: Send + 'static, G: RailStage<T>> Subscriber<T> for Splitter<T, G> {
             let fresh = st.up.is_none() && !st.upstream_done;
             if fresh && !(st.cancelled || st.error.is_some()) {
                 st.up = Some(Arc::clone(&s));
+                // The first window at once (a short stream costs one request, and one lane
+                // start per rail); with lanes the rails then ask for their own runs.
                 st.outstanding = self.core.window;
                 drop(st);
                 s.request(self.core.window);
@@ -359,7 +504,12 @@ impl<T: Send + 'static, G: RailStage<T>> Subscriber<T> for Splitter<T, G> {
                 Err((k, (index, item)))
             } else {
                 st.queue.push_back((index, item));
-                Ok(core.to_start(&mut st))
+                if st.pulling {
+                    // Delivered inside a rail's own request: that rail takes it next.
+                    Ok(Vec::new())
+                } else {
+                    Ok(core.to_start(&mut st))
+                }
             }
         };
         match dispatch {
@@ -388,6 +538,14 @@ impl<T: Send + 'static, G: RailStage<T>> Subscriber<T> for Splitter<T, G> {
         }
         self.core.wake();
     }
+}
+
+/// What the join does after taking items (see `JoinSource::replenish`).
+enum Replenish {
+    /// Without lanes: ask the upstream for this many more.
+    Request(Arc<dyn Subscription>, u64),
+    /// With lanes: start these idle rails, which ask for their own runs.
+    Start(Vec<usize>),
 }
 
 /// The downstream side, driven by the pull kit.
@@ -424,15 +582,29 @@ impl<T: Send + 'static, G: RailStage<T>> JoinSource<T, G> {
         Some(out)
     }
 
-    /// The replenishing request due, if any (made unlocked by the caller).
-    fn replenish(&self, st: &mut State<T, G::Out>) -> Option<(Arc<dyn Subscription>, u64)> {
+    /// After the join took items: without lanes, the replenishing request due, if any (made
+    /// unlocked by the caller); with lanes, the rails asks for their own runs, and the join
+    /// only starts idle rails now that there is room (`kick`, spawned unlocked).
+    fn replenish(&self, st: &mut State<T, G::Out>) -> Option<Replenish> {
+        if !self.core.lanes.is_empty() {
+            let start = self.core.to_start(st);
+            return (!start.is_empty()).then_some(Replenish::Start(start));
+        }
         if st.consumed < self.core.limit {
             return None;
         }
         let up = st.up.clone()?;
         let n = std::mem::take(&mut st.consumed);
         st.outstanding += n;
-        Some((up, n))
+        Some(Replenish::Request(up, n))
+    }
+
+    fn do_replenish(&self, r: Option<Replenish>) {
+        match r {
+            Some(Replenish::Request(up, n)) => up.request(n),
+            Some(Replenish::Start(rails)) => self.core.start(rails),
+            None => {}
+        }
     }
 
     fn end(&self, st: &State<T, G::Out>) -> Option<Step<G::Out>> {
@@ -463,9 +635,7 @@ impl<T: Send + 'static, G: RailStage<T>> Source for JoinSource<T, G> {
                     None => return self.end(&st).unwrap_or(Step::Pending),
                 }
             };
-            if let Some((up, n)) = replenish {
-                up.request(n);
-            }
+            self.do_replenish(replenish);
             if let Some(item) = out {
                 return Step::Next(item);
             }
@@ -499,10 +669,8 @@ impl<T: Send + 'static, G: RailStage<T>> Source for JoinSource<T, G> {
             };
             (stop, self.replenish(&mut st))
         };
-        if let Some((up, n)) = replenish {
-            // May deliver synchronously: on_next only queues (or runs a rail) and wakes.
-            up.request(n);
-        }
+        // May deliver synchronously: on_next only queues (or runs a rail) and wakes.
+        self.do_replenish(replenish);
         let (emitted, stopped) = crate::stage::emit_batch(&mut batch, &mut emit);
         self.batch = batch;
         if stopped {
@@ -549,9 +717,7 @@ impl<T: Send + 'static, G: RailStage<T>> Source for JoinSource<T, G> {
         let replenish = self.replenish(&mut st);
         let done = self.end(&st).is_some();
         drop(st);
-        if let Some((up, n)) = replenish {
-            up.request(n);
-        }
+        self.do_replenish(replenish);
         done
     }
 }
@@ -565,7 +731,7 @@ impl<T: Send + 'static, G: RailStage<T>> Drop for JoinSource<T, G> {
             st.clear()
         };
         if let Some(up) = up {
-            up.cancel();
+            self.core.cancel_upstream(up);
         }
     }
 }

@@ -9,12 +9,16 @@
 //! # Bounds and demand
 //!
 //! At most `rails × prefetch` items are in flight (queued for the rails, being processed, or
-//! finished and waiting for the join), and each rail holds at most `prefetch` of them: the
-//! upstream is asked for `rails × prefetch` items at subscription and then in batches of 75% as
-//! the join takes items downstream. With [`run_on`](Parallel::run_on), items wait in one queue
-//! and whichever rail has room and a free worker takes the next run of them (at most
-//! `prefetch / 8`, capped at 64), so a rail whose worker is busy elsewhere holds nothing up;
-//! without it, an item goes to the next rail (round-robin) with room. The ordered
+//! finished and waiting for the join), and each rail holds at most `prefetch` of them. The
+//! upstream is asked for `rails × prefetch` items at subscription. Then, with
+//! [`run_on`](Parallel::run_on), each rail asks the upstream for its own next run (at most
+//! `prefetch / 8` items, capped at 64) when nothing is queued for it and the window has room,
+//! one request at a time: a synchronous upstream then produces each item on the worker that
+//! processes it. Items that arrive otherwise (an asynchronous upstream) wait in one queue and
+//! whichever rail has room and a free worker takes the next run of them, so a rail whose
+//! worker is busy elsewhere holds nothing up. Without `run_on`, the upstream is asked again in
+//! batches of 75% as the join takes items downstream, and an item goes to the next rail
+//! (round-robin) with room. The ordered
 //! join's reorder buffer is the rails' finished items: at most `rails × prefetch` items
 //! (`rails × DEFAULT_RAIL_PREFETCH` by default).
 //!
@@ -189,8 +193,8 @@ where
     /// [`RailFold::reduce`]. A panic in `f` fails the stream (rule 2.13, this site) and stops
     /// the other rails.
     ///
-    /// Demand: as for every rail operator, the upstream is asked for `rails × prefetch` items
-    /// at subscription and replenished as the rails finish them; since a fold emits nothing
+    /// Demand: as for every rail operator, at most `rails × prefetch` items are asked for
+    /// ahead, refilled as the rails finish them; since a fold emits nothing
     /// until the end, the rails consume the whole upstream without waiting for downstream
     /// demand (bounded in flight all the same). Over an endless synchronous upstream without
     /// [`run_on`](Self::run_on) that means `subscribe` never returns, as a plain fold's
