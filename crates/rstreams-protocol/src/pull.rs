@@ -550,8 +550,10 @@ where
             };
             let left = self.demand.produced(emitted);
             match outcome {
-                // More demand arrived meanwhile: go on (the top of the loop sees a cancel).
-                Outcome::OutOfDemand if left != 0 => continue,
+                // The whole batch went out and more demand arrived meanwhile: go on (the top of
+                // the loop sees a cancel). A source that stopped short without saying why is
+                // left to the drain, as before: a turn here could find it stopping again.
+                Outcome::OutOfDemand if left != 0 && emitted == requested => continue,
                 Outcome::OutOfDemand => {
                     if !self.demand.is_cancelled() {
                         self.complete_if_exhausted(state);
