@@ -21,18 +21,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use rstreams::executor::{Scheduler, ThreadPool};
 use rstreams::prelude::*;
-use rstreams_benches::{DEMANDS, SumSubscriber, f, keep, subscribe_generic};
+use rstreams_benches::{DEMANDS, SumSubscriber, f, iter_generic, keep, subscribe_generic};
 
 const N: u64 = 10_000_000;
 const N_ITER: u64 = 1_000_000;
-
-/// See [`subscribe_generic`](rstreams_benches::subscribe_generic).
-fn iter_generic<P: Publisher>(p: &P, prefetch: usize) -> rstreams::BlockingIter<P::Item>
-where
-    P::Item: Send + 'static,
-{
-    p.blocking_iter_with(prefetch)
-}
 
 fn map_filter_sum(c: &mut Criterion) {
     for (name, demand) in DEMANDS {

@@ -15,14 +15,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use rstreams::prelude::*;
-use rstreams_benches::{Demand, SumSubscriber, f, keep, subscribe_generic};
-
-fn iter_generic<P: Publisher>(p: &P, prefetch: usize) -> rstreams::BlockingIter<P::Item>
-where
-    P::Item: Send + 'static,
-{
-    p.blocking_iter_with(prefetch)
-}
+use rstreams_benches::{Demand, SumSubscriber, f, iter_generic, keep, subscribe_generic};
 
 fn main() {
     let mut args = std::env::args().skip(1);

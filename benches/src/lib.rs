@@ -128,6 +128,16 @@ pub fn subscribe_generic<P: Publisher, S: Subscriber<P::Item> + Send + 'static>(
     p.subscribe(s);
 }
 
+/// `blocking_iter_with(prefetch)` called from generic code: as [`subscribe_generic`], it sees
+/// only the `Publisher` trait, so the iterator subscribes (stage by stage) instead of pulling a
+/// fused source itself.
+pub fn iter_generic<P: Publisher>(p: &P, prefetch: usize) -> rstreams::BlockingIter<P::Item>
+where
+    P::Item: Send + 'static,
+{
+    rstreams::PublisherExt::blocking_iter_with(p, prefetch)
+}
+
 /// (voluntary, involuntary) context switches from one `/proc/.../status` file.
 pub fn parse_switches(status: &str) -> (u64, u64) {
     let field = |name: &str| {

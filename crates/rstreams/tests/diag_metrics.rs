@@ -348,8 +348,9 @@ impl Subscriber<u64> for CancelAt {
 
 #[test]
 fn a_fused_edge_pulls_no_chunk_after_a_cancel_on_a_chunk_boundary() {
-    // The fused edge runs its batch in chunks of 1024 items; a cancel on the last item of a
-    // chunk must stop the run there (rule 1.8), not start the next chunk.
+    // A cancel inside a long fused batch stops the run on that item (rule 1.8), and the edge's
+    // count, published once per batch, is exact when the batch ends (session 4 ran the batch in
+    // chunks of 1024 items, hence these boundaries).
     for stop_at in [1023, 1024, 1025, 2048] {
         let registry = Registry::new();
         let seen = Arc::new(Mutex::new(0));

@@ -11,7 +11,9 @@
 //!
 //! Per item, a stage-by-stage edge makes two plain stores to counters it alone writes (no
 //! read-modify-write, no clock read, no lock); a fused edge (over a [`SyncSource`]) makes none:
-//! it publishes its counters around each chunk of 1024 items. Time is derived by
+//! it publishes its counters once per batch the kit pulls (so a snapshot taken while a
+//! batch runs shows its `delivered` as of the batch's start: with unbounded demand, one batch is
+//! the whole run). Time is derived by
 //! **sampling**: each [`Registry::snapshot`] compares an edge's counters with the previous
 //! sample and remembers when they last changed, so "idle for 30 s" costs nothing on the hot
 //! path. A registry built with
@@ -54,9 +56,6 @@ use crate::sink::BlockingIter;
 use crate::source::SyncSource;
 use crate::source::fuse;
 use crate::stage::Loc;
-
-/// A fused edge publishes its counters every this many items (see `MeteredSource::pull_many`).
-const FUSED_CHUNK: u64 = 1024;
 
 /// How many edges a registry keeps before it forgets finished ones (oldest first).
 const KEEP_EDGES: usize = 1024;
@@ -614,27 +613,22 @@ fn edge_span(cell: &EdgeCell) -> tracing::Span {
 impl<P: SyncSource> SyncSource for Metered<P> {
     type Source = MeteredSource<P::Source>;
     fn open(&self) -> Result<Self::Source, Error> {
-        let cell = self.registry.is_enabled().then(|| {
+        let meter = self.registry.is_enabled().then(|| {
             let cell = self.registry.register(&self.name, self.loc);
             cell.set_state(ACTIVE);
             let span = edge_span(&cell);
             tracing::debug!(parent: &span, "subscribe (fused)");
-            (cell, span)
+            Box::new(Meter {
+                cell,
+                entered: 0,
+                requested: 0,
+                span,
+            })
         });
-        let (cell, span) = match cell {
-            Some((cell, span)) => (Some(cell), span),
-            None => (None, tracing::Span::none()),
-        };
         // Edges opened upstream lie upstream of this one.
-        let _in = cell.as_ref().map(|c| Subscribing::enter(c.id));
+        let _in = meter.as_ref().map(|m| Subscribing::enter(m.cell.id));
         let up = self.upstream.open()?;
-        Ok(MeteredSource {
-            up,
-            cell,
-            entered: 0,
-            requested: 0,
-            span,
-        })
+        Ok(MeteredSource { up, meter })
     }
     fn source_stage(&self) -> Loc {
         self.upstream.source_stage()
@@ -762,8 +756,18 @@ impl Subscription for MeteredSubscription {
 /// asked of the upstream source (the downstream's demand, batch by batch).
 pub struct MeteredSource<G> {
     up: G,
-    /// `None`: the registry was disabled when the run opened (pure pass-through).
-    cell: Option<Arc<EdgeCell>>,
+    /// `None`: the registry was disabled when the run opened (pure pass-through). Boxed: the
+    /// edge adds one word to the kit's state, so the subscriber's fields that the fused loop
+    /// touches per item keep the short offsets they have without the edge (an 80-byte edge
+    /// inline moved them past 127 bytes, lengthening every instruction that reaches them and
+    /// with them the hot loop: 0.22 s against 0.17 s for the same instructions).
+    meter: Option<Box<Meter>>,
+}
+
+/// What an enabled fused edge keeps: its counters' cell, its own copies of two of them (so
+/// publishing is a store, never a read-modify-write) and its span.
+struct Meter {
+    cell: Arc<EdgeCell>,
     entered: u64,
     requested: u64,
     span: tracing::Span,
@@ -772,26 +776,27 @@ pub struct MeteredSource<G> {
 impl<G> fmt::Debug for MeteredSource<G> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("MeteredSource")
-            .field("edge", &self.cell.as_ref().map(|c| &c.name))
+            .field("edge", &self.meter.as_ref().map(|m| &m.cell.name))
             .finish()
     }
 }
 
-impl<G> MeteredSource<G> {
+impl Meter {
+    /// The run's end, once: out of line and cold, so its tracing sits outside the kit's pass.
+    #[cold]
+    #[inline(never)]
     fn ended<T>(&self, stop: Option<&Step<T>>) {
-        if let Some(cell) = &self.cell {
-            match stop {
-                Some(Step::Complete) => {
-                    cell.set_state(COMPLETED);
-                    tracing::debug!(parent: &self.span, "on_complete");
-                }
-                Some(Step::Error(error)) => {
-                    cell.errors.store(1, Ordering::Relaxed);
-                    cell.set_state(FAILED);
-                    tracing::debug!(parent: &self.span, %error, "on_error");
-                }
-                _ => {}
+        match stop {
+            Some(Step::Complete) => {
+                self.cell.set_state(COMPLETED);
+                tracing::debug!(parent: &self.span, "on_complete");
             }
+            Some(Step::Error(error)) => {
+                self.cell.errors.store(1, Ordering::Relaxed);
+                self.cell.set_state(FAILED);
+                tracing::debug!(parent: &self.span, %error, "on_error");
+            }
+            _ => {}
         }
     }
 }
@@ -809,20 +814,20 @@ impl<G: Source> Source for MeteredSource<G> {
 
     fn pull(&mut self) -> Step<G::Item> {
         let step = self.up.pull();
-        let Some(cell) = &self.cell else {
+        let Some(m) = self.meter.as_deref_mut() else {
             return step;
         };
         match &step {
             Step::Next(_) => {
                 // One item asked and handed over at once: no callback runs in between.
-                self.entered += 1;
-                self.requested = self.requested.max(self.entered);
-                cell.requested.store(self.requested, Ordering::Relaxed);
-                cell.entered.store(self.entered, Ordering::Release);
-                cell.returned.store(self.entered, Ordering::Relaxed);
+                m.entered += 1;
+                m.requested = m.requested.max(m.entered);
+                m.cell.requested.store(m.requested, Ordering::Relaxed);
+                m.cell.entered.store(m.entered, Ordering::Release);
+                m.cell.returned.store(m.entered, Ordering::Relaxed);
             }
             Step::Pending => {}
-            stop => self.ended(Some(stop)),
+            stop => m.ended(Some(stop)),
         }
         step
     }
@@ -832,67 +837,49 @@ impl<G: Source> Source for MeteredSource<G> {
     }
 
     #[inline]
-    fn pull_many<E>(&mut self, limit: u64, mut emit: E) -> (u64, Option<Step<G::Item>>)
+    fn pull_many<E>(&mut self, limit: u64, emit: E) -> (u64, Option<Step<G::Item>>)
     where
         E: FnMut(G::Item) -> bool,
     {
-        let Some(cell) = &self.cell else {
+        let Some(m) = self.meter.as_deref_mut() else {
             return self.up.pull_many(limit, emit);
         };
-        self.requested = self.requested.saturating_add(limit);
-        cell.requested.store(self.requested, Ordering::Relaxed);
-        // Nothing per item: the batch runs in chunks of `FUSED_CHUNK`, and the counters are
-        // published around each chunk (a long fused run stays visible to the sampler). While a
-        // chunk runs, `entered` claims one item more than `returned`: a sample taken then sees
-        // the edge "in callback" (if it stays so, the fused loop is blocked in a callback:
-        // below the edge, or in a closure above it).
+        m.requested = m.requested.saturating_add(limit);
+        m.cell.requested.store(m.requested, Ordering::Relaxed);
+        // Nothing per item, nothing per chunk: `emit` goes to the upstream untouched, so the
+        // loop the kit runs is the upstream's own (the same instructions per item as the chain
+        // without the edge). The counters are published once per batch, derived from the
+        // count the upstream hands back. While the batch runs, `entered` claims one item more
+        // than `returned`: a sample taken then sees the edge "in callback" (if it stays so, the
+        // fused loop is blocked in a callback below the edge or in a closure above it) and its
+        // `delivered` lags by at most this batch (one kit pass; with unbounded demand, the
+        // whole run). Session 4 published around chunks of 1024 items, which put a second loop
+        // around the upstream's and moved the hot path's layout (docs/performance.md, "Session
+        // 5: the edge outside the loop").
         //
-        // `emit` goes through untouched on its hot path: the wrapper only notes a refusal
-        // (cancel), on a cold path, so that the next chunk is never pulled after one (1.8).
-        // Noting every answer in a local (`go = emit(item)`) doubled the time of the
-        // `diag/unbounded` chain for the same instruction count, by how the loop was laid out
-        // (see docs/performance.md, "Run-time diagnostics").
-        let cell: &EdgeCell = cell;
-        let mut handed_total = 0;
-        let mut refused = false;
-        loop {
-            let chunk = (limit - handed_total).min(FUSED_CHUNK);
-            // Release: pairs with the sampler's Acquire load (see `EdgeCell`).
-            cell.entered.store(self.entered + 1, Ordering::Release);
-            let (handed, stop) = self.up.pull_many(chunk, |item| {
-                emit(item) || {
-                    note_refusal(&mut refused);
-                    false
-                }
-            });
-            handed_total += handed;
-            self.entered += handed;
-            cell.entered.store(self.entered, Ordering::Release);
-            cell.returned.store(self.entered, Ordering::Relaxed);
-            if stop.is_some() || refused || handed_total == limit {
-                self.ended(stop.as_ref());
-                return (handed_total, stop);
-            }
+        // Release: pairs with the sampler's Acquire load (see `EdgeCell`).
+        m.cell.entered.store(m.entered + 1, Ordering::Release);
+        let (handed, stop) = self.up.pull_many(limit, emit);
+        let m = self.meter.as_deref_mut().expect("checked above");
+        m.entered += handed;
+        m.cell.entered.store(m.entered, Ordering::Release);
+        m.cell.returned.store(m.entered, Ordering::Relaxed);
+        if stop.is_some() {
+            m.ended(stop.as_ref());
         }
+        (handed, stop)
     }
-}
-
-/// Out of line and cold, so the fused loop's hot path stays the upstream's own.
-#[cold]
-#[inline(never)]
-fn note_refusal(refused: &mut bool) {
-    *refused = true;
 }
 
 impl<G> Drop for MeteredSource<G> {
     fn drop(&mut self) {
-        if let Some(cell) = &self.cell {
-            cell.returned.store(self.entered, Ordering::Relaxed);
-            if cell.state.load(Ordering::Relaxed) <= ACTIVE {
+        if let Some(m) = &self.meter {
+            m.cell.returned.store(m.entered, Ordering::Relaxed);
+            if m.cell.state.load(Ordering::Relaxed) <= ACTIVE {
                 // The fused run was cancelled (or its consumer went away).
-                cell.cancelled.store(true, Ordering::Relaxed);
-                cell.set_state(DROPPED);
-                tracing::debug!(parent: &self.span, "cancel");
+                m.cell.cancelled.store(true, Ordering::Relaxed);
+                m.cell.set_state(DROPPED);
+                tracing::debug!(parent: &m.span, "cancel");
             }
         }
     }
