@@ -45,7 +45,7 @@ pub use subscribe_on::SubscribeOn;
 // The merge core (`flat/`) gives each inner publisher one of these rings.
 pub(crate) use ring::{Consumer as RingConsumer, Producer as RingProducer, ring};
 // `blocking_iter`'s cross-thread half (`sink/local.rs`) parks its thread on this token.
-pub(crate) use park::Parking;
+pub(crate) use park::{LazySignal, OwedSignal, Parking};
 
 /// The SPSC ring and the drain's parking protocol, exposed to `tests/loom_hop_queue.rs` and
 /// `tests/loom_hop_park.rs` only (`--cfg rstreams_loom`).

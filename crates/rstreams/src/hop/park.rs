@@ -30,6 +30,12 @@
 //! unfenced load misses it is woken by that owed signal, whose fence orders every push before
 //! it: an item may wait for the rest of its burst (at most 64 pushes), never for ever.
 //! `tests/loom_hop_defer.rs` checks it, with a broken twin that drops the owed signal.
+//! Both producers on a [`Parking`] use it through [`LazySignal`]: `publish_on`'s and the
+//! cross-thread `blocking_iter`'s (session 6: its per-item fence was half its cost), and the
+//! owed signal is whatever [`OwedSignal`] the burst's producer names.
+
+use std::cell::Cell;
+use std::sync::Arc;
 
 use super::sync::{AtomicBool, Ordering, fence};
 
@@ -123,6 +129,108 @@ impl<const BROKEN: bool> Parking<BROKEN> {
         // If the swap finds `false`, a signaller claimed the token and schedules the next drain.
         has_work() && self.claim()
     }
+}
+
+/// A consumer that a producer may owe one full signal at the end of its burst: `publish_on`'s
+/// drain and a cross-thread `blocking_iter` (module docs, "Deferred signals").
+pub(crate) trait OwedSignal: Send + Sync {
+    /// The full signal: fence, claim the token if the consumer parked, and wake it.
+    fn pay(self: Arc<Self>);
+}
+
+thread_local! {
+    /// Depth of the synchronous bursts running on this thread ([`batch_signals`]).
+    static BURST: Cell<usize> = const { Cell::new(0) };
+    /// The consumer a producer owes a signal at the end of the burst (its address, and it).
+    static OWED_ID: Cell<usize> = const { Cell::new(0) };
+    static OWED: Cell<Option<Arc<dyn OwedSignal>>> = const { Cell::new(None) };
+}
+
+/// Pushes a producer makes inside a burst without a fenced signal before it signals anyway:
+/// bounds how long an item can wait for a consumer that parked unseen when the burst's source
+/// is slow or blocks.
+const SIGNAL_EVERY: u32 = 64;
+
+/// Runs `burst` (a call that emits items synchronously on this thread and then returns, e.g.
+/// `subscribe_on`'s lane request) with deferred signals: a producer fed inside it pays the
+/// parking protocol's fence once per burst (or per [`SIGNAL_EVERY`] pushes) instead of once per
+/// item. The owed signal is paid when the outermost burst ends, also on unwind.
+pub(crate) fn batch_signals<R>(burst: impl FnOnce() -> R) -> R {
+    struct Exit;
+    impl Drop for Exit {
+        fn drop(&mut self) {
+            let depth = BURST.with(|b| {
+                let d = b.get() - 1;
+                b.set(d);
+                d
+            });
+            if depth == 0 {
+                pay_owed_signal();
+            }
+        }
+    }
+    BURST.with(|b| b.set(b.get() + 1));
+    let _exit = Exit;
+    burst()
+}
+
+/// Pays the signal a producer owes on this thread, if any.
+fn pay_owed_signal() {
+    OWED_ID.with(|id| id.set(0));
+    if let Some(consumer) = OWED.with(Cell::take) {
+        count!(OwedSignal);
+        consumer.pay();
+    }
+}
+
+/// A producer's side of the deferred signals: call [`after_push`](Self::after_push) after
+/// every push instead of [`Parking::signal`].
+#[derive(Debug, Default)]
+pub(crate) struct LazySignal {
+    /// Pushes since the last fenced signal inside bursts (see [`SIGNAL_EVERY`]).
+    unsignalled: u32,
+}
+
+impl LazySignal {
+    /// Signals `parking` after a push: in full outside a burst (and every [`SIGNAL_EVERY`]
+    /// pushes inside one); inside a burst, only if the consumer is seen parked, else it owes
+    /// `consumer` one signal at the burst's end. `true`: this call claimed the token, and the
+    /// caller must wake the consumer.
+    #[inline]
+    pub(crate) fn after_push<C: OwedSignal + 'static, const B: bool>(
+        &mut self,
+        parking: &Parking<B>,
+        consumer: &Arc<C>,
+    ) -> bool {
+        if BURST.with(Cell::get) != 0 {
+            self.unsignalled += 1;
+            if self.unsignalled < SIGNAL_EVERY {
+                return match parking.signal_lazily() {
+                    Some(claimed) => claimed,
+                    None => {
+                        owe(consumer);
+                        false
+                    }
+                };
+            }
+            self.unsignalled = 0;
+        }
+        parking.signal()
+    }
+}
+
+/// Records that this thread's burst owes `consumer` a signal.
+#[inline]
+fn owe<C: OwedSignal + 'static>(consumer: &Arc<C>) {
+    let id = Arc::as_ptr(consumer) as *const () as usize;
+    if OWED_ID.with(Cell::get) == id {
+        return;
+    }
+    // Another consumer was owed one on this thread (a nested burst): pay it now, then owe ours.
+    pay_owed_signal();
+    OWED_ID.with(|o| o.set(id));
+    let owed: Arc<dyn OwedSignal> = Arc::clone(consumer) as Arc<dyn OwedSignal>;
+    OWED.with(|o| o.set(Some(owed)));
 }
 
 /// The protocol under `--cfg rstreams_loom`, for `tests/loom_hop_park.rs`.

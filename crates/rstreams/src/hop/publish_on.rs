@@ -11,8 +11,8 @@ use rstreams_executor::{RejectReason, Scheduler, SerialLane};
 use rstreams_protocol::pull::{self, BacklogProbe, PullHandle, Source, Step};
 use rstreams_protocol::{Backlog, Error, Publisher, Rule, Subscriber, Subscription};
 
-use super::park::Parking;
-use super::ring::{self, Consumer, Producer};
+use super::park::{LazySignal, OwedSignal, Parking, batch_signals};
+use super::ring::{self, Consumer, LAG_WINDOW, Producer};
 use crate::stage::{Loc, reject};
 
 /// The prefetch of [`publish_on`](crate::PublisherExt::publish_on) when you have no better number:
@@ -27,24 +27,6 @@ pub const MAX_PREFETCH: usize = 1 << 24;
 /// inside `on_next` keeps the drain busy for ever, and must not keep the worker for ever.
 const DRAIN_BUDGET: u64 = 4096;
 
-/// Checks an idle drain makes before it parks, `IDLE_GAP` pause instructions apart (128 pauses
-/// in all: ~5 µs on the 2-core VM): on a busy pipeline the next item is usually that close, and
-/// parking and re-scheduling cost more. Measured on the loaded 2-core machine: spinning longer
-/// (24 steps, or up to 20 µs, with or without yielding) made the two-thread hop 2-4× slower,
-/// because the spinner takes the core its producer is waiting for (`docs/performance.md`).
-const IDLE_CHECKS: u32 = 8;
-
-/// Pauses between two looks at the producer's position when the drain has caught up (~0.7 µs
-/// at ~45 ns per pause on the VM). Looking at once, per item, makes the two cores pass the
-/// ring's tail line (and the slot line being written) back and forth for every item, and the
-/// producer's fence then waits for that transfer: the quiet-machine cost of issue 14.1. Waiting
-/// lets the producer run ahead on lines it owns and the drain take a run of items per look.
-const IDLE_GAP: u32 = 16;
-
-/// A look at the ring that found fewer items than this ends the run of immediate re-looks (the
-/// drain then waits `IDLE_GAP` before looking again).
-const LAG_WINDOW: usize = 32;
-
 thread_local! {
     /// The hop whose drain is, on this thread, inside its replenishing `request` (0: none).
     /// A synchronous upstream pushes items from inside that call; the drain pops them right
@@ -53,48 +35,6 @@ thread_local! {
     /// The hop one of whose tasks runs on this thread (0: none): the downstream's `request`
     /// from inside it (from `on_next`) goes to the kit at once instead of through the lane.
     static IN_TASK: Cell<usize> = const { Cell::new(0) };
-    /// Depth of the synchronous bursts running on this thread ([`batch_signals`]).
-    static BURST: Cell<usize> = const { Cell::new(0) };
-    /// The hop whose producer owes a signal at the end of the burst (its id, and the hop).
-    static OWED_ID: Cell<usize> = const { Cell::new(0) };
-    static OWED: Cell<Option<Arc<Shared>>> = const { Cell::new(None) };
-}
-
-/// Pushes a producer makes inside a burst without a fenced signal before it signals anyway:
-/// bounds how long an item can wait for a drain that parked unseen (`park.rs`, "Deferred
-/// signals") when the burst's source is slow or blocks.
-const SIGNAL_EVERY: u32 = 64;
-
-/// Runs `burst` (a call that emits items synchronously on this thread and then returns, e.g.
-/// `subscribe_on`'s lane request) with deferred signals: a `publish_on` fed inside it pays the
-/// parking protocol's fence once per burst (or per [`SIGNAL_EVERY`] pushes) instead of once per
-/// item. The owed signal is paid when the outermost burst ends, also on unwind.
-pub(crate) fn batch_signals<R>(burst: impl FnOnce() -> R) -> R {
-    struct Exit;
-    impl Drop for Exit {
-        fn drop(&mut self) {
-            let depth = BURST.with(|b| {
-                let d = b.get() - 1;
-                b.set(d);
-                d
-            });
-            if depth == 0 {
-                pay_owed_signal();
-            }
-        }
-    }
-    BURST.with(|b| b.set(b.get() + 1));
-    let _exit = Exit;
-    burst()
-}
-
-/// Pays the signal a producer owes on this thread, if any.
-fn pay_owed_signal() {
-    OWED_ID.with(|id| id.set(0));
-    if let Some(shared) = OWED.with(|o| o.take()) {
-        count!(OwedSignal);
-        shared.signal();
-    }
 }
 
 /// The publisher made by [`PublisherExt::publish_on`](crate::PublisherExt::publish_on): the downstream
@@ -216,7 +156,7 @@ where
             shared,
             ring: producer,
             done: false,
-            unsignalled: 0,
+            lazy: LazySignal::default(),
         });
     }
 }
@@ -245,6 +185,12 @@ struct Shared {
     prefetch: u64,
     limit: u64,
     loc: Loc,
+}
+
+impl OwedSignal for Shared {
+    fn pay(self: Arc<Self>) {
+        self.signal();
+    }
 }
 
 impl Shared {
@@ -428,8 +374,8 @@ struct PublishOnSubscriber<T> {
     shared: Arc<Shared>,
     ring: Producer<T>,
     done: bool,
-    /// Pushes since the last fenced signal inside bursts (see `SIGNAL_EVERY`).
-    unsignalled: u32,
+    /// Deferred signals inside synchronous bursts (`park.rs`).
+    lazy: LazySignal,
 }
 
 impl<T: Send + 'static> Subscriber<T> for PublishOnSubscriber<T> {
@@ -460,29 +406,7 @@ impl<T: Send + 'static> Subscriber<T> for PublishOnSubscriber<T> {
         if self.done {
             return;
         }
-        let pushed = self.ring.push(item);
-        if pushed.is_ok() && REPLENISHING.with(|r| r.get()) == self.shared.id() {
-            // Our own drain, on this thread, pops this item as soon as its request returns.
-            return;
-        }
-        if pushed.is_ok() && BURST.with(|b| b.get()) != 0 {
-            // Inside a burst: no fence unless the drain is seen parked (see `batch_signals`).
-            self.unsignalled += 1;
-            if self.unsignalled < SIGNAL_EVERY {
-                match self.shared.parking.signal_lazily() {
-                    Some(claimed) => {
-                        if claimed {
-                            count!(ClaimByPush);
-                            self.shared.wake_on_lane();
-                        }
-                    }
-                    None => self.owe_signal(),
-                }
-                return;
-            }
-            self.unsignalled = 0;
-        }
-        if let Err(item) = pushed {
+        if let Err(item) = self.ring.push(item) {
             // More items than requested: the upstream broke rule 1.1.
             drop(item);
             let error = Error::violation(
@@ -494,7 +418,11 @@ impl<T: Send + 'static> Subscriber<T> for PublishOnSubscriber<T> {
             self.finish(Some(error));
             return;
         }
-        if self.shared.parking.signal() {
+        if REPLENISHING.with(|r| r.get()) == self.shared.id() {
+            // Our own drain, on this thread, pops this item as soon as its request returns.
+            return;
+        }
+        if self.lazy.after_push(&self.shared.parking, &self.shared) {
             count!(ClaimByPush);
             self.shared.wake_on_lane();
         }
@@ -516,19 +444,6 @@ impl<T: Send + 'static> Subscriber<T> for PublishOnSubscriber<T> {
 }
 
 impl<T: Send + 'static> PublishOnSubscriber<T> {
-    /// Records that this hop owes a signal at the end of the current burst.
-    #[inline]
-    fn owe_signal(&self) {
-        let id = self.shared.id();
-        if OWED_ID.with(|o| o.get()) == id {
-            return;
-        }
-        // Another hop owed one on this thread (a nested burst): pay it now, then owe ours.
-        pay_owed_signal();
-        OWED_ID.with(|o| o.set(id));
-        OWED.with(|o| o.set(Some(Arc::clone(&self.shared))));
-    }
-
     fn finish(&mut self, error: Option<Error>) {
         self.done = true;
         *self.shared.terminal.lock() = error;
@@ -581,13 +496,10 @@ impl<T> Drain<T> {
             };
         }
         count!(Spin);
-        for _ in 0..IDLE_CHECKS {
-            for _ in 0..IDLE_GAP {
-                std::hint::spin_loop();
-            }
-            if !self.ring.is_empty() || self.shared.done.load(Ordering::Acquire) {
-                return None;
-            }
+        let done = &self.shared.done;
+        // Acquire: as above.
+        if self.ring.await_run(|| done.load(Ordering::Acquire)) {
+            return None;
         }
         let Drain { shared, ring, .. } = self;
         if shared
@@ -675,7 +587,7 @@ impl<T: Send + 'static> Source for Drain<T> {
                 None => {
                     if window >= LAG_WINDOW {
                         window = self.ring.refill();
-                        if window != 0 {
+                        if window >= LAG_WINDOW {
                             continue;
                         }
                     }

@@ -67,6 +67,25 @@ impl<T, const B: bool> Drop for Ring<T, B> {
     }
 }
 
+/// Looks a caught-up consumer makes ([`Consumer::await_run`]) before it parks, `IDLE_GAP` pause instructions apart (128 pauses
+/// in all: ~5 µs on the 2-core VM): on a busy pipeline the next item is usually that close, and
+/// parking and re-scheduling cost more. Measured on the loaded 2-core machine: spinning longer
+/// (24 steps, or up to 20 µs, with or without yielding) made the two-thread hop 2-4× slower,
+/// because the spinner takes the core its producer is waiting for (`docs/performance.md`).
+pub(crate) const IDLE_CHECKS: u32 = 8;
+
+/// Pauses between two looks at the producer's position when the consumer has caught up (~0.7 µs
+/// at ~45 ns per pause on the VM). Looking at once, per item, makes the two cores pass the
+/// ring's tail line (and the slot line being written) back and forth for every item, and the
+/// producer's fence then waits for that transfer: the quiet-machine cost of issue 14.1. Waiting
+/// lets the producer run ahead on lines it owns and the consumer take a run of items per look.
+pub(crate) const IDLE_GAP: u32 = 16;
+
+/// A run this long is taken at once; a look that finds fewer while the producer is still
+/// adding waits another `IDLE_GAP` (so the consumer trails the producer by whole cache lines of
+/// slots instead of reading the line being written).
+pub(crate) const LAG_WINDOW: usize = 32;
+
 /// The writing half. Not `Clone`: there is exactly one producer.
 pub(crate) struct Producer<T, const BROKEN: bool = false> {
     ring: Arc<Ring<T, BROKEN>>,
@@ -215,6 +234,29 @@ impl<T, const BROKEN: bool> Consumer<T, BROKEN> {
             count!(TailLookEmpty);
         }
         window
+    }
+
+    /// The consumer found the ring empty: looks again every [`IDLE_GAP`] pauses, up to
+    /// [`IDLE_CHECKS`] times, for a run of items. `true` once a look finds at least
+    /// [`LAG_WINDOW`] items, or some that the producer stopped adding to, or `stop()` holds;
+    /// `false` if nothing arrived (the caller parks). The items found are then in the cached
+    /// window ([`pop_cached`](Self::pop_cached)).
+    pub(crate) fn await_run(&mut self, stop: impl Fn() -> bool) -> bool {
+        let mut seen = 0;
+        for _ in 0..IDLE_CHECKS {
+            for _ in 0..IDLE_GAP {
+                std::hint::spin_loop();
+            }
+            if stop() {
+                return true;
+            }
+            let ready = self.refill();
+            if ready >= LAG_WINDOW || (ready != 0 && ready == seen) {
+                return true;
+            }
+            seen = ready;
+        }
+        seen != 0
     }
 
     /// Whether an item is ready (reloads the producer's position).

@@ -260,6 +260,9 @@ impl<T, S: Subscriber<T> + Send> Abandon for Downstream<T, S> {
             down: self,
             guard: Some(guard),
         };
+        // For the whole burst: the items re-enter the held lock without touching it
+        // (`on_next`), and a clean-up from this thread leaves the ending to the burst.
+        let _delivering = Delivering::enter(self);
         request();
     }
 }
@@ -309,8 +312,24 @@ impl<T: 'static, S: Subscriber<T> + Send + 'static> Subscriber<T> for SubscribeO
     }
     #[inline]
     fn on_next(&mut self, item: T) {
-        // Inside a lane request's burst this re-enters the lock the lane task holds: no
-        // read-modify-write per item.
+        if DELIVERING.get() == &*self.down as *const Downstream<T, S> as *const () as usize {
+            // Inside a lane request's burst (or, against rule 1.3, inside one of our own
+            // signals): this thread holds the lock, so the cell is ours without re-entering it.
+            // SAFETY: `DELIVERING` names this downstream only while this thread holds its lock
+            // (`burst` and every `Delivering::enter` run under the guard and restore the mark
+            // before releasing it), and a reentrant mutex gives its holder thread shared access
+            // to the data, which is what this reference is; the `RefCell` then rules out a
+            // second borrow exactly as under the guard.
+            let cell = unsafe { &*self.down.down.data_ptr() };
+            let mut slot = cell
+                .try_borrow_mut()
+                .expect("subscribe_on: a signal re-entered its own subscriber (rule 1.3)");
+            if let Some(down) = slot.as_mut() {
+                down.on_next(item);
+            }
+            self.down.check_pending(&mut slot);
+            return;
+        }
         let guard = self.down.down.lock();
         let mut slot = Downstream::slot(&guard);
         if let Some(down) = slot.as_mut() {
@@ -358,7 +377,7 @@ impl Subscription for SubscribeOnSubscription {
         let run = move || {
             task.defuse();
             // A `publish_on` fed inside the burst signals its drain once, at the end.
-            super::publish_on::batch_signals(|| match burst {
+            super::park::batch_signals(|| match burst {
                 Some(down) => down.burst(&mut || up.request(n)),
                 None => up.request(n),
             });

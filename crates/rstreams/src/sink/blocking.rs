@@ -480,6 +480,16 @@ impl<T> Inner<T> {
         }
     }
 
+    /// `replenish` for a run of `n` items taken at once.
+    #[inline]
+    fn replenish_by(&mut self, n: u64) {
+        self.taken += n;
+        while self.taken >= self.limit {
+            self.taken -= self.limit;
+            self.request_more();
+        }
+    }
+
     #[inline(never)]
     fn request_more(&mut self) {
         let sub = self.shared.state.lock().sub.clone();
@@ -575,7 +585,17 @@ impl<T> Inner<T> {
         loop {
             if let Some(rx) = self.rx.as_mut() {
                 if let Some(item) = rx.try_recv() {
-                    self.replenish();
+                    // The rest of what that look at the ring found goes to `pulled` too: the
+                    // next items are then served inline, one look per run instead of a call
+                    // per item. They precede anything the sender puts in `local` later (it
+                    // does so only once the ring is drained, see `local.rs`).
+                    let mut taken = 1;
+                    while let Some(more) = rx.try_recv_cached() {
+                        pulled.push(more);
+                        taken += 1;
+                    }
+                    pulled.reverse();
+                    self.replenish_by(taken);
                     return Some(Ok(item));
                 }
                 if !rx.is_ended() {

@@ -83,7 +83,9 @@ mod imp {
 
 use imp::{AtomicBool, AtomicUsize, Mutex, Ordering, PULLING, UnsafeCell, thread};
 
-use crate::hop::{Parking, RingConsumer, RingProducer, ring};
+#[cfg(not(rstreams_loom))]
+use crate::hop::OwedSignal;
+use crate::hop::{LazySignal, Parking, RingConsumer, RingProducer, ring};
 #[cfg(rstreams_loom)]
 use loom::sync::Arc;
 #[cfg(not(rstreams_loom))]
@@ -230,6 +232,13 @@ impl<const BROKEN: bool> Wake<BROKEN> {
     }
 }
 
+#[cfg(not(rstreams_loom))]
+impl<const BROKEN: bool> OwedSignal for Wake<BROKEN> {
+    fn pay(self: Arc<Self>) {
+        self.signal();
+    }
+}
+
 /// How long an iterator that found nothing keeps yielding (after its spin) before it parks.
 #[cfg(not(rstreams_loom))]
 const YIELD_BEFORE_PARK: std::time::Duration = std::time::Duration::from_micros(50);
@@ -244,6 +253,8 @@ pub(crate) struct Sender<T, const BROKEN: bool = false> {
     wake: Arc<Wake<BROKEN>>,
     /// The last item went to the ring: later ones follow it there (see the module docs).
     in_ring: bool,
+    /// Deferred signals inside synchronous bursts (`hop/park.rs`).
+    lazy: LazySignal,
 }
 
 /// The iterator's half of the hand-off.
@@ -271,6 +282,7 @@ pub(crate) fn channel<T, const BROKEN: bool>(
             ring: tx,
             wake: Arc::clone(&wake),
             in_ring: false,
+            lazy: LazySignal::default(),
         },
         Receiver {
             ring: rx,
@@ -318,7 +330,16 @@ impl<T, const BROKEN: bool> Sender<T, BROKEN> {
         };
         self.ring.push(item)?;
         self.in_ring = true;
-        self.wake.signal();
+        // Inside a synchronous burst (a `subscribe_on` request) the fence is paid once per
+        // burst, as `publish_on`'s producer does (`hop/park.rs`, "Deferred signals"; that
+        // protocol's loom model is `loom_hop_defer`, this hand-off's is `loom_blocking_cross`).
+        #[cfg(not(rstreams_loom))]
+        let claimed = self.lazy.after_push(&self.wake.parking, &self.wake);
+        #[cfg(rstreams_loom)]
+        let claimed = self.wake.parking.signal();
+        if claimed {
+            self.wake.wake();
+        }
         Ok(())
     }
 
@@ -336,6 +357,12 @@ impl<T, const BROKEN: bool> Receiver<T, BROKEN> {
     #[inline(always)]
     pub(crate) fn try_recv(&mut self) -> Option<T> {
         self.ring.pop()
+    }
+
+    /// The oldest item of the run the last look at the ring found, without looking again.
+    #[inline(always)]
+    pub(crate) fn try_recv_cached(&mut self) -> Option<T> {
+        self.ring.pop_cached()
     }
 
     /// Hands the slots read so far back to the sender: before each `request`.
@@ -362,12 +389,12 @@ impl<T, const BROKEN: bool> Receiver<T, BROKEN> {
         count!(IterWait);
         #[cfg(not(rstreams_loom))]
         {
-            let backoff = crossbeam_utils::Backoff::new();
-            while !backoff.is_completed() {
-                if !self.ring.is_empty() || self.is_ended() {
-                    return;
-                }
-                backoff.snooze();
+            // Paced looks for a run of items (`hop/ring.rs`): looking at once, per item, would
+            // pass the ring's lines back and forth between the two cores for every item.
+            let wake = &self.wake;
+            // Acquire: as in `is_ended`.
+            if self.ring.await_run(|| wake.ended.load(Ordering::Acquire)) {
+                return;
             }
             // Then keep yielding for a bounded while: the usual gap is the upstream's worker
             // waking for the replenishing `request`, which on a quiet machine (halted vCPUs)
