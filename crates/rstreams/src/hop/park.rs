@@ -222,10 +222,16 @@ impl LazySignal {
 /// Records that this thread's burst owes `consumer` a signal.
 #[inline]
 fn owe<C: OwedSignal + 'static>(consumer: &Arc<C>) {
-    let id = Arc::as_ptr(consumer) as *const () as usize;
-    if OWED_ID.with(Cell::get) == id {
-        return;
+    if OWED_ID.with(Cell::get) != Arc::as_ptr(consumer) as *const () as usize {
+        owe_first(consumer);
     }
+}
+
+/// The first push of a burst that owes `consumer` (out of line: once per burst).
+#[cold]
+#[inline(never)]
+fn owe_first<C: OwedSignal + 'static>(consumer: &Arc<C>) {
+    let id = Arc::as_ptr(consumer) as *const () as usize;
     // Another consumer was owed one on this thread (a nested burst): pay it now, then owe ours.
     pay_owed_signal();
     OWED_ID.with(|o| o.set(id));

@@ -212,6 +212,8 @@ impl Shared {
     }
 
     /// Queues a kit pass on the lane (the drain was parked and work arrived).
+    #[cold]
+    #[inline(never)]
     fn wake_on_lane(self: &Arc<Self>) {
         // Trace, not debug: a drain can be woken once per item (issue 12.4).
         tracing::trace!(stage = %self.loc, "publish_on: drain scheduled");
@@ -231,6 +233,16 @@ impl Shared {
                 s.drive();
             }),
         };
+        if self.handle.get().is_none() {
+            // Still inside `start`: the kit's first pass runs inside `pull::serve`, before the
+            // handle is stored, and a task on the scheduler could run (on another worker, or at
+            // once) before it is, find nothing to drive, and strand the stream. The lane runs
+            // it after `start`, which is the lane task running now.
+            if let Err(rejected) = self.lane.execute(Box::new(move || task.run())) {
+                drop(rejected);
+            }
+            return;
+        }
         match self.scheduler.execute(Box::new(move || task.run())) {
             Ok(()) => {}
             Err(rejected) if rejected.reason() == RejectReason::QueueFull => {
@@ -407,15 +419,7 @@ impl<T: Send + 'static> Subscriber<T> for PublishOnSubscriber<T> {
             return;
         }
         if let Err(item) = self.ring.push(item) {
-            // More items than requested: the upstream broke rule 1.1.
-            drop(item);
-            let error = Error::violation(
-                Rule::R1_1,
-                "publish_on received more items than it requested (its prefetch)",
-            )
-            .at_stage(self.shared.loc);
-            self.shared.cancel_upstream();
-            self.finish(Some(error));
+            self.overflowed(item);
             return;
         }
         if REPLENISHING.with(|r| r.get()) == self.shared.id() {
@@ -444,6 +448,21 @@ impl<T: Send + 'static> Subscriber<T> for PublishOnSubscriber<T> {
 }
 
 impl<T: Send + 'static> PublishOnSubscriber<T> {
+    /// More items than requested: the upstream broke rule 1.1. Out of line, so that `on_next`
+    /// stays small enough to inline into the upstream's emission loop.
+    #[cold]
+    #[inline(never)]
+    fn overflowed(&mut self, item: T) {
+        drop(item);
+        let error = Error::violation(
+            Rule::R1_1,
+            "publish_on received more items than it requested (its prefetch)",
+        )
+        .at_stage(self.shared.loc);
+        self.shared.cancel_upstream();
+        self.finish(Some(error));
+    }
+
     fn finish(&mut self, error: Option<Error>) {
         self.done = true;
         *self.shared.terminal.lock() = error;
