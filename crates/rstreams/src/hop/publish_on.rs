@@ -233,16 +233,6 @@ impl Shared {
                 s.drive();
             }),
         };
-        if self.handle.get().is_none() {
-            // Still inside `start`: the kit's first pass runs inside `pull::serve`, before the
-            // handle is stored, and a task on the scheduler could run (on another worker, or at
-            // once) before it is, find nothing to drive, and strand the stream. The lane runs
-            // it after `start`, which is the lane task running now.
-            if let Err(rejected) = self.lane.execute(Box::new(move || task.run())) {
-                drop(rejected);
-            }
-            return;
-        }
         match self.scheduler.execute(Box::new(move || task.run())) {
             Ok(()) => {}
             Err(rejected) if rejected.reason() == RejectReason::QueueFull => {
@@ -284,18 +274,30 @@ impl Shared {
         down: S,
         ring: Consumer<T>,
     ) {
-        let source = Drain {
-            shared: Arc::clone(self),
-            ring,
-            since_replenish: 0,
-            since_yield: 0,
-        };
         let down = Downstream {
             down,
             shared: Arc::clone(self),
         };
-        let handle = pull::serve(source.at(self.loc), down);
-        let _ = self.handle.set(handle);
+        // The handle is stored before the kit's first pass (which runs inside this call): a
+        // drain that yields in that pass hands its continuation to the scheduler, which may run
+        // it at once on another worker, and it must find the handle to drive. (Stored after
+        // `serve` returned, it was missing there now and then: the stream stopped for good,
+        // `tests/hop_reliability.rs`.)
+        let shared = Arc::clone(self);
+        let loc = self.loc;
+        pull::serve_with(
+            move |handle| {
+                let _ = shared.handle.set(handle);
+                Drain {
+                    shared,
+                    ring,
+                    since_replenish: 0,
+                    since_yield: 0,
+                }
+                .at(loc)
+            },
+            down,
+        );
         // SeqCst fence paired with the one in `abandon`: an abandon that found no handle yet is
         // seen here, one that comes later finds the handle.
         fence(Ordering::SeqCst);
