@@ -49,10 +49,20 @@ impl Subscriber<u64> for Sum {
     }
 }
 
+/// Runs `p` to completion. A stream that has not completed after a minute (10^7 items take well
+/// under 5 s even on a loaded machine) is reported as a hang with the hop's counters (feature
+/// `hop-stats`), instead of the benchmark waiting for ever: how session 6 found a lost wake-up.
 fn run_rstreams<P: Publisher<Item = u64>>(p: &P) -> u64 {
     let (tx, rx) = mpsc::channel();
     p.subscribe(Sum { total: 0, done: tx });
-    rx.recv().expect("completes")
+    match rx.recv_timeout(std::time::Duration::from_secs(60)) {
+        Ok(total) => total,
+        Err(_) => {
+            #[cfg(feature = "hop-stats")]
+            eprintln!("hop counters at the hang: {:#?}", rstreams::hop::stats());
+            panic!("the hop did not complete within 60 s: a hang (take stacks with gdb first)");
+        }
+    }
 }
 
 fn crossbeam_bounded(n: u64) -> u64 {

@@ -590,6 +590,22 @@ fn submissions_racing_shutdown_are_refused_or_run() {
     }
 }
 
+/// Submits `n` tasks that count into `ran` to a `Reject` pool; returns how many were accepted
+/// (every refusal must be `QueueFull`).
+fn spawn_counting(pool: &ThreadPool, ran: &Arc<AtomicUsize>, n: usize) -> usize {
+    let mut accepted = 0;
+    for _ in 0..n {
+        let ran = Arc::clone(ran);
+        match pool.spawn(move || {
+            ran.fetch_add(1, Ordering::SeqCst);
+        }) {
+            Ok(()) => accepted += 1,
+            Err(e) => assert_eq!(e.reason(), RejectReason::QueueFull),
+        }
+    }
+    accepted
+}
+
 /// The bound holds across refills: after a full queue drains, the next fill admits exactly
 /// `capacity` again (the earlier credit-based admission could hold a stale credit or deficit;
 /// the array queue of session 5 has none, and this keeps it that way).
@@ -604,16 +620,7 @@ fn admission_bound_holds_across_credit_refills() {
     let ran = Arc::new(AtomicUsize::new(0));
     for round in 1..=3 {
         let open = hold_the_worker(&pool);
-        let mut accepted = 0;
-        for _ in 0..5 {
-            let ran = Arc::clone(&ran);
-            match pool.spawn(move || {
-                ran.fetch_add(1, Ordering::SeqCst);
-            }) {
-                Ok(()) => accepted += 1,
-                Err(e) => assert_eq!(e.reason(), RejectReason::QueueFull),
-            }
-        }
+        let accepted = spawn_counting(&pool, &ran, 5);
         assert_eq!(
             accepted, 3,
             "round {round}: exactly the capacity is admitted"
@@ -825,19 +832,7 @@ fn concurrent_submitters_never_overshoot_the_bound() {
         let submitters: Vec<_> = (0..4)
             .map(|_| {
                 let (pool, ran) = (Arc::clone(&pool), Arc::clone(&ran));
-                thread::spawn(move || {
-                    let mut accepted = 0;
-                    for _ in 0..3 {
-                        let ran = Arc::clone(&ran);
-                        match pool.spawn(move || {
-                            ran.fetch_add(1, Ordering::SeqCst);
-                        }) {
-                            Ok(()) => accepted += 1,
-                            Err(e) => assert_eq!(e.reason(), RejectReason::QueueFull),
-                        }
-                    }
-                    accepted
-                })
+                thread::spawn(move || spawn_counting(&pool, &ran, 3))
             })
             .collect();
         let accepted: usize = submitters.into_iter().map(|s| s.join().unwrap()).sum();

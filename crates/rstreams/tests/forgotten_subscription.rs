@@ -108,3 +108,16 @@ fn retry_backoff_after_the_upstream_failed() {
     assert_eq!(attempts.load(std::sync::atomic::Ordering::SeqCst), 2);
     assert_eq!(rx.try_recv(), Ok(Some(10)));
 }
+
+// `timeout` (like `buffer_timeout` and `rate`) holds its stage weakly from the timer and relies
+// on the upstream holding it: here the pull kit serving `never`, which keeps its subscriber
+// until a terminal signal. This pins that down for the silent-upstream case: a forgotten
+// subscription still ends in the timer's `on_error`.
+
+#[test]
+fn timeout_over_a_silent_upstream() {
+    let (exec, sched) = manual();
+    let rx = start(rstreams::never::<u64>().timeout(Duration::from_secs(1), sched));
+    exec.advance(Duration::from_secs(1));
+    assert_eq!(rx.try_recv(), Ok(None), "the timeout's on_error");
+}

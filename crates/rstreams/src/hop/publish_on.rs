@@ -600,30 +600,29 @@ impl<T: Send + 'static> Source for Drain<T> {
         let mut handed = 0u64;
         let mut window = usize::MAX;
         let stop = loop {
-            if handed == limit {
+            // Items until the next thing to do (the caller's limit, the next replenishing
+            // request, the budget): the run below checks nothing else per item.
+            let room = (limit - handed)
+                .min(self.shared.limit - self.since_replenish)
+                .min(DRAIN_BUDGET - self.since_yield);
+            if room == 0 {
                 break None;
             }
-            let item = match self.ring.pop_cached() {
-                Some(item) => item,
-                None => {
-                    if window >= LAG_WINDOW {
-                        window = self.ring.refill();
-                        if window >= LAG_WINDOW {
-                            continue;
-                        }
-                    }
-                    match self.caught_up() {
-                        Some(step) => break Some(step),
-                        None => {
-                            window = usize::MAX;
-                            continue;
-                        }
-                    }
+            let mut run = 0;
+            let mut more = true;
+            while run < room {
+                let Some(item) = self.ring.pop_cached() else {
+                    break;
+                };
+                run += 1;
+                if !emit(item) {
+                    more = false;
+                    break;
                 }
-            };
-            handed += 1;
-            let more = emit(item);
-            self.since_replenish += 1;
+            }
+            handed += run;
+            self.since_replenish += run;
+            self.since_yield += run;
             if self.since_replenish == self.shared.limit {
                 self.since_replenish = 0;
                 // Free the slots before asking for items to fill them.
@@ -638,11 +637,24 @@ impl<T: Send + 'static> Source for Drain<T> {
             if !more {
                 break None;
             }
-            self.since_yield += 1;
             if self.since_yield == DRAIN_BUDGET {
                 self.since_yield = 0;
                 self.shared.yield_worker();
                 break Some(Step::Pending);
+            }
+            if run == room {
+                continue;
+            }
+            // The window the last look found is used up.
+            if window >= LAG_WINDOW {
+                window = self.ring.refill();
+                if window >= LAG_WINDOW {
+                    continue;
+                }
+            }
+            match self.caught_up() {
+                Some(step) => break Some(step),
+                None => window = usize::MAX,
             }
         };
         self.ring.publish();
