@@ -67,9 +67,9 @@ impl<T, const B: bool> Drop for Ring<T, B> {
     }
 }
 
-/// Looks a caught-up consumer makes ([`Consumer::await_run`]) before it parks, `IDLE_GAP` pause instructions apart (128 pauses
-/// in all: ~5 µs on the 2-core VM): on a busy pipeline the next item is usually that close, and
-/// parking and re-scheduling cost more. Measured on the loaded 2-core machine: spinning longer
+/// Looks a caught-up consumer makes ([`Consumer::await_run`]) before it parks, `IDLE_GAP` pause
+/// instructions apart (128 pauses in all: ~5 µs on the 2-core VM): on a busy pipeline the next
+/// item is usually that close, and parking and re-scheduling cost more. Measured on the loaded 2-core machine: spinning longer
 /// (24 steps, or up to 20 µs, with or without yielding) made the two-thread hop 2-4× slower,
 /// because the spinner takes the core its producer is waiting for (`docs/performance.md`).
 pub(crate) const IDLE_CHECKS: u32 = 8;
