@@ -634,13 +634,17 @@ impl<T: Send + 'static> Source for Drain<T> {
                     up.request(self.shared.limit);
                 }
             }
+            if self.since_yield == DRAIN_BUDGET {
+                // Reset even when the downstream refused the last item, so that no later call
+                // starts with no room at all.
+                self.since_yield = 0;
+                if more {
+                    self.shared.yield_worker();
+                    break Some(Step::Pending);
+                }
+            }
             if !more {
                 break None;
-            }
-            if self.since_yield == DRAIN_BUDGET {
-                self.since_yield = 0;
-                self.shared.yield_worker();
-                break Some(Step::Pending);
             }
             if run == room {
                 continue;
