@@ -473,15 +473,11 @@ impl<T> Inner<T> {
 
     #[inline(always)]
     fn replenish(&mut self) {
-        self.taken += 1;
-        if self.taken == self.limit {
-            self.taken = 0;
-            self.request_more();
-        }
+        self.replenish_by(1);
     }
 
-    /// `replenish` for a run of `n` items taken at once.
-    #[inline]
+    /// Counts `n` items taken (a run at once, or one); asks for more each `limit`.
+    #[inline(always)]
     fn replenish_by(&mut self, n: u64) {
         self.taken += n;
         while self.taken >= self.limit {
