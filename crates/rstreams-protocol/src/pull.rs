@@ -250,6 +250,17 @@ impl PullHandle {
     }
 }
 
+/// Sets its flag when dropped. Created around a call into the subscriber and forgotten after
+/// it returns, so the flag is set only if that call unwinds: the emission loop learns whose
+/// code panicked without a store per item (the landing pad does the work).
+struct BlameOnUnwind<'a>(&'a mut bool);
+
+impl Drop for BlameOnUnwind<'_> {
+    fn drop(&mut self) {
+        *self.0 = true;
+    }
+}
+
 trait Drive: Send + Sync {
     fn drive(&self);
     fn cancelled(&self) -> bool;
@@ -610,14 +621,16 @@ where
     /// The hot loop: pulls and delivers up to `requested` items.
     ///
     /// One `catch_unwind` guards the whole batch rather than each call; `in_subscriber` records
-    /// whose code was running when a panic unwound.
+    /// whose code was running when a panic unwound. It is set by a guard's `drop`, which runs
+    /// only while unwinding (the normal path forgets the guard): blame costs nothing per item.
     #[inline]
     fn emit(&self, state: &mut State<G, S>, requested: u64) -> (u64, Outcome<G::Item>) {
         let (source, subscriber) = state.live.as_mut().expect("live checked by the caller");
         let batch = source.coalesces_wakes().then(batch::open);
         let mut in_subscriber = false;
+        let demand = &self.demand;
         let run = catch_unwind(AssertUnwindSafe(|| {
-            if self.demand.is_cancelled() {
+            if demand.is_cancelled() {
                 return (0, Outcome::Cancelled);
             }
             let mut cancelled = false;
@@ -625,10 +638,10 @@ where
             // once cancel has been seen (1.8); `Source::pull_many` lets a range or a slice run
             // this loop without a `Step` per item.
             let (emitted, stop) = source.pull_many(requested, |item| {
-                in_subscriber = true;
+                let blame = BlameOnUnwind(&mut in_subscriber);
                 subscriber.on_next(item);
-                in_subscriber = false;
-                cancelled = self.demand.is_cancelled();
+                std::mem::forget(blame);
+                cancelled = demand.is_cancelled();
                 !cancelled
             });
             let outcome = match stop {
