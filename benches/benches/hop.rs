@@ -6,12 +6,15 @@
 //!
 //! `cargo bench -p rstreams-benches --bench hop -- --warm-up-time 1 --measurement-time 5`
 //!
-//! Two extra modes, chosen by environment variable, print a table and exit instead of running
+//! Extra modes, chosen by environment variable, print a table and exit instead of running
 //! criterion (see `docs/performance.md`, "Thread hop and pool"):
 //!
 //! * `HOP_SWITCHES=1`: context switches (voluntary = parks, involuntary = preemptions) per 10^6
 //!   items for the channel, the ring and the two-thread hop, summed over every thread of the
 //!   process from `/proc/self/task/*/status` (Linux only).
+//! * `HOP_TIMES=1`: median ns/item of 5 runs each of the channel, the ring and the hop, no
+//!   criterion; `HOP_TIMES=hop` or `HOP_TIMES=ring` runs only that one (for `perf stat` or
+//!   callgrind on the process).
 //! * `HOP_FAIRNESS=1`: 100 pipelines whose subscriber requests 1 from inside `on_next`, on a
 //!   2-worker pool, for 2 s: items per pipeline, min/max ratio.
 
@@ -331,6 +334,11 @@ fn print_times() {
     let two_threads = rstreams::range(0, N)
         .subscribe_on(Arc::clone(&pool))
         .publish_on_with(Arc::clone(&pool), 256);
+    if std::env::var("HOP_TIMES").as_deref() == Ok("ring") {
+        // Only the batched ring (for counting its instructions per item with callgrind).
+        println!("ring ns/item: {:.2}", median_ns(5, || batched_ring(N)));
+        return;
+    }
     if std::env::var("HOP_TIMES").as_deref() == Ok("hop") {
         // Only the hop (for `perf stat` on this process).
         println!(
